@@ -1,0 +1,284 @@
+//! Signalling messages over the room WebSocket (`GET /v1/rooms/{id}/ws`).
+//!
+//! Client → server: a [`ClientEnvelope`]: the message plus an optional `req` number that the
+//! server echoes in its `ok`/`error` answer. Server → client: [`ServerMessage`].
+//! After `welcome`, every `delta` carries a per-connection sequence number that grows by one;
+//! a client that sees a gap sends `sync` and gets a fresh `snapshot`.
+
+use crate::api::{Role, RoomKind, UserSummary};
+use crate::error::ErrorCode;
+use crate::ids::{RoomId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// A message from the client, with an optional request number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientEnvelope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub req: Option<u64>,
+    #[serde(flatten)]
+    pub msg: ClientMessage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// First message on a connection.
+    Hello {
+        protocol: u32,
+        token: String,
+        /// The room link token (`?t=` of a closed room's link), if the client has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link_token: Option<String>,
+    },
+    RaiseHand,
+    LowerHand,
+    AcceptInvite,
+    DeclineInvite,
+    /// Mute or unmute oneself (speakers and moderators).
+    SetMuted {
+        muted: bool,
+    },
+    /// A speaker steps down to the audience by themselves.
+    LeaveStage,
+    InviteToSpeak {
+        user: UserId,
+    },
+    MoveToAudience {
+        user: UserId,
+    },
+    /// Mutes a speaker; the speaker may unmute.
+    Mute {
+        user: UserId,
+    },
+    MakeModerator {
+        user: UserId,
+    },
+    /// Removes someone, who cannot rejoin this room.
+    Remove {
+        user: UserId,
+    },
+    SetHandsEnabled {
+        enabled: bool,
+    },
+    EndRoom,
+    /// Leaves the room; `quiet` tells no one.
+    Leave {
+        #[serde(default)]
+        quiet: bool,
+    },
+    /// Asks for a fresh snapshot.
+    Sync,
+    /// One page of the audience (listeners) in the order they joined it.
+    Audience {
+        /// Position to start from (0 for the first page); `next` of the previous page.
+        #[serde(default)]
+        cursor: u32,
+        #[serde(default = "default_page")]
+        limit: u32,
+    },
+    Ping,
+}
+
+fn default_page() -> u32 {
+    50
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Answer to `hello`: who you are and the room as it is now.
+    Welcome {
+        protocol: u32,
+        you: UserId,
+        seq: u64,
+        room: RoomSnapshot,
+    },
+    /// A fresh full state, after `sync` or when the server resynchronises the client.
+    Snapshot { seq: u64, room: RoomSnapshot },
+    /// One change, in order.
+    Delta { seq: u64, event: RoomEvent },
+    /// Success of a request that had a `req` number.
+    Ok { req: u64 },
+    /// A refused or malformed message; the connection stays open unless `fatal`.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        code: ErrorCode,
+        message: String,
+        #[serde(default)]
+        fatal: bool,
+    },
+    /// Answer to `audience`.
+    AudiencePage {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        participants: Vec<Participant>,
+        /// Cursor of the next page, absent at the end.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<u32>,
+        total: u32,
+    },
+    Pong,
+    /// The server closes this connection; `reason` says why.
+    Closing { reason: CloseReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The room ended: do not reconnect.
+    RoomEnded,
+    /// You were removed: do not reconnect.
+    Removed,
+    /// You left.
+    Left,
+    /// The same account joined this room from another connection.
+    Replaced,
+    /// The server is shutting down: reconnect with backoff.
+    ServerShutdown,
+}
+
+/// Someone in the room as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    pub user: UserSummary,
+    pub role: Role,
+    /// On stage: muted (no audio is forwarded).
+    pub muted: bool,
+    /// Whether someone on stage follows this person (the "followed by the speakers" section).
+    pub followed_by_speakers: bool,
+}
+
+/// The whole room as one viewer may see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomSnapshot {
+    pub id: RoomId,
+    pub title: String,
+    pub kind: RoomKind,
+    pub hands_enabled: bool,
+    /// Moderators and speakers, in the order they came on stage.
+    pub stage: Vec<Participant>,
+    /// The first listeners (up to the server's sample size, 50) in audience order.
+    /// The rest are paged with `audience`.
+    pub audience: Vec<Participant>,
+    pub counts: Counts,
+    /// The viewer.
+    pub you: Participant,
+    /// Whether the viewer's hand is up.
+    pub your_hand_raised: bool,
+    /// Whether the viewer has a pending invitation to speak.
+    pub invited_to_speak: bool,
+    /// The hand queue in order; only moderators see it (empty for others).
+    pub hands: Vec<HandEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Counts {
+    pub speakers: u32,
+    pub listeners: u32,
+    /// Raised hands (0 for non-moderators).
+    pub hands: u32,
+}
+
+/// One raised hand in the moderators' queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandEntry {
+    pub participant: Participant,
+    /// A moderator has invited this person and the answer is pending.
+    pub invited: bool,
+}
+
+/// Why someone left the viewer's view of the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    /// Left the room; clients may show it.
+    Left,
+    /// Removed by a moderator.
+    Removed,
+    /// Silently out of view: left quietly, lost the connection for good, or moved beyond
+    /// the audience sample. Clients show nothing.
+    Hidden,
+}
+
+/// One change to the room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RoomEvent {
+    /// Someone entered the viewer's view (stage or audience sample). Upsert by user id.
+    ParticipantJoined { participant: Participant },
+    /// Role or mute changed. Upsert by user id; the role says stage or audience.
+    ParticipantUpdated { participant: Participant },
+    ParticipantLeft { user: UserId, reason: LeftReason },
+    /// Moderators and the raiser: a hand went up (appended to the queue).
+    HandRaised { entry: HandEntry },
+    /// Moderators and the raiser: a hand went down or was answered.
+    HandLowered { user: UserId },
+    /// Moderators: an invitation to speak was sent.
+    InviteSent { user: UserId, by: UserId },
+    /// Moderators: the invitee declined.
+    InviteDeclined { user: UserId },
+    /// Only the invitee: a moderator invites you to speak. Answer with `accept_invite`
+    /// or `decline_invite`.
+    InvitedToSpeak { by: UserSummary },
+    /// Only the invitee: the invitation was withdrawn (hands switched off, …).
+    InviteCancelled,
+    Counts { counts: Counts },
+    HandsEnabled { enabled: bool },
+    /// Speaking levels of people on stage, a few times a second (0.0–1.0).
+    Levels { levels: Vec<SpeakerLevel> },
+    /// The room ended. The connection closes after this.
+    Ended,
+    /// Only the removed person. The connection closes after this.
+    YouWereRemoved { by: UserId },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeakerLevel {
+    pub user: UserId,
+    pub level: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_is_flat() {
+        let e: ClientEnvelope =
+            serde_json::from_str(r#"{"type":"invite_to_speak","user":"u1","req":7}"#).unwrap();
+        assert_eq!(e.req, Some(7));
+        assert_eq!(
+            e.msg,
+            ClientMessage::InviteToSpeak {
+                user: UserId::from("u1")
+            }
+        );
+        let e: ClientEnvelope = serde_json::from_str(r#"{"type":"raise_hand"}"#).unwrap();
+        assert_eq!(e.msg, ClientMessage::RaiseHand);
+        let s = serde_json::to_string(&ClientEnvelope {
+            req: None,
+            msg: ClientMessage::Leave { quiet: true },
+        })
+        .unwrap();
+        assert_eq!(s, r#"{"type":"leave","quiet":true}"#);
+    }
+
+    #[test]
+    fn unknown_type_is_an_error() {
+        assert!(serde_json::from_str::<ClientEnvelope>(r#"{"type":"fly"}"#).is_err());
+        assert!(serde_json::from_str::<ClientEnvelope>(r#"{"type":"mute"}"#).is_err());
+    }
+
+    #[test]
+    fn delta_shape() {
+        let m = ServerMessage::Delta {
+            seq: 3,
+            event: RoomEvent::HandsEnabled { enabled: false },
+        };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"type":"delta","seq":3,"event":{"kind":"hands_enabled","enabled":false}}"#
+        );
+    }
+}

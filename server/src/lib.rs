@@ -1,0 +1,175 @@
+//! Ruang server: accounts and invites, rooms and stage rules, signalling.
+//!
+//! Layers, LiveKit style: `service` (HTTP, WebSocket) → `rooms` (participants, roles,
+//! permissions; the rules are pure) → `store` (sqlx).
+
+pub mod rooms;
+pub mod service;
+pub mod store;
+
+use anyhow::Context;
+use rooms::registry::RegistryConfig;
+use rooms::Registry;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+use tokio::sync::watch;
+
+/// Everything `ruang serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; SQLite in `data_dir` when absent.
+    pub database_url: Option<String>,
+    /// Base of shared links; `http://ADDR` when absent.
+    pub public_url: Option<String>,
+    pub invites_per_user: u32,
+    pub rejoin_grace: Duration,
+    /// Failed invite-code or token attempts allowed per client address per minute.
+    pub auth_failures_per_minute: u32,
+    pub audience_sample: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: "127.0.0.1:8080".parse().expect("valid"),
+            data_dir: PathBuf::from("ruang-data"),
+            database_url: None,
+            public_url: None,
+            invites_per_user: 5,
+            rejoin_grace: Duration::from_secs(30),
+            auth_failures_per_minute: 20,
+            audience_sample: rooms::rules::DEFAULT_AUDIENCE_SAMPLE,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A started server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    /// The admin invite code, on the first start only.
+    pub first_invite: Option<String>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Opens the database, restores live rooms, binds and starts serving.
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let url = match &config.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", config.data_dir.join("ruang.db").display()),
+        };
+        let store = Store::connect(&url)
+            .await
+            .with_context(|| "opening the database")?;
+        let first_invite = store.ensure_first_invite().await?;
+        if let Some(code) = &first_invite {
+            write_private(&config.data_dir.join("first-invite.txt"), &format!("{code}\n"))?;
+        }
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let loaded = store.live_rooms().await?;
+        let restored = loaded.len();
+        let registry = Registry::start(
+            store.clone(),
+            loaded,
+            RegistryConfig {
+                rejoin_grace_ms: config.rejoin_grace.as_millis() as i64,
+                audience_sample: config.audience_sample,
+            },
+        );
+        let state = service::AppState::new(store.clone(), registry.clone(), &config, &public_url);
+        let (shutdown, mut shutdown_rx) = watch::channel(false);
+
+        let ticker_registry = registry.clone();
+        let mut ticker_stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => ticker_registry.tick(),
+                    _ = ticker_stop.changed() => break,
+                }
+            }
+        });
+
+        let app = service::router(state);
+        let stop_registry = registry.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                // Tell every room first, so clients know to reconnect later.
+                stop_registry.shutdown();
+            })
+            .await?;
+            // Give connection tasks a moment to send their closing frames.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            registry.flush().await;
+            store.close().await;
+            tracing::info!("stopped cleanly");
+            Ok(())
+        });
+        tracing::info!(%addr, %public_url, restored_rooms = restored, database = if url.starts_with("sqlite") { "sqlite" } else { "postgres" }, "ruang server listening");
+        Ok(Server {
+            addr,
+            public_url,
+            first_invite,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops gracefully: rooms are told, pending writes land, the database closes.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await?
+    }
+
+    /// Runs until `signal` resolves, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+/// Writes a file readable only by its owner (the admin invite is a secret).
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+pub type SharedRegistry = Arc<Registry>;

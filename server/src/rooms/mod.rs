@@ -1,0 +1,8 @@
+//! Rooms: the stage rules (pure), the hallway (pure) and the live registry that connects
+//! them to connections and storage.
+
+pub mod hallway;
+pub mod registry;
+pub mod rules;
+
+pub use registry::{Dispatch, LiveRoom, Registry};

@@ -1,0 +1,343 @@
+//! Live rooms in memory: each room's rules behind a short lock, a broadcast channel that
+//! carries the rules' output to the room's connections, and an ordered writer that
+//! persists changes. Nothing here holds a lock across an await.
+
+use super::hallway::RoomView;
+use super::rules::{Effects, Member, Outgoing, Persist, RoomRules};
+use crate::store::{now_ms, LoadedRoom, Store, StoredRoom};
+use ruang_proto::{
+    ClientMessage, CloseReason, ErrorCode, Participant, Role, RoomId, RoomSnapshot, UserId,
+    UserSummary,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// What a room's connections receive. Each connection filters for itself.
+pub type Dispatch = Arc<Outgoing>;
+
+const ROOM_CHANNEL: usize = 1024;
+
+struct RoomInner {
+    rules: RoomRules,
+    /// The open connection of each member (a second one replaces the first).
+    conns: HashMap<UserId, u64>,
+}
+
+pub struct LiveRoom {
+    pub id: RoomId,
+    pub link_token: String,
+    inner: Mutex<RoomInner>,
+    tx: broadcast::Sender<Dispatch>,
+    persist: mpsc::UnboundedSender<PersistJob>,
+}
+
+enum PersistJob {
+    Op(RoomId, Persist),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A joined connection's starting point.
+pub struct Joined {
+    pub snapshot: RoomSnapshot,
+    pub events: broadcast::Receiver<Dispatch>,
+    pub resumed: bool,
+}
+
+impl LiveRoom {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RoomInner> {
+        // A panic while holding the lock must not take every later request down with it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dispatch(&self, fx: Effects) {
+        for out in fx.out {
+            let _ = self.tx.send(Arc::new(out));
+        }
+        for p in fx.persist {
+            let _ = self.persist.send(PersistJob::Op(self.id.clone(), p));
+        }
+    }
+
+    /// Joins (or resumes) `user` on connection `conn`.
+    pub fn join(
+        &self,
+        user: UserSummary,
+        followed_by_speakers: bool,
+        conn: u64,
+    ) -> Result<Joined, ErrorCode> {
+        let mut inner = self.lock();
+        let id = user.id.clone();
+        let (fx, resumed) = inner.rules.join(user, followed_by_speakers)?;
+        if inner.conns.insert(id.clone(), conn).is_some() {
+            // Sent before this connection subscribes, so only the old one sees it.
+            let _ = self.tx.send(Arc::new(Outgoing::Close {
+                user: id.clone(),
+                reason: CloseReason::Replaced,
+            }));
+        }
+        let events = self.tx.subscribe();
+        self.dispatch(fx);
+        let snapshot = inner.rules.snapshot_for(&id).ok_or(ErrorCode::NotInRoom)?;
+        Ok(Joined {
+            snapshot,
+            events,
+            resumed,
+        })
+    }
+
+    pub fn command(&self, user: &UserId, msg: &ClientMessage) -> Result<(), ErrorCode> {
+        let mut inner = self.lock();
+        let fx = match msg {
+            ClientMessage::Leave { quiet } => inner.rules.leave(user, *quiet),
+            _ => inner.rules.apply(user, msg)?,
+        };
+        self.dispatch(fx);
+        Ok(())
+    }
+
+    /// The connection `conn` of `user` closed.
+    pub fn disconnected(&self, user: &UserId, conn: u64) {
+        let mut inner = self.lock();
+        if inner.conns.get(user) == Some(&conn) {
+            inner.conns.remove(user);
+            inner.rules.disconnected(user, now_ms());
+        }
+    }
+
+    pub fn snapshot_for(&self, user: &UserId) -> Option<RoomSnapshot> {
+        self.lock().rules.snapshot_for(user)
+    }
+
+    pub fn audience_page(&self, cursor: u32, limit: u32) -> (Vec<Participant>, Option<u32>, u32) {
+        self.lock().rules.audience_page(cursor, limit)
+    }
+
+    pub fn role_of(&self, user: &UserId) -> Option<Role> {
+        self.lock().rules.role_of(user)
+    }
+
+    pub fn is_removed(&self, user: &UserId) -> bool {
+        self.lock().rules.is_removed(user)
+    }
+
+    pub fn participant_count(&self) -> usize {
+        self.lock().rules.participant_count()
+    }
+
+    pub fn ended(&self) -> bool {
+        self.lock().rules.ended
+    }
+
+    pub fn stage_ids(&self) -> Vec<UserId> {
+        self.lock()
+            .rules
+            .stage()
+            .map(|m| m.user.id.clone())
+            .collect()
+    }
+
+    pub fn created_by(&self) -> UserId {
+        self.lock().rules.created_by.clone()
+    }
+
+    pub fn kind(&self) -> ruang_proto::RoomKind {
+        self.lock().rules.kind
+    }
+
+    /// Whether `user`'s audio may be forwarded right now (on stage and not muted).
+    pub fn audible(&self, user: &UserId) -> bool {
+        self.lock().rules.audible(user)
+    }
+
+    pub fn view_for(&self, viewer: &UserId) -> RoomView {
+        let inner = self.lock();
+        let r = &inner.rules;
+        RoomView {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            kind: r.kind,
+            created_by: r.created_by.clone(),
+            created_at: r.created_at,
+            link_token: self.link_token.clone(),
+            stage: r.stage().map(|m| (m.user.clone(), m.role)).collect(),
+            listener_count: r.counts(false).listeners,
+            viewer_inside: r.member(viewer).is_some(),
+        }
+    }
+
+    /// Sends raw output to this room's connections (used for levels and shutdown).
+    pub fn send(&self, out: Outgoing) {
+        let _ = self.tx.send(Arc::new(out));
+    }
+
+    fn tick(&self, now: i64, grace_ms: i64) {
+        let mut inner = self.lock();
+        let fx = inner.rules.expire(now, grace_ms);
+        self.dispatch(fx);
+        if let Some(fx) = inner.rules.take_counts() {
+            self.dispatch(fx);
+        }
+    }
+}
+
+pub struct RegistryConfig {
+    pub rejoin_grace_ms: i64,
+    pub audience_sample: usize,
+}
+
+pub struct Registry {
+    rooms: RwLock<HashMap<RoomId, Arc<LiveRoom>>>,
+    persist: mpsc::UnboundedSender<PersistJob>,
+    config: RegistryConfig,
+    next_conn: AtomicU64,
+}
+
+impl Registry {
+    /// Starts the registry with the rooms that were live when the server stopped, and the
+    /// writer task that persists room changes in order.
+    pub fn start(store: Store, loaded: Vec<LoadedRoom>, config: RegistryConfig) -> Arc<Registry> {
+        let (persist, rx) = mpsc::unbounded_channel();
+        tokio::spawn(persist_loop(store, rx));
+        let registry = Arc::new(Registry {
+            rooms: RwLock::new(HashMap::new()),
+            persist,
+            config,
+            next_conn: AtomicU64::new(1),
+        });
+        let now = now_ms();
+        for l in loaded {
+            let members = l
+                .participants
+                .into_iter()
+                .map(|(u, role)| Member::new(u, role))
+                .collect();
+            let mut rules = registry
+                .new_rules(&l.room, l.creator)
+                .restore(members, l.removed, now);
+            rules.hands_enabled = l.room.hands_enabled;
+            registry.insert(l.room.link_token.clone(), rules);
+        }
+        registry
+    }
+
+    fn new_rules(&self, room: &StoredRoom, creator: UserSummary) -> RoomRules {
+        RoomRules::new(
+            room.id.clone(),
+            room.title.clone(),
+            room.kind,
+            creator,
+            room.created_at,
+        )
+        .with_audience_sample(self.config.audience_sample)
+    }
+
+    fn insert(&self, link_token: String, rules: RoomRules) -> Arc<LiveRoom> {
+        let (tx, _) = broadcast::channel(ROOM_CHANNEL);
+        let room = Arc::new(LiveRoom {
+            id: rules.id.clone(),
+            link_token,
+            inner: Mutex::new(RoomInner {
+                rules,
+                conns: HashMap::new(),
+            }),
+            tx,
+            persist: self.persist.clone(),
+        });
+        self.rooms
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(room.id.clone(), room.clone());
+        room
+    }
+
+    /// Adds a room already stored by the caller.
+    pub fn add_room(&self, room: &StoredRoom, creator: UserSummary) -> Arc<LiveRoom> {
+        let mut rules = self.new_rules(room, creator);
+        // The creator opened the room but has not connected yet.
+        rules.disconnected(&room.created_by, now_ms());
+        self.insert(room.link_token.clone(), rules)
+    }
+
+    pub fn get(&self, id: &RoomId) -> Option<Arc<LiveRoom>> {
+        let room = self
+            .rooms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()?;
+        (!room.ended()).then_some(room)
+    }
+
+    pub fn all(&self) -> Vec<Arc<LiveRoom>> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|r| !r.ended())
+            .cloned()
+            .collect()
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Periodic work: expire people gone past the grace period, send coalesced counts,
+    /// forget ended rooms.
+    pub fn tick(&self) {
+        let now = now_ms();
+        let rooms: Vec<Arc<LiveRoom>> = self
+            .rooms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for room in &rooms {
+            room.tick(now, self.config.rejoin_grace_ms);
+        }
+        self.rooms
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, r| !r.ended());
+    }
+
+    /// Tells every connection the server is going away.
+    pub fn shutdown(&self) {
+        for room in self.all() {
+            room.send(Outgoing::CloseAll(CloseReason::ServerShutdown));
+        }
+    }
+
+    /// Waits until every change so far is written.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.persist.send(PersistJob::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+async fn persist_loop(store: Store, mut rx: mpsc::UnboundedReceiver<PersistJob>) {
+    while let Some(job) = rx.recv().await {
+        let (room, op) = match job {
+            PersistJob::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+            PersistJob::Op(room, op) => (room, op),
+        };
+        let result = match &op {
+            Persist::Participant { user, role } => store.set_participant(&room, user, *role).await,
+            Persist::ParticipantGone { user } => store.remove_participant(&room, user).await,
+            Persist::Removed { user, by } => store.record_removal(&room, user, by).await,
+            Persist::HandsEnabled(on) => store.set_hands_enabled(&room, *on).await,
+            Persist::Ended => store.end_room(&room).await,
+        };
+        if let Err(e) = result {
+            tracing::error!(room = %room, ?op, error = %e, "could not persist a room change");
+        }
+    }
+}

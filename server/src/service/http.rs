@@ -1,0 +1,427 @@
+//! HTTP handlers of `/v1`. Each validates input, checks permissions, and answers JSON.
+
+use super::metrics::Metrics;
+use super::{ApiError, AppState};
+use crate::store::{new_id, new_token, now_ms, AuthUser, StoredRoom};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use ruang_proto::{
+    normalize_invite_code, validate_handle, CreateRoomRequest, ErrorCode, GrantAccessRequest,
+    Health, Invite, InviteCheck, Profile, ProfileUpdate, RoomId, RoomKind, RoomSummary,
+    SessionResponse, SignupRequest,
+};
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Client address for rate limiting.
+pub fn client_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// Parses a JSON body with a clear error (our shape, not axum's plain-text rejection).
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}"))
+    })
+}
+
+/// A body read with the size limit mapped to our error.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> ApiResult<Self> {
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(Body(b)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the body is larger than 64 KiB",
+            )),
+            Err(e) => Err(ApiError::new(ErrorCode::BadRequest, e.body_text())),
+        }
+    }
+}
+
+/// The signed-in caller, from `Authorization: Bearer TOKEN`.
+pub struct Authed(pub AuthUser);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let ip = client_ip(parts);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "send the session token as Authorization: Bearer TOKEN",
+                )
+            })?;
+        authenticate(state, ip, token).await.map(Authed)
+    }
+}
+
+/// Checks a token, counting failures against the address.
+pub async fn authenticate(state: &AppState, ip: IpAddr, token: &str) -> ApiResult<AuthUser> {
+    state.limiter.check(ip)?;
+    match state.store.user_for_token(token).await? {
+        Some(u) => Ok(u),
+        None => {
+            state.limiter.fail(ip);
+            Metrics::inc(&state.metrics.auth_failures);
+            Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "unknown or revoked session token",
+            ))
+        }
+    }
+}
+
+pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+    state.store.ping().await?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed here")
+}
+
+fn validate_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    let len = name.chars().count();
+    if len == 0 || len > 50 || name.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            "a name has 1 to 50 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Body(body): Body,
+) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
+    let ip = addr.ip();
+    state.limiter.check(ip)?;
+    let req: SignupRequest = parse_json(&body)?;
+    validate_handle(&req.handle).map_err(|m| ApiError::new(ErrorCode::InvalidHandle, m))?;
+    let name = validate_name(&req.name)?;
+    let code = normalize_invite_code(&req.invite);
+    let result = state
+        .store
+        .signup(&code, &req.handle, &name, state.invites_per_user)
+        .await;
+    let (token, id) = match result {
+        Ok(ok) => ok,
+        Err(crate::store::StoreError::InvalidInvite) => {
+            state.limiter.fail(ip);
+            Metrics::inc(&state.metrics.auth_failures);
+            return Err(ApiError::code(ErrorCode::InvalidInvite));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Metrics::inc(&state.metrics.signups);
+    let user = state.store.profile(&id, &id).await?;
+    tracing::info!(handle = %user.handle, admin = user.is_admin, "new member");
+    Ok((StatusCode::CREATED, Json(SessionResponse { token, user })))
+}
+
+pub async fn logout(State(state): State<AppState>, Authed(me): Authed) -> ApiResult<StatusCode> {
+    state.store.revoke_session(&me.token_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn logout_all(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+) -> ApiResult<StatusCode> {
+    state.store.revoke_all_sessions(&me.user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(State(state): State<AppState>, Authed(me): Authed) -> ApiResult<Json<Profile>> {
+    Ok(Json(state.store.profile(&me.user.id, &me.user.id).await?))
+}
+
+pub async fn update_me(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Body(body): Body,
+) -> ApiResult<Json<Profile>> {
+    let update: ProfileUpdate = parse_json(&body)?;
+    let name = update.name.as_deref().map(validate_name).transpose()?;
+    if let Some(bio) = &update.bio {
+        if bio.chars().count() > 500 {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                "a bio has at most 500 characters",
+            ));
+        }
+    }
+    state
+        .store
+        .update_profile(&me.user.id, name.as_deref(), update.bio.as_deref())
+        .await?;
+    Ok(Json(state.store.profile(&me.user.id, &me.user.id).await?))
+}
+
+pub async fn user_profile(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<Profile>> {
+    let user = state.store.user_by_handle(&handle).await?;
+    Ok(Json(state.store.profile(&me.user.id, &user.id).await?))
+}
+
+pub async fn follow(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<Profile>> {
+    let user = state.store.user_by_handle(&handle).await?;
+    if user.id == me.user.id {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTarget,
+            "you cannot follow yourself",
+        ));
+    }
+    state.store.follow(&me.user.id, &user.id).await?;
+    Ok(Json(state.store.profile(&me.user.id, &user.id).await?))
+}
+
+pub async fn unfollow(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<Profile>> {
+    let user = state.store.user_by_handle(&handle).await?;
+    state.store.unfollow(&me.user.id, &user.id).await?;
+    Ok(Json(state.store.profile(&me.user.id, &user.id).await?))
+}
+
+pub async fn list_invites(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+) -> ApiResult<Json<Vec<Invite>>> {
+    Ok(Json(
+        state
+            .store
+            .unused_invites(&me.user.id, &state.public_url)
+            .await?,
+    ))
+}
+
+/// Admins mint extra codes; members share the ones they got.
+pub async fn create_invite(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+) -> ApiResult<(StatusCode, Json<Invite>)> {
+    if !me.is_admin {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only admins create new invite codes",
+        ));
+    }
+    let code = state.store.create_invite(&me.user.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Invite {
+            link: format!("{}/i/{code}", state.public_url),
+            code,
+            created_at: now_ms(),
+        }),
+    ))
+}
+
+pub async fn check_invite(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(code): Path<String>,
+) -> ApiResult<Json<InviteCheck>> {
+    state.limiter.check(addr.ip())?;
+    match state.store.check_invite(&normalize_invite_code(&code)).await {
+        Ok(c) => Ok(Json(c)),
+        Err(crate::store::StoreError::InvalidInvite) => {
+            state.limiter.fail(addr.ip());
+            Metrics::inc(&state.metrics.auth_failures);
+            Err(ApiError::code(ErrorCode::InvalidInvite))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Path(code): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .revoke_invite(&me.user.id, &normalize_invite_code(&code))
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::new(
+                ErrorCode::NotFound,
+                "no unused invite code of yours with that value",
+            ),
+            e => e.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn create_room(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Body(body): Body,
+) -> ApiResult<(StatusCode, Json<RoomSummary>)> {
+    let req: CreateRoomRequest = parse_json(&body)?;
+    let title = req.title.trim();
+    if title.is_empty() || title.chars().count() > 100 || title.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            "a room title has 1 to 100 characters",
+        ));
+    }
+    let room = StoredRoom {
+        id: RoomId(new_id()),
+        title: title.to_owned(),
+        kind: req.kind,
+        created_by: me.user.id.clone(),
+        link_token: new_token()[..24].to_owned(),
+        hands_enabled: true,
+        created_at: now_ms(),
+    };
+    state.store.create_room(&room).await?;
+    let live = state.registry.add_room(&room, me.user.clone());
+    Metrics::inc(&state.metrics.rooms_created);
+    tracing::info!(room = %room.id, kind = room.kind.as_str(), "room created");
+    let summary = summary_for(&state, &live, &me, &HashSet::new(), &HashSet::new());
+    Ok((StatusCode::CREATED, Json(summary)))
+}
+
+fn summary_for(
+    state: &AppState,
+    room: &crate::rooms::LiveRoom,
+    me: &AuthUser,
+    follows: &HashSet<ruang_proto::UserId>,
+    access: &HashSet<RoomId>,
+) -> RoomSummary {
+    let v = crate::rooms::hallway::Viewer {
+        id: &me.user.id,
+        follows,
+        access,
+    };
+    room.view_for(&me.user.id).summary(&v, &state.public_url)
+}
+
+pub async fn hallway(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+) -> ApiResult<Json<Vec<RoomSummary>>> {
+    let follows: HashSet<_> = state.store.followees(&me.user.id).await?.into_iter().collect();
+    let access: HashSet<_> = state
+        .store
+        .accessible_rooms(&me.user.id)
+        .await?
+        .into_iter()
+        .collect();
+    let views: Vec<_> = state
+        .registry
+        .all()
+        .iter()
+        .map(|r| r.view_for(&me.user.id))
+        .collect();
+    let v = crate::rooms::hallway::Viewer {
+        id: &me.user.id,
+        follows: &follows,
+        access: &access,
+    };
+    Ok(Json(crate::rooms::hallway::hallway(
+        &views,
+        &v,
+        &state.public_url,
+    )))
+}
+
+/// One live room, if the caller may see it (or has its link token in `?t=`).
+pub async fn room(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<Json<RoomSummary>> {
+    let room = state
+        .registry
+        .get(&RoomId(id))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no live room with this id"))?;
+    let follows: HashSet<_> = state.store.followees(&me.user.id).await?.into_iter().collect();
+    let mut access = HashSet::new();
+    if q.get("t").map(String::as_str) == Some(room.link_token.as_str())
+        || state.store.has_access(&room.id, &me.user.id).await?
+    {
+        access.insert(room.id.clone());
+    }
+    let view = room.view_for(&me.user.id);
+    let v = crate::rooms::hallway::Viewer {
+        id: &me.user.id,
+        follows: &follows,
+        access: &access,
+    };
+    // Social rooms are joinable by link; only closed rooms hide from people without access.
+    if view.kind == RoomKind::Closed && !view.visible_to(&v) {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "no live room with this id",
+        ));
+    }
+    Ok(Json(view.summary(&v, &state.public_url)))
+}
+
+/// A moderator lets a member into a closed room (it appears in their hallway).
+pub async fn grant_access(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> ApiResult<StatusCode> {
+    let req: GrantAccessRequest = parse_json(&body)?;
+    let room = state
+        .registry
+        .get(&RoomId(id))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no live room with this id"))?;
+    if room.role_of(&me.user.id) != Some(ruang_proto::Role::Moderator) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only moderators of this room let people in",
+        ));
+    }
+    let user = state.store.user_by_handle(&req.handle).await?;
+    state.store.grant_access(&room.id, &user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,61 @@
+//! Prometheus text metrics: a few counters and gauges an operator watches.
+
+use super::AppState;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+#[derive(Default)]
+pub struct Metrics {
+    pub http_requests: AtomicU64,
+    pub http_errors: AtomicU64,
+    pub ws_connections: AtomicI64,
+    pub ws_messages: AtomicU64,
+    pub ws_errors: AtomicU64,
+    pub signups: AtomicU64,
+    pub auth_failures: AtomicU64,
+    pub rooms_created: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    Metrics::inc(&state.metrics.http_requests);
+    let resp = next.run(req).await;
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        Metrics::inc(&state.metrics.http_errors);
+    }
+    resp
+}
+
+pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    let rooms = state.registry.all();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: i64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    let c = |a: &AtomicU64| a.load(Ordering::Relaxed) as i64;
+    metric("ruang_http_requests_total", "counter", "HTTP requests served.", c(&m.http_requests));
+    metric("ruang_http_errors_total", "counter", "HTTP responses with a 4xx or 5xx status.", c(&m.http_errors));
+    metric("ruang_ws_connections", "gauge", "Open signalling connections.", m.ws_connections.load(Ordering::Relaxed));
+    metric("ruang_ws_messages_total", "counter", "Signalling messages received.", c(&m.ws_messages));
+    metric("ruang_ws_errors_total", "counter", "Signalling messages refused.", c(&m.ws_errors));
+    metric("ruang_signups_total", "counter", "Accounts created.", c(&m.signups));
+    metric("ruang_auth_failures_total", "counter", "Failed invite codes and tokens.", c(&m.auth_failures));
+    metric("ruang_rooms_created_total", "counter", "Rooms created.", c(&m.rooms_created));
+    metric("ruang_rooms_live", "gauge", "Live rooms.", rooms.len() as i64);
+    let people: usize = rooms.iter().map(|r| r.participant_count()).sum();
+    metric("ruang_room_participants", "gauge", "People in live rooms.", people as i64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+}

@@ -1,0 +1,84 @@
+//! HTTP API and WebSocket signalling.
+
+mod error;
+mod http;
+mod metrics;
+mod ratelimit;
+mod ws;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+use crate::rooms::Registry;
+use crate::store::Store;
+use crate::Config;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use ratelimit::RateLimiter;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    pub public_url: String,
+    pub invites_per_user: u32,
+    pub limiter: RateLimiter,
+    pub metrics: Metrics,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, registry: Arc<Registry>, config: &Config, public_url: &str) -> Self {
+        AppState(Arc::new(AppInner {
+            store,
+            registry,
+            public_url: public_url.to_owned(),
+            invites_per_user: config.invites_per_user,
+            limiter: RateLimiter::new(config.auth_failures_per_minute),
+            metrics: Metrics::default(),
+        }))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = 64 * 1024;
+    Router::new()
+        .route("/healthz", get(http::healthz))
+        .route("/metrics", get(metrics::render))
+        .route("/v1/signup", post(http::signup))
+        .route("/v1/logout", post(http::logout))
+        .route("/v1/logout-all", post(http::logout_all))
+        .route("/v1/me", get(http::me).patch(http::update_me))
+        .route("/v1/users/{handle}", get(http::user_profile))
+        .route(
+            "/v1/users/{handle}/follow",
+            post(http::follow).delete(http::unfollow),
+        )
+        .route("/v1/invites", get(http::list_invites).post(http::create_invite))
+        .route(
+            "/v1/invites/{code}",
+            get(http::check_invite).delete(http::revoke_invite),
+        )
+        .route("/v1/rooms", get(http::hallway).post(http::create_room))
+        .route("/v1/rooms/{id}", get(http::room))
+        .route("/v1/rooms/{id}/access", post(http::grant_access))
+        .route("/v1/rooms/{id}/ws", get(ws::upgrade))
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
+        .with_state(state)
+}

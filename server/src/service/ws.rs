@@ -1,0 +1,519 @@
+//! Room signalling over one WebSocket per room session.
+//!
+//! `hello` first (protocol version + token), then `welcome` with a snapshot, then ordered
+//! deltas. Bad messages get an `error` and the connection stays open; only a failed
+//! `hello` closes it.
+
+use super::http::{authenticate, client_ip};
+use super::metrics::Metrics;
+use super::AppState;
+use crate::rooms::rules::Outgoing;
+use crate::rooms::LiveRoom;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use ruang_proto::{
+    ClientEnvelope, ClientMessage, CloseReason, ErrorCode, RoomId, ServerMessage, UserId,
+    PROTOCOL_VERSION,
+};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
+
+const MAX_MESSAGE: usize = 16 * 1024;
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+const PING_EVERY: Duration = Duration::from_secs(15);
+const DEAD_AFTER: Duration = Duration::from_secs(45);
+/// Commands per second a connection may send before being told to slow down.
+const MAX_MESSAGES_PER_SECOND: u32 = 30;
+
+/// Message types a client may send; anything else is `unknown_message`.
+const CLIENT_TYPES: &[&str] = &[
+    "hello",
+    "raise_hand",
+    "lower_hand",
+    "accept_invite",
+    "decline_invite",
+    "set_muted",
+    "leave_stage",
+    "invite_to_speak",
+    "move_to_audience",
+    "mute",
+    "make_moderator",
+    "remove",
+    "set_hands_enabled",
+    "end_room",
+    "leave",
+    "sync",
+    "audience",
+    "ping",
+];
+
+pub struct ClientIp(IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    ClientIp(ip): ClientIp,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return super::ApiError::new(
+                ErrorCode::BadRequest,
+                format!("this endpoint speaks WebSocket only: {e}"),
+            )
+            .into_response()
+        }
+    };
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+            let mut conn = Conn {
+                socket,
+                seq: 0,
+                state: state.clone(),
+            };
+            conn.run(RoomId(room), ip).await;
+            state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
+        })
+}
+
+/// What a parsed text frame turned out to be.
+enum Parsed {
+    Msg(ClientEnvelope),
+    Bad {
+        req: Option<u64>,
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+fn parse(text: &str) -> Parsed {
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Parsed::Bad {
+                req: None,
+                code: ErrorCode::InvalidJson,
+                message: format!("not JSON: {e}"),
+            }
+        }
+    };
+    let req = value.get("req").and_then(|r| r.as_u64());
+    let Some(kind) = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+    else {
+        return Parsed::Bad {
+            req,
+            code: ErrorCode::BadRequest,
+            message: "a message is a JSON object with a string \"type\"".into(),
+        };
+    };
+    if !CLIENT_TYPES.contains(&kind.as_str()) {
+        return Parsed::Bad {
+            req,
+            code: ErrorCode::UnknownMessage,
+            message: format!("unknown message type {kind:?}"),
+        };
+    }
+    match serde_json::from_value::<ClientEnvelope>(value) {
+        Ok(env) => Parsed::Msg(env),
+        Err(e) => Parsed::Bad {
+            req,
+            code: ErrorCode::BadRequest,
+            message: format!("bad {kind:?} message: {e}"),
+        },
+    }
+}
+
+struct Conn {
+    socket: WebSocket,
+    seq: u64,
+    state: AppState,
+}
+
+impl Conn {
+    async fn send(&mut self, msg: &ServerMessage) -> bool {
+        let text = serde_json::to_string(msg).expect("server messages serialize");
+        self.socket
+            .send(Message::Text(Utf8Bytes::from(text)))
+            .await
+            .is_ok()
+    }
+
+    async fn error(&mut self, req: Option<u64>, code: ErrorCode, message: String, fatal: bool) {
+        Metrics::inc(&self.state.metrics.ws_errors);
+        self.send(&ServerMessage::Error {
+            req,
+            code,
+            message,
+            fatal,
+        })
+        .await;
+    }
+
+    async fn close(&mut self, reason: CloseReason) {
+        self.send(&ServerMessage::Closing { reason }).await;
+        let _ = self
+            .socket
+            .send(Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: Utf8Bytes::from_static("bye"),
+            })))
+            .await;
+    }
+
+    async fn fatal(&mut self, req: Option<u64>, code: ErrorCode, message: String) {
+        self.error(req, code, message, true).await;
+        let _ = self
+            .socket
+            .send(Message::Close(Some(CloseFrame {
+                code: 4000,
+                reason: Utf8Bytes::from(code.as_str().to_owned()),
+            })))
+            .await;
+    }
+
+    /// Waits for `hello`; other messages are answered with `hello_required`.
+    async fn hello(&mut self) -> Option<(Option<u64>, u32, String, Option<String>)> {
+        let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.socket.recv()).await {
+                Err(_) => {
+                    self.fatal(None, ErrorCode::HelloRequired, "no hello within 10 s".into())
+                        .await;
+                    return None;
+                }
+                Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(m))) => m,
+            };
+            match msg {
+                Message::Text(text) => match parse(&text) {
+                    Parsed::Msg(ClientEnvelope {
+                        req,
+                        msg:
+                            ClientMessage::Hello {
+                                protocol,
+                                token,
+                                link_token,
+                            },
+                    }) => return Some((req, protocol, token, link_token)),
+                    Parsed::Msg(env) => {
+                        self.error(
+                            env.req,
+                            ErrorCode::HelloRequired,
+                            "send hello first".into(),
+                            false,
+                        )
+                        .await
+                    }
+                    Parsed::Bad { req, code, message } => {
+                        self.error(req, code, message, false).await
+                    }
+                },
+                Message::Binary(_) => {
+                    self.error(
+                        None,
+                        ErrorCode::BadRequest,
+                        "messages are JSON text frames".into(),
+                        false,
+                    )
+                    .await
+                }
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    async fn run(&mut self, room_id: RoomId, ip: IpAddr) {
+        let Some((req, protocol, token, link_token)) = self.hello().await else {
+            return;
+        };
+        if protocol != PROTOCOL_VERSION {
+            let msg = format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}");
+            self.fatal(req, ErrorCode::UnsupportedProtocol, msg).await;
+            return;
+        }
+        let me = match authenticate(&self.state, ip, &token).await {
+            Ok(me) => me,
+            Err(e) => {
+                self.fatal(req, e.code, e.message).await;
+                return;
+            }
+        };
+        let Some(room) = self.state.registry.get(&room_id) else {
+            self.fatal(
+                req,
+                ErrorCode::NotFound,
+                "no live room with this id (it may have ended)".into(),
+            )
+            .await;
+            return;
+        };
+        if let Err(code) = Self::check_access(&self.state.clone(), &room, &me.user.id, link_token).await {
+            self.fatal(req, code, code.to_string()).await;
+            return;
+        }
+        let followed = self
+            .state
+            .store
+            .followed_by_any(&me.user.id, &room.stage_ids())
+            .await
+            .unwrap_or(false);
+        let conn_id = self.state.registry.next_conn_id();
+        let joined = match room.join(me.user.clone(), followed, conn_id) {
+            Ok(j) => j,
+            Err(code) => {
+                self.fatal(req, code, code.to_string()).await;
+                return;
+            }
+        };
+        tracing::debug!(room = %room.id, user = %me.user.handle, resumed = joined.resumed, "joined");
+        let welcome = ServerMessage::Welcome {
+            protocol: PROTOCOL_VERSION,
+            you: me.user.id.clone(),
+            seq: self.seq,
+            room: joined.snapshot,
+        };
+        if self.send(&welcome).await {
+            let closed_by_room = self.serve(&room, &me.user.id, joined.events).await;
+            if closed_by_room {
+                return;
+            }
+        }
+        room.disconnected(&me.user.id, conn_id);
+    }
+
+    async fn check_access(
+        state: &AppState,
+        room: &LiveRoom,
+        user: &UserId,
+        link_token: Option<String>,
+    ) -> Result<(), ErrorCode> {
+        if room.kind() != ruang_proto::RoomKind::Closed
+            || room.role_of(user).is_some()
+            || room.created_by() == *user
+        {
+            return Ok(());
+        }
+        let store = &state.store;
+        if store.has_access(&room.id, user).await.unwrap_or(false) {
+            return Ok(());
+        }
+        if link_token.as_deref() == Some(room.link_token.as_str()) {
+            // The link is the key: remember it so the room shows in their hallway.
+            let _ = store.grant_access(&room.id, user).await;
+            return Ok(());
+        }
+        Err(ErrorCode::RoomClosed)
+    }
+
+    /// The joined loop. Returns true when the room closed the connection (left, removed,
+    /// ended, replaced), false when the client went away.
+    async fn serve(
+        &mut self,
+        room: &Arc<LiveRoom>,
+        me: &UserId,
+        mut events: tokio::sync::broadcast::Receiver<crate::rooms::Dispatch>,
+    ) -> bool {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        let mut last_heard = Instant::now();
+        let mut window = (Instant::now(), 0u32);
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(out) => {
+                        if let Some(done) = self.deliver(room, me, &out).await {
+                            return done;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Too slow for the room's pace: start over from a fresh snapshot.
+                        if !self.snapshot(room, me).await {
+                            return false;
+                        }
+                    }
+                    Err(RecvError::Closed) => return true,
+                },
+                msg = self.socket.recv() => {
+                    let Some(Ok(msg)) = msg else { return false };
+                    last_heard = Instant::now();
+                    let text = match msg {
+                        Message::Text(t) => t,
+                        Message::Close(_) => return false,
+                        Message::Binary(_) => {
+                            self.error(None, ErrorCode::BadRequest, "messages are JSON text frames".into(), false).await;
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    Metrics::inc(&self.state.metrics.ws_messages);
+                    if window.0.elapsed() >= Duration::from_secs(1) {
+                        window = (Instant::now(), 0);
+                    }
+                    window.1 += 1;
+                    if window.1 > MAX_MESSAGES_PER_SECOND {
+                        self.error(None, ErrorCode::RateLimited, "too many messages; slow down".into(), false).await;
+                        continue;
+                    }
+                    if !self.handle(room, me, &text).await {
+                        return false;
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > DEAD_AFTER {
+                        tracing::debug!(user = %me, "connection silent, dropping");
+                        return false;
+                    }
+                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn snapshot(&mut self, room: &LiveRoom, me: &UserId) -> bool {
+        match room.snapshot_for(me) {
+            Some(room) => {
+                self.send(&ServerMessage::Snapshot {
+                    seq: self.seq,
+                    room,
+                })
+                .await
+            }
+            None => true,
+        }
+    }
+
+    /// Sends one room output if it is for this viewer. `Some(true)` ends the connection.
+    async fn deliver(&mut self, room: &LiveRoom, me: &UserId, out: &Outgoing) -> Option<bool> {
+        match out {
+            Outgoing::Event { to, event } if to.includes(me) => {
+                self.seq += 1;
+                let msg = ServerMessage::Delta {
+                    seq: self.seq,
+                    event: event.clone(),
+                };
+                if !self.send(&msg).await {
+                    return Some(false);
+                }
+            }
+            Outgoing::Resync(user) if user == me => {
+                if !self.snapshot(room, me).await {
+                    return Some(false);
+                }
+            }
+            Outgoing::Close { user, reason } if user == me => {
+                self.close(*reason).await;
+                return Some(true);
+            }
+            Outgoing::CloseAll(reason) => {
+                self.close(*reason).await;
+                return Some(*reason != CloseReason::ServerShutdown);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Handles one text frame. Returns false when the socket failed.
+    async fn handle(&mut self, room: &LiveRoom, me: &UserId, text: &str) -> bool {
+        let env = match parse(text) {
+            Parsed::Msg(env) => env,
+            Parsed::Bad { req, code, message } => {
+                self.error(req, code, message, false).await;
+                return true;
+            }
+        };
+        let req = env.req;
+        let reply = match &env.msg {
+            ClientMessage::Hello { .. } => Err(ErrorCode::BadRequest),
+            ClientMessage::Ping => return self.send(&ServerMessage::Pong).await,
+            ClientMessage::Sync => return self.snapshot(room, me).await,
+            ClientMessage::Audience { cursor, limit } => {
+                let (participants, next, total) = room.audience_page(*cursor, *limit);
+                return self
+                    .send(&ServerMessage::AudiencePage {
+                        req,
+                        participants,
+                        next,
+                        total,
+                    })
+                    .await;
+            }
+            msg => room.command(me, msg),
+        };
+        match (reply, req) {
+            (Ok(()), Some(req)) => self.send(&ServerMessage::Ok { req }).await,
+            (Ok(()), None) => true,
+            (Err(code), req) => {
+                let message = if matches!(env.msg, ClientMessage::Hello { .. }) {
+                    "already joined; hello is only the first message".to_owned()
+                } else {
+                    code.to_string()
+                };
+                self.error(req, code, message, false).await;
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_client_type_is_listed() {
+        // A message of each known type must not be reported as unknown.
+        for t in CLIENT_TYPES {
+            match parse(&format!(r#"{{"type":"{t}"}}"#)) {
+                Parsed::Bad {
+                    code: ErrorCode::UnknownMessage,
+                    ..
+                } => panic!("{t} reported unknown"),
+                _ => {}
+            }
+        }
+        assert!(matches!(
+            parse(r#"{"type":"fly","req":3}"#),
+            Parsed::Bad {
+                req: Some(3),
+                code: ErrorCode::UnknownMessage,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse("{nope"),
+            Parsed::Bad {
+                code: ErrorCode::InvalidJson,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"mute","user":5}"#),
+            Parsed::Bad {
+                code: ErrorCode::BadRequest,
+                ..
+            }
+        ));
+    }
+}

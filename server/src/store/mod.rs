@@ -1,0 +1,622 @@
+//! Persistence with sqlx over SQLite (embedded, WAL) or PostgreSQL, same migrations.
+//! Every multi-step change runs in one transaction.
+
+mod secrets;
+
+pub use secrets::{hash_token, new_id, new_invite_code, new_token};
+
+use ruang_proto::{
+    Invite, InviteCheck, Profile, Role, RoomId, RoomKind, UserId, UserSummary,
+};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("handle already taken")]
+    HandleTaken,
+    #[error("invalid invite code")]
+    InvalidInvite,
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The signed-in user behind a token.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: UserSummary,
+    pub is_admin: bool,
+    pub token_hash: String,
+}
+
+/// A room as stored.
+#[derive(Debug, Clone)]
+pub struct StoredRoom {
+    pub id: RoomId,
+    pub title: String,
+    pub kind: RoomKind,
+    pub created_by: UserId,
+    pub link_token: String,
+    pub hands_enabled: bool,
+    pub created_at: i64,
+}
+
+/// A live room with its people, loaded at start.
+#[derive(Debug, Clone)]
+pub struct LoadedRoom {
+    pub room: StoredRoom,
+    pub creator: UserSummary,
+    pub participants: Vec<(UserSummary, Role)>,
+    pub removed: Vec<UserId>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    is_sqlite: bool,
+}
+
+fn summary(row: &AnyRow, prefix: &str) -> std::result::Result<UserSummary, sqlx::Error> {
+    Ok(UserSummary {
+        id: UserId(row.try_get(format!("{prefix}id").as_str())?),
+        handle: row.try_get(format!("{prefix}handle").as_str())?,
+        name: row.try_get(format!("{prefix}name").as_str())?,
+    })
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`
+    /// (`sqlite://PATH` or `postgres://…`).
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        let url = if is_sqlite && !url.contains("mode=") {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let mut options = AnyPoolOptions::new().max_connections(if is_sqlite { 4 } else { 10 });
+        if is_sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers run while one writer writes; the busy timeout makes a
+                    // second writer wait instead of failing.
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool, is_sqlite })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.is_sqlite
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ----- accounts and invites -----
+
+    /// On a fresh database, creates the one-time admin invite and returns it.
+    pub async fn ensure_first_invite(&self) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await?;
+        let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        let admin_invites: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM invites WHERE grants_admin = 1")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+        if users > 0 || admin_invites > 0 {
+            return Ok(None);
+        }
+        let code = new_invite_code();
+        sqlx::query("INSERT INTO invites (code, owner_id, grants_admin, created_at) VALUES ($1, NULL, 1, $2)")
+            .bind(&code)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(code))
+    }
+
+    /// Creates an account from an invite: user, their own invite codes and a session, all or
+    /// nothing. Returns (token, user id).
+    pub async fn signup(
+        &self,
+        code: &str,
+        handle: &str,
+        name: &str,
+        invites_per_user: u32,
+    ) -> Result<(String, UserId)> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let invite = sqlx::query(
+            "SELECT owner_id, grants_admin FROM invites WHERE code = $1 AND used_by IS NULL AND revoked_at IS NULL",
+        )
+        .bind(code)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::InvalidInvite)?;
+        let inviter: Option<String> = invite.try_get("owner_id")?;
+        let is_admin: i64 = invite.try_get("grants_admin")?;
+        let id = UserId(new_id());
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, handle, name, bio, invited_by, is_admin, created_at) VALUES ($1, $2, $3, '', $4, $5, $6)",
+        )
+        .bind(id.as_str())
+        .bind(handle)
+        .bind(name)
+        .bind(inviter)
+        .bind(is_admin)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        if let Err(sqlx::Error::Database(e)) = &inserted {
+            if e.is_unique_violation() {
+                return Err(StoreError::HandleTaken);
+            }
+        }
+        inserted?;
+        // The guard on used_by makes a concurrent second use of the same code fail here.
+        let used = sqlx::query(
+            "UPDATE invites SET used_by = $1, used_at = $2 WHERE code = $3 AND used_by IS NULL AND revoked_at IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(now)
+        .bind(code)
+        .execute(&mut *tx)
+        .await?;
+        if used.rows_affected() != 1 {
+            return Err(StoreError::InvalidInvite);
+        }
+        for _ in 0..invites_per_user {
+            sqlx::query("INSERT INTO invites (code, owner_id, grants_admin, created_at) VALUES ($1, $2, 0, $3)")
+                .bind(new_invite_code())
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let token = new_token();
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3)")
+            .bind(hash_token(&token))
+            .bind(id.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((token, id))
+    }
+
+    pub async fn check_invite(&self, code: &str) -> Result<InviteCheck> {
+        let row = sqlx::query(
+            "SELECT i.code AS code, u.id AS u_id, u.handle AS u_handle, u.name AS u_name
+             FROM invites i LEFT JOIN users u ON u.id = i.owner_id
+             WHERE i.code = $1 AND i.used_by IS NULL AND i.revoked_at IS NULL",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::InvalidInvite)?;
+        let invited_by = match row.try_get::<Option<String>, _>("u_id")? {
+            Some(_) => Some(summary(&row, "u_")?),
+            None => None,
+        };
+        Ok(InviteCheck {
+            code: row.try_get("code")?,
+            invited_by,
+        })
+    }
+
+    pub async fn user_for_token(&self, token: &str) -> Result<Option<AuthUser>> {
+        let hash = hash_token(token);
+        let row = sqlx::query(
+            "SELECT u.id AS id, u.handle AS handle, u.name AS name, u.is_admin AS is_admin
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(AuthUser {
+                user: summary(&row, "")?,
+                is_admin: row.try_get::<i64, _>("is_admin")? == 1,
+                token_hash: hash,
+            })),
+        }
+    }
+
+    pub async fn revoke_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_all_sessions(&self, user: &UserId) -> Result<u64> {
+        let r = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    pub async fn unused_invites(&self, owner: &UserId, public_url: &str) -> Result<Vec<Invite>> {
+        let rows = sqlx::query(
+            "SELECT code, created_at FROM invites WHERE owner_id = $1 AND used_by IS NULL AND revoked_at IS NULL ORDER BY created_at, code",
+        )
+        .bind(owner.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let code: String = r.try_get("code")?;
+                Ok(Invite {
+                    link: format!("{public_url}/i/{code}"),
+                    code,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes one of the owner's unused codes.
+    pub async fn revoke_invite(&self, owner: &UserId, code: &str) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE invites SET revoked_at = $1 WHERE code = $2 AND owner_id = $3 AND used_by IS NULL AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(code)
+        .bind(owner.as_str())
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    /// Mints a new code for `owner` (admins only; checked by the caller).
+    pub async fn create_invite(&self, owner: &UserId) -> Result<String> {
+        let code = new_invite_code();
+        sqlx::query("INSERT INTO invites (code, owner_id, grants_admin, created_at) VALUES ($1, $2, 0, $3)")
+            .bind(&code)
+            .bind(owner.as_str())
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(code)
+    }
+
+    // ----- profiles and follows -----
+
+    pub async fn user_by_handle(&self, handle: &str) -> Result<UserSummary> {
+        let row = sqlx::query("SELECT id, handle, name FROM users WHERE handle = $1")
+            .bind(handle)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(summary(&row, "")?)
+    }
+
+    pub async fn profile(&self, viewer: &UserId, user: &UserId) -> Result<Profile> {
+        let row = sqlx::query(
+            "SELECT u.id AS id, u.handle AS handle, u.name AS name, u.bio AS bio, u.is_admin AS is_admin,
+                    u.created_at AS created_at,
+                    i.id AS i_id, i.handle AS i_handle, i.name AS i_name,
+                    (SELECT COUNT(*) FROM follows f WHERE f.followee_id = u.id) AS followers,
+                    (SELECT COUNT(*) FROM follows f WHERE f.follower_id = u.id) AS following,
+                    (SELECT COUNT(*) FROM follows f WHERE f.follower_id = $1 AND f.followee_id = u.id) AS by_you
+             FROM users u LEFT JOIN users i ON i.id = u.invited_by
+             WHERE u.id = $2",
+        )
+        .bind(viewer.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let invited_by = match row.try_get::<Option<String>, _>("i_id")? {
+            Some(_) => Some(summary(&row, "i_")?),
+            None => None,
+        };
+        Ok(Profile {
+            id: UserId(row.try_get("id")?),
+            handle: row.try_get("handle")?,
+            name: row.try_get("name")?,
+            bio: row.try_get("bio")?,
+            invited_by,
+            is_admin: row.try_get::<i64, _>("is_admin")? == 1,
+            followers: row.try_get("followers")?,
+            following: row.try_get("following")?,
+            followed_by_you: row.try_get::<i64, _>("by_you")? > 0,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    pub async fn update_profile(
+        &self,
+        user: &UserId,
+        name: Option<&str>,
+        bio: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(name) = name {
+            sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+                .bind(name)
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(bio) = bio {
+            sqlx::query("UPDATE users SET bio = $1 WHERE id = $2")
+                .bind(bio)
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn follow(&self, follower: &UserId, followee: &UserId) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(follower.as_str())
+        .bind(followee.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn unfollow(&self, follower: &UserId, followee: &UserId) -> Result<()> {
+        sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
+            .bind(follower.as_str())
+            .bind(followee.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Everyone `user` follows.
+    pub async fn followees(&self, user: &UserId) -> Result<Vec<UserId>> {
+        let rows = sqlx::query("SELECT followee_id FROM follows WHERE follower_id = $1")
+            .bind(user.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(UserId(r.try_get("followee_id")?)))
+            .collect()
+    }
+
+    /// Whether any of `candidates` follows `user`.
+    pub async fn followed_by_any(&self, user: &UserId, candidates: &[UserId]) -> Result<bool> {
+        if candidates.is_empty() {
+            return Ok(false);
+        }
+        let rows = sqlx::query("SELECT follower_id FROM follows WHERE followee_id = $1")
+            .bind(user.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        for r in rows {
+            let follower: String = r.try_get("follower_id")?;
+            if candidates.iter().any(|c| c.0 == follower) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    // ----- rooms -----
+
+    /// Stores a new room with its creator as moderator.
+    pub async fn create_room(&self, room: &StoredRoom) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO rooms (id, title, kind, created_by, link_token, hands_enabled, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6)",
+        )
+        .bind(room.id.as_str())
+        .bind(&room.title)
+        .bind(room.kind.as_str())
+        .bind(room.created_by.as_str())
+        .bind(&room.link_token)
+        .bind(room.created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO room_participants (room_id, user_id, role, joined_at) VALUES ($1, $2, 'moderator', $3)")
+            .bind(room.id.as_str())
+            .bind(room.created_by.as_str())
+            .bind(room.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_participant(&self, room: &RoomId, user: &UserId, role: Role) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO room_participants (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(room.as_str())
+        .bind(user.as_str())
+        .bind(role.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_participant(&self, room: &RoomId, user: &UserId) -> Result<()> {
+        sqlx::query("DELETE FROM room_participants WHERE room_id = $1 AND user_id = $2")
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn record_removal(&self, room: &RoomId, user: &UserId, by: &UserId) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO room_removals (room_id, user_id, removed_by, removed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(room.as_str())
+        .bind(user.as_str())
+        .bind(by.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_hands_enabled(&self, room: &RoomId, enabled: bool) -> Result<()> {
+        sqlx::query("UPDATE rooms SET hands_enabled = $1 WHERE id = $2")
+            .bind(enabled as i64)
+            .bind(room.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the room ended and clears its participants, in one transaction.
+    pub async fn end_room(&self, room: &RoomId) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE rooms SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+            .bind(now_ms())
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM room_participants WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn grant_access(&self, room: &RoomId, user: &UserId) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO room_access (room_id, user_id, granted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(room.as_str())
+        .bind(user.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn has_access(&self, room: &RoomId, user: &UserId) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM room_access WHERE room_id = $1 AND user_id = $2")
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Closed rooms `user` was let into.
+    pub async fn accessible_rooms(&self, user: &UserId) -> Result<Vec<RoomId>> {
+        let rows = sqlx::query("SELECT room_id FROM room_access WHERE user_id = $1")
+            .bind(user.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(RoomId(r.try_get("room_id")?)))
+            .collect()
+    }
+
+    /// Rooms not ended, with their people, for the restart.
+    pub async fn live_rooms(&self) -> Result<Vec<LoadedRoom>> {
+        let rows = sqlx::query(
+            "SELECT r.id AS rid, r.title AS title, r.kind AS kind, r.created_by AS created_by, r.link_token AS link_token,
+                    r.hands_enabled AS hands_enabled, r.created_at AS created_at,
+                    u.id AS id, u.handle AS handle, u.name AS name
+             FROM rooms r JOIN users u ON u.id = r.created_by WHERE r.ended_at IS NULL ORDER BY r.created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let kind: String = row.try_get("kind")?;
+            let room = StoredRoom {
+                id: RoomId(row.try_get("rid")?),
+                title: row.try_get("title")?,
+                kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Closed),
+                created_by: UserId(row.try_get("created_by")?),
+                link_token: row.try_get("link_token")?,
+                hands_enabled: row.try_get::<i64, _>("hands_enabled")? == 1,
+                created_at: row.try_get("created_at")?,
+            };
+            let people = sqlx::query(
+                "SELECT u.id AS id, u.handle AS handle, u.name AS name, p.role AS role
+                 FROM room_participants p JOIN users u ON u.id = p.user_id
+                 WHERE p.room_id = $1 ORDER BY p.joined_at, u.id",
+            )
+            .bind(room.id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            let mut participants = Vec::new();
+            for p in &people {
+                let role: String = p.try_get("role")?;
+                participants.push((summary(p, "")?, Role::parse(&role).unwrap_or(Role::Listener)));
+            }
+            let removed = sqlx::query("SELECT user_id FROM room_removals WHERE room_id = $1")
+                .bind(room.id.as_str())
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| Ok(UserId(r.try_get("user_id")?)))
+                .collect::<Result<Vec<_>>>()?;
+            out.push(LoadedRoom {
+                creator: summary(&row, "")?,
+                room,
+                participants,
+                removed,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;
