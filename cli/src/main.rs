@@ -1,1 +1,138 @@
-fn main() {}
+//! `ruang`: the one binary an operator and a tester need.
+
+mod account;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ruang", version, about = "Ruang live audio rooms: server, client and tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the server is and who is asking.
+#[derive(clap::Args, Clone)]
+pub struct Remote {
+    /// Server base URL.
+    #[arg(long, env = "RUANG_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// Session token (from `ruang signup`).
+    #[arg(long, env = "RUANG_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// A server with a demo room, for a first look.
+    Demo(serve::DemoArgs),
+    /// Create an account with an invite code; prints the session token.
+    Signup {
+        #[command(flatten)]
+        remote: Remote,
+        /// Invite code or invite link.
+        #[arg(long)]
+        invite: String,
+        #[arg(long)]
+        handle: String,
+        /// Display name (defaults to the handle).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Your unused invite codes, one per line.
+    Invites {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        action: Option<account::InviteAction>,
+        /// Print share links instead of codes.
+        #[arg(long)]
+        links: bool,
+    },
+    /// Rooms.
+    Room {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        action: account::RoomAction,
+    },
+    /// Your hallway: one live room per line, id first.
+    Rooms {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Your profile, or someone else's.
+    Profile {
+        #[command(flatten)]
+        remote: Remote,
+        handle: Option<String>,
+    },
+    /// Follow someone.
+    Follow {
+        #[command(flatten)]
+        remote: Remote,
+        handle: String,
+    },
+    /// Unfollow someone.
+    Unfollow {
+        #[command(flatten)]
+        remote: Remote,
+        handle: String,
+    },
+    /// Revoke this session token (or all of yours with --all).
+    Logout {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ruang: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Demo(args) => serve::demo(args).await,
+            Command::Signup {
+                remote,
+                invite,
+                handle,
+                name,
+            } => account::signup(&remote, &invite, &handle, name.as_deref()).await,
+            Command::Invites {
+                remote,
+                action,
+                links,
+            } => account::invites(&remote, action, links).await,
+            Command::Room { remote, action } => account::room(&remote, action).await,
+            Command::Rooms { remote } => account::rooms(&remote).await,
+            Command::Profile { remote, handle } => account::profile(&remote, handle).await,
+            Command::Follow { remote, handle } => account::follow(&remote, &handle, true).await,
+            Command::Unfollow { remote, handle } => {
+                account::follow(&remote, &handle, false).await
+            }
+            Command::Logout { remote, all } => account::logout(&remote, all).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line on stderr: the outermost message and its causes.
+            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("ruang: {}", msg.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}

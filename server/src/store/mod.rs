@@ -111,6 +111,16 @@ impl Store {
         Ok(Store { pool, is_sqlite })
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so the busy timeout applies instead of a lock-upgrade failure.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(if self.is_sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        })
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.is_sqlite
     }
@@ -128,7 +138,7 @@ impl Store {
 
     /// On a fresh database, creates the one-time admin invite and returns it.
     pub async fn ensure_first_invite(&self) -> Result<Option<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
             .fetch_one(&mut *tx)
             .await?
@@ -161,7 +171,7 @@ impl Store {
         invites_per_user: u32,
     ) -> Result<(String, UserId)> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let invite = sqlx::query(
             "SELECT owner_id, grants_admin FROM invites WHERE code = $1 AND used_by IS NULL AND revoked_at IS NULL",
         )
@@ -377,7 +387,7 @@ impl Store {
         name: Option<&str>,
         bio: Option<&str>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(name) = name {
             sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
                 .bind(name)
@@ -450,7 +460,7 @@ impl Store {
 
     /// Stores a new room with its creator as moderator.
     pub async fn create_room(&self, room: &StoredRoom) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO rooms (id, title, kind, created_by, link_token, hands_enabled, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6)",
         )
@@ -519,7 +529,7 @@ impl Store {
 
     /// Marks the room ended and clears its participants, in one transaction.
     pub async fn end_room(&self, room: &RoomId) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE rooms SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
             .bind(now_ms())
             .bind(room.as_str())

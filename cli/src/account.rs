@@ -1,0 +1,175 @@
+//! Account, invite and room verbs: thin calls to the typed client.
+
+use crate::Remote;
+use anyhow::{anyhow, Context, Result};
+use clap::Subcommand;
+use ruang_client::ApiClient;
+use ruang_proto::RoomKind;
+
+#[derive(Subcommand)]
+pub enum InviteAction {
+    /// Revoke one of your unused codes.
+    Revoke { code: String },
+    /// Mint a new code (admins only).
+    New,
+    /// Who an invite code is from (checks that it is valid).
+    Check { code: String },
+}
+
+#[derive(Subcommand)]
+pub enum RoomAction {
+    /// Create a live room; you are its moderator. Prints the room id.
+    Create {
+        #[arg(long)]
+        title: String,
+        #[arg(long, value_enum, default_value = "open")]
+        kind: Kind,
+    },
+    /// Show one room.
+    Show { id: String },
+    /// Let a member into a closed room you moderate.
+    Grant {
+        id: String,
+        #[arg(long)]
+        handle: String,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum Kind {
+    Open,
+    Social,
+    Closed,
+}
+
+impl From<Kind> for RoomKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Open => RoomKind::Open,
+            Kind::Social => RoomKind::Social,
+            Kind::Closed => RoomKind::Closed,
+        }
+    }
+}
+
+pub fn client(remote: &Remote) -> Result<ApiClient> {
+    Ok(ApiClient::new(&remote.server)?)
+}
+
+pub fn authed(remote: &Remote) -> Result<ApiClient> {
+    let token = remote
+        .token
+        .clone()
+        .ok_or_else(|| anyhow!("this needs a session token: pass --token or set RUANG_TOKEN"))?;
+    Ok(client(remote)?.with_token(token))
+}
+
+pub async fn signup(remote: &Remote, invite: &str, handle: &str, name: Option<&str>) -> Result<()> {
+    let mut c = client(remote)?;
+    let s = c
+        .signup(invite, handle, name.unwrap_or(handle))
+        .await
+        .context("sign-up failed")?;
+    println!("{}", s.token);
+    Ok(())
+}
+
+pub async fn invites(remote: &Remote, action: Option<InviteAction>, links: bool) -> Result<()> {
+    let c = authed(remote)?;
+    match action {
+        None => {
+            for i in c.invites().await? {
+                println!("{}", if links { &i.link } else { &i.code });
+            }
+        }
+        Some(InviteAction::Revoke { code }) => c.revoke_invite(&code).await?,
+        Some(InviteAction::New) => {
+            let i = c.create_invite().await?;
+            println!("{}", if links { &i.link } else { &i.code });
+        }
+        Some(InviteAction::Check { code }) => {
+            let check = client(remote)?.check_invite(&code).await?;
+            match check.invited_by {
+                Some(u) => println!("valid invite from @{} ({})", u.handle, u.name),
+                None => println!("valid admin invite"),
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn room(remote: &Remote, action: RoomAction) -> Result<()> {
+    let c = authed(remote)?;
+    match action {
+        RoomAction::Create { title, kind } => {
+            let r = c.create_room(&title, kind.into()).await?;
+            println!("{}", r.id);
+        }
+        RoomAction::Show { id } => {
+            let r = c.room(&id, None).await?;
+            println!("{}\t{}\t{}", r.id, r.kind.as_str(), r.title);
+            println!("link\t{}", r.link);
+            println!("speakers\t{}", r.speaker_count);
+            println!("listeners\t{}", r.listener_count);
+            for s in r.speakers {
+                println!("on stage\t@{}\t{}", s.handle, s.name);
+            }
+        }
+        RoomAction::Grant { id, handle } => c.grant_access(&id, &handle).await?,
+    }
+    Ok(())
+}
+
+pub async fn rooms(remote: &Remote) -> Result<()> {
+    let c = authed(remote)?;
+    for r in c.hallway().await? {
+        let names: Vec<&str> = r.speakers.iter().map(|s| s.name.as_str()).collect();
+        println!(
+            "{}\t{}\t{}\t{} speaking\t{} listening\t{}",
+            r.id,
+            r.kind.as_str(),
+            r.title,
+            r.speaker_count,
+            r.listener_count,
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub async fn profile(remote: &Remote, handle: Option<String>) -> Result<()> {
+    let c = authed(remote)?;
+    let p = match handle {
+        Some(h) => c.profile(&h).await?,
+        None => c.me().await?,
+    };
+    println!("@{}\t{}", p.handle, p.name);
+    if !p.bio.is_empty() {
+        println!("{}", p.bio);
+    }
+    if let Some(by) = p.invited_by {
+        println!("nominated by @{} ({})", by.handle, by.name);
+    }
+    println!("{} followers\t{} following", p.followers, p.following);
+    Ok(())
+}
+
+pub async fn follow(remote: &Remote, handle: &str, on: bool) -> Result<()> {
+    let c = authed(remote)?;
+    if on {
+        c.follow(handle).await?;
+    } else {
+        c.unfollow(handle).await?;
+    }
+    Ok(())
+}
+
+pub async fn logout(remote: &Remote, all: bool) -> Result<()> {
+    let c = authed(remote)?;
+    if all {
+        c.logout_all().await?;
+    } else {
+        c.logout().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! Typed HTTP client for `/v1`.
+
+use crate::error::ClientError;
+use ruang_proto::{
+    ApiErrorBody, CreateRoomRequest, ErrorCode, GrantAccessRequest, Health, Invite, InviteCheck,
+    Profile, ProfileUpdate, RoomKind, RoomSummary, SessionResponse, SignupRequest,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Clone)]
+pub struct ApiClient {
+    base: Url,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+type Result<T> = std::result::Result<T, ClientError>;
+
+impl ApiClient {
+    /// `server` is the base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn new(server: &str) -> Result<Self> {
+        let mut base = Url::parse(server)
+            .map_err(|e| ClientError::InvalidInput(format!("server URL {server:?}: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(ClientError::InvalidInput(
+                "server URL must be http:// or https://".into(),
+            ));
+        }
+        if !base.path().ends_with('/') {
+            let p = format!("{}/", base.path());
+            base.set_path(&p);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("ruang-client/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(ApiClient {
+            base,
+            http,
+            token: None,
+        })
+    }
+
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base.join(path).expect("relative API paths are valid")
+    }
+
+    /// The signalling WebSocket URL of a room.
+    pub fn ws_url(&self, room: &str) -> Url {
+        let mut u = self.url(&format!("v1/rooms/{room}/ws"));
+        let scheme = if u.scheme() == "https" { "wss" } else { "ws" };
+        u.set_scheme(scheme).expect("ws schemes are valid");
+        u
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let resp = self.finish(req).await?;
+        let bytes = resp.bytes().await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Protocol(format!("unexpected response: {e}")))
+    }
+
+    async fn send_empty(&self, req: reqwest::RequestBuilder) -> Result<()> {
+        self.finish(req).await.map(|_| ())
+    }
+
+    async fn finish(&self, mut req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let bytes = resp.bytes().await.unwrap_or_default();
+        Err(match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                code: body.error.code,
+                message: body.error.message,
+            },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                code: if status.is_server_error() {
+                    ErrorCode::Internal
+                } else {
+                    ErrorCode::BadRequest
+                },
+                message: String::from_utf8_lossy(&bytes).into_owned(),
+            },
+        })
+    }
+
+    fn post<B: Serialize>(&self, path: &str, body: &B) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).json(body)
+    }
+
+    pub async fn health(&self) -> Result<Health> {
+        self.send(self.http.get(self.url("healthz"))).await
+    }
+
+    /// Creates an account; the returned token is also kept in this client.
+    pub async fn signup(&mut self, invite: &str, handle: &str, name: &str) -> Result<SessionResponse> {
+        let body = SignupRequest {
+            invite: invite.to_owned(),
+            handle: handle.to_owned(),
+            name: name.to_owned(),
+        };
+        let s: SessionResponse = self.send(self.post("v1/signup", &body)).await?;
+        self.token = Some(s.token.clone());
+        Ok(s)
+    }
+
+    pub async fn check_invite(&self, code: &str) -> Result<InviteCheck> {
+        self.send(self.http.get(self.url(&format!("v1/invites/{}", enc(code)))))
+            .await
+    }
+
+    pub async fn logout(&self) -> Result<()> {
+        self.send_empty(self.http.post(self.url("v1/logout"))).await
+    }
+
+    pub async fn logout_all(&self) -> Result<()> {
+        self.send_empty(self.http.post(self.url("v1/logout-all")))
+            .await
+    }
+
+    pub async fn me(&self) -> Result<Profile> {
+        self.send(self.http.get(self.url("v1/me"))).await
+    }
+
+    pub async fn update_profile(&self, update: &ProfileUpdate) -> Result<Profile> {
+        self.send(self.http.patch(self.url("v1/me")).json(update))
+            .await
+    }
+
+    pub async fn profile(&self, handle: &str) -> Result<Profile> {
+        self.send(self.http.get(self.url(&format!("v1/users/{}", enc(handle)))))
+            .await
+    }
+
+    pub async fn follow(&self, handle: &str) -> Result<Profile> {
+        self.send(
+            self.http
+                .post(self.url(&format!("v1/users/{}/follow", enc(handle)))),
+        )
+        .await
+    }
+
+    pub async fn unfollow(&self, handle: &str) -> Result<Profile> {
+        self.send(
+            self.http
+                .delete(self.url(&format!("v1/users/{}/follow", enc(handle)))),
+        )
+        .await
+    }
+
+    pub async fn invites(&self) -> Result<Vec<Invite>> {
+        self.send(self.http.get(self.url("v1/invites"))).await
+    }
+
+    pub async fn create_invite(&self) -> Result<Invite> {
+        self.send(self.http.post(self.url("v1/invites"))).await
+    }
+
+    pub async fn revoke_invite(&self, code: &str) -> Result<()> {
+        self.send_empty(
+            self.http
+                .delete(self.url(&format!("v1/invites/{}", enc(code)))),
+        )
+        .await
+    }
+
+    pub async fn create_room(&self, title: &str, kind: RoomKind) -> Result<RoomSummary> {
+        let body = CreateRoomRequest {
+            title: title.to_owned(),
+            kind,
+        };
+        self.send(self.post("v1/rooms", &body)).await
+    }
+
+    pub async fn hallway(&self) -> Result<Vec<RoomSummary>> {
+        self.send(self.http.get(self.url("v1/rooms"))).await
+    }
+
+    pub async fn room(&self, id: &str, link_token: Option<&str>) -> Result<RoomSummary> {
+        let mut u = self.url(&format!("v1/rooms/{}", enc(id)));
+        if let Some(t) = link_token {
+            u.query_pairs_mut().append_pair("t", t);
+        }
+        self.send(self.http.get(u)).await
+    }
+
+    pub async fn grant_access(&self, room: &str, handle: &str) -> Result<()> {
+        let body = GrantAccessRequest {
+            handle: handle.to_owned(),
+        };
+        self.send_empty(self.post(&format!("v1/rooms/{}/access", enc(room)), &body))
+            .await
+    }
+}
+
+/// Percent-encodes one path segment.
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A room link `…/r/ROOM[?t=TOKEN]` split into (room id, link token).
+pub fn parse_room_link(link: &str) -> Option<(String, Option<String>)> {
+    let u = Url::parse(link).ok()?;
+    let mut segs = u.path_segments()?;
+    let (first, id) = match u.scheme() {
+        // ruang://r/ROOM: the host is the first segment.
+        "ruang" => (u.host_str()?.to_owned(), segs.next()?.to_owned()),
+        _ => {
+            let segs: Vec<&str> = segs.filter(|s| !s.is_empty()).collect();
+            let n = segs.len();
+            if n < 2 {
+                return None;
+            }
+            (segs[n - 2].to_owned(), segs[n - 1].to_owned())
+        }
+    };
+    if first != "r" || id.is_empty() {
+        return None;
+    }
+    let token = u
+        .query_pairs()
+        .find(|(k, _)| k == "t")
+        .map(|(_, v)| v.into_owned());
+    Some((id, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ws_url_and_links() {
+        let c = ApiClient::new("https://ruang.example/base").unwrap();
+        assert_eq!(
+            c.ws_url("abc").as_str(),
+            "wss://ruang.example/base/v1/rooms/abc/ws"
+        );
+        assert!(ApiClient::new("ftp://x").is_err());
+        assert_eq!(
+            parse_room_link("https://ruang.example/r/abc?t=xyz"),
+            Some(("abc".into(), Some("xyz".into())))
+        );
+        assert_eq!(
+            parse_room_link("ruang://r/abc"),
+            Some(("abc".into(), None))
+        );
+        assert_eq!(parse_room_link("https://ruang.example/i/abc"), None);
+    }
+}
