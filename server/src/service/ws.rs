@@ -23,7 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
+/// Largest message a client may send; bigger ones get `payload_too_large` and the
+/// connection stays open.
 const MAX_MESSAGE: usize = 16 * 1024;
+/// Transport limit: frames above this are not even buffered (the connection drops).
+const MAX_FRAME: usize = 1024 * 1024;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(15);
 const DEAD_AFTER: Duration = Duration::from_secs(45);
@@ -77,8 +81,8 @@ pub async fn upgrade(
             .into_response()
         }
     };
-    ws.max_message_size(MAX_MESSAGE)
-        .max_frame_size(MAX_MESSAGE)
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
             state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
             let mut conn = Conn {
@@ -102,6 +106,13 @@ enum Parsed {
 }
 
 fn parse(text: &str) -> Parsed {
+    if text.len() > MAX_MESSAGE {
+        return Parsed::Bad {
+            req: None,
+            code: ErrorCode::PayloadTooLarge,
+            message: format!("messages are at most {MAX_MESSAGE} bytes"),
+        };
+    }
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
