@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ruang", version, about = "Ruang live audio rooms: server, client and tools")]
+#[command(
+    name = "ruang",
+    version,
+    about = "Ruang live audio rooms: server, client and tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,7 +21,12 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 pub struct Remote {
     /// Server base URL.
-    #[arg(long, env = "RUANG_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "RUANG_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub server: String,
     /// Session token (from `ruang signup`).
     #[arg(long, env = "RUANG_TOKEN", global = true, hide_env_values = true)]
@@ -120,9 +129,7 @@ fn main() -> ExitCode {
             Command::Rooms { remote } => account::rooms(&remote).await,
             Command::Profile { remote, handle } => account::profile(&remote, handle).await,
             Command::Follow { remote, handle } => account::follow(&remote, &handle, true).await,
-            Command::Unfollow { remote, handle } => {
-                account::follow(&remote, &handle, false).await
-            }
+            Command::Unfollow { remote, handle } => account::follow(&remote, &handle, false).await,
             Command::Logout { remote, all } => account::logout(&remote, all).await,
         }
     });

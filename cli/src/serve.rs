@@ -129,9 +129,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         .context("a fresh demo database has an admin invite")?;
     let mut host = ApiClient::new(&url)?;
     host.signup(&code, "ruang_host", "Ruang Host").await?;
-    let room = host
-        .create_room("Welcome to Ruang", RoomKind::Open)
-        .await?;
+    let room = host.create_room("Welcome to Ruang", RoomKind::Open).await?;
     // The host stays connected as the room's moderator; a room without one ends.
     let _host_session = ruang_client::RoomSession::join(
         host.ws_url(room.id.as_str()),
@@ -150,7 +148,10 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     println!("Demo room: {}  (id {})", room.link, room.id);
     println!();
     println!("Join it:");
-    println!("  TOKEN=$(ruang signup --server {url} --invite {} --handle me)", invite.code);
+    println!(
+        "  TOKEN=$(ruang signup --server {url} --invite {} --handle me)",
+        invite.code
+    );
     println!("  ruang rooms --server {url} --token $TOKEN");
     println!("Invite link to share: {}", invite.link);
     println!("Press Ctrl-C to stop (the demo data is temporary).");

@@ -74,7 +74,10 @@ impl Server {
             .with_context(|| "opening the database")?;
         let first_invite = store.ensure_first_invite().await?;
         if let Some(code) = &first_invite {
-            write_private(&config.data_dir.join("first-invite.txt"), &format!("{code}\n"))?;
+            write_private(
+                &config.data_dir.join("first-invite.txt"),
+                &format!("{code}\n"),
+            )?;
         }
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
@@ -148,7 +151,10 @@ impl Server {
     }
 
     /// Runs until `signal` resolves, then shuts down gracefully.
-    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         signal.await;
         self.shutdown().await
     }

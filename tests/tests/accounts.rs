@@ -90,7 +90,11 @@ async fn signup_and_invites(b: Backend) {
     let check = srv.anon().check_invite(&codes[2].code).await.unwrap();
     assert_eq!(check.invited_by.unwrap().handle, "root");
     assert_eq!(
-        srv.anon().check_invite("nosuchcode").await.unwrap_err().code(),
+        srv.anon()
+            .check_invite("nosuchcode")
+            .await
+            .unwrap_err()
+            .code(),
         Some(ErrorCode::InvalidInvite)
     );
 
@@ -117,14 +121,21 @@ async fn sessions_profiles_follows(b: Backend) {
         .await
         .unwrap();
     assert_eq!(p.name, "Ann Lee");
-    assert_eq!(admin.profile("ann").await.unwrap().bio, "I host the morning room");
+    assert_eq!(
+        admin.profile("ann").await.unwrap().bio,
+        "I host the morning room"
+    );
 
     let p = admin.follow("ann").await.unwrap();
     assert!(p.followed_by_you);
     assert_eq!(p.followers, 1);
     assert_eq!(admin.me().await.unwrap().following, 1);
     admin.follow("ann").await.unwrap();
-    assert_eq!(admin.profile("ann").await.unwrap().followers, 1, "idempotent");
+    assert_eq!(
+        admin.profile("ann").await.unwrap().followers,
+        1,
+        "idempotent"
+    );
     let p = admin.unfollow("ann").await.unwrap();
     assert!(!p.followed_by_you);
     assert_eq!(p.followers, 0);
@@ -153,4 +164,7 @@ async fn sessions_profiles_follows(b: Backend) {
     );
     ann.me().await.unwrap();
 }
-each_backend!(sessions_profiles_and_follows_work, sessions_profiles_follows);
+each_backend!(
+    sessions_profiles_and_follows_work,
+    sessions_profiles_follows
+);

@@ -9,8 +9,13 @@ use tokio_tungstenite::tungstenite::Message;
 async fn error_of(resp: reqwest::Response) -> (u16, String) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.expect("JSON error body");
-    let code = body["error"]["code"].as_str().expect("error.code").to_owned();
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned();
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     (status, code)
 }
 
@@ -22,8 +27,18 @@ async fn http_bad_input(b: Backend) {
     let url = |p: &str| format!("{}{}", srv.url, p);
 
     // Malformed JSON, wrong types, missing fields.
-    for body in ["{not json", r#"{"invite": 5, "handle": "x", "name": "y"}"#, r#"{"handle":"abc"}"#, "[]"] {
-        let r = http.post(url("/v1/signup")).body(body).send().await.unwrap();
+    for body in [
+        "{not json",
+        r#"{"invite": 5, "handle": "x", "name": "y"}"#,
+        r#"{"handle":"abc"}"#,
+        "[]",
+    ] {
+        let r = http
+            .post(url("/v1/signup"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(error_of(r).await, (400, "invalid_json".into()), "{body}");
     }
     let r = http
@@ -66,7 +81,12 @@ async fn http_bad_input(b: Backend) {
     // Missing, bad and revoked tokens.
     let r = http.get(url("/v1/me")).send().await.unwrap();
     assert_eq!(error_of(r).await, (401, "unauthorized".into()));
-    let r = http.get(url("/v1/me")).bearer_auth("0000").send().await.unwrap();
+    let r = http
+        .get(url("/v1/me"))
+        .bearer_auth("0000")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(r).await, (401, "unauthorized".into()));
 
     // Nothing was half-written by all that: still one user, five codes, no rooms.
@@ -99,17 +119,40 @@ async fn http_bad_input(b: Backend) {
     assert_eq!(error_of(r).await, (429, "rate_limited".into()));
 
     // Health and metrics still answer.
-    let h: Value = http.get(url("/healthz")).send().await.unwrap().json().await.unwrap();
+    let h: Value = http
+        .get(url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["status"], "ok");
-    let m = http.get(url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let m = http
+        .get(url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("ruang_auth_failures_total"));
     assert!(m.contains("ruang_signups_total 1"));
-    let r = http.get(url("/v1/me")).bearer_auth(&token).send().await.unwrap();
+    let r = http
+        .get(url("/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(r).await, (429, "rate_limited".into()));
 }
 each_backend!(http_bad_input_gets_clear_errors, http_bad_input);
 
-async fn next_msg(ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>) -> ServerMessage {
+async fn next_msg(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> ServerMessage {
     loop {
         let m = tokio::time::timeout(ruang_tests::WAIT, ws.next())
             .await
@@ -123,7 +166,11 @@ async fn next_msg(ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite:
 }
 
 /// The next message that is not a room delta.
-async fn next_reply(ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>) -> ServerMessage {
+async fn next_reply(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> ServerMessage {
     loop {
         match next_msg(ws).await {
             ServerMessage::Delta { .. } => continue,
@@ -134,7 +181,9 @@ async fn next_reply(ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenit
 
 fn assert_error(m: ServerMessage, want: ErrorCode, want_req: Option<u64>) {
     match m {
-        ServerMessage::Error { code, req, fatal, .. } => {
+        ServerMessage::Error {
+            code, req, fatal, ..
+        } => {
             assert_eq!(code, want);
             assert_eq!(req, want_req);
             assert!(!fatal);
@@ -152,9 +201,13 @@ async fn ws_bad_input(b: Backend) {
 
     // A bad token in hello is fatal.
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws.send(Message::Text(json!({"type":"hello","protocol":1,"token":"bad"}).to_string().into()))
-        .await
-        .unwrap();
+    ws.send(Message::Text(
+        json!({"type":"hello","protocol":1,"token":"bad"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
     match next_msg(&mut ws).await {
         ServerMessage::Error { code, fatal, .. } => {
             assert_eq!(code, ErrorCode::Unauthorized);
@@ -164,40 +217,92 @@ async fn ws_bad_input(b: Backend) {
     }
     // A wrong protocol version is fatal too.
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws.send(Message::Text(json!({"type":"hello","protocol":99,"token":ann.token().unwrap()}).to_string().into()))
-        .await
-        .unwrap();
-    assert!(matches!(next_msg(&mut ws).await, ServerMessage::Error { code: ErrorCode::UnsupportedProtocol, fatal: true, .. }));
+    ws.send(Message::Text(
+        json!({"type":"hello","protocol":99,"token":ann.token().unwrap()})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert!(matches!(
+        next_msg(&mut ws).await,
+        ServerMessage::Error {
+            code: ErrorCode::UnsupportedProtocol,
+            fatal: true,
+            ..
+        }
+    ));
 
     // Before hello: other messages get hello_required, the connection stays.
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    ws.send(Message::Text(r#"{"type":"raise_hand","req":1}"#.into())).await.unwrap();
-    assert_error(next_reply(&mut ws).await, ErrorCode::HelloRequired, Some(1));
-    ws.send(Message::Text(json!({"type":"hello","protocol":1,"token":ann.token().unwrap()}).to_string().into()))
+    ws.send(Message::Text(r#"{"type":"raise_hand","req":1}"#.into()))
         .await
         .unwrap();
-    assert!(matches!(next_msg(&mut ws).await, ServerMessage::Welcome { .. }));
+    assert_error(next_reply(&mut ws).await, ErrorCode::HelloRequired, Some(1));
+    ws.send(Message::Text(
+        json!({"type":"hello","protocol":1,"token":ann.token().unwrap()})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert!(matches!(
+        next_msg(&mut ws).await,
+        ServerMessage::Welcome { .. }
+    ));
 
     // After hello: garbage of every kind is answered and the connection keeps working.
     let cases: Vec<(String, ErrorCode, Option<u64>)> = vec![
         ("{oops".into(), ErrorCode::InvalidJson, None),
         (r#"{"no_type":1}"#.into(), ErrorCode::BadRequest, None),
-        (r#"{"type":"teleport","req":2}"#.into(), ErrorCode::UnknownMessage, Some(2)),
-        (r#"{"type":"mute","user":42,"req":3}"#.into(), ErrorCode::BadRequest, Some(3)),
-        (r#"{"type":"invite_to_speak","req":4}"#.into(), ErrorCode::BadRequest, Some(4)),
-        (json!({"type":"ping","pad":"x".repeat(20_000)}).to_string(), ErrorCode::PayloadTooLarge, None),
+        (
+            r#"{"type":"teleport","req":2}"#.into(),
+            ErrorCode::UnknownMessage,
+            Some(2),
+        ),
+        (
+            r#"{"type":"mute","user":42,"req":3}"#.into(),
+            ErrorCode::BadRequest,
+            Some(3),
+        ),
+        (
+            r#"{"type":"invite_to_speak","req":4}"#.into(),
+            ErrorCode::BadRequest,
+            Some(4),
+        ),
+        (
+            json!({"type":"ping","pad":"x".repeat(20_000)}).to_string(),
+            ErrorCode::PayloadTooLarge,
+            None,
+        ),
         // A listener cannot end the room or unmute.
-        (r#"{"type":"end_room","req":5}"#.into(), ErrorCode::Forbidden, Some(5)),
-        (r#"{"type":"set_muted","muted":false,"req":6}"#.into(), ErrorCode::NotOnStage, Some(6)),
-        (r#"{"type":"hello","protocol":1,"token":"x","req":7}"#.into(), ErrorCode::BadRequest, Some(7)),
+        (
+            r#"{"type":"end_room","req":5}"#.into(),
+            ErrorCode::Forbidden,
+            Some(5),
+        ),
+        (
+            r#"{"type":"set_muted","muted":false,"req":6}"#.into(),
+            ErrorCode::NotOnStage,
+            Some(6),
+        ),
+        (
+            r#"{"type":"hello","protocol":1,"token":"x","req":7}"#.into(),
+            ErrorCode::BadRequest,
+            Some(7),
+        ),
     ];
     for (text, want, req) in cases {
         ws.send(Message::Text(text.into())).await.unwrap();
         assert_error(next_reply(&mut ws).await, want, req);
     }
-    ws.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    ws.send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
     assert_error(next_reply(&mut ws).await, ErrorCode::BadRequest, None);
-    ws.send(Message::Text(r#"{"type":"ping"}"#.into())).await.unwrap();
+    ws.send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
     loop {
         match next_msg(&mut ws).await {
             ServerMessage::Pong => break,
@@ -205,7 +310,9 @@ async fn ws_bad_input(b: Backend) {
             other => panic!("{other:?}"),
         }
     }
-    ws.send(Message::Text(r#"{"type":"raise_hand","req":9}"#.into())).await.unwrap();
+    ws.send(Message::Text(r#"{"type":"raise_hand","req":9}"#.into()))
+        .await
+        .unwrap();
     loop {
         match next_msg(&mut ws).await {
             ServerMessage::Ok { req: 9 } => break,

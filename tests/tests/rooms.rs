@@ -22,10 +22,22 @@ async fn hallway_per_kind(b: Backend) {
     let other = srv.member(&admin, "other").await;
     fan.follow("host").await.unwrap();
 
-    let open = admin.create_room("Open talk", RoomKind::Open).await.unwrap();
-    let social = host.create_room("Host's friends", RoomKind::Social).await.unwrap();
-    let closed = host.create_room("Closed circle", RoomKind::Closed).await.unwrap();
-    assert!(closed.link.contains("?t="), "the closed link carries its key");
+    let open = admin
+        .create_room("Open talk", RoomKind::Open)
+        .await
+        .unwrap();
+    let social = host
+        .create_room("Host's friends", RoomKind::Social)
+        .await
+        .unwrap();
+    let closed = host
+        .create_room("Closed circle", RoomKind::Closed)
+        .await
+        .unwrap();
+    assert!(
+        closed.link.contains("?t="),
+        "the closed link carries its key"
+    );
 
     let ids = |rooms: Vec<ruang_proto::RoomSummary>| -> Vec<String> {
         rooms.into_iter().map(|r| r.id.0).collect()
@@ -41,12 +53,19 @@ async fn hallway_per_kind(b: Backend) {
 
     // Closed: no access without the link token, in with it, and then it is in the hallway.
     assert_eq!(
-        other.room(closed.id.as_str(), None).await.unwrap_err().code(),
+        other
+            .room(closed.id.as_str(), None)
+            .await
+            .unwrap_err()
+            .code(),
         Some(ErrorCode::NotFound)
     );
     let _host_session = srv.join(&host, closed.id.as_str()).await;
     let refused = srv.try_join(&other, closed.id.as_str(), None).await;
-    assert_eq!(refused.err().and_then(|e| e.code()), Some(ErrorCode::RoomClosed));
+    assert_eq!(
+        refused.err().and_then(|e| e.code()),
+        Some(ErrorCode::RoomClosed)
+    );
     let token = closed.link.split("?t=").nth(1).unwrap();
     let s = srv
         .try_join(&other, closed.id.as_str(), Some(token))
@@ -107,12 +126,24 @@ async fn stage_flow(b: Backend) {
     assert!(bs.state().room.hands().is_empty());
 
     // Listeners cannot do moderator things, or speak.
-    assert_eq!(code(bs.invite_to_speak(&bob_id).await), Some(ErrorCode::Forbidden));
+    assert_eq!(
+        code(bs.invite_to_speak(&bob_id).await),
+        Some(ErrorCode::Forbidden)
+    );
     assert_eq!(code(bs.mute(m.me()).await), Some(ErrorCode::Forbidden));
     assert_eq!(code(bs.remove(&ann_id).await), Some(ErrorCode::Forbidden));
-    assert_eq!(code(bs.make_moderator(&bob_id).await), Some(ErrorCode::Forbidden));
-    assert_eq!(code(bs.move_to_audience(m.me()).await), Some(ErrorCode::Forbidden));
-    assert_eq!(code(bs.set_hands_enabled(false).await), Some(ErrorCode::Forbidden));
+    assert_eq!(
+        code(bs.make_moderator(&bob_id).await),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        code(bs.move_to_audience(m.me()).await),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        code(bs.set_hands_enabled(false).await),
+        Some(ErrorCode::Forbidden)
+    );
     assert_eq!(code(bs.end_room().await), Some(ErrorCode::Forbidden));
     assert_eq!(code(bs.set_muted(false).await), Some(ErrorCode::NotOnStage));
     assert_eq!(code(bs.accept_invite().await), Some(ErrorCode::NoInvite));
@@ -131,12 +162,16 @@ async fn stage_flow(b: Backend) {
             .await
             .expect("everyone sees the new speaker");
     }
-    m.wait_for(WAIT, |s| s.room.hands().is_empty()).await.unwrap();
-    // A speaker joins muted, unmutes; the moderator mutes; a speaker still cannot moderate.
-    a.set_muted(false).await.unwrap();
-    bs.wait_for(WAIT, |s| s.room.participant(&ann_id).is_some_and(|p| !p.muted))
+    m.wait_for(WAIT, |s| s.room.hands().is_empty())
         .await
         .unwrap();
+    // A speaker joins muted, unmutes; the moderator mutes; a speaker still cannot moderate.
+    a.set_muted(false).await.unwrap();
+    bs.wait_for(WAIT, |s| {
+        s.room.participant(&ann_id).is_some_and(|p| !p.muted)
+    })
+    .await
+    .unwrap();
     m.mute(&ann_id).await.unwrap();
     a.wait_for(WAIT, |s| s.room.you().is_some_and(|p| p.muted))
         .await
@@ -174,7 +209,9 @@ async fn stage_flow(b: Backend) {
     // Removal: bob is out and cannot come back.
     a.remove(&bob_id).await.unwrap();
     let st = bs
-        .wait_for(WAIT, |s| matches!(s.connection, ConnectionState::Ended { .. }))
+        .wait_for(WAIT, |s| {
+            matches!(s.connection, ConnectionState::Ended { .. })
+        })
         .await
         .expect("removed session ends");
     assert_eq!(
@@ -188,7 +225,10 @@ async fn stage_flow(b: Backend) {
         .await
         .unwrap();
     let again = srv.try_join(&bob, rid, None).await;
-    assert_eq!(again.err().and_then(|e| e.code()), Some(ErrorCode::RemovedFromRoom));
+    assert_eq!(
+        again.err().and_then(|e| e.code()),
+        Some(ErrorCode::RemovedFromRoom)
+    );
 
     // The room ends when its last moderator leaves.
     a.leave(false).await.unwrap();
@@ -196,7 +236,10 @@ async fn stage_flow(b: Backend) {
         .await
         .unwrap();
     m.leave(false).await.unwrap();
-    assert!(moder.hallway().await.unwrap().is_empty(), "ended rooms leave the hallway");
+    assert!(
+        moder.hallway().await.unwrap().is_empty(),
+        "ended rooms leave the hallway"
+    );
     let late = srv.try_join(&ann, rid, None).await;
     assert_eq!(late.err().and_then(|e| e.code()), Some(ErrorCode::NotFound));
 }
@@ -220,7 +263,9 @@ async fn end_room_and_leave_quietly(b: Backend) {
     let a = srv.join(&ann, room.id.as_str()).await;
     m.end_room().await.unwrap();
     let st = a
-        .wait_for(WAIT, |s| matches!(s.connection, ConnectionState::Ended { .. }))
+        .wait_for(WAIT, |s| {
+            matches!(s.connection, ConnectionState::Ended { .. })
+        })
         .await
         .unwrap();
     assert!(st.room.ended);
@@ -232,7 +277,10 @@ async fn end_room_and_leave_quietly(b: Backend) {
         }
     );
 }
-each_backend!(moderator_ends_room_and_quiet_leave, end_room_and_leave_quietly);
+each_backend!(
+    moderator_ends_room_and_quiet_leave,
+    end_room_and_leave_quietly
+);
 
 async fn reconnect_and_restart(b: Backend) {
     let mut srv = TestServer::start(b).await;
@@ -271,9 +319,12 @@ async fn reconnect_and_restart(b: Backend) {
     let invites_before = moder.invites().await.unwrap();
     srv.restart().await;
     for s in [&m, &a] {
-        s.wait_for(WAIT, |st| matches!(st.connection, ConnectionState::Reconnecting { .. }) || st.connection == ConnectionState::Connected)
-            .await
-            .unwrap();
+        s.wait_for(WAIT, |st| {
+            matches!(st.connection, ConnectionState::Reconnecting { .. })
+                || st.connection == ConnectionState::Connected
+        })
+        .await
+        .unwrap();
     }
     let st = a
         .wait_for(WAIT, |s| {
@@ -288,7 +339,11 @@ async fn reconnect_and_restart(b: Backend) {
     assert_eq!(moder.invites().await.unwrap(), invites_before);
     assert_eq!(ann.me().await.unwrap().handle, "ann");
     let hall = ann.hallway().await.unwrap();
-    assert_eq!(hall.len(), 1, "the closed room is still live and still ann's");
+    assert_eq!(
+        hall.len(),
+        1,
+        "the closed room is still live and still ann's"
+    );
     // Moderation still works on the restored room.
     m.move_to_audience(&ann_id).await.unwrap();
     a.wait_for(WAIT, |s| s.room.my_role() == Some(Role::Listener))
@@ -313,7 +368,9 @@ async fn big_room_pages_audience(b: Backend) {
         }
     }
     let st = m
-        .wait_for(WAIT, |s| s.room.room.as_ref().unwrap().counts.listeners == 7)
+        .wait_for(WAIT, |s| {
+            s.room.room.as_ref().unwrap().counts.listeners == 7
+        })
         .await
         .expect("counts arrive");
     assert_eq!(
@@ -326,4 +383,7 @@ async fn big_room_pages_audience(b: Backend) {
     let (page, next, _) = m.audience_page(5, 5).await.unwrap();
     assert_eq!((page.len(), next), (2, None));
 }
-each_backend!(big_rooms_send_counts_and_page_the_audience, big_room_pages_audience);
+each_backend!(
+    big_rooms_send_counts_and_page_the_audience,
+    big_room_pages_audience
+);

@@ -118,7 +118,12 @@ impl ApiClient {
     }
 
     /// Creates an account; the returned token is also kept in this client.
-    pub async fn signup(&mut self, invite: &str, handle: &str, name: &str) -> Result<SessionResponse> {
+    pub async fn signup(
+        &mut self,
+        invite: &str,
+        handle: &str,
+        name: &str,
+    ) -> Result<SessionResponse> {
         let body = SignupRequest {
             invite: invite.to_owned(),
             handle: handle.to_owned(),
@@ -130,8 +135,11 @@ impl ApiClient {
     }
 
     pub async fn check_invite(&self, code: &str) -> Result<InviteCheck> {
-        self.send(self.http.get(self.url(&format!("v1/invites/{}", enc(code)))))
-            .await
+        self.send(
+            self.http
+                .get(self.url(&format!("v1/invites/{}", enc(code)))),
+        )
+        .await
     }
 
     pub async fn logout(&self) -> Result<()> {
@@ -153,8 +161,11 @@ impl ApiClient {
     }
 
     pub async fn profile(&self, handle: &str) -> Result<Profile> {
-        self.send(self.http.get(self.url(&format!("v1/users/{}", enc(handle)))))
-            .await
+        self.send(
+            self.http
+                .get(self.url(&format!("v1/users/{}", enc(handle)))),
+        )
+        .await
     }
 
     pub async fn follow(&self, handle: &str) -> Result<Profile> {
@@ -265,10 +276,7 @@ mod tests {
             parse_room_link("https://ruang.example/r/abc?t=xyz"),
             Some(("abc".into(), Some("xyz".into())))
         );
-        assert_eq!(
-            parse_room_link("ruang://r/abc"),
-            Some(("abc".into(), None))
-        );
+        assert_eq!(parse_room_link("ruang://r/abc"), Some(("abc".into(), None)));
         assert_eq!(parse_room_link("https://ruang.example/i/abc"), None);
     }
 }

@@ -22,7 +22,9 @@ pub enum ConnectionState {
     Connecting,
     Connected,
     /// Lost the connection; trying again (attempt counts from 1).
-    Reconnecting { attempt: u32 },
+    Reconnecting {
+        attempt: u32,
+    },
     /// Over for good: left, removed, room ended, or refused (with the server's code).
     Ended {
         reason: Option<CloseReason>,
@@ -235,7 +237,9 @@ impl RoomSession {
                 total,
                 ..
             } => Ok((participants, next, total)),
-            other => Err(ClientError::Protocol(format!("expected audience_page, got {other:?}"))),
+            other => Err(ClientError::Protocol(format!(
+                "expected audience_page, got {other:?}"
+            ))),
         }
     }
 
@@ -245,9 +249,8 @@ impl RoomSession {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Connection {
     ws: Ws,
@@ -267,7 +270,11 @@ fn is_final(code: ErrorCode) -> bool {
     )
 }
 
-async fn connect(url: &Url, token: &str, link_token: Option<&str>) -> Result<Connection, ClientError> {
+async fn connect(
+    url: &Url,
+    token: &str,
+    link_token: Option<&str>,
+) -> Result<Connection, ClientError> {
     let (mut ws, _) = tokio::time::timeout(
         Duration::from_secs(10),
         tokio_tungstenite::connect_async(url.as_str()),
@@ -283,9 +290,11 @@ async fn connect(url: &Url, token: &str, link_token: Option<&str>) -> Result<Con
             link_token: link_token.map(str::to_owned),
         },
     };
-    ws.send(Message::Text(serde_json::to_string(&hello).expect("serializes").into()))
-        .await
-        .map_err(|e| ClientError::Network(e.to_string()))?;
+    ws.send(Message::Text(
+        serde_json::to_string(&hello).expect("serializes").into(),
+    ))
+    .await
+    .map_err(|e| ClientError::Network(e.to_string()))?;
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await

@@ -1,9 +1,7 @@
 //! The room as this client knows it: a snapshot, then every delta applied in order.
 //! Pure: fed with server messages, tested directly.
 
-use ruang_proto::{
-    HandEntry, Participant, Role, RoomEvent, RoomSnapshot, ServerMessage, UserId,
-};
+use ruang_proto::{HandEntry, Participant, Role, RoomEvent, RoomSnapshot, ServerMessage, UserId};
 use std::collections::HashMap;
 
 /// The current state of one room session, as an app shows it.
@@ -36,7 +34,10 @@ impl RoomState {
     }
 
     pub fn hands(&self) -> &[HandEntry] {
-        self.room.as_ref().map(|r| r.hands.as_slice()).unwrap_or(&[])
+        self.room
+            .as_ref()
+            .map(|r| r.hands.as_slice())
+            .unwrap_or(&[])
     }
 }
 
@@ -110,7 +111,8 @@ impl RoomStore {
                     }
                 }
                 if participant.role.on_stage() {
-                    room.hands.retain(|h| h.participant.user.id != participant.user.id);
+                    room.hands
+                        .retain(|h| h.participant.user.id != participant.user.id);
                 }
             }
             RoomEvent::ParticipantLeft { user, .. } => {
@@ -139,12 +141,20 @@ impl RoomStore {
                 room.hands.retain(|h| h.participant.user.id != *user);
             }
             RoomEvent::InviteSent { user, .. } => {
-                for h in room.hands.iter_mut().filter(|h| h.participant.user.id == *user) {
+                for h in room
+                    .hands
+                    .iter_mut()
+                    .filter(|h| h.participant.user.id == *user)
+                {
                     h.invited = true;
                 }
             }
             RoomEvent::InviteDeclined { user } => {
-                for h in room.hands.iter_mut().filter(|h| h.participant.user.id == *user) {
+                for h in room
+                    .hands
+                    .iter_mut()
+                    .filter(|h| h.participant.user.id == *user)
+                {
                     h.invited = false;
                 }
             }
@@ -239,7 +249,10 @@ mod tests {
             s.apply(&delta(3, RoomEvent::HandsEnabled { enabled: false })),
             Applied::NeedSync
         );
-        assert!(s.state().room.as_ref().unwrap().hands_enabled, "gap not applied");
+        assert!(
+            s.state().room.as_ref().unwrap().hands_enabled,
+            "gap not applied"
+        );
     }
 
     #[test]
@@ -257,7 +270,10 @@ mod tests {
             },
         ));
         assert!(s.state().room.as_ref().unwrap().your_hand_raised);
-        assert!(s.state().hands().is_empty(), "only moderators keep the queue");
+        assert!(
+            s.state().hands().is_empty(),
+            "only moderators keep the queue"
+        );
         s.apply(&delta(
             2,
             RoomEvent::InvitedToSpeak {

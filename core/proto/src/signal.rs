@@ -94,11 +94,19 @@ pub enum ServerMessage {
         room: RoomSnapshot,
     },
     /// A fresh full state, after `sync` or when the server resynchronises the client.
-    Snapshot { seq: u64, room: RoomSnapshot },
+    Snapshot {
+        seq: u64,
+        room: RoomSnapshot,
+    },
     /// One change, in order.
-    Delta { seq: u64, event: RoomEvent },
+    Delta {
+        seq: u64,
+        event: RoomEvent,
+    },
     /// Success of a request that had a `req` number.
-    Ok { req: u64 },
+    Ok {
+        req: u64,
+    },
     /// A refused or malformed message; the connection stays open unless `fatal`.
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,7 +128,9 @@ pub enum ServerMessage {
     },
     Pong,
     /// The server closes this connection; `reason` says why.
-    Closing { reason: CloseReason },
+    Closing {
+        reason: CloseReason,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,31 +216,57 @@ pub enum LeftReason {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RoomEvent {
     /// Someone entered the viewer's view (stage or audience sample). Upsert by user id.
-    ParticipantJoined { participant: Participant },
+    ParticipantJoined {
+        participant: Participant,
+    },
     /// Role or mute changed. Upsert by user id; the role says stage or audience.
-    ParticipantUpdated { participant: Participant },
-    ParticipantLeft { user: UserId, reason: LeftReason },
+    ParticipantUpdated {
+        participant: Participant,
+    },
+    ParticipantLeft {
+        user: UserId,
+        reason: LeftReason,
+    },
     /// Moderators and the raiser: a hand went up (appended to the queue).
-    HandRaised { entry: HandEntry },
+    HandRaised {
+        entry: HandEntry,
+    },
     /// Moderators and the raiser: a hand went down or was answered.
-    HandLowered { user: UserId },
+    HandLowered {
+        user: UserId,
+    },
     /// Moderators: an invitation to speak was sent.
-    InviteSent { user: UserId, by: UserId },
+    InviteSent {
+        user: UserId,
+        by: UserId,
+    },
     /// Moderators: the invitee declined.
-    InviteDeclined { user: UserId },
+    InviteDeclined {
+        user: UserId,
+    },
     /// Only the invitee: a moderator invites you to speak. Answer with `accept_invite`
     /// or `decline_invite`.
-    InvitedToSpeak { by: UserSummary },
+    InvitedToSpeak {
+        by: UserSummary,
+    },
     /// Only the invitee: the invitation was withdrawn (hands switched off, …).
     InviteCancelled,
-    Counts { counts: Counts },
-    HandsEnabled { enabled: bool },
+    Counts {
+        counts: Counts,
+    },
+    HandsEnabled {
+        enabled: bool,
+    },
     /// Speaking levels of people on stage, a few times a second (0.0–1.0).
-    Levels { levels: Vec<SpeakerLevel> },
+    Levels {
+        levels: Vec<SpeakerLevel>,
+    },
     /// The room ended. The connection closes after this.
     Ended,
     /// Only the removed person. The connection closes after this.
-    YouWereRemoved { by: UserId },
+    YouWereRemoved {
+        by: UserId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

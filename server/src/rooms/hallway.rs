@@ -136,7 +136,12 @@ mod tests {
             .collect();
         assert_eq!(
             ids,
-            ["social_followed", "open_big", "closed_granted", "open_small"]
+            [
+                "social_followed",
+                "open_big",
+                "closed_granted",
+                "open_small"
+            ]
         );
     }
 

@@ -32,11 +32,17 @@ impl Audience {
 /// What the rules ask the connection layer to send.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outgoing {
-    Event { to: Audience, event: RoomEvent },
+    Event {
+        to: Audience,
+        event: RoomEvent,
+    },
     /// Send this user a fresh snapshot (their view changed wholesale, e.g. made moderator).
     Resync(UserId),
     /// Close this user's connection with a reason.
-    Close { user: UserId, reason: CloseReason },
+    Close {
+        user: UserId,
+        reason: CloseReason,
+    },
     /// Close every connection (after `Ended`).
     CloseAll(CloseReason),
 }
@@ -347,7 +353,10 @@ impl RoomRules {
         let p = m.participant();
         self.audience.insert(id.clone(), m);
         if self.audience.len() <= self.audience_sample {
-            fx.event(Audience::All, RoomEvent::ParticipantJoined { participant: p });
+            fx.event(
+                Audience::All,
+                RoomEvent::ParticipantJoined { participant: p },
+            );
         }
         fx.persist.push(Persist::Participant {
             user: id,
@@ -461,7 +470,8 @@ impl RoomRules {
             user: user.clone(),
             reason: CloseReason::Left,
         });
-        fx.persist.push(Persist::ParticipantGone { user: user.clone() });
+        fx.persist
+            .push(Persist::ParticipantGone { user: user.clone() });
         if member.role == Role::Moderator && self.moderators().is_empty() {
             let end = self.end();
             fx.out.extend(end.out);
@@ -725,7 +735,8 @@ impl RoomRules {
                     user: user.clone(),
                     reason: CloseReason::Removed,
                 });
-                fx.persist.push(Persist::ParticipantGone { user: user.clone() });
+                fx.persist
+                    .push(Persist::ParticipantGone { user: user.clone() });
                 fx.persist.push(Persist::Removed {
                     user: user.clone(),
                     by: actor.clone(),
@@ -735,10 +746,7 @@ impl RoomRules {
                 require_mod()?;
                 if self.hands_enabled != *enabled {
                     self.hands_enabled = *enabled;
-                    fx.event(
-                        Audience::All,
-                        RoomEvent::HandsEnabled { enabled: *enabled },
-                    );
+                    fx.event(Audience::All, RoomEvent::HandsEnabled { enabled: *enabled });
                     if !enabled {
                         for (user, _) in std::mem::take(&mut self.hands) {
                             fx.event(self.mods_and(&user), RoomEvent::HandLowered { user });

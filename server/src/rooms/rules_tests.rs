@@ -54,16 +54,28 @@ fn full_hand_raise_invite_accept_and_back() {
     let mut r = room();
     let fx = r.apply(&uid("a"), &ClientMessage::RaiseHand).unwrap();
     // Moderators and the raiser hear about the hand, nobody else.
-    assert!(matches!(events_for(&fx, "mod")[..], [RoomEvent::HandRaised { .. }]));
-    assert!(matches!(events_for(&fx, "a")[..], [RoomEvent::HandRaised { .. }]));
+    assert!(matches!(
+        events_for(&fx, "mod")[..],
+        [RoomEvent::HandRaised { .. }]
+    ));
+    assert!(matches!(
+        events_for(&fx, "a")[..],
+        [RoomEvent::HandRaised { .. }]
+    ));
     assert!(events_for(&fx, "b").is_empty());
     assert_eq!(r.hand_queue().len(), 1);
     assert!(r.snapshot_for(&uid("b")).unwrap().hands.is_empty());
 
     let fx = r
-        .apply(&uid("mod"), &ClientMessage::InviteToSpeak { user: uid("a") })
+        .apply(
+            &uid("mod"),
+            &ClientMessage::InviteToSpeak { user: uid("a") },
+        )
         .unwrap();
-    assert!(matches!(events_for(&fx, "a")[..], [RoomEvent::InvitedToSpeak { .. }]));
+    assert!(matches!(
+        events_for(&fx, "a")[..],
+        [RoomEvent::InvitedToSpeak { .. }]
+    ));
     assert!(r.hand_queue()[0].invited);
     assert_eq!(r.role_of(&uid("a")), Some(Role::Listener), "needs consent");
 
@@ -81,7 +93,10 @@ fn full_hand_raise_invite_accept_and_back() {
     assert!(r.audible(&uid("a")));
 
     let fx = r
-        .apply(&uid("mod"), &ClientMessage::MoveToAudience { user: uid("a") })
+        .apply(
+            &uid("mod"),
+            &ClientMessage::MoveToAudience { user: uid("a") },
+        )
         .unwrap();
     assert_eq!(r.role_of(&uid("a")), Some(Role::Listener));
     assert!(!r.audible(&uid("a")), "a demoted speaker is never heard");
@@ -104,8 +119,11 @@ fn accept_without_invite_is_refused() {
 fn decline_lowers_hand_and_tells_moderators() {
     let mut r = room();
     r.apply(&uid("a"), &ClientMessage::RaiseHand).unwrap();
-    r.apply(&uid("mod"), &ClientMessage::InviteToSpeak { user: uid("a") })
-        .unwrap();
+    r.apply(
+        &uid("mod"),
+        &ClientMessage::InviteToSpeak { user: uid("a") },
+    )
+    .unwrap();
     let fx = r.apply(&uid("a"), &ClientMessage::DeclineInvite).unwrap();
     assert!(events_for(&fx, "mod")
         .iter()
@@ -131,14 +149,25 @@ fn moderator_only_actions_are_refused_for_others() {
         ClientMessage::EndRoom,
     ];
     for cmd in &cmds {
-        assert_eq!(r.apply(&uid("a"), cmd), Err(ErrorCode::Forbidden), "{cmd:?}");
+        assert_eq!(
+            r.apply(&uid("a"), cmd),
+            Err(ErrorCode::Forbidden),
+            "{cmd:?}"
+        );
     }
     // A speaker is not a moderator either.
-    r.apply(&uid("mod"), &ClientMessage::InviteToSpeak { user: uid("a") })
-        .unwrap();
+    r.apply(
+        &uid("mod"),
+        &ClientMessage::InviteToSpeak { user: uid("a") },
+    )
+    .unwrap();
     r.apply(&uid("a"), &ClientMessage::AcceptInvite).unwrap();
     for cmd in &cmds {
-        assert_eq!(r.apply(&uid("a"), cmd), Err(ErrorCode::Forbidden), "{cmd:?}");
+        assert_eq!(
+            r.apply(&uid("a"), cmd),
+            Err(ErrorCode::Forbidden),
+            "{cmd:?}"
+        );
     }
     assert!(!r.ended);
     assert_eq!(
@@ -164,8 +193,11 @@ fn listeners_cannot_unmute_or_leave_stage() {
 #[test]
 fn moderator_mute_and_speaker_unmute() {
     let mut r = room();
-    r.apply(&uid("mod"), &ClientMessage::InviteToSpeak { user: uid("a") })
-        .unwrap();
+    r.apply(
+        &uid("mod"),
+        &ClientMessage::InviteToSpeak { user: uid("a") },
+    )
+    .unwrap();
     r.apply(&uid("a"), &ClientMessage::AcceptInvite).unwrap();
     r.apply(&uid("a"), &ClientMessage::SetMuted { muted: false })
         .unwrap();
@@ -199,8 +231,11 @@ fn hands_can_be_switched_off() {
         Err(ErrorCode::HandsDisabled)
     );
     // Moderators can still invite directly.
-    r.apply(&uid("mod"), &ClientMessage::InviteToSpeak { user: uid("b") })
-        .unwrap();
+    r.apply(
+        &uid("mod"),
+        &ClientMessage::InviteToSpeak { user: uid("b") },
+    )
+    .unwrap();
     r.apply(&uid("b"), &ClientMessage::AcceptInvite).unwrap();
     assert_eq!(r.role_of(&uid("b")), Some(Role::Speaker));
 }
@@ -241,10 +276,16 @@ fn removed_people_cannot_rejoin() {
         reason: CloseReason::Removed
     }));
     assert_eq!(r.role_of(&uid("a")), None);
-    assert_eq!(r.join(user("a"), false).unwrap_err(), ErrorCode::RemovedFromRoom);
+    assert_eq!(
+        r.join(user("a"), false).unwrap_err(),
+        ErrorCode::RemovedFromRoom
+    );
     // Nobody removes the creator or themselves.
-    r.apply(&uid("mod"), &ClientMessage::MakeModerator { user: uid("b") })
-        .unwrap();
+    r.apply(
+        &uid("mod"),
+        &ClientMessage::MakeModerator { user: uid("b") },
+    )
+    .unwrap();
     assert_eq!(
         r.apply(&uid("b"), &ClientMessage::Remove { user: uid("mod") }),
         Err(ErrorCode::InvalidTarget)
@@ -258,8 +299,11 @@ fn removed_people_cannot_rejoin() {
 #[test]
 fn room_ends_when_last_moderator_leaves() {
     let mut r = room();
-    r.apply(&uid("mod"), &ClientMessage::MakeModerator { user: uid("a") })
-        .unwrap();
+    r.apply(
+        &uid("mod"),
+        &ClientMessage::MakeModerator { user: uid("a") },
+    )
+    .unwrap();
     r.leave(&uid("mod"), false);
     assert!(!r.ended, "another moderator remains");
     let fx = r.leave(&uid("a"), false);
@@ -289,7 +333,10 @@ fn last_moderator_cannot_step_down() {
         Err(ErrorCode::LastModerator)
     );
     assert_eq!(
-        r.apply(&uid("mod"), &ClientMessage::MoveToAudience { user: uid("mod") }),
+        r.apply(
+            &uid("mod"),
+            &ClientMessage::MoveToAudience { user: uid("mod") }
+        ),
         Err(ErrorCode::LastModerator)
     );
 }
@@ -303,17 +350,22 @@ fn quiet_leave_is_hidden() {
         reason: LeftReason::Hidden
     }));
     let fx = r.leave(&uid("b"), false);
-    assert!(events_for(&fx, "mod").contains(&RoomEvent::ParticipantLeft {
-        user: uid("b"),
-        reason: LeftReason::Left
-    }));
+    assert!(
+        events_for(&fx, "mod").contains(&RoomEvent::ParticipantLeft {
+            user: uid("b"),
+            reason: LeftReason::Left
+        })
+    );
 }
 
 #[test]
 fn made_moderator_gets_resync_and_powers() {
     let mut r = room();
     let fx = r
-        .apply(&uid("mod"), &ClientMessage::MakeModerator { user: uid("a") })
+        .apply(
+            &uid("mod"),
+            &ClientMessage::MakeModerator { user: uid("a") },
+        )
         .unwrap();
     assert!(fx.out.contains(&Outgoing::Resync(uid("a"))));
     assert_eq!(r.role_of(&uid("a")), Some(Role::Moderator));
@@ -389,8 +441,11 @@ fn counts_are_coalesced() {
 #[test]
 fn disconnect_keeps_role_within_grace_then_expires() {
     let mut r = room();
-    r.apply(&uid("mod"), &ClientMessage::InviteToSpeak { user: uid("a") })
-        .unwrap();
+    r.apply(
+        &uid("mod"),
+        &ClientMessage::InviteToSpeak { user: uid("a") },
+    )
+    .unwrap();
     r.apply(&uid("a"), &ClientMessage::AcceptInvite).unwrap();
     r.disconnected(&uid("a"), 1_000);
     assert!(r.expire(5_000, 10_000).out.is_empty());

@@ -30,9 +30,8 @@ pub fn client_ip(parts: &Parts) -> IpAddr {
 
 /// Parses a JSON body with a clear error (our shape, not axum's plain-text rejection).
 fn parse_json<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
 }
 
 /// A body read with the size limit mapped to our error.
@@ -265,7 +264,11 @@ pub async fn check_invite(
     Path(code): Path<String>,
 ) -> ApiResult<Json<InviteCheck>> {
     state.limiter.check(addr.ip())?;
-    match state.store.check_invite(&normalize_invite_code(&code)).await {
+    match state
+        .store
+        .check_invite(&normalize_invite_code(&code))
+        .await
+    {
         Ok(c) => Ok(Json(c)),
         Err(crate::store::StoreError::InvalidInvite) => {
             state.limiter.fail(addr.ip());
@@ -344,7 +347,12 @@ pub async fn hallway(
     State(state): State<AppState>,
     Authed(me): Authed,
 ) -> ApiResult<Json<Vec<RoomSummary>>> {
-    let follows: HashSet<_> = state.store.followees(&me.user.id).await?.into_iter().collect();
+    let follows: HashSet<_> = state
+        .store
+        .followees(&me.user.id)
+        .await?
+        .into_iter()
+        .collect();
     let access: HashSet<_> = state
         .store
         .accessible_rooms(&me.user.id)
@@ -380,7 +388,12 @@ pub async fn room(
         .registry
         .get(&RoomId(id))
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no live room with this id"))?;
-    let follows: HashSet<_> = state.store.followees(&me.user.id).await?.into_iter().collect();
+    let follows: HashSet<_> = state
+        .store
+        .followees(&me.user.id)
+        .await?
+        .into_iter()
+        .collect();
     let mut access = HashSet::new();
     if q.get("t").map(String::as_str) == Some(room.link_token.as_str())
         || state.store.has_access(&room.id, &me.user.id).await?

@@ -40,22 +40,72 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let rooms = state.registry.all();
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: i64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
     };
     let c = |a: &AtomicU64| a.load(Ordering::Relaxed) as i64;
-    metric("ruang_http_requests_total", "counter", "HTTP requests served.", c(&m.http_requests));
-    metric("ruang_http_errors_total", "counter", "HTTP responses with a 4xx or 5xx status.", c(&m.http_errors));
-    metric("ruang_ws_connections", "gauge", "Open signalling connections.", m.ws_connections.load(Ordering::Relaxed));
-    metric("ruang_ws_messages_total", "counter", "Signalling messages received.", c(&m.ws_messages));
-    metric("ruang_ws_errors_total", "counter", "Signalling messages refused.", c(&m.ws_errors));
-    metric("ruang_signups_total", "counter", "Accounts created.", c(&m.signups));
-    metric("ruang_auth_failures_total", "counter", "Failed invite codes and tokens.", c(&m.auth_failures));
-    metric("ruang_rooms_created_total", "counter", "Rooms created.", c(&m.rooms_created));
-    metric("ruang_rooms_live", "gauge", "Live rooms.", rooms.len() as i64);
+    metric(
+        "ruang_http_requests_total",
+        "counter",
+        "HTTP requests served.",
+        c(&m.http_requests),
+    );
+    metric(
+        "ruang_http_errors_total",
+        "counter",
+        "HTTP responses with a 4xx or 5xx status.",
+        c(&m.http_errors),
+    );
+    metric(
+        "ruang_ws_connections",
+        "gauge",
+        "Open signalling connections.",
+        m.ws_connections.load(Ordering::Relaxed),
+    );
+    metric(
+        "ruang_ws_messages_total",
+        "counter",
+        "Signalling messages received.",
+        c(&m.ws_messages),
+    );
+    metric(
+        "ruang_ws_errors_total",
+        "counter",
+        "Signalling messages refused.",
+        c(&m.ws_errors),
+    );
+    metric(
+        "ruang_signups_total",
+        "counter",
+        "Accounts created.",
+        c(&m.signups),
+    );
+    metric(
+        "ruang_auth_failures_total",
+        "counter",
+        "Failed invite codes and tokens.",
+        c(&m.auth_failures),
+    );
+    metric(
+        "ruang_rooms_created_total",
+        "counter",
+        "Rooms created.",
+        c(&m.rooms_created),
+    );
+    metric(
+        "ruang_rooms_live",
+        "gauge",
+        "Live rooms.",
+        rooms.len() as i64,
+    );
     let people: usize = rooms.iter().map(|r| r.participant_count()).sum();
-    metric("ruang_room_participants", "gauge", "People in live rooms.", people as i64);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        out,
-    )
+    metric(
+        "ruang_room_participants",
+        "gauge",
+        "People in live rooms.",
+        people as i64,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

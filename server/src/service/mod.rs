@@ -64,7 +64,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/users/{handle}/follow",
             post(http::follow).delete(http::unfollow),
         )
-        .route("/v1/invites", get(http::list_invites).post(http::create_invite))
+        .route(
+            "/v1/invites",
+            get(http::list_invites).post(http::create_invite),
+        )
         .route(
             "/v1/invites/{code}",
             get(http::check_invite).delete(http::revoke_invite),

@@ -5,9 +5,7 @@ mod secrets;
 
 pub use secrets::{hash_token, new_id, new_invite_code, new_token};
 
-use ruang_proto::{
-    Invite, InviteCheck, Profile, Role, RoomId, RoomKind, UserId, UserSummary,
-};
+use ruang_proto::{Invite, InviteCheck, Profile, Role, RoomId, RoomKind, UserId, UserSummary};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -98,10 +96,18 @@ impl Store {
                 Box::pin(async move {
                     // WAL lets readers run while one writer writes; the busy timeout makes a
                     // second writer wait instead of failing.
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
@@ -271,20 +277,24 @@ impl Store {
     }
 
     pub async fn revoke_session(&self, token_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     pub async fn revoke_all_sessions(&self, user: &UserId) -> Result<u64> {
-        let r = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(user.as_str())
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(user.as_str())
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected())
     }
 
@@ -327,12 +337,14 @@ impl Store {
     /// Mints a new code for `owner` (admins only; checked by the caller).
     pub async fn create_invite(&self, owner: &UserId) -> Result<String> {
         let code = new_invite_code();
-        sqlx::query("INSERT INTO invites (code, owner_id, grants_admin, created_at) VALUES ($1, $2, 0, $3)")
-            .bind(&code)
-            .bind(owner.as_str())
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO invites (code, owner_id, grants_admin, created_at) VALUES ($1, $2, 0, $3)",
+        )
+        .bind(&code)
+        .bind(owner.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(code)
     }
 
@@ -556,11 +568,12 @@ impl Store {
     }
 
     pub async fn has_access(&self, room: &RoomId, user: &UserId) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 AS one FROM room_access WHERE room_id = $1 AND user_id = $2")
-            .bind(room.as_str())
-            .bind(user.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT 1 AS one FROM room_access WHERE room_id = $1 AND user_id = $2")
+                .bind(room.as_str())
+                .bind(user.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.is_some())
     }
 
@@ -608,7 +621,10 @@ impl Store {
             let mut participants = Vec::new();
             for p in &people {
                 let role: String = p.try_get("role")?;
-                participants.push((summary(p, "")?, Role::parse(&role).unwrap_or(Role::Listener)));
+                participants.push((
+                    summary(p, "")?,
+                    Role::parse(&role).unwrap_or(Role::Listener),
+                ));
             }
             let removed = sqlx::query("SELECT user_id FROM room_removals WHERE room_id = $1")
                 .bind(room.id.as_str())

@@ -1,0 +1,15 @@
+//! Send and receive pipelines: what the client wires between audio devices and the transport.
+//!
+//! Both are sans-IO: the caller hands in PCM frames / RTP payloads and the current time, and
+//! takes packets / mixed PCM out. No threads, no clocks, no allocation per frame.
+
+mod receive;
+mod send;
+
+pub use receive::{
+    PullInfo, ReceiveConfig, ReceiveError, ReceivePipeline, SpeakerId, SpeakerState,
+};
+pub use send::{OutgoingPacket, SendConfig, SendPipeline, SendStats};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,201 @@
+use crate::codec::{packet_has_fec, CodecError, OpusDecoder};
+use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome, RtpPacket};
+use crate::level::{AudioLevel, LevelMeter, VoiceActivity};
+use crate::mixer::Mixer;
+use crate::FRAME_SAMPLES;
+
+/// Identifies a remote speaker (e.g. the RTP SSRC or a participant index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpeakerId(pub u32);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("too many speakers (limit {0})")]
+    TooManySpeakers(usize),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// Receive-side settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReceiveConfig {
+    pub jitter: JitterConfig,
+    pub vad: VoiceActivity,
+    /// Upper bound on simultaneously tracked speakers (the SFU forwards only a few).
+    pub max_speakers: usize,
+}
+
+impl Default for ReceiveConfig {
+    fn default() -> Self {
+        Self {
+            jitter: JitterConfig::default(),
+            vad: VoiceActivity::default(),
+            max_speakers: 16,
+        }
+    }
+}
+
+/// Snapshot of one speaker for the UI and for statistics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeakerState {
+    pub id: SpeakerId,
+    /// Level of the last frame played for this speaker.
+    pub level: AudioLevel,
+    pub voice_active: bool,
+    /// Playing out (false while buffering or after draining at the end of a talk spurt).
+    pub playing: bool,
+    pub jitter: JitterStats,
+    pub target_delay_ms: u32,
+    pub buffered_ms: u32,
+    pub jitter_ms: f64,
+    /// Recover decisions where the next packet really carried FEC data.
+    pub fec_recovered: u64,
+    /// Recover decisions where it did not (the decoder concealed instead).
+    pub fec_missing: u64,
+    /// Packets the decoder rejected (concealed instead).
+    pub decode_errors: u64,
+}
+
+/// Result of one [`ReceivePipeline::pull`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PullInfo {
+    /// Speakers that contributed audio to this frame.
+    pub sources: usize,
+}
+
+#[derive(Debug)]
+struct Speaker {
+    id: SpeakerId,
+    jitter: JitterBuffer,
+    decoder: OpusDecoder,
+    meter: LevelMeter,
+    fec_recovered: u64,
+    fec_missing: u64,
+    decode_errors: u64,
+}
+
+/// Per-speaker jitter buffers and decoders, mixed into one 20 ms output frame per pull.
+#[derive(Debug)]
+pub struct ReceivePipeline {
+    config: ReceiveConfig,
+    speakers: Vec<Speaker>,
+    mixer: Mixer,
+    pcm: Vec<i16>,
+}
+
+impl Default for ReceivePipeline {
+    fn default() -> Self {
+        Self::new(ReceiveConfig::default())
+    }
+}
+
+impl ReceivePipeline {
+    pub fn new(config: ReceiveConfig) -> Self {
+        Self {
+            speakers: Vec::with_capacity(config.max_speakers),
+            config,
+            mixer: Mixer::default(),
+            pcm: vec![0; FRAME_SAMPLES],
+        }
+    }
+
+    /// Hands an arriving packet to its speaker's jitter buffer; the first packet of a new
+    /// speaker sets up its decoder (the only allocation on this path).
+    pub fn push(
+        &mut self,
+        speaker: SpeakerId,
+        packet: RtpPacket<'_>,
+    ) -> Result<PushOutcome, ReceiveError> {
+        let idx = match self.speakers.iter().position(|s| s.id == speaker) {
+            Some(i) => i,
+            None => {
+                if self.speakers.len() >= self.config.max_speakers {
+                    return Err(ReceiveError::TooManySpeakers(self.config.max_speakers));
+                }
+                self.speakers.push(Speaker {
+                    id: speaker,
+                    jitter: JitterBuffer::new(self.config.jitter),
+                    decoder: OpusDecoder::new()?,
+                    meter: LevelMeter::new(self.config.vad),
+                    fec_recovered: 0,
+                    fec_missing: 0,
+                    decode_errors: 0,
+                });
+                self.speakers.len() - 1
+            }
+        };
+        Ok(self.speakers[idx].jitter.push(packet))
+    }
+
+    /// Produces the next 20 ms of mixed audio into `out` (960 samples). Call once per frame on
+    /// the playout clock. Decode failures are concealed per speaker, never fatal.
+    pub fn pull(&mut self, now_ms: u64, out: &mut [i16]) -> PullInfo {
+        self.mixer.begin();
+        let pcm = &mut self.pcm;
+        for sp in &mut self.speakers {
+            let result = match sp.jitter.pop(now_ms) {
+                Playout::Empty => {
+                    sp.meter.record(AudioLevel::SILENCE);
+                    continue;
+                }
+                Playout::Received(payload) => sp.decoder.decode(payload, pcm),
+                Playout::Recover(next) => {
+                    if packet_has_fec(next) {
+                        sp.fec_recovered += 1;
+                    } else {
+                        sp.fec_missing += 1;
+                    }
+                    sp.decoder.decode_fec(next, pcm)
+                }
+                Playout::Conceal => sp.decoder.conceal(pcm),
+            };
+            if result.is_err() {
+                sp.decode_errors += 1;
+                if sp.decoder.conceal(pcm).is_err() {
+                    pcm.fill(0);
+                }
+            }
+            sp.meter.update_i16(pcm);
+            self.mixer.add_i16(pcm);
+        }
+        let sources = self.mixer.sources();
+        self.mixer.finish_i16(out);
+        PullInfo { sources }
+    }
+
+    /// Forgets a speaker (left the stage or the room).
+    pub fn remove_speaker(&mut self, id: SpeakerId) -> bool {
+        let before = self.speakers.len();
+        self.speakers.retain(|s| s.id != id);
+        self.speakers.len() != before
+    }
+
+    pub fn speaker(&self, id: SpeakerId) -> Option<SpeakerState> {
+        self.speakers.iter().find(|s| s.id == id).map(state)
+    }
+
+    pub fn speakers(&self) -> impl Iterator<Item = SpeakerState> + '_ {
+        self.speakers.iter().map(state)
+    }
+
+    /// Current limiter gain of the mix (1.0 = not limiting).
+    pub fn limiter_gain(&self) -> f32 {
+        self.mixer.gain()
+    }
+}
+
+fn state(s: &Speaker) -> SpeakerState {
+    SpeakerState {
+        id: s.id,
+        level: s.meter.level(),
+        voice_active: s.meter.voice_active(),
+        playing: s.jitter.is_playing(),
+        jitter: s.jitter.stats(),
+        target_delay_ms: s.jitter.target_delay_ms(),
+        buffered_ms: s.jitter.buffered_ms(),
+        jitter_ms: s.jitter.jitter_ms(),
+        fec_recovered: s.fec_recovered,
+        fec_missing: s.fec_missing,
+        decode_errors: s.decode_errors,
+    }
+}

@@ -1,0 +1,285 @@
+use super::*;
+use crate::analysis::best_alignment;
+use crate::codec::EncoderConfig;
+use crate::jitter::{PushOutcome, RtpPacket};
+use crate::testutil::{alloc_count, sine, speech_like, Rng};
+use crate::FRAME_SAMPLES;
+
+/// A packet on the simulated network.
+struct InFlight {
+    seq: u16,
+    ts: u32,
+    payload: Vec<u8>,
+    arrival: u64,
+}
+
+/// Runs `input` through send → lossy, jittery network → receive. Returns the received audio
+/// and the number of packets sent.
+fn round_trip(
+    input: &[i16],
+    loss: f32,
+    jitter_ms: f32,
+    seed: u64,
+) -> (Vec<i16>, u64, SpeakerState) {
+    let mut send = SendPipeline::new(SendConfig {
+        initial_seq: 65_000,
+        initial_ts: 4_000_000_000,
+        ..SendConfig::default()
+    })
+    .unwrap();
+    let mut recv = ReceivePipeline::default();
+    let mut rng = Rng::new(seed);
+    let mut in_flight: Vec<InFlight> = Vec::new();
+    let mut output = Vec::with_capacity(input.len() + 20 * FRAME_SAMPLES);
+    let mut out = [0i16; FRAME_SAMPLES];
+    let frames = input.len() / FRAME_SAMPLES;
+    let speaker = SpeakerId(7);
+    for k in 0..frames + 20 {
+        let now = k as u64 * 20;
+        if k < frames {
+            let frame = &input[k * FRAME_SAMPLES..(k + 1) * FRAME_SAMPLES];
+            if let Some(p) = send.process(frame).unwrap() {
+                if !rng.chance(loss) {
+                    in_flight.push(InFlight {
+                        seq: p.seq,
+                        ts: p.ts,
+                        payload: p.payload.to_vec(),
+                        arrival: now + 5 + (rng.next_f32() * jitter_ms) as u64,
+                    });
+                }
+            }
+        }
+        // Playout ticks at a 10 ms phase offset from capture.
+        let tick = now + 10;
+        in_flight.sort_by_key(|p| p.arrival);
+        while in_flight.first().is_some_and(|p| p.arrival <= tick) {
+            let p = in_flight.remove(0);
+            let packet = RtpPacket {
+                seq: p.seq,
+                ts: p.ts,
+                payload: &p.payload,
+                arrival_ms: p.arrival,
+            };
+            recv.push(speaker, packet).unwrap();
+        }
+        recv.pull(tick, &mut out);
+        output.extend_from_slice(&out);
+    }
+    let state = recv.speaker(speaker).unwrap();
+    (output, send.stats().packets, state)
+}
+
+#[test]
+fn round_trip_with_5_percent_loss_keeps_99_percent() {
+    let input = speech_like(FRAME_SAMPLES * 1_500, 21);
+    let (output, sent, state) = round_trip(&input, 0.05, 10.0, 42);
+    assert_eq!(sent, 1_500);
+    let j = state.jitter;
+    let good = j.received + j.recovered;
+    assert!(
+        good * 100 >= sent * 99,
+        "only {good} of {sent} frames received or recovered: {j:?}"
+    );
+    // The network really lost ~5 %, and FEC data was there for most recoveries.
+    assert!(j.recovered >= 40, "{j:?}");
+    assert!(state.fec_recovered * 10 >= j.recovered * 7, "{state:?}");
+    assert_eq!(state.decode_errors, 0);
+
+    // The output contains the input: align each second separately, since the buffer may
+    // have shifted playout by whole frames while adapting.
+    let second = 48_000;
+    let mut good_windows = 0;
+    let windows = input.len() / second - 1;
+    for w in 0..windows {
+        let reference = &input[w * second..(w + 1) * second];
+        let a = best_alignment(reference, &output[w * second..], 0, 9_600);
+        if a.correlation >= 0.9 {
+            good_windows += 1;
+        }
+    }
+    assert!(
+        good_windows * 10 >= windows * 8,
+        "{good_windows} of {windows} seconds correlate ≥ 0.9"
+    );
+}
+
+#[test]
+fn clean_round_trip_correlates_fully() {
+    let input = speech_like(FRAME_SAMPLES * 200, 22);
+    let (output, sent, state) = round_trip(&input, 0.0, 0.0, 1);
+    assert_eq!(state.jitter.received + state.jitter.discarded, sent);
+    // Skip the first second, in which the buffer settles from its initial 40 ms target.
+    let a = best_alignment(&input[48_000..144_000], &output[48_000..], 0, 9_600);
+    assert!(a.correlation >= 0.9, "{a:?}");
+    // Delay through codec and buffer (in samples, not wall-clock time): the Opus look-ahead
+    // plus at most a couple of frames.
+    assert!(a.lag_ms() <= 50.0, "{a:?}");
+}
+
+#[test]
+fn mute_sends_nothing_but_still_meters() {
+    let mut send = SendPipeline::new(SendConfig::default()).unwrap();
+    let speech = sine(200.0, 0.3, FRAME_SAMPLES);
+    let first = send.process(&speech).unwrap().unwrap();
+    assert!(first.marker);
+    assert!(first.voice);
+    let (seq0, ts0) = (first.seq, first.ts);
+    assert!(!send.process(&speech).unwrap().unwrap().marker);
+    send.set_muted(true);
+    assert!(send.is_muted());
+    for _ in 0..10 {
+        assert!(send.process(&speech).unwrap().is_none());
+    }
+    assert!(send.voice_active());
+    assert_eq!(send.level().rfc6464, 13);
+    send.set_muted(false);
+    let p = send.process(&speech).unwrap().unwrap();
+    // Sequence numbers continue, the timestamp accounts for the muted time.
+    assert_eq!(p.seq, seq0.wrapping_add(2));
+    assert_eq!(p.ts, ts0.wrapping_add(12 * 960));
+    assert!(p.marker);
+    let s = send.stats();
+    assert_eq!((s.frames, s.packets, s.muted_frames), (13, 3, 10));
+    assert!(send.process(&speech[..100]).is_err());
+}
+
+#[test]
+fn dtx_silence_is_not_sent() {
+    let mut send = SendPipeline::new(SendConfig::default()).unwrap();
+    let silence = [0i16; FRAME_SAMPLES];
+    let sent = (0..100)
+        .filter(|_| send.process(&silence).unwrap().is_some())
+        .count();
+    assert!(sent <= 30, "{sent} silent frames sent");
+    assert!(send.stats().dtx_frames >= 70);
+    let speech = speech_like(FRAME_SAMPLES * 20, 5);
+    let p = send.process(&speech[9_600..10_560]).unwrap().unwrap();
+    assert_eq!(p.ts, 100 * 960);
+    assert!(p.marker);
+    send.encoder_mut().set_packet_loss_perc(20).unwrap();
+}
+
+/// Encodes `signal` into packets of one speaker without loss.
+fn packets_of(signal: &[i16]) -> Vec<Vec<u8>> {
+    let mut send = SendPipeline::new(SendConfig {
+        encoder: EncoderConfig {
+            dtx: false,
+            ..EncoderConfig::default()
+        },
+        ..SendConfig::default()
+    })
+    .unwrap();
+    signal
+        .chunks(FRAME_SAMPLES)
+        .map(|f| send.process(f).unwrap().unwrap().payload.to_vec())
+        .collect()
+}
+
+#[test]
+fn two_speakers_are_mixed_with_their_own_levels() {
+    let loud = speech_like(FRAME_SAMPLES * 50, 31);
+    let quiet: Vec<i16> = speech_like(FRAME_SAMPLES * 50, 32)
+        .iter()
+        .map(|&s| s / 100)
+        .collect();
+    let (pa, pb) = (packets_of(&loud), packets_of(&quiet));
+    let mut recv = ReceivePipeline::default();
+    let mut out = [0i16; FRAME_SAMPLES];
+    let mut mixed = Vec::new();
+    let mut max_sources = 0;
+    for k in 0..50 {
+        let now = k as u64 * 20;
+        for (id, packets) in [(1, &pa), (2, &pb)] {
+            let p = RtpPacket {
+                seq: k as u16,
+                ts: k as u32 * 960,
+                payload: &packets[k],
+                arrival_ms: now,
+            };
+            assert_eq!(recv.push(SpeakerId(id), p).unwrap(), PushOutcome::Stored);
+        }
+        max_sources = max_sources.max(recv.pull(now + 10, &mut out).sources);
+        mixed.extend_from_slice(&out);
+    }
+    assert_eq!(max_sources, 2);
+    let a = recv.speaker(SpeakerId(1)).unwrap();
+    let b = recv.speaker(SpeakerId(2)).unwrap();
+    assert!(a.voice_active && a.playing);
+    assert!(!b.voice_active);
+    // 1/100 amplitude is 40 dB quieter.
+    assert!(
+        b.level.rfc6464 >= a.level.rfc6464 + 30,
+        "{:?} {:?}",
+        a.level,
+        b.level
+    );
+    assert_eq!(recv.speakers().count(), 2);
+    assert_eq!(recv.limiter_gain(), 1.0);
+    // The mix is dominated by the loud speaker (checked after the buffer settled).
+    let al = best_alignment(&loud[28_800..48_000], &mixed[28_800..], 0, 4_800);
+    assert!(al.correlation > 0.9, "{al:?}");
+
+    assert!(recv.remove_speaker(SpeakerId(2)));
+    assert!(!recv.remove_speaker(SpeakerId(2)));
+    assert!(recv.speaker(SpeakerId(2)).is_none());
+}
+
+#[test]
+fn speaker_limit_and_bad_packets() {
+    let mut recv = ReceivePipeline::new(ReceiveConfig {
+        max_speakers: 1,
+        ..ReceiveConfig::default()
+    });
+    let good = packets_of(&speech_like(FRAME_SAMPLES * 10, 3));
+    let p = |seq: u16, payload: &'static [u8]| RtpPacket {
+        seq,
+        ts: u32::from(seq) * 960,
+        payload,
+        arrival_ms: u64::from(seq) * 20,
+    };
+    // A malformed Opus packet (code 3 with zero frames) is concealed, not fatal.
+    let bad: &'static [u8] = &[0x03, 0x00, 0x01];
+    recv.push(SpeakerId(1), p(0, bad)).unwrap();
+    let good0: &'static [u8] = good[1].clone().leak();
+    recv.push(SpeakerId(1), p(1, good0)).unwrap();
+    assert!(matches!(
+        recv.push(SpeakerId(2), p(0, bad)),
+        Err(ReceiveError::TooManySpeakers(1))
+    ));
+    let mut out = [0i16; FRAME_SAMPLES];
+    assert_eq!(recv.pull(40, &mut out).sources, 1);
+    assert_eq!(recv.pull(60, &mut out).sources, 1);
+    let s = recv.speaker(SpeakerId(1)).unwrap();
+    assert_eq!(s.decode_errors, 1);
+    assert_eq!(s.jitter.received, 2);
+}
+
+#[test]
+fn steady_state_pipelines_do_not_allocate() {
+    let input = speech_like(FRAME_SAMPLES * 200, 9);
+    let mut send = SendPipeline::new(SendConfig::default()).unwrap();
+    let mut recv = ReceivePipeline::default();
+    let mut out = [0i16; FRAME_SAMPLES];
+    let mut step = |k: usize, send: &mut SendPipeline, recv: &mut ReceivePipeline| {
+        let frame = &input[k * FRAME_SAMPLES..(k + 1) * FRAME_SAMPLES];
+        let now = k as u64 * 20;
+        if let Some(p) = send.process(frame).unwrap() {
+            let packet = RtpPacket {
+                seq: p.seq,
+                ts: p.ts,
+                payload: p.payload,
+                arrival_ms: now + 3,
+            };
+            recv.push(SpeakerId(1), packet).unwrap();
+        }
+        recv.pull(now + 10, &mut out);
+    };
+    for k in 0..50 {
+        step(k, &mut send, &mut recv);
+    }
+    let before = alloc_count::allocations();
+    for k in 50..200 {
+        step(k, &mut send, &mut recv);
+    }
+    assert_eq!(alloc_count::allocations(), before);
+}
