@@ -28,6 +28,15 @@ pub struct ServeArgs {
     /// Seconds a member who lost the connection keeps their place and role.
     #[arg(long, env = "RUANG_REJOIN_GRACE_SECS", default_value_t = 30)]
     rejoin_grace_secs: u64,
+    /// Seconds a room created over HTTP waits for its creator to connect.
+    #[arg(long, env = "RUANG_FIRST_JOIN_GRACE_SECS", default_value_t = 600)]
+    first_join_grace_secs: u64,
+    /// Listeners every member sees by name; the rest are counted and paged.
+    #[arg(long, env = "RUANG_AUDIENCE_SAMPLE", default_value_t = 50)]
+    audience_sample: usize,
+    /// Take client addresses from X-Forwarded-For (only behind a trusted reverse proxy).
+    #[arg(long, env = "RUANG_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
     /// Failed invite codes or tokens allowed per address per minute.
     #[arg(long, env = "RUANG_AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
     auth_failures_per_minute: u32,
@@ -98,6 +107,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         public_url: args.public_url,
         invites_per_user: args.invites_per_user,
         rejoin_grace: Duration::from_secs(args.rejoin_grace_secs),
+        first_join_grace: Duration::from_secs(args.first_join_grace_secs),
+        audience_sample: args.audience_sample,
+        trust_forwarded_for: args.trust_forwarded_for,
         auth_failures_per_minute: args.auth_failures_per_minute,
         ..Config::default()
     };

@@ -28,6 +28,10 @@ pub struct Config {
     pub public_url: Option<String>,
     pub invites_per_user: u32,
     pub rejoin_grace: Duration,
+    /// How long a room created over HTTP waits for its creator to connect.
+    pub first_join_grace: Duration,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted reverse proxy).
+    pub trust_forwarded_for: bool,
     /// Failed invite-code or token attempts allowed per client address per minute.
     pub auth_failures_per_minute: u32,
     pub audience_sample: usize,
@@ -43,6 +47,8 @@ impl Default for Config {
             public_url: None,
             invites_per_user: 5,
             rejoin_grace: Duration::from_secs(30),
+            first_join_grace: Duration::from_secs(600),
+            trust_forwarded_for: false,
             auth_failures_per_minute: 20,
             audience_sample: rooms::rules::DEFAULT_AUDIENCE_SAMPLE,
             max_body_bytes: 64 * 1024,
@@ -96,6 +102,7 @@ impl Server {
             loaded,
             RegistryConfig {
                 rejoin_grace_ms: config.rejoin_grace.as_millis() as i64,
+                first_join_grace_ms: config.first_join_grace.as_millis() as i64,
                 audience_sample: config.audience_sample,
             },
         );

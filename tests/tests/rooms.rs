@@ -387,3 +387,32 @@ each_backend!(
     big_rooms_send_counts_and_page_the_audience,
     big_room_pages_audience
 );
+
+async fn absent_hosts(b: Backend) {
+    let srv = TestServer::start_with(b, |c| {
+        c.rejoin_grace = std::time::Duration::from_millis(300);
+        c.first_join_grace = std::time::Duration::from_secs(600);
+    })
+    .await;
+    let moder = srv.admin("mod").await;
+    let room = moder
+        .create_room("Waiting for host", RoomKind::Open)
+        .await
+        .unwrap();
+    // Longer than the rejoin grace: a new room waits for its creator's first connection.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(moder.hallway().await.unwrap().len(), 1);
+    let m = srv.join(&moder, room.id.as_str()).await;
+    // The host's connection goes away for good: after the grace the room ends.
+    drop(m);
+    let mut ended = false;
+    for _ in 0..100 {
+        if moder.hallway().await.unwrap().is_empty() {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ended, "a room whose last moderator is gone for good ends");
+}
+each_backend!(rooms_wait_for_hosts_and_end_without_them, absent_hosts);

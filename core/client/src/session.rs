@@ -83,6 +83,7 @@ pub struct RoomSession {
     commands: mpsc::Sender<Command>,
     state: watch::Receiver<SessionState>,
     me: UserId,
+    request_timeout: Duration,
 }
 
 impl RoomSession {
@@ -98,6 +99,7 @@ impl RoomSession {
             room: RoomState::default(),
         });
         let (commands, cmd_rx) = mpsc::channel(64);
+        let request_timeout = opts.request_timeout;
         let mut conn = connect(&ws_url, &token, opts.link_token.as_deref()).await?;
         let welcome = conn.welcome.take().expect("connect returns a welcome");
         let me = match &welcome {
@@ -127,6 +129,7 @@ impl RoomSession {
             commands,
             state: rx,
             me,
+            request_timeout,
         })
     }
 
@@ -164,7 +167,10 @@ impl RoomSession {
             .send(Command::Request { msg, reply })
             .await
             .map_err(|_| ClientError::Closed(None))?;
-        rx.await.map_err(|_| ClientError::Closed(None))?
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(answer) => answer.map_err(|_| ClientError::Closed(None))?,
+            Err(_) => Err(ClientError::Network("no answer in time".into())),
+        }
     }
 
     async fn command(&self, msg: ClientMessage) -> Result<(), ClientError> {

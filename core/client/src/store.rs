@@ -159,7 +159,6 @@ impl RoomStore {
                 }
             }
             RoomEvent::InvitedToSpeak { .. } => room.invited_to_speak = true,
-            RoomEvent::InviteCancelled => room.invited_to_speak = false,
             RoomEvent::Counts { counts } => room.counts = *counts,
             RoomEvent::HandsEnabled { enabled } => room.hands_enabled = *enabled,
             RoomEvent::Levels { levels } => {

@@ -249,8 +249,6 @@ pub enum RoomEvent {
     InvitedToSpeak {
         by: UserSummary,
     },
-    /// Only the invitee: the invitation was withdrawn (hands switched off, …).
-    InviteCancelled,
     Counts {
         counts: Counts,
     },

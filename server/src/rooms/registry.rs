@@ -77,8 +77,9 @@ impl LiveRoom {
                 reason: CloseReason::Replaced,
             }));
         }
-        let events = self.tx.subscribe();
+        // Subscribe after sending the join itself: the snapshot already holds it.
         self.dispatch(fx);
+        let events = self.tx.subscribe();
         let snapshot = inner.rules.snapshot_for(&id).ok_or(ErrorCode::NotInRoom)?;
         Ok(Joined {
             snapshot,
@@ -97,12 +98,12 @@ impl LiveRoom {
         Ok(())
     }
 
-    /// The connection `conn` of `user` closed.
-    pub fn disconnected(&self, user: &UserId, conn: u64) {
+    /// The connection `conn` of `user` closed; they have `grace_ms` to come back.
+    pub fn disconnected(&self, user: &UserId, conn: u64, grace_ms: i64) {
         let mut inner = self.lock();
         if inner.conns.get(user) == Some(&conn) {
             inner.conns.remove(user);
-            inner.rules.disconnected(user, now_ms());
+            inner.rules.disconnected(user, now_ms() + grace_ms);
         }
     }
 
@@ -172,9 +173,9 @@ impl LiveRoom {
         let _ = self.tx.send(Arc::new(out));
     }
 
-    fn tick(&self, now: i64, grace_ms: i64) {
+    fn tick(&self, now: i64) {
         let mut inner = self.lock();
-        let fx = inner.rules.expire(now, grace_ms);
+        let fx = inner.rules.expire(now);
         self.dispatch(fx);
         if let Some(fx) = inner.rules.take_counts() {
             self.dispatch(fx);
@@ -184,6 +185,8 @@ impl LiveRoom {
 
 pub struct RegistryConfig {
     pub rejoin_grace_ms: i64,
+    /// How long a new room waits for its creator's first connection.
+    pub first_join_grace_ms: i64,
     pub audience_sample: usize,
 }
 
@@ -206,7 +209,7 @@ impl Registry {
             config,
             next_conn: AtomicU64::new(1),
         });
-        let now = now_ms();
+        let deadline = now_ms() + registry.config.rejoin_grace_ms;
         for l in loaded {
             let members = l
                 .participants
@@ -215,9 +218,15 @@ impl Registry {
                 .collect();
             let mut rules = registry
                 .new_rules(&l.room, l.creator)
-                .restore(members, l.removed, now);
+                .restore(members, l.removed, deadline);
             rules.hands_enabled = l.room.hands_enabled;
-            registry.insert(l.room.link_token.clone(), rules);
+            let room = registry.insert(l.room.link_token.clone(), rules);
+            // A crash can leave a room without moderators (its end never written): end it now.
+            let mut inner = room.lock();
+            if !inner.rules.has_moderator() {
+                let fx = inner.rules.end();
+                room.dispatch(fx);
+            }
         }
         registry
     }
@@ -255,8 +264,13 @@ impl Registry {
     /// Adds a room already stored by the caller.
     pub fn add_room(&self, room: &StoredRoom, creator: UserSummary) -> Arc<LiveRoom> {
         let mut rules = self.new_rules(room, creator);
-        // The creator opened the room but has not connected yet.
-        rules.disconnected(&room.created_by, now_ms());
+        // The creator opened the room over HTTP and has not connected yet: give them time
+        // (a room nobody ever hosts still ends, so it does not linger in hallways).
+        let wait = self
+            .config
+            .first_join_grace_ms
+            .max(self.config.rejoin_grace_ms);
+        rules.disconnected(&room.created_by, now_ms() + wait);
         self.insert(room.link_token.clone(), rules)
     }
 
@@ -280,6 +294,10 @@ impl Registry {
             .collect()
     }
 
+    pub fn rejoin_grace_ms(&self) -> i64 {
+        self.config.rejoin_grace_ms
+    }
+
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
@@ -296,7 +314,7 @@ impl Registry {
             .cloned()
             .collect();
         for room in &rooms {
-            room.tick(now, self.config.rejoin_grace_ms);
+            room.tick(now);
         }
         self.rooms
             .write()
@@ -332,7 +350,7 @@ async fn persist_loop(store: Store, mut rx: mpsc::UnboundedReceiver<PersistJob>)
         let result = match &op {
             Persist::Participant { user, role } => store.set_participant(&room, user, *role).await,
             Persist::ParticipantGone { user } => store.remove_participant(&room, user).await,
-            Persist::Removed { user, by } => store.record_removal(&room, user, by).await,
+            Persist::Removed { user, by } => store.remove_from_room(&room, user, by).await,
             Persist::HandsEnabled(on) => store.set_hands_enabled(&room, *on).await,
             Persist::Ended => store.end_room(&room).await,
         };

@@ -50,9 +50,18 @@ pub enum Outgoing {
 /// What the rules ask the store to record, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Persist {
-    Participant { user: UserId, role: Role },
-    ParticipantGone { user: UserId },
-    Removed { user: UserId, by: UserId },
+    Participant {
+        user: UserId,
+        role: Role,
+    },
+    ParticipantGone {
+        user: UserId,
+    },
+    /// Out of the room and barred from it, in one write.
+    Removed {
+        user: UserId,
+        by: UserId,
+    },
     HandsEnabled(bool),
     Ended,
 }
@@ -76,8 +85,8 @@ pub struct Member {
     pub role: Role,
     pub muted: bool,
     pub followed_by_speakers: bool,
-    /// Set while no connection is open; the member is dropped after the grace period.
-    pub disconnected_since: Option<i64>,
+    /// Set while no connection is open: when the member is dropped if they do not return.
+    pub absent_until: Option<i64>,
 }
 
 impl Member {
@@ -87,7 +96,7 @@ impl Member {
             role,
             muted: role != Role::Moderator,
             followed_by_speakers: false,
-            disconnected_since: None,
+            absent_until: None,
         }
     }
 
@@ -152,17 +161,17 @@ impl RoomRules {
         room
     }
 
-    /// Rebuilds a room from storage after a restart: everyone starts disconnected and has
-    /// the grace period to come back with the same role.
+    /// Rebuilds a room from storage after a restart: everyone starts absent and has until
+    /// `deadline` to come back with the same role.
     pub fn restore(
         mut self,
         members: Vec<Member>,
         removed: impl IntoIterator<Item = UserId>,
-        now: i64,
+        deadline: i64,
     ) -> Self {
         self.stage.clear();
         for mut m in members {
-            m.disconnected_since = Some(now);
+            m.absent_until = Some(deadline);
             if m.role.on_stage() {
                 self.stage.insert(m.user.id.clone(), m);
             } else {
@@ -344,7 +353,7 @@ impl RoomRules {
             .get_mut(&user.id)
             .or_else(|| self.audience.get_mut(&user.id))
         {
-            m.disconnected_since = None;
+            m.absent_until = None;
             return Ok((fx, true));
         }
         let mut m = Member::new(user, Role::Listener);
@@ -366,24 +375,29 @@ impl RoomRules {
         Ok((fx, false))
     }
 
-    /// The member's last connection closed; they keep their place for the grace period.
-    pub fn disconnected(&mut self, user: &UserId, now: i64) {
+    /// The member has no open connection; they keep their place and role until `deadline`.
+    pub fn disconnected(&mut self, user: &UserId, deadline: i64) {
         if let Some(m) = self
             .stage
             .get_mut(user)
             .or_else(|| self.audience.get_mut(user))
         {
-            m.disconnected_since = Some(now);
+            m.absent_until = Some(deadline);
         }
     }
 
-    /// Drops members disconnected for longer than `grace_ms`.
-    pub fn expire(&mut self, now: i64, grace_ms: i64) -> Effects {
+    /// Whether a restored room can go on: someone must be left to moderate it.
+    pub fn has_moderator(&self) -> bool {
+        self.stage.values().any(|m| m.role == Role::Moderator)
+    }
+
+    /// Drops members whose absence deadline has passed.
+    pub fn expire(&mut self, now: i64) -> Effects {
         let gone: Vec<UserId> = self
             .stage
             .values()
             .chain(self.audience.values())
-            .filter(|m| m.disconnected_since.is_some_and(|t| now - t >= grace_ms))
+            .filter(|m| m.absent_until.is_some_and(|t| now >= t))
             .map(|m| m.user.id.clone())
             .collect();
         let mut fx = Effects::default();
@@ -574,7 +588,7 @@ impl RoomRules {
     // ----- commands -----
 
     /// Applies one room command from `actor`. Connection-level messages (hello, sync,
-    /// audience, ping, leave) are handled by the caller.
+    /// audience, ping) are handled by the caller.
     pub fn apply(&mut self, actor: &UserId, msg: &ClientMessage) -> Result<Effects, ErrorCode> {
         if self.ended {
             return Err(ErrorCode::RoomEnded);
@@ -735,8 +749,6 @@ impl RoomRules {
                     user: user.clone(),
                     reason: CloseReason::Removed,
                 });
-                fx.persist
-                    .push(Persist::ParticipantGone { user: user.clone() });
                 fx.persist.push(Persist::Removed {
                     user: user.clone(),
                     by: actor.clone(),

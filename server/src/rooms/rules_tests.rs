@@ -275,6 +275,14 @@ fn removed_people_cannot_rejoin() {
         user: uid("a"),
         reason: CloseReason::Removed
     }));
+    assert_eq!(
+        fx.persist,
+        vec![Persist::Removed {
+            user: uid("a"),
+            by: uid("mod")
+        }],
+        "removal is one write"
+    );
     assert_eq!(r.role_of(&uid("a")), None);
     assert_eq!(
         r.join(user("a"), false).unwrap_err(),
@@ -447,18 +455,18 @@ fn disconnect_keeps_role_within_grace_then_expires() {
     )
     .unwrap();
     r.apply(&uid("a"), &ClientMessage::AcceptInvite).unwrap();
-    r.disconnected(&uid("a"), 1_000);
-    assert!(r.expire(5_000, 10_000).out.is_empty());
+    r.disconnected(&uid("a"), 11_000);
+    assert!(r.expire(5_000).out.is_empty());
     let (_, resumed) = r.join(user("a"), false).unwrap();
     assert!(resumed);
     assert_eq!(r.role_of(&uid("a")), Some(Role::Speaker));
-    r.disconnected(&uid("a"), 10_000);
-    let fx = r.expire(20_000, 10_000);
+    r.disconnected(&uid("a"), 20_000);
+    let fx = r.expire(20_000);
     assert!(!fx.out.is_empty());
     assert_eq!(r.role_of(&uid("a")), None);
     // The last moderator timing out ends the room.
-    r.disconnected(&uid("mod"), 20_000);
-    r.expire(40_000, 10_000);
+    r.disconnected(&uid("mod"), 30_000);
+    r.expire(40_000);
     assert!(r.ended);
 }
 
@@ -482,5 +490,6 @@ fn restored_room_keeps_roles() {
     );
     assert_eq!(r.role_of(&uid("s")), Some(Role::Speaker));
     assert!(r.is_removed(&uid("x")));
-    assert!(r.member(&uid("l")).unwrap().disconnected_since.is_some());
+    assert_eq!(r.member(&uid("l")).unwrap().absent_until, Some(100));
+    assert!(r.has_moderator());
 }

@@ -19,13 +19,38 @@ use std::net::{IpAddr, SocketAddr};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Client address for rate limiting.
-pub fn client_ip(parts: &Parts) -> IpAddr {
+/// Client address for rate limiting: the TCP peer, or the first `X-Forwarded-For` entry
+/// when the operator says a trusted proxy sets it.
+pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for {
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// The client address (see [`client_ip`]).
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts, state.trust_forwarded_for)))
+    }
 }
 
 /// Parses a JSON body with a clear error (our shape, not axum's plain-text rejection).
@@ -45,7 +70,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
             Ok(b) => Ok(Body(b)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
                 ErrorCode::PayloadTooLarge,
-                "the body is larger than 64 KiB",
+                "the request body is too large",
             )),
             Err(e) => Err(ApiError::new(ErrorCode::BadRequest, e.body_text())),
         }
@@ -59,7 +84,7 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let ip = client_ip(parts);
+        let ip = client_ip(parts, state.trust_forwarded_for);
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -122,10 +147,9 @@ fn validate_name(name: &str) -> ApiResult<String> {
 
 pub async fn signup(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     Body(body): Body,
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
-    let ip = addr.ip();
     state.limiter.check(ip)?;
     let req: SignupRequest = parse_json(&body)?;
     validate_handle(&req.handle).map_err(|m| ApiError::new(ErrorCode::InvalidHandle, m))?;
@@ -260,10 +284,10 @@ pub async fn create_invite(
 
 pub async fn check_invite(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     Path(code): Path<String>,
 ) -> ApiResult<Json<InviteCheck>> {
-    state.limiter.check(addr.ip())?;
+    state.limiter.check(ip)?;
     match state
         .store
         .check_invite(&normalize_invite_code(&code))
@@ -271,7 +295,7 @@ pub async fn check_invite(
     {
         Ok(c) => Ok(Json(c)),
         Err(crate::store::StoreError::InvalidInvite) => {
-            state.limiter.fail(addr.ip());
+            state.limiter.fail(ip);
             Metrics::inc(&state.metrics.auth_failures);
             Err(ApiError::code(ErrorCode::InvalidInvite))
         }

@@ -26,6 +26,8 @@ pub struct AppInner {
     pub registry: Arc<Registry>,
     pub public_url: String,
     pub invites_per_user: u32,
+    pub max_body_bytes: usize,
+    pub trust_forwarded_for: bool,
     pub limiter: RateLimiter,
     pub metrics: Metrics,
 }
@@ -44,6 +46,8 @@ impl AppState {
             registry,
             public_url: public_url.to_owned(),
             invites_per_user: config.invites_per_user,
+            max_body_bytes: config.max_body_bytes,
+            trust_forwarded_for: config.trust_forwarded_for,
             limiter: RateLimiter::new(config.auth_failures_per_minute),
             metrics: Metrics::default(),
         }))
@@ -51,7 +55,7 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let max_body = 64 * 1024;
+    let max_body = state.max_body_bytes;
     Router::new()
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(metrics::render))

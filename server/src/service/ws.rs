@@ -4,14 +4,13 @@
 //! deltas. Bad messages get an `error` and the connection stays open; only a failed
 //! `hello` closes it.
 
-use super::http::{authenticate, client_ip};
+use super::http::{authenticate, ClientIp};
 use super::metrics::Metrics;
 use super::AppState;
 use crate::rooms::rules::Outgoing;
 use crate::rooms::LiveRoom;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use ruang_proto::{
     ClientEnvelope, ClientMessage, CloseReason, ErrorCode, RoomId, ServerMessage, UserId,
@@ -55,15 +54,6 @@ const CLIENT_TYPES: &[&str] = &[
     "audience",
     "ping",
 ];
-
-pub struct ClientIp(IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
-    }
-}
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -314,7 +304,7 @@ impl Conn {
                 return;
             }
         }
-        room.disconnected(&me.user.id, conn_id);
+        room.disconnected(&me.user.id, conn_id, self.state.registry.rejoin_grace_ms());
     }
 
     async fn check_access(
@@ -386,11 +376,8 @@ impl Conn {
                         window = (Instant::now(), 0);
                     }
                     window.1 += 1;
-                    if window.1 > MAX_MESSAGES_PER_SECOND {
-                        self.error(None, ErrorCode::RateLimited, "too many messages; slow down".into(), false).await;
-                        continue;
-                    }
-                    if !self.handle(room, me, &text).await {
+                    let limited = window.1 > MAX_MESSAGES_PER_SECOND;
+                    if !self.handle(room, me, &text, limited).await {
                         return false;
                     }
                 }
@@ -450,7 +437,7 @@ impl Conn {
     }
 
     /// Handles one text frame. Returns false when the socket failed.
-    async fn handle(&mut self, room: &LiveRoom, me: &UserId, text: &str) -> bool {
+    async fn handle(&mut self, room: &LiveRoom, me: &UserId, text: &str, limited: bool) -> bool {
         let env = match parse(text) {
             Parsed::Msg(env) => env,
             Parsed::Bad { req, code, message } => {
@@ -459,10 +446,20 @@ impl Conn {
             }
         };
         let req = env.req;
+        if limited {
+            let msg = format!("more than {MAX_MESSAGES_PER_SECOND} messages a second; slow down");
+            self.error(req, ErrorCode::RateLimited, msg, false).await;
+            return true;
+        }
         let reply = match &env.msg {
             ClientMessage::Hello { .. } => Err(ErrorCode::BadRequest),
             ClientMessage::Ping => return self.send(&ServerMessage::Pong).await,
-            ClientMessage::Sync => return self.snapshot(room, me).await,
+            ClientMessage::Sync => {
+                if !self.snapshot(room, me).await {
+                    return false;
+                }
+                Ok(())
+            }
             ClientMessage::Audience { cursor, limit } => {
                 let (participants, next, total) = room.audience_page(*cursor, *limit);
                 return self

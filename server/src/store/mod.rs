@@ -517,7 +517,14 @@ impl Store {
         Ok(())
     }
 
-    pub async fn record_removal(&self, room: &RoomId, user: &UserId, by: &UserId) -> Result<()> {
+    /// Takes someone out of a room and bars them from it, in one transaction.
+    pub async fn remove_from_room(&self, room: &RoomId, user: &UserId, by: &UserId) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM room_participants WHERE room_id = $1 AND user_id = $2")
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO room_removals (room_id, user_id, removed_by, removed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
@@ -525,8 +532,9 @@ impl Store {
         .bind(user.as_str())
         .bind(by.as_str())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
