@@ -68,6 +68,12 @@ pub enum ClientMessage {
     },
     /// Asks for a fresh snapshot.
     Sync,
+    /// Starts (or restarts) the audio transport: a WebRTC SDP offer with one `sendonly`
+    /// audio m-line for the microphone (optional) and `recvonly` audio m-lines, one per
+    /// speaker the server may forward at once. Answered by `media_answer`.
+    MediaOffer {
+        sdp: String,
+    },
     /// One page of the audience (listeners) in the order they joined it.
     Audience {
         /// Position to start from (0 for the first page); `next` of the previous page.
@@ -127,6 +133,12 @@ pub enum ServerMessage {
         total: u32,
     },
     Pong,
+    /// Answer to `media_offer`: the server's SDP answer (ICE-lite, one host candidate).
+    MediaAnswer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        sdp: String,
+    },
     /// The server closes this connection; `reason` says why.
     Closing {
         reason: CloseReason,

@@ -774,6 +774,7 @@ impl RoomRules {
             }
             ClientMessage::Leave { quiet } => return Ok(self.leave(actor, *quiet)),
             ClientMessage::Hello { .. }
+            | ClientMessage::MediaOffer { .. }
             | ClientMessage::Sync
             | ClientMessage::Audience { .. }
             | ClientMessage::Ping => return Err(ErrorCode::BadRequest),

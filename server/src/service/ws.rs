@@ -51,6 +51,7 @@ const CLIENT_TYPES: &[&str] = &[
     "end_room",
     "leave",
     "sync",
+    "media_offer",
     "audience",
     "ping",
 ];
