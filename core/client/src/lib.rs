@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod error;
+pub mod media;
 pub mod session;
 pub mod store;
 

@@ -249,6 +249,17 @@ impl RoomSession {
         }
     }
 
+    /// Sends a WebRTC SDP offer (`media_offer`) and returns the server's SDP answer
+    /// (`media_answer`). A new offer replaces the previous media transport.
+    pub async fn media_offer(&self, sdp: String) -> Result<String, ClientError> {
+        match self.request(ClientMessage::MediaOffer { sdp }).await? {
+            ServerMessage::MediaAnswer { sdp, .. } => Ok(sdp),
+            other => Err(ClientError::Protocol(format!(
+                "expected media_answer, got {other:?}"
+            ))),
+        }
+    }
+
     /// Drops the connection as if the network went away; the session reconnects by itself.
     pub async fn simulate_network_loss(&self) {
         let _ = self.commands.send(Command::DropConnection).await;
@@ -487,7 +498,8 @@ impl Driver {
                 }
                 return None;
             }
-            ServerMessage::AudiencePage { req: Some(req), .. } => {
+            ServerMessage::AudiencePage { req: Some(req), .. }
+            | ServerMessage::MediaAnswer { req: Some(req), .. } => {
                 if let Some(reply) = self.pending.remove(req) {
                     let _ = reply.send(Ok(msg));
                 }

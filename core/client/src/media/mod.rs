@@ -1,0 +1,458 @@
+//! Live audio: a WebRTC transport to the server's SFU plus the `ruang_media` engine.
+//!
+//! [`MediaSession::start`] takes a running [`RoomSession`] and an audio device, builds a peer
+//! connection (one `sendonly` microphone m-line, [`sdp::DEFAULT_SLOTS`] `recvonly` m-lines),
+//! negotiates it with `media_offer` / `media_answer`, and runs the engine (see `engine.rs`):
+//! 20 ms captured frames → Opus (VOIP, FEC, DTX, RFC 6464 level) → RTP while this client may
+//! send; RTP from every slot → per-SSRC jitter buffer, FEC, PLC → mix → device playback.
+//!
+//! Sending needs both: the room allows it (on stage and not muted on the server; or
+//! [`MediaOptions::force_send`]) and the local mute ([`MediaSession::set_muted`]) is off.
+//! Local mute is immediate: it is checked for every packet just before it leaves.
+//!
+//! When the signalling session reconnects (a new `welcome`), or the transport fails while the
+//! signalling is up, the client negotiates a new transport; the server replaces the old one.
+//!
+//! [`MediaSession::start_with`] takes any [`Signaller`] instead of a room session (tests run
+//! the transport against a plain WebRTC peer this way).
+
+mod engine;
+pub mod sdp;
+pub mod transport;
+
+pub use transport::{IncomingRtp, Transport, TransportOptions};
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::ClientError;
+use crate::session::{ConnectionState, RoomSession, SessionState};
+use engine::{Engine, Shared};
+use ruang_media::device::{AudioDevice, DeviceError, StreamConfig};
+use ruang_media::{JitterStats, ReceiveConfig, ReceivePipeline, SendConfig, SendPipeline};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Mutex as AsyncMutex};
+use tokio::task::JoinHandle;
+
+/// Why media could not start or renegotiate.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("webrtc: {0}")]
+    WebRtc(#[from] webrtc::error::Error),
+    #[error("audio device: {0}")]
+    Device(#[from] DeviceError),
+    #[error("codec: {0}")]
+    Codec(#[from] ruang_media::CodecError),
+    #[error("signalling: {0}")]
+    Signalling(#[from] ClientError),
+    #[error("negotiation: {0}")]
+    Negotiation(String),
+    #[error("the media transport did not connect in time")]
+    NotConnected,
+}
+
+/// Who carries the offer to the server and brings the answer back.
+#[async_trait::async_trait]
+pub trait Signaller: Send + Sync + 'static {
+    async fn media_offer(&self, sdp: String) -> Result<String, ClientError>;
+}
+
+#[async_trait::async_trait]
+impl Signaller for RoomSession {
+    async fn media_offer(&self, sdp: String) -> Result<String, ClientError> {
+        RoomSession::media_offer(self, sdp).await
+    }
+}
+
+/// Settings of a media session.
+#[derive(Debug, Clone)]
+pub struct MediaOptions {
+    pub transport: TransportOptions,
+    pub send: SendConfig,
+    pub receive: ReceiveConfig,
+    pub stream: StreamConfig,
+    /// Open the microphone. Without it nothing is ever sent (pure listener).
+    pub capture: bool,
+    /// Send whenever not locally muted, even when the room does not allow it (not on stage,
+    /// muted by a moderator). For tests proving that the server drops such audio.
+    pub force_send: bool,
+    /// Frames kept queued in the playback ring (the device consumes them).
+    pub playout_frames: usize,
+    /// Engine tick; frames move at most this late.
+    pub tick: Duration,
+    /// How long [`MediaSession::start`] waits for the transport to connect.
+    pub connect_timeout: Duration,
+}
+
+impl Default for MediaOptions {
+    fn default() -> Self {
+        MediaOptions {
+            transport: TransportOptions::default(),
+            send: SendConfig {
+                initial_seq: rand::random(),
+                initial_ts: rand::random(),
+                ..SendConfig::default()
+            },
+            receive: ReceiveConfig::default(),
+            stream: StreamConfig::default(),
+            capture: true,
+            force_send: false,
+            playout_frames: 2,
+            tick: Duration::from_millis(5),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Per received stream (one SSRC on one of the `recvonly` slots).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SlotStats {
+    pub ssrc: u32,
+    pub packets: u64,
+    /// RFC 6464 level (0 loudest ..= 127 silence) of the last packet that carried one.
+    pub rtp_level: Option<u8>,
+    /// RFC 6464 voice flag of that packet.
+    pub rtp_voice: bool,
+    /// Packets that carried the audio-level extension.
+    pub rtp_level_packets: u64,
+    /// Loudest RFC 6464 level seen (lowest number).
+    pub rtp_loudest: Option<u8>,
+    /// Loudness (0.0–1.0) of the last decoded frame.
+    pub level: f32,
+    pub voice_active: bool,
+    pub playing: bool,
+    pub buffered_ms: u32,
+    pub fec_recovered: u64,
+    pub jitter: JitterStats,
+}
+
+/// Counters for tests, benchmarks and a debug screen.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaStats {
+    pub frames_captured: u64,
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub send_errors: u64,
+    /// Sending is allowed right now (room state or force, and not locally muted).
+    pub send_allowed: bool,
+    /// Loudness (0.0–1.0) of the last captured frame (shown even while muted).
+    pub send_level: f32,
+    pub packets_received: u64,
+    /// Received packets dropped because the engine fell behind.
+    pub packets_dropped: u64,
+    /// 20 ms frames written to the playback device.
+    pub frames_played: u64,
+    /// Of those, frames with at least one speaker in the mix.
+    pub frames_with_audio: u64,
+    /// Per kind of playout decision, summed over all speakers so far: `received`,
+    /// `recovered` (FEC), `concealed` (PLC), `underruns`, `expanded`, `empty`, …
+    pub playout: JitterStats,
+    pub capture_overruns: u64,
+    pub playback_underruns: u64,
+    /// One entry per SSRC heard on the current transport, in order of first packet.
+    pub slots: Vec<SlotStats>,
+    /// Generation of the current transport (1 = first negotiation).
+    pub transport_generation: u64,
+    pub connected: bool,
+    /// Negotiations after the first one (reconnects, failed transports).
+    pub renegotiations: u64,
+}
+
+struct Control {
+    signaller: Arc<dyn Signaller>,
+    opts: MediaOptions,
+    incoming: mpsc::Sender<IncomingRtp>,
+    transport: watch::Sender<Option<Arc<Transport>>>,
+    generation: u64,
+    shared: Arc<Shared>,
+}
+
+impl Control {
+    /// Builds a new transport, negotiates it and makes it current.
+    async fn negotiate(&mut self) -> Result<Arc<Transport>, MediaError> {
+        self.generation += 1;
+        let t =
+            Transport::new(&self.opts.transport, self.generation, self.incoming.clone()).await?;
+        let offer = t.create_offer().await?;
+        let answer = match self.signaller.media_offer(offer).await {
+            Ok(a) => a,
+            Err(e) => {
+                t.close().await;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = t.apply_answer(answer).await {
+            t.close().await;
+            return Err(e);
+        }
+        let t = Arc::new(t);
+        if let Some(old) = self.transport.send_replace(Some(t.clone())) {
+            old.close().await;
+        }
+        if self.generation > 1 {
+            self.shared.update(|s| s.renegotiations += 1);
+        }
+        Ok(t)
+    }
+
+    async fn close(&mut self) {
+        if let Some(old) = self.transport.send_replace(None) {
+            old.close().await;
+        }
+    }
+}
+
+/// A running media session. See the module docs.
+pub struct MediaSession {
+    shared: Arc<Shared>,
+    control: Arc<AsyncMutex<Control>>,
+    stop: watch::Sender<bool>,
+    engine: Option<JoinHandle<()>>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MediaSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaSession")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the room lets this client be heard: on stage and not muted on the server.
+pub fn room_allows_sending(state: &SessionState) -> bool {
+    state
+        .room
+        .you()
+        .is_some_and(|p| p.role.on_stage() && !p.muted)
+}
+
+impl MediaSession {
+    /// Starts media for a room session: negotiates, waits until the transport is connected,
+    /// then follows the room (stage, server mute) and renegotiates after reconnects.
+    pub async fn start(
+        session: &RoomSession,
+        device: &mut dyn AudioDevice,
+        opts: MediaOptions,
+    ) -> Result<MediaSession, MediaError> {
+        let force = opts.force_send;
+        let mut media = Self::start_with(
+            Arc::new(session.clone()) as Arc<dyn Signaller>,
+            device,
+            opts,
+        )
+        .await?;
+        media.shared.allowed.store(
+            force || room_allows_sending(&session.state()),
+            Ordering::Release,
+        );
+        media.watcher = Some(tokio::spawn(watch_room(
+            session.subscribe(),
+            media.control.clone(),
+            media.shared.clone(),
+            media.stop.subscribe(),
+            force,
+        )));
+        Ok(media)
+    }
+
+    /// Starts media with any signaller. Sending is allowed only with `force_send` (there is
+    /// no room to ask); [`MediaSession::set_allowed`] changes that.
+    pub async fn start_with(
+        signaller: Arc<dyn Signaller>,
+        device: &mut dyn AudioDevice,
+        opts: MediaOptions,
+    ) -> Result<MediaSession, MediaError> {
+        let shared = Arc::new(Shared::default());
+        shared.allowed.store(opts.force_send, Ordering::Release);
+        let send = if opts.capture {
+            let capture = device.open_capture(opts.stream)?;
+            Some((SendPipeline::new(opts.send)?, capture))
+        } else {
+            None
+        };
+        let playback = Some(device.open_playback(opts.stream)?);
+        let (incoming_tx, incoming_rx) = mpsc::channel(1024);
+        let (transport_tx, transport_rx) = watch::channel(None);
+        let (stop, stop_rx) = watch::channel(false);
+        let engine = Engine {
+            shared: shared.clone(),
+            send,
+            receive: ReceivePipeline::new(opts.receive),
+            playback,
+            incoming: incoming_rx,
+            transport: transport_rx,
+            stop: stop_rx,
+            tick: opts.tick,
+            playout_frames: opts.playout_frames,
+        };
+        let connect_timeout = opts.connect_timeout;
+        let mut control = Control {
+            signaller,
+            opts,
+            incoming: incoming_tx,
+            transport: transport_tx,
+            generation: 0,
+            shared: shared.clone(),
+        };
+        let engine = tokio::spawn(engine.run());
+        let media = |control: Control, engine: JoinHandle<()>| MediaSession {
+            shared: shared.clone(),
+            control: Arc::new(AsyncMutex::new(control)),
+            stop: stop.clone(),
+            engine: Some(engine),
+            watcher: None,
+        };
+        let t = match control.negotiate().await {
+            Ok(t) => t,
+            Err(e) => {
+                media(control, engine).stop().await;
+                return Err(e);
+            }
+        };
+        if !t.wait_connected(connect_timeout).await {
+            media(control, engine).stop().await;
+            return Err(MediaError::NotConnected);
+        }
+        Ok(media(control, engine))
+    }
+
+    /// Local mute, immediate: no packet leaves while muted. (Telling the room is the
+    /// app's business: `RoomSession::set_muted`.)
+    pub fn set_muted(&self, muted: bool) {
+        self.shared.local_muted.store(muted, Ordering::Release);
+    }
+
+    pub fn is_muted(&self) -> bool {
+        self.shared.local_muted.load(Ordering::Acquire)
+    }
+
+    /// Overrides what the room allows (sessions started with [`MediaSession::start_with`]).
+    pub fn set_allowed(&self, allowed: bool) {
+        self.shared.allowed.store(allowed, Ordering::Release);
+    }
+
+    pub fn stats(&self) -> MediaStats {
+        self.shared
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Polls the stats every 10 ms until `pred` holds or `timeout` passes.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&MediaStats) -> bool,
+    ) -> Result<MediaStats, MediaStats> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let s = self.stats();
+            if pred(&s) {
+                return Ok(s);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(s);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Negotiates a new transport now (the server replaces the old one).
+    pub async fn renegotiate(&self) -> Result<(), MediaError> {
+        let mut c = self.control.lock().await;
+        let timeout = c.opts.connect_timeout;
+        let t = c.negotiate().await?;
+        drop(c);
+        if t.wait_connected(timeout).await {
+            Ok(())
+        } else {
+            Err(MediaError::NotConnected)
+        }
+    }
+
+    /// Stops the engine, closes the transport and the device streams. With a virtual device,
+    /// the recording is complete after this returns.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        self.stop.send_replace(true);
+        if let Some(w) = self.watcher.take() {
+            let _ = w.await;
+        }
+        if let Some(e) = self.engine.take() {
+            let _ = e.await;
+        }
+        self.control.lock().await.close().await;
+    }
+}
+
+impl Drop for MediaSession {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// Follows the room: what it allows, and reconnects (renegotiate after every new welcome;
+/// also when the transport failed while the signalling is up).
+async fn watch_room(
+    mut state: watch::Receiver<SessionState>,
+    control: Arc<AsyncMutex<Control>>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    force: bool,
+) {
+    let mut was_connected = true;
+    let mut retry = tokio::time::interval(Duration::from_secs(1));
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut needs_media = false;
+    loop {
+        tokio::select! {
+            changed = state.changed() => if changed.is_err() { return },
+            _ = stop.changed() => return,
+            _ = retry.tick() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let s = state.borrow_and_update().clone();
+        shared
+            .allowed
+            .store(force || room_allows_sending(&s), Ordering::Release);
+        let connected = s.connection == ConnectionState::Connected;
+        if matches!(s.connection, ConnectionState::Ended { .. }) {
+            control.lock().await.close().await;
+            return;
+        }
+        if connected && !was_connected {
+            needs_media = true;
+        }
+        was_connected = connected;
+        if connected && !needs_media {
+            let failed = {
+                let c = control.lock().await;
+                let t = c.transport.borrow().clone();
+                t.is_none_or(|t| {
+                    matches!(
+                        t.state(),
+                        webrtc::peer_connection::RTCPeerConnectionState::Failed
+                            | webrtc::peer_connection::RTCPeerConnectionState::Closed
+                    )
+                })
+            };
+            needs_media = failed;
+        }
+        if connected && needs_media {
+            let mut c = control.lock().await;
+            match c.negotiate().await {
+                Ok(_) => needs_media = false,
+                Err(e) => tracing::debug!(error = %e, "media renegotiation failed; retrying"),
+            }
+        }
+    }
+}

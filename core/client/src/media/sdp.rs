@@ -1,0 +1,218 @@
+//! What the client offers: Opus 48000/2 on payload type 111 with in-band FEC, NACK feedback,
+//! the RFC 6464 audio-level and the MID header extensions; one `sendonly` m-line for the
+//! microphone followed by `slots` `recvonly` m-lines. Plus small SDP helpers.
+
+use webrtc::peer_connection::{configure_nack, configure_rtcp_reports, MediaEngine, Registry};
+use webrtc::peer_connection::{RTCConfiguration, RTCConfigurationBuilder};
+
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
+
+/// Payload type of Opus in every offer.
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// fmtp line of the Opus codec.
+pub const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
+/// RFC 6464 client-to-mixer audio level.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// RFC 8843 MID, so the receiver can tell the bundled m-lines apart.
+pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+/// Default number of `recvonly` slots: the SFU forwards at most this many speakers at once.
+pub const DEFAULT_SLOTS: usize = 4;
+
+/// The Opus codec as we negotiate it.
+pub fn opus_codec() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: opus_rtp_codec(),
+        payload_type: OPUS_PAYLOAD_TYPE,
+    }
+}
+
+pub(crate) fn opus_rtp_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "audio/opus".to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: OPUS_FMTP.to_owned(),
+        rtcp_feedback: vec![RTCPFeedback {
+            typ: "nack".to_owned(),
+            parameter: String::new(),
+        }],
+    }
+}
+
+/// A media engine with only Opus and our two header extensions, and the interceptors we
+/// want (NACK generator and responder, sender and receiver reports). No TWCC, no video.
+pub fn media_engine() -> webrtc::error::Result<(MediaEngine, Registry)> {
+    let mut me = MediaEngine::default();
+    me.register_codec(opus_codec(), RtpCodecKind::Audio)?;
+    for uri in [AUDIO_LEVEL_URI, MID_URI] {
+        me.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: uri.to_owned(),
+            },
+            RtpCodecKind::Audio,
+            None,
+        )?;
+    }
+    let registry = configure_nack(Registry::new(), &mut me);
+    let registry = configure_rtcp_reports(registry);
+    Ok((me, registry))
+}
+
+/// No STUN or TURN: the server is ICE-lite with a host candidate.
+pub fn configuration() -> RTCConfiguration {
+    RTCConfigurationBuilder::new().build()
+}
+
+/// The id an SDP maps `uri` to (`a=extmap:ID[/direction] URI`), from the first m-line that
+/// has it. With BUNDLE every m-line must use the same id for the same extension.
+pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("a=extmap:")?;
+        let (id, tail) = rest.split_once(' ')?;
+        let id = id.split('/').next()?;
+        let found = tail.split_whitespace().next()? == uri;
+        if found {
+            id.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// One m-line of an SDP, as far as this client cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MLine {
+    pub kind: String,
+    pub mid: Option<String>,
+    /// `sendrecv`, `sendonly`, `recvonly` or `inactive` (`sendrecv` when absent).
+    pub direction: String,
+    /// Payload types listed on the m-line.
+    pub payload_types: Vec<u8>,
+    /// `a=ssrc:` ids declared in the section (first occurrence of each).
+    pub ssrcs: Vec<u32>,
+    pub candidates: usize,
+}
+
+/// Splits an SDP into its m-lines.
+pub fn mlines(sdp: &str) -> Vec<MLine> {
+    let mut out: Vec<MLine> = Vec::new();
+    for line in sdp.lines().map(str::trim) {
+        if let Some(m) = line.strip_prefix("m=") {
+            let mut parts = m.split_whitespace();
+            let kind = parts.next().unwrap_or_default().to_owned();
+            let payload_types = parts.skip(2).filter_map(|p| p.parse().ok()).collect();
+            out.push(MLine {
+                kind,
+                mid: None,
+                direction: "sendrecv".into(),
+                payload_types,
+                ssrcs: Vec::new(),
+                candidates: 0,
+            });
+            continue;
+        }
+        let Some(cur) = out.last_mut() else { continue };
+        if let Some(mid) = line.strip_prefix("a=mid:") {
+            cur.mid = Some(mid.to_owned());
+        } else if let Some(ssrc) = line.strip_prefix("a=ssrc:") {
+            if let Some(id) = ssrc.split_whitespace().next().and_then(|s| s.parse().ok()) {
+                if !cur.ssrcs.contains(&id) {
+                    cur.ssrcs.push(id);
+                }
+            }
+        } else if line.starts_with("a=candidate:") {
+            cur.candidates += 1;
+        } else if let Some(d) = line.strip_prefix("a=") {
+            if matches!(d, "sendrecv" | "sendonly" | "recvonly" | "inactive") {
+                cur.direction = d.to_owned();
+            }
+        }
+    }
+    out
+}
+
+/// Checks that an offer has the shape the server expects: audio only, one `sendonly`
+/// m-line first, then `slots` `recvonly` m-lines, Opus on 111 everywhere.
+pub fn check_offer(sdp: &str, slots: usize) -> Result<(), String> {
+    let m = mlines(sdp);
+    if m.len() != slots + 1 {
+        return Err(format!("{} m-lines, expected {}", m.len(), slots + 1));
+    }
+    for (i, line) in m.iter().enumerate() {
+        let want = if i == 0 { "sendonly" } else { "recvonly" };
+        if line.kind != "audio" {
+            return Err(format!("m-line {i} is {}", line.kind));
+        }
+        if line.direction != want {
+            return Err(format!("m-line {i} is {}, expected {want}", line.direction));
+        }
+        if !line.payload_types.contains(&OPUS_PAYLOAD_TYPE) {
+            return Err(format!("m-line {i} lacks payload type {OPUS_PAYLOAD_TYPE}"));
+        }
+    }
+    if extmap_id(sdp, AUDIO_LEVEL_URI).is_none() {
+        return Err("no audio-level extension".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANSWER: &str = "v=0\r\n\
+o=- 1 2 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+t=0 0\r\n\
+a=ice-lite\r\n\
+a=group:BUNDLE 0 1\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+a=mid:0\r\n\
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+a=extmap:3/recvonly urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+a=recvonly\r\n\
+a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 9\r\n\
+a=mid:1\r\n\
+a=sendonly\r\n\
+a=ssrc:1234 cname:x\r\n\
+a=ssrc:1234 msid:a b\r\n";
+
+    #[test]
+    fn extmap_ids_are_found_with_and_without_direction() {
+        assert_eq!(extmap_id(ANSWER, AUDIO_LEVEL_URI), Some(1));
+        assert_eq!(extmap_id(ANSWER, MID_URI), Some(3));
+        assert_eq!(extmap_id(ANSWER, "urn:nope"), None);
+    }
+
+    #[test]
+    fn mlines_are_split_with_directions_ssrcs_and_candidates() {
+        let m = mlines(ANSWER);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].mid.as_deref(), Some("0"));
+        assert_eq!(m[0].direction, "recvonly");
+        assert_eq!(m[0].candidates, 1);
+        assert_eq!(m[0].payload_types, vec![111]);
+        assert_eq!(m[1].direction, "sendonly");
+        assert_eq!(m[1].ssrcs, vec![1234]);
+        assert_eq!(m[1].payload_types, vec![111, 9]);
+    }
+
+    #[test]
+    fn check_offer_rejects_wrong_shapes() {
+        assert!(
+            check_offer(ANSWER, 1).is_err(),
+            "first line is not sendonly"
+        );
+        assert!(check_offer(ANSWER, 4).unwrap_err().contains("m-lines"));
+    }
+
+    #[test]
+    fn the_media_engine_registers() {
+        media_engine().expect("opus and extensions register");
+        assert_eq!(opus_codec().payload_type, 111);
+        assert_eq!(opus_codec().rtp_codec.sdp_fmtp_line, OPUS_FMTP);
+    }
+}

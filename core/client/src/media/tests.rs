@@ -1,0 +1,374 @@
+//! The media session against a plain `webrtc` peer that answers the offer and reflects the
+//! microphone stream back on the first `recvonly` slot: capture → Opus → RTP with the RFC 6464
+//! level → network → jitter buffer → decode → mix → playback, all over loopback UDP.
+
+use super::sdp::{self, AUDIO_LEVEL_URI};
+use super::*;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use ruang_media::analysis::best_alignment;
+use ruang_media::device::{Pacing, Source, VirtualConfig, VirtualDevice};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCSessionDescription,
+};
+
+/// What the reflecting peer saw on the microphone m-line.
+#[derive(Default)]
+struct Seen {
+    packets: AtomicU64,
+    /// Packets with the audio-level extension and a level louder than silence.
+    with_level: AtomicU64,
+    level_id: AtomicU8,
+}
+
+struct Reflector {
+    out: Arc<TrackLocalStaticRTP>,
+    out_ssrc: u32,
+    seen: Arc<Seen>,
+    gathered: watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Reflector {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let out = self.out.clone();
+        let seen = self.seen.clone();
+        let out_ssrc = self.out_ssrc;
+        tokio::spawn(async move {
+            while let Some(ev) = track.poll().await {
+                let TrackRemoteEvent::OnRtpPacket(mut pkt) = ev else {
+                    continue;
+                };
+                seen.packets.fetch_add(1, Ordering::Relaxed);
+                let id = seen.level_id.load(Ordering::Relaxed);
+                let level = pkt.header.get_extension(id);
+                if level
+                    .as_ref()
+                    .and_then(|b| b.first())
+                    .is_some_and(|b| b & 0x7f < 127)
+                {
+                    seen.with_level.fetch_add(1, Ordering::Relaxed);
+                }
+                pkt.header.ssrc = out_ssrc;
+                pkt.header.extensions.clear();
+                pkt.header.extension = false;
+                if let Some(level) = level {
+                    let _ = pkt.header.set_extension(id, level);
+                }
+                let _ = out.write_rtp(pkt).await;
+            }
+        });
+    }
+}
+
+struct Answerer {
+    pc: AsyncMutex<Option<Arc<dyn PeerConnection>>>,
+    seen: Arc<Seen>,
+}
+
+fn local_track(ssrc: u32, name: &str) -> Arc<TrackLocalStaticRTP> {
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "reflector".to_owned(),
+        name.to_owned(),
+        name.to_owned(),
+        RtpCodecKind::Audio,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: sdp::opus_rtp_codec(),
+            active: true,
+            ..Default::default()
+        }],
+    )))
+}
+
+#[async_trait::async_trait]
+impl Signaller for Answerer {
+    async fn media_offer(&self, offer: String) -> Result<String, ClientError> {
+        let fail = |e: webrtc::error::Error| ClientError::Protocol(e.to_string());
+        sdp::check_offer(&offer, sdp::DEFAULT_SLOTS).map_err(ClientError::Protocol)?;
+        self.seen.level_id.store(
+            sdp::extmap_id(&offer, AUDIO_LEVEL_URI).expect("offer has the level extension"),
+            Ordering::Relaxed,
+        );
+        let (me, registry) = sdp::media_engine().map_err(fail)?;
+        let (gathered_tx, mut gathered) = watch::channel(false);
+        // The first added track lands on the microphone m-line (which we only receive on),
+        // the second on the first `recvonly` slot: the reflection goes out there.
+        let unused = local_track(1111, "unused");
+        let out = local_track(2222, "reflection");
+        let handler = Arc::new(Reflector {
+            out: out.clone(),
+            out_ssrc: 2222,
+            seen: self.seen.clone(),
+            gathered: gathered_tx,
+        });
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(sdp::configuration())
+            .with_media_engine(me)
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+            .build()
+            .await
+            .map_err(fail)?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        pc.set_remote_description(RTCSessionDescription::offer(offer).map_err(fail)?)
+            .await
+            .map_err(fail)?;
+        pc.add_track(unused as Arc<dyn TrackLocal>)
+            .await
+            .map_err(fail)?;
+        pc.add_track(out as Arc<dyn TrackLocal>)
+            .await
+            .map_err(fail)?;
+        let answer = pc.create_answer(None).await.map_err(fail)?;
+        pc.set_local_description(answer).await.map_err(fail)?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), gathered.wait_for(|g| *g)).await;
+        let sdp = pc.local_description().await.expect("answer").sdp;
+        *self.pc.lock().await = Some(pc);
+        Ok(sdp)
+    }
+}
+
+/// Speech-like test signal (same recipe as `ruang_media`'s test utility): a glottal pulse
+/// train with gliding pitch through two formant resonators, syllabic envelope.
+pub(crate) fn speech_like(len: usize, seed: u64) -> Vec<i16> {
+    let mut state = seed;
+    let mut rnd = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let sr = 48_000.0f32;
+    let pi = std::f32::consts::PI;
+    let resonate = |x: f32, freq: f32, bw: f32, y1: f32, y2: f32| {
+        let r = (-pi * bw / sr).exp();
+        let c = 2.0 * r * (2.0 * pi * freq / sr).cos();
+        let y = x + c * y1 - r * r * y2;
+        (y, y, y1)
+    };
+    let mut out = Vec::with_capacity(len);
+    let (mut phase, mut a1, mut a2, mut b1, mut b2) = (0.0f32, 0.0, 0.0, 0.0, 0.0);
+    let syllable = (sr * 0.18) as usize;
+    let (mut f1, mut f2, mut pitch_base) = (500.0, 1500.0, 120.0);
+    for i in 0..len {
+        if i % syllable == 0 {
+            f1 = 300.0 + rnd() * 500.0;
+            f2 = 900.0 + rnd() * 1500.0;
+            pitch_base = 100.0 + rnd() * 80.0;
+        }
+        let t = i as f32 / sr;
+        let pitch = pitch_base * (1.0 + 0.08 * (2.0 * pi * 3.0 * t).sin());
+        phase += pitch / sr;
+        let excitation = if phase >= 1.0 {
+            phase -= 1.0;
+            1.0
+        } else {
+            0.0
+        } + 0.02 * (rnd() - 0.5);
+        let (y1, na1, na2) = resonate(excitation, f1, 80.0, a1, a2);
+        a1 = na1;
+        a2 = na2;
+        let (y2, nb1, nb2) = resonate(excitation, f2, 120.0, b1, b2);
+        b1 = nb1;
+        b2 = nb2;
+        let pos = (i % syllable) as f32 / syllable as f32;
+        let envelope = (pi * pos).sin().powf(0.7);
+        let v = (y1 + 0.6 * y2) * envelope * 0.03;
+        out.push((v.clamp(-1.0, 1.0) * 32767.0) as i16);
+    }
+    out
+}
+
+/// Silence until `go`, then `data` once: nothing is lost before the transport is up.
+pub(crate) fn gated(data: Vec<i16>, go: Arc<AtomicBool>) -> Source {
+    let mut pos = 0;
+    Source::generator(move |out| {
+        for s in out.iter_mut() {
+            *s = if go.load(Ordering::Acquire) && pos < data.len() {
+                pos += 1;
+                data[pos - 1]
+            } else {
+                0
+            };
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_round_trips_through_a_plain_webrtc_peer() {
+    let reference = speech_like(48_000 * 3, 7);
+    let go = Arc::new(AtomicBool::new(false));
+    let mut device = VirtualDevice::new(
+        VirtualConfig {
+            pacing: Pacing::Realtime { tick_ms: 10 },
+            ..VirtualConfig::default()
+        },
+        gated(reference.clone(), go.clone()),
+    );
+    let answerer = Arc::new(Answerer {
+        pc: AsyncMutex::new(None),
+        seen: Arc::new(Seen::default()),
+    });
+    let opts = MediaOptions {
+        force_send: true,
+        transport: TransportOptions {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            ..TransportOptions::default()
+        },
+        ..MediaOptions::default()
+    };
+    let media = MediaSession::start_with(answerer.clone(), &mut device, opts)
+        .await
+        .expect("media starts and connects");
+    assert_eq!(media.stats().transport_generation, 1);
+    go.store(true, Ordering::Release);
+
+    // 3 s of signal = 150 frames; wait until (nearly) all of it has been played back.
+    let stats = media
+        .wait_for(Duration::from_secs(30), |s| s.frames_with_audio >= 140)
+        .await
+        .unwrap_or_else(|s| panic!("audio did not come back: {s:#?}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats_end = media.stats();
+    media.stop().await;
+    let recording = device.take_recording();
+
+    assert!(stats.packets_sent >= 140, "{stats:#?}");
+    assert!(stats.packets_received >= 130, "{stats:#?}");
+    assert_eq!(stats.slots.len(), 1, "one reflected stream: {stats:#?}");
+    let slot = &stats.slots[0];
+    assert_eq!(slot.ssrc, 2222);
+    assert!(
+        slot.rtp_level_packets >= 130,
+        "RFC 6464 level forwarded: {slot:?}"
+    );
+    assert!(slot.rtp_loudest.is_some_and(|l| l < 40), "{slot:?}");
+    assert!(stats_end.playout.received >= 130, "{stats_end:#?}");
+    let seen = &answerer.seen;
+    assert!(seen.packets.load(Ordering::Relaxed) >= 140);
+    assert!(
+        seen.with_level.load(Ordering::Relaxed) >= 140,
+        "every voiced packet carries the audio level"
+    );
+
+    let a = best_alignment(&reference, &recording, 0, 48_000);
+    for w in 0..3 {
+        let r = &reference[w * 48_000..(w + 1) * 48_000];
+        let out = &recording[w * 48_000..];
+        eprintln!("second {w}: {:?}", best_alignment(r, out, 0, 48_000));
+    }
+    assert!(
+        a.correlation >= 0.9,
+        "reflected audio matches the input: {a:?} ({} samples recorded)",
+        recording.len()
+    );
+    let pc = answerer.pc.lock().await.take();
+    if let Some(pc) = pc {
+        let _ = pc.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mute_stops_packets_immediately() {
+    let mut device = VirtualDevice::new(
+        VirtualConfig {
+            pacing: Pacing::Realtime { tick_ms: 10 },
+            ..VirtualConfig::default()
+        },
+        Source::sine(300.0, 0.3),
+    );
+    let answerer = Arc::new(Answerer {
+        pc: AsyncMutex::new(None),
+        seen: Arc::new(Seen::default()),
+    });
+    let opts = MediaOptions {
+        force_send: true,
+        transport: TransportOptions {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            ..TransportOptions::default()
+        },
+        ..MediaOptions::default()
+    };
+    let media = MediaSession::start_with(answerer.clone(), &mut device, opts)
+        .await
+        .expect("media starts");
+    media
+        .wait_for(Duration::from_secs(20), |s| s.packets_sent >= 10)
+        .await
+        .expect("sending");
+    media.set_muted(true);
+    assert!(media.is_muted());
+    let muted_at = media.stats().packets_sent;
+    let later = media
+        .wait_for(Duration::from_secs(20), |s| {
+            s.frames_captured >= 50 + s.packets_sent && !s.send_allowed
+        })
+        .await
+        .expect("capture continues while muted");
+    // At most the packet already in flight when the flag flipped.
+    assert!(later.packets_sent <= muted_at + 1, "{later:#?}");
+    media.set_muted(false);
+    media
+        .wait_for(Duration::from_secs(20), |s| {
+            s.packets_sent >= later.packets_sent + 10
+        })
+        .await
+        .expect("sending again after unmute");
+    media.stop().await;
+    let pc = answerer.pc.lock().await.take();
+    if let Some(pc) = pc {
+        let _ = pc.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_has_one_sendonly_and_four_recvonly_opus_lines() {
+    let (tx, _rx) = mpsc::channel(8);
+    let t = Transport::new(
+        &TransportOptions {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            ..TransportOptions::default()
+        },
+        1,
+        tx,
+    )
+    .await
+    .unwrap();
+    let offer = t.create_offer().await.unwrap();
+    sdp::check_offer(&offer, 4).unwrap_or_else(|e| panic!("{e}\n{offer}"));
+    let lines = sdp::mlines(&offer);
+    assert!(lines.iter().all(|l| l.mid.is_some()));
+    assert!(lines[0].ssrcs.contains(&t.ssrc()), "{offer}");
+    assert!(
+        lines[0].candidates >= 1,
+        "candidates gathered before the offer: {offer}"
+    );
+    assert!(offer.contains("a=rtpmap:111 opus/48000/2"), "{offer}");
+    assert!(
+        offer.contains("a=fmtp:111 minptime=10;useinbandfec=1"),
+        "{offer}"
+    );
+    assert!(offer.contains("a=rtcp-fb:111 nack"), "{offer}");
+    assert!(sdp::extmap_id(&offer, sdp::MID_URI).is_some(), "{offer}");
+    assert!(!offer.contains("video"), "{offer}");
+    t.close().await;
+}

@@ -1,0 +1,326 @@
+//! One WebRTC peer connection (the `webrtc` crate): a `sendonly` microphone m-line and
+//! `slots` `recvonly` m-lines, no trickle (the offer carries all host candidates), the client
+//! is the controlling ICE agent. Incoming RTP goes out through a channel as [`IncomingRtp`].
+
+use super::sdp::{self, AUDIO_LEVEL_URI};
+use super::MediaError;
+use bytes::Bytes;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp;
+use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
+use rtc::rtp::extension::HeaderExtension;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCPeerConnectionState, RTCSessionDescription,
+};
+
+/// One RTP packet that arrived on a `recvonly` m-line.
+#[derive(Debug, Clone)]
+pub struct IncomingRtp {
+    /// Which transport (generation) it came from; older generations are ignored.
+    pub generation: u64,
+    pub ssrc: u32,
+    pub seq: u16,
+    pub ts: u32,
+    pub marker: bool,
+    pub payload: Bytes,
+    /// RFC 6464 level (0..=127, −dBov) and voice flag, if the packet carried the extension.
+    pub audio_level: Option<(u8, bool)>,
+    pub arrival: Instant,
+}
+
+/// Transport settings.
+#[derive(Debug, Clone)]
+pub struct TransportOptions {
+    /// `recvonly` m-lines.
+    pub slots: usize,
+    /// Local UDP addresses to bind. A wildcard means every non-loopback interface, so the
+    /// default also binds loopback explicitly (a server on 127.0.0.1 is then reachable).
+    pub udp_addrs: Vec<String>,
+    /// How long to wait for ICE gathering before sending what there is.
+    pub gather_timeout: Duration,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            slots: sdp::DEFAULT_SLOTS,
+            udp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
+            gather_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Handler {
+    generation: u64,
+    gathered: watch::Sender<bool>,
+    state: watch::Sender<RTCPeerConnectionState>,
+    incoming: mpsc::Sender<IncomingRtp>,
+    /// Negotiated audio-level extension id (0 = not known yet).
+    level_id: Arc<AtomicU8>,
+    dropped: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        tracing::debug!(generation = self.generation, %state, "media transport state");
+        self.state.send_replace(state);
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let generation = self.generation;
+        let incoming = self.incoming.clone();
+        let level_id = self.level_id.clone();
+        let dropped = self.dropped.clone();
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(pkt) => {
+                        let arrival = Instant::now();
+                        let id = level_id.load(Ordering::Relaxed);
+                        let audio_level = if id == 0 {
+                            None
+                        } else {
+                            pkt.header
+                                .get_extension(id)
+                                .and_then(|b| b.first().copied())
+                                .map(|b| (b & 0x7f, b & 0x80 != 0))
+                        };
+                        let msg = IncomingRtp {
+                            generation,
+                            ssrc: pkt.header.ssrc,
+                            seq: pkt.header.sequence_number,
+                            ts: pkt.header.timestamp,
+                            marker: pkt.header.marker,
+                            payload: pkt.payload,
+                            audio_level,
+                            arrival,
+                        };
+                        match incoming.try_send(msg) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
+                        }
+                    }
+                    TrackRemoteEvent::OnEnded => return,
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+/// A peer connection with our m-lines. See the module docs.
+pub struct Transport {
+    pc: Arc<dyn PeerConnection>,
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: u32,
+    generation: u64,
+    gathered: watch::Receiver<bool>,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    level_id: Arc<AtomicU8>,
+    dropped: Arc<AtomicU64>,
+    gather_timeout: Duration,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("generation", &self.generation)
+            .field("ssrc", &self.ssrc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// Builds the peer connection and its transceivers (binds the UDP sockets).
+    pub async fn new(
+        opts: &TransportOptions,
+        generation: u64,
+        incoming: mpsc::Sender<IncomingRtp>,
+    ) -> Result<Transport, MediaError> {
+        let (me, registry) = sdp::media_engine()?;
+        let (gathered_tx, gathered) = watch::channel(false);
+        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
+        let level_id = Arc::new(AtomicU8::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let handler = Arc::new(Handler {
+            generation,
+            gathered: gathered_tx,
+            state: state_tx,
+            incoming,
+            level_id: level_id.clone(),
+            dropped: dropped.clone(),
+        });
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(sdp::configuration())
+            .with_media_engine(me)
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_udp_addrs(opts.udp_addrs.clone())
+            .build()
+            .await?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+
+        let ssrc = loop {
+            let s = rand::random::<u32>();
+            if s != 0 {
+                break s;
+            }
+        };
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            "ruang".to_owned(),
+            "mic".to_owned(),
+            "microphone".to_owned(),
+            RtpCodecKind::Audio,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: sdp::opus_rtp_codec(),
+                active: true,
+                ..Default::default()
+            }],
+        )));
+        pc.add_transceiver_from_track(
+            track.clone() as Arc<dyn TrackLocal>,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendonly,
+                ..Default::default()
+            }),
+        )
+        .await?;
+        for _ in 0..opts.slots {
+            pc.add_transceiver_from_kind(
+                RtpCodecKind::Audio,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        }
+        Ok(Transport {
+            pc,
+            track,
+            ssrc,
+            generation,
+            gathered,
+            state,
+            level_id,
+            dropped,
+            gather_timeout: opts.gather_timeout,
+        })
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// SSRC of the microphone stream.
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// Creates the offer, sets it as the local description and waits for ICE gathering to
+    /// finish (no trickle), then returns the SDP with its candidates.
+    pub async fn create_offer(&self) -> Result<String, MediaError> {
+        let offer = self.pc.create_offer(None).await?;
+        self.pc.set_local_description(offer).await?;
+        let mut gathered = self.gathered.clone();
+        let _ = tokio::time::timeout(self.gather_timeout, gathered.wait_for(|g| *g)).await;
+        let desc = self
+            .pc
+            .local_description()
+            .await
+            .ok_or_else(|| MediaError::Negotiation("no local description".into()))?;
+        Ok(desc.sdp)
+    }
+
+    /// Applies the server's answer; connectivity checks start.
+    pub async fn apply_answer(&self, sdp: String) -> Result<(), MediaError> {
+        if let Some(id) = sdp::extmap_id(&sdp, AUDIO_LEVEL_URI) {
+            self.level_id.store(id, Ordering::Relaxed);
+        }
+        let answer = RTCSessionDescription::answer(sdp)?;
+        self.pc.set_remote_description(answer).await?;
+        Ok(())
+    }
+
+    /// The connection state as the handler last reported it.
+    pub fn state(&self) -> RTCPeerConnectionState {
+        *self.state.borrow()
+    }
+
+    /// Waits until the connection is `Connected` (or failed/closed, or the timeout passed).
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut rx = self.state.clone();
+        let done = tokio::time::timeout(
+            timeout,
+            rx.wait_for(|s| {
+                matches!(
+                    s,
+                    RTCPeerConnectionState::Connected
+                        | RTCPeerConnectionState::Failed
+                        | RTCPeerConnectionState::Closed
+                )
+            }),
+        )
+        .await;
+        matches!(done, Ok(Ok(s)) if *s == RTCPeerConnectionState::Connected)
+    }
+
+    /// Incoming packets dropped because the engine fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Sends one Opus packet with the RFC 6464 level extension.
+    pub async fn send(&self, packet: &ruang_media::OutgoingPacket<'_>) -> Result<(), MediaError> {
+        let pkt = rtp::Packet {
+            header: rtp::header::Header {
+                version: 2,
+                marker: packet.marker,
+                payload_type: sdp::OPUS_PAYLOAD_TYPE,
+                sequence_number: packet.seq,
+                timestamp: packet.ts,
+                ssrc: self.ssrc,
+                ..Default::default()
+            },
+            payload: Bytes::copy_from_slice(packet.payload),
+        };
+        let level = HeaderExtension::AudioLevel(AudioLevelExtension {
+            level: packet.audio_level.min(127),
+            voice: packet.voice,
+        });
+        self.track.write_rtp_with_extensions(pkt, &[level]).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing the media transport");
+        }
+    }
+}
