@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use ruang_client::ApiClient;
 use ruang_proto::RoomKind;
 use ruang_server::{Config, Server};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,6 +40,15 @@ pub struct ServeArgs {
     /// Failed invite codes or tokens allowed per address per minute.
     #[arg(long, env = "RUANG_AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
     auth_failures_per_minute: u32,
+    /// UDP port for all WebRTC media (on the IP of --addr); 0 picks a free port.
+    #[arg(long, env = "RUANG_RTC_PORT", default_value_t = 8443)]
+    rtc_port: u16,
+    /// Public IP put in the media answer's candidate (behind NAT, or with --addr 0.0.0.0).
+    #[arg(long, env = "RUANG_RTC_PUBLIC_IP")]
+    rtc_public_ip: Option<IpAddr>,
+    /// Most speakers forwarded to one listener at once (the loudest).
+    #[arg(long, env = "RUANG_FORWARD_LIMIT", default_value_t = 4)]
+    forward_limit: usize,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -111,6 +120,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         audience_sample: args.audience_sample,
         trust_forwarded_for: args.trust_forwarded_for,
         auth_failures_per_minute: args.auth_failures_per_minute,
+        rtc_port: args.rtc_port,
+        rtc_public_ip: args.rtc_public_ip,
+        forward_limit: args.forward_limit.max(1),
         ..Config::default()
     };
     let server = Server::start(config).await?;

@@ -5,12 +5,13 @@
 
 pub mod rooms;
 pub mod service;
+pub mod sfu;
 pub mod store;
 
 use anyhow::Context;
 use rooms::registry::RegistryConfig;
 use rooms::Registry;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,13 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     pub audience_sample: usize,
     pub max_body_bytes: usize,
+    /// UDP port of the SFU (all WebRTC media), on the IP of `addr`; 0 picks a free port.
+    pub rtc_port: u16,
+    /// IP put in the SDP answer's host candidate (the server's public address behind NAT);
+    /// the bind IP of `addr` when absent (or the outgoing interface's IP for 0.0.0.0).
+    pub rtc_public_ip: Option<IpAddr>,
+    /// Most speakers forwarded to one client at once (the loudest).
+    pub forward_limit: usize,
 }
 
 impl Default for Config {
@@ -52,6 +60,9 @@ impl Default for Config {
             auth_failures_per_minute: 20,
             audience_sample: rooms::rules::DEFAULT_AUDIENCE_SAMPLE,
             max_body_bytes: 64 * 1024,
+            rtc_port: 0,
+            rtc_public_ip: None,
+            forward_limit: 4,
         }
     }
 }
@@ -59,10 +70,13 @@ impl Default for Config {
 /// A started server.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where clients send WebRTC media (UDP): the SDP answer's host candidate.
+    pub rtc_addr: SocketAddr,
     pub public_url: String,
     /// The admin invite code, on the first start only.
     pub first_invite: Option<String>,
     shutdown: watch::Sender<bool>,
+    sfu: sfu::Sfu,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -106,7 +120,19 @@ impl Server {
                 audience_sample: config.audience_sample,
             },
         );
-        let state = service::AppState::new(store.clone(), registry.clone(), &config, &public_url);
+        let sfu = sfu::Sfu::start(sfu::SfuConfig {
+            bind: SocketAddr::new(addr.ip(), config.rtc_port),
+            public_ip: config.rtc_public_ip,
+            forward_limit: config.forward_limit,
+        })?;
+        let rtc_addr = sfu.addr();
+        let state = service::AppState::new(
+            store.clone(),
+            registry.clone(),
+            sfu.clone(),
+            &config,
+            &public_url,
+        );
         let (shutdown, mut shutdown_rx) = watch::channel(false);
 
         let ticker_registry = registry.clone();
@@ -141,12 +167,14 @@ impl Server {
             tracing::info!("stopped cleanly");
             Ok(())
         });
-        tracing::info!(%addr, %public_url, restored_rooms = restored, database = if url.starts_with("sqlite") { "sqlite" } else { "postgres" }, "ruang server listening");
+        tracing::info!(%addr, %rtc_addr, %public_url, restored_rooms = restored, database = if url.starts_with("sqlite") { "sqlite" } else { "postgres" }, "ruang server listening");
         Ok(Server {
             addr,
+            rtc_addr,
             public_url,
             first_invite,
             shutdown,
+            sfu,
             task,
         })
     }
@@ -154,7 +182,9 @@ impl Server {
     /// Stops gracefully: rooms are told, pending writes land, the database closes.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await?
+        let result = self.task.await?;
+        self.sfu.shutdown();
+        result
     }
 
     /// Runs until `signal` resolves, then shuts down gracefully.

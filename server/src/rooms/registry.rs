@@ -9,7 +9,7 @@ use ruang_proto::{
     ClientMessage, CloseReason, ErrorCode, Participant, Role, RoomId, RoomSnapshot, UserId,
     UserSummary,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -18,6 +18,38 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 pub type Dispatch = Arc<Outgoing>;
 
 const ROOM_CHANNEL: usize = 1024;
+
+/// Who may be heard in a room right now (on stage, not muted), read by the SFU for every
+/// packet. Updated under the room lock after each change, before the change is answered or
+/// broadcast, so a demoted or muted speaker is silent from the next packet on.
+#[derive(Default)]
+pub struct AudibleSet {
+    version: AtomicU64,
+    users: RwLock<HashSet<UserId>>,
+}
+
+impl AudibleSet {
+    /// Grows by one at every change; compare it to skip re-reading the set.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    pub fn contains(&self, user: &UserId) -> bool {
+        self.users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(user)
+    }
+
+    fn update(&self, rules: &RoomRules) {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let now: HashSet<&UserId> = rules.audible_users().collect();
+        if now.len() != users.len() || !now.iter().all(|u| users.contains(*u)) {
+            *users = now.into_iter().cloned().collect();
+            self.version.fetch_add(1, Ordering::Release);
+        }
+    }
+}
 
 struct RoomInner {
     rules: RoomRules,
@@ -29,6 +61,7 @@ pub struct LiveRoom {
     pub id: RoomId,
     pub link_token: String,
     inner: Mutex<RoomInner>,
+    audible: AudibleSet,
     tx: broadcast::Sender<Dispatch>,
     persist: mpsc::UnboundedSender<PersistJob>,
 }
@@ -78,6 +111,7 @@ impl LiveRoom {
             }));
         }
         // Subscribe after sending the join itself: the snapshot already holds it.
+        self.audible.update(&inner.rules);
         self.dispatch(fx);
         let events = self.tx.subscribe();
         let snapshot = inner.rules.snapshot_for(&id).ok_or(ErrorCode::NotInRoom)?;
@@ -94,6 +128,7 @@ impl LiveRoom {
             ClientMessage::Leave { quiet } => inner.rules.leave(user, *quiet),
             _ => inner.rules.apply(user, msg)?,
         };
+        self.audible.update(&inner.rules);
         self.dispatch(fx);
         Ok(())
     }
@@ -152,6 +187,11 @@ impl LiveRoom {
         self.lock().rules.audible(user)
     }
 
+    /// The same, without the room lock: for the SFU's per-packet check.
+    pub fn audible_set(&self) -> &AudibleSet {
+        &self.audible
+    }
+
     pub fn view_for(&self, viewer: &UserId) -> RoomView {
         let inner = self.lock();
         let r = &inner.rules;
@@ -176,6 +216,7 @@ impl LiveRoom {
     fn tick(&self, now: i64) {
         let mut inner = self.lock();
         let fx = inner.rules.expire(now);
+        self.audible.update(&inner.rules);
         self.dispatch(fx);
         if let Some(fx) = inner.rules.take_counts() {
             self.dispatch(fx);
@@ -227,6 +268,7 @@ impl Registry {
                 let fx = inner.rules.end();
                 room.dispatch(fx);
             }
+            room.audible.update(&inner.rules);
         }
         registry
     }
@@ -247,6 +289,7 @@ impl Registry {
         let room = Arc::new(LiveRoom {
             id: rules.id.clone(),
             link_token,
+            audible: AudibleSet::default(),
             inner: Mutex::new(RoomInner {
                 rules,
                 conns: HashMap::new(),
@@ -254,6 +297,7 @@ impl Registry {
             tx,
             persist: self.persist.clone(),
         });
+        room.audible.update(&room.lock().rules);
         self.rooms
             .write()
             .unwrap_or_else(|e| e.into_inner())

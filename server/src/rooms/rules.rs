@@ -215,7 +215,15 @@ impl RoomRules {
 
     /// Users whose audio the SFU may forward: on stage and not muted.
     pub fn audible(&self, user: &UserId) -> bool {
-        self.stage.get(user).is_some_and(|m| !m.muted)
+        !self.ended && self.stage.get(user).is_some_and(|m| !m.muted)
+    }
+
+    /// Everyone [`Self::audible`] (none once the room ended).
+    pub fn audible_users(&self) -> impl Iterator<Item = &UserId> {
+        self.stage
+            .values()
+            .filter(move |m| !self.ended && !m.muted)
+            .map(|m| &m.user.id)
     }
 
     pub fn counts(&self, for_moderator: bool) -> Counts {

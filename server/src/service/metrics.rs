@@ -107,5 +107,42 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         "People in live rooms.",
         people as i64,
     );
+    let sfu = state.sfu.metrics();
+    metric(
+        "ruang_sfu_peers",
+        "gauge",
+        "WebRTC peers connected to the SFU.",
+        sfu.peers.load(Ordering::Relaxed),
+    );
+    metric(
+        "ruang_sfu_packets_received_total",
+        "counter",
+        "Audio packets received from microphones.",
+        c(&sfu.packets_received),
+    );
+    metric(
+        "ruang_sfu_packets_forwarded_total",
+        "counter",
+        "Audio packet copies forwarded to listeners.",
+        c(&sfu.packets_forwarded),
+    );
+    metric(
+        "ruang_sfu_packets_dropped_not_on_stage_total",
+        "counter",
+        "Audio packets dropped because the sender was not on stage or was muted.",
+        c(&sfu.packets_dropped_not_on_stage),
+    );
+    metric(
+        "ruang_sfu_offers_accepted_total",
+        "counter",
+        "Media offers answered.",
+        c(&sfu.offers_accepted),
+    );
+    metric(
+        "ruang_sfu_offers_refused_total",
+        "counter",
+        "Media offers refused.",
+        c(&sfu.offers_refused),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

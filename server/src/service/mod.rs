@@ -10,6 +10,7 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 
 use crate::rooms::Registry;
+use crate::sfu::Sfu;
 use crate::store::Store;
 use crate::Config;
 use axum::extract::DefaultBodyLimit;
@@ -24,6 +25,7 @@ pub struct AppState(Arc<AppInner>);
 pub struct AppInner {
     pub store: Store,
     pub registry: Arc<Registry>,
+    pub sfu: Sfu,
     pub public_url: String,
     pub invites_per_user: u32,
     pub max_body_bytes: usize,
@@ -40,10 +42,17 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, registry: Arc<Registry>, config: &Config, public_url: &str) -> Self {
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        sfu: Sfu,
+        config: &Config,
+        public_url: &str,
+    ) -> Self {
         AppState(Arc::new(AppInner {
             store,
             registry,
+            sfu,
             public_url: public_url.to_owned(),
             invites_per_user: config.invites_per_user,
             max_body_bytes: config.max_body_bytes,

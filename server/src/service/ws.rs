@@ -299,8 +299,15 @@ impl Conn {
             seq: self.seq,
             room: joined.snapshot,
         };
+        // However this connection ends, its media peer (if any) goes with it.
+        let _media = MediaPeerGuard {
+            sfu: self.state.sfu.clone(),
+            room: room.id.clone(),
+            user: me.user.id.clone(),
+            conn: conn_id,
+        };
         if self.send(&welcome).await {
-            let closed_by_room = self.serve(&room, &me.user.id, joined.events).await;
+            let closed_by_room = self.serve(&room, &me.user.id, conn_id, joined.events).await;
             if closed_by_room {
                 return;
             }
@@ -338,6 +345,7 @@ impl Conn {
         &mut self,
         room: &Arc<LiveRoom>,
         me: &UserId,
+        conn: u64,
         mut events: tokio::sync::broadcast::Receiver<crate::rooms::Dispatch>,
     ) -> bool {
         let mut ping = tokio::time::interval(PING_EVERY);
@@ -378,7 +386,7 @@ impl Conn {
                     }
                     window.1 += 1;
                     let limited = window.1 > MAX_MESSAGES_PER_SECOND;
-                    if !self.handle(room, me, &text, limited).await {
+                    if !self.handle(room, me, conn, &text, limited).await {
                         return false;
                     }
                 }
@@ -438,7 +446,14 @@ impl Conn {
     }
 
     /// Handles one text frame. Returns false when the socket failed.
-    async fn handle(&mut self, room: &LiveRoom, me: &UserId, text: &str, limited: bool) -> bool {
+    async fn handle(
+        &mut self,
+        room: &Arc<LiveRoom>,
+        me: &UserId,
+        conn: u64,
+        text: &str,
+        limited: bool,
+    ) -> bool {
         let env = match parse(text) {
             Parsed::Msg(env) => env,
             Parsed::Bad { req, code, message } => {
@@ -455,6 +470,20 @@ impl Conn {
         let reply = match &env.msg {
             ClientMessage::Hello { .. } => Err(ErrorCode::BadRequest),
             ClientMessage::Ping => return self.send(&ServerMessage::Pong).await,
+            ClientMessage::MediaOffer { sdp } => {
+                let answer = self
+                    .state
+                    .sfu
+                    .offer(room.clone(), me.clone(), conn, sdp.clone())
+                    .await;
+                return match answer {
+                    Ok(sdp) => self.send(&ServerMessage::MediaAnswer { req, sdp }).await,
+                    Err(message) => {
+                        self.error(req, ErrorCode::BadRequest, message, false).await;
+                        true
+                    }
+                };
+            }
             ClientMessage::Sync => {
                 if !self.snapshot(room, me).await {
                     return false;
@@ -487,6 +516,20 @@ impl Conn {
                 true
             }
         }
+    }
+}
+
+/// Removes a connection's media peer when the connection task ends, however it ends.
+struct MediaPeerGuard {
+    sfu: crate::sfu::Sfu,
+    room: RoomId,
+    user: UserId,
+    conn: u64,
+}
+
+impl Drop for MediaPeerGuard {
+    fn drop(&mut self) {
+        self.sfu.remove(&self.room, &self.user, self.conn);
     }
 }
 
