@@ -45,6 +45,21 @@ impl ApiClient {
         })
     }
 
+    /// Replaces the HTTP client with one that sends `user_agent`.
+    pub fn with_user_agent(mut self, user_agent: &str) -> Result<Self> {
+        self.http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .user_agent(user_agent)
+            .build()?;
+        Ok(self)
+    }
+
+    pub fn without_token(mut self) -> Self {
+        self.token = None;
+        self
+    }
+
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self

@@ -160,6 +160,18 @@ pub enum CloseReason {
     ServerShutdown,
 }
 
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::RoomEnded => "room_ended",
+            CloseReason::Removed => "removed",
+            CloseReason::Left => "left",
+            CloseReason::Replaced => "replaced",
+            CloseReason::ServerShutdown => "server_shutdown",
+        }
+    }
+}
+
 /// Someone in the room as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {

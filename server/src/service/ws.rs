@@ -178,6 +178,19 @@ impl Conn {
                 reason: Utf8Bytes::from_static("bye"),
             })))
             .await;
+        self.drain().await;
+    }
+
+    /// Completes the closing handshake: reads until the client closes too (or a short
+    /// timeout). Dropping a socket with unread input makes the kernel send a reset, which
+    /// can destroy the `closing` message before the client reads it.
+    async fn drain(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, self.socket.recv()).await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
     }
 
     async fn fatal(&mut self, req: Option<u64>, code: ErrorCode, message: String) {
@@ -189,6 +202,7 @@ impl Conn {
                 reason: Utf8Bytes::from(code.as_str().to_owned()),
             })))
             .await;
+        self.drain().await;
     }
 
     /// Waits for `hello`; other messages are answered with `hello_required`.

@@ -1,0 +1,353 @@
+//! `RuangClient`: account, invites, profiles, hallway, rooms.
+
+use crate::error::RuangError;
+use crate::room::{Room, RoomListener};
+use crate::runtime::{block_on, handle};
+use crate::types::{Invite, LinkTarget, Profile, RoomKind, RoomSummary, UserSummary};
+use ruang_client::ApiClient;
+use ruang_proto::ProfileUpdate;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+type Result<T> = std::result::Result<T, RuangError>;
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ClientConfig {
+    /// Base URL of the server, e.g. `https://ruang.example`.
+    pub server_url: String,
+    /// A directory the core may write to (app-private storage).
+    pub data_dir: String,
+    pub user_agent: Option<String>,
+    /// Keep the session token in `data_dir/session` (0600). Android keeps it itself,
+    /// encrypted with a Keystore key, and sets this to false.
+    pub persist_session: bool,
+}
+
+/// Receives the hallway: the current list first, then every change.
+#[uniffi::export(with_foreign)]
+pub trait HallwayListener: Send + Sync {
+    fn on_hallway(&self, rooms: Vec<RoomSummary>);
+    fn on_error(&self, error: RuangError);
+}
+
+/// Stops a hallway watch.
+#[derive(uniffi::Object)]
+pub struct HallwayWatch {
+    stop: Arc<AtomicBool>,
+}
+
+#[uniffi::export]
+impl HallwayWatch {
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for HallwayWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[derive(uniffi::Object)]
+pub struct RuangClient {
+    config: ClientConfig,
+    api: RwLock<ApiClient>,
+}
+
+impl RuangClient {
+    fn api(&self) -> ApiClient {
+        self.api.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn authed(&self) -> Result<ApiClient> {
+        let api = self.api();
+        if api.token().is_none() {
+            return Err(RuangError::Unauthorized {
+                message: "not signed in".into(),
+            });
+        }
+        Ok(api)
+    }
+
+    fn session_file(&self) -> PathBuf {
+        PathBuf::from(&self.config.data_dir).join("session")
+    }
+
+    fn set_token(&self, token: Option<String>) -> Result<()> {
+        let mut api = self.api.write().unwrap_or_else(|e| e.into_inner());
+        let fresh = api.clone().without_token();
+        *api = match &token {
+            Some(t) => fresh.with_token(t.clone()),
+            None => fresh,
+        };
+        drop(api);
+        if self.config.persist_session {
+            let path = self.session_file();
+            match token {
+                Some(t) => write_private(&path, &t)?,
+                None => {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    let io = |e: std::io::Error| RuangError::InvalidInput {
+        code: "data_dir".into(),
+        message: format!("cannot write {}: {e}", path.display()),
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io)?;
+    f.write_all(contents.as_bytes()).map_err(io)
+}
+
+/// What a link opened in the app points at: `…/r/ROOM[?t=KEY]`, `…/i/CODE`, or the same
+/// with the `ruang://` scheme.
+pub fn parse_link(link: &str) -> LinkTarget {
+    if let Some((room_id, link_token)) = ruang_client::api::parse_room_link(link) {
+        return LinkTarget::Room {
+            room_id,
+            link_token,
+        };
+    }
+    let Ok(u) = url::Url::parse(link.trim()) else {
+        return LinkTarget::Unknown;
+    };
+    let segs: Vec<String> = match u.scheme() {
+        "ruang" => std::iter::once(u.host_str().unwrap_or("").to_owned())
+            .chain(u.path_segments().into_iter().flatten().map(str::to_owned))
+            .collect(),
+        "http" | "https" => u
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .map(str::to_owned)
+            .collect(),
+        _ => return LinkTarget::Unknown,
+    };
+    let segs: Vec<&String> = segs.iter().filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        [.., kind, code] if kind.as_str() == "i" => LinkTarget::Invite {
+            code: ruang_proto::normalize_invite_code(code),
+        },
+        _ => LinkTarget::Unknown,
+    }
+}
+
+#[uniffi::export]
+impl RuangClient {
+    #[uniffi::constructor]
+    pub fn new(config: ClientConfig) -> Result<Arc<Self>> {
+        let mut api = ApiClient::new(&config.server_url)?;
+        if let Some(ua) = &config.user_agent {
+            api = api.with_user_agent(ua)?;
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| RuangError::InvalidInput {
+            code: "data_dir".into(),
+            message: format!("cannot create {}: {e}", config.data_dir),
+        })?;
+        Ok(Arc::new(RuangClient {
+            config,
+            api: RwLock::new(api),
+        }))
+    }
+
+    /// Creates an account with an invite code (or a whole invite link) and signs in.
+    pub fn signup(&self, invite: String, handle: String, name: String) -> Result<Profile> {
+        let mut api = self.api();
+        let s = block_on(api.signup(&invite, &handle, &name))?;
+        self.set_token(Some(s.token))?;
+        Ok(s.user.into())
+    }
+
+    /// Who an invite code is from (`None` for the admin invite); fails if it is not valid.
+    pub fn check_invite(&self, code: String) -> Result<Option<UserSummary>> {
+        let check = block_on(
+            self.api()
+                .check_invite(&ruang_proto::normalize_invite_code(&code)),
+        )?;
+        Ok(check.invited_by.map(Into::into))
+    }
+
+    /// Signs in with a saved token (or, with `None`, the one kept in `data_dir`), checking
+    /// it with the server.
+    pub fn restore_session(&self, token: Option<String>) -> Result<Profile> {
+        let token = match token {
+            Some(t) => t,
+            None => std::fs::read_to_string(self.session_file())
+                .map(|t| t.trim().to_owned())
+                .map_err(|_| RuangError::Unauthorized {
+                    message: "no saved session".into(),
+                })?,
+        };
+        let api = self.api().without_token().with_token(token.clone());
+        let me = block_on(api.me())?;
+        self.set_token(Some(token))?;
+        Ok(me.into())
+    }
+
+    /// The current session token, for the app to keep (encrypted) across restarts.
+    pub fn session_token(&self) -> Option<String> {
+        self.api().token().map(str::to_owned)
+    }
+
+    pub fn logout(&self) -> Result<()> {
+        block_on(self.authed()?.logout())?;
+        self.set_token(None)
+    }
+
+    pub fn logout_everywhere(&self) -> Result<()> {
+        block_on(self.authed()?.logout_all())?;
+        self.set_token(None)
+    }
+
+    pub fn me(&self) -> Result<Profile> {
+        Ok(block_on(self.authed()?.me())?.into())
+    }
+
+    pub fn profile(&self, handle: String) -> Result<Profile> {
+        Ok(block_on(self.authed()?.profile(&handle))?.into())
+    }
+
+    pub fn update_profile(&self, name: Option<String>, bio: Option<String>) -> Result<Profile> {
+        let update = ProfileUpdate { name, bio };
+        Ok(block_on(self.authed()?.update_profile(&update))?.into())
+    }
+
+    pub fn follow(&self, handle: String) -> Result<Profile> {
+        Ok(block_on(self.authed()?.follow(&handle))?.into())
+    }
+
+    pub fn unfollow(&self, handle: String) -> Result<Profile> {
+        Ok(block_on(self.authed()?.unfollow(&handle))?.into())
+    }
+
+    /// Your unused invite codes with their share links.
+    pub fn invites(&self) -> Result<Vec<Invite>> {
+        Ok(block_on(self.authed()?.invites())?
+            .into_iter()
+            .map(|i| Invite {
+                code: i.code,
+                link: i.link,
+            })
+            .collect())
+    }
+
+    pub fn revoke_invite(&self, code: String) -> Result<()> {
+        Ok(block_on(self.authed()?.revoke_invite(&code))?)
+    }
+
+    pub fn parse_link(&self, link: String) -> LinkTarget {
+        parse_link(&link)
+    }
+
+    pub fn hallway(&self) -> Result<Vec<RoomSummary>> {
+        Ok(block_on(self.authed()?.hallway())?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Watches the hallway: the listener gets the current list at once, then each change,
+    /// checked every `interval_ms` (from a core thread). Stop it with the returned handle.
+    pub fn watch_hallway(
+        &self,
+        listener: Arc<dyn HallwayListener>,
+        interval_ms: u32,
+    ) -> Result<Arc<HallwayWatch>> {
+        let api = self.authed()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let interval = Duration::from_millis(interval_ms.max(250) as u64);
+        std::thread::Builder::new()
+            .name("ruang-hallway".into())
+            .spawn(move || {
+                let rt = handle();
+                let mut last: Option<Vec<RoomSummary>> = None;
+                while !stopped.load(Ordering::Relaxed) {
+                    match rt.block_on(api.hallway()) {
+                        Ok(rooms) => {
+                            let rooms: Vec<RoomSummary> =
+                                rooms.into_iter().map(Into::into).collect();
+                            if last.as_ref() != Some(&rooms) {
+                                listener.on_hallway(rooms.clone());
+                                last = Some(rooms);
+                            }
+                        }
+                        Err(e) => listener.on_error(e.into()),
+                    }
+                    let mut waited = Duration::ZERO;
+                    while waited < interval && !stopped.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
+                        waited += Duration::from_millis(50);
+                    }
+                }
+            })
+            .map_err(|e| RuangError::Server {
+                message: format!("cannot start the hallway watcher: {e}"),
+            })?;
+        Ok(Arc::new(HallwayWatch { stop }))
+    }
+
+    pub fn create_room(&self, title: String, kind: RoomKind) -> Result<RoomSummary> {
+        Ok(block_on(self.authed()?.create_room(&title, kind.into()))?.into())
+    }
+
+    /// Joins a room (as a listener, or with your role if you are already in it) and starts
+    /// reporting its state to `listener`: the current state first, then every change.
+    pub fn join_room(
+        &self,
+        room_id: String,
+        link_token: Option<String>,
+        listener: Arc<dyn RoomListener>,
+    ) -> Result<Arc<Room>> {
+        let api = self.authed()?;
+        Room::join(api, room_id, link_token, listener)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links() {
+        assert_eq!(
+            parse_link("https://ruang.example/r/abc?t=k"),
+            LinkTarget::Room {
+                room_id: "abc".into(),
+                link_token: Some("k".into())
+            }
+        );
+        assert_eq!(
+            parse_link("ruang://i/ABCD-efgh"),
+            LinkTarget::Invite {
+                code: "abcdefgh".into()
+            }
+        );
+        assert_eq!(
+            parse_link("https://ruang.example/i/abcd"),
+            LinkTarget::Invite {
+                code: "abcd".into()
+            }
+        );
+        assert_eq!(
+            parse_link("https://ruang.example/x/abcd"),
+            LinkTarget::Unknown
+        );
+        assert_eq!(parse_link("not a link"), LinkTarget::Unknown);
+    }
+}

@@ -1,0 +1,103 @@
+//! One small public error enum, mapped from the client's rich errors.
+
+use ruang_client::ClientError;
+use ruang_proto::ErrorCode;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
+pub enum RuangError {
+    /// The server could not be reached, or the connection dropped.
+    #[error("network: {message}")]
+    Network { message: String },
+    /// Missing, unknown or revoked session.
+    #[error("unauthorized: {message}")]
+    Unauthorized { message: String },
+    /// Not allowed (wrong role, removed, closed room, rate limited, …). `code` is the
+    /// server's error code, e.g. `forbidden`, `hands_disabled`.
+    #[error("forbidden ({code}): {message}")]
+    Forbidden { code: String, message: String },
+    #[error("not found ({code}): {message}")]
+    NotFound { code: String, message: String },
+    /// Bad input: invalid invite code, handle, title, link…
+    #[error("invalid input ({code}): {message}")]
+    InvalidInput { code: String, message: String },
+    #[error("server: {message}")]
+    Server { message: String },
+}
+
+impl From<ClientError> for RuangError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Api { code, message, .. } => {
+                let c = code.as_str().to_owned();
+                match code {
+                    ErrorCode::Unauthorized => RuangError::Unauthorized { message },
+                    ErrorCode::NotFound | ErrorCode::TargetNotInRoom | ErrorCode::RoomEnded => {
+                        RuangError::NotFound { code: c, message }
+                    }
+                    ErrorCode::BadRequest
+                    | ErrorCode::InvalidJson
+                    | ErrorCode::PayloadTooLarge
+                    | ErrorCode::InvalidHandle
+                    | ErrorCode::HandleTaken
+                    | ErrorCode::InvalidField
+                    | ErrorCode::InvalidInvite
+                    | ErrorCode::UnknownMessage
+                    | ErrorCode::HelloRequired
+                    | ErrorCode::UnsupportedProtocol
+                    | ErrorCode::MethodNotAllowed => RuangError::InvalidInput { code: c, message },
+                    ErrorCode::Internal => RuangError::Server { message },
+                    ErrorCode::Forbidden
+                    | ErrorCode::RateLimited
+                    | ErrorCode::NotInRoom
+                    | ErrorCode::RemovedFromRoom
+                    | ErrorCode::RoomClosed
+                    | ErrorCode::HandsDisabled
+                    | ErrorCode::NotAListener
+                    | ErrorCode::NotOnStage
+                    | ErrorCode::NoInvite
+                    | ErrorCode::LastModerator
+                    | ErrorCode::InvalidTarget => RuangError::Forbidden { code: c, message },
+                }
+            }
+            ClientError::Network(message) => RuangError::Network { message },
+            ClientError::Closed(reason) => RuangError::Network {
+                message: format!("the room session is closed ({reason:?})"),
+            },
+            ClientError::Protocol(message) => RuangError::Server { message },
+            ClientError::InvalidInput(message) => RuangError::InvalidInput {
+                code: "invalid_input".into(),
+                message,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_codes_to_the_small_enum() {
+        let api = |code| ClientError::Api {
+            status: 400,
+            code,
+            message: "m".into(),
+        };
+        assert!(matches!(
+            RuangError::from(api(ErrorCode::InvalidInvite)),
+            RuangError::InvalidInput { code, .. } if code == "invalid_invite"
+        ));
+        assert!(matches!(
+            RuangError::from(api(ErrorCode::HandsDisabled)),
+            RuangError::Forbidden { code, .. } if code == "hands_disabled"
+        ));
+        assert!(matches!(
+            RuangError::from(api(ErrorCode::Unauthorized)),
+            RuangError::Unauthorized { .. }
+        ));
+        assert!(matches!(
+            RuangError::from(ClientError::Network("x".into())),
+            RuangError::Network { .. }
+        ));
+    }
+}

@@ -1,0 +1,19 @@
+//! The UniFFI surface of the Ruang core, for Kotlin (Android and the JVM).
+//!
+//! Thin wrappers over the tested Rust in `ruang-client` (the matrix-rust-sdk
+//! `bindings/matrix-sdk-ffi` style): blocking calls that Kotlin makes from a background
+//! thread, listeners that get the current value first and then every change, and one small
+//! error enum. No PCM crosses this boundary.
+
+mod client;
+mod error;
+mod room;
+mod runtime;
+mod types;
+
+pub use client::{ClientConfig, HallwayListener, HallwayWatch, RuangClient};
+pub use error::RuangError;
+pub use room::{Room, RoomListener};
+pub use types::*;
+
+uniffi::setup_scaffolding!();

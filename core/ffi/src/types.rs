@@ -1,0 +1,289 @@
+//! Records and enums Kotlin sees, converted from the wire types.
+
+use ruang_client::session::{ConnectionState, SessionState};
+use ruang_proto as proto;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RoomKind {
+    Open,
+    Social,
+    Closed,
+}
+
+impl From<proto::RoomKind> for RoomKind {
+    fn from(k: proto::RoomKind) -> Self {
+        match k {
+            proto::RoomKind::Open => RoomKind::Open,
+            proto::RoomKind::Social => RoomKind::Social,
+            proto::RoomKind::Closed => RoomKind::Closed,
+        }
+    }
+}
+
+impl From<RoomKind> for proto::RoomKind {
+    fn from(k: RoomKind) -> Self {
+        match k {
+            RoomKind::Open => proto::RoomKind::Open,
+            RoomKind::Social => proto::RoomKind::Social,
+            RoomKind::Closed => proto::RoomKind::Closed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Role {
+    Moderator,
+    Speaker,
+    Listener,
+}
+
+impl From<proto::Role> for Role {
+    fn from(r: proto::Role) -> Self {
+        match r {
+            proto::Role::Moderator => Role::Moderator,
+            proto::Role::Speaker => Role::Speaker,
+            proto::Role::Listener => Role::Listener,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct UserSummary {
+    pub id: String,
+    pub handle: String,
+    pub name: String,
+}
+
+impl From<proto::UserSummary> for UserSummary {
+    fn from(u: proto::UserSummary) -> Self {
+        UserSummary {
+            id: u.id.0,
+            handle: u.handle,
+            name: u.name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Profile {
+    pub id: String,
+    pub handle: String,
+    pub name: String,
+    pub bio: String,
+    /// "Nominated by".
+    pub invited_by: Option<UserSummary>,
+    pub is_admin: bool,
+    pub followers: i64,
+    pub following: i64,
+    pub followed_by_you: bool,
+}
+
+impl From<proto::Profile> for Profile {
+    fn from(p: proto::Profile) -> Self {
+        Profile {
+            id: p.id.0,
+            handle: p.handle,
+            name: p.name,
+            bio: p.bio,
+            invited_by: p.invited_by.map(Into::into),
+            is_admin: p.is_admin,
+            followers: p.followers,
+            following: p.following,
+            followed_by_you: p.followed_by_you,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Invite {
+    pub code: String,
+    /// The link to share: `PUBLIC_URL/i/CODE`.
+    pub link: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RoomSummary {
+    pub id: String,
+    pub title: String,
+    pub kind: RoomKind,
+    pub speakers: Vec<UserSummary>,
+    pub speaker_count: u32,
+    pub listener_count: u32,
+    pub followed_speakers: u32,
+    /// The room link to share (with its key for closed rooms).
+    pub link: String,
+}
+
+impl From<proto::RoomSummary> for RoomSummary {
+    fn from(r: proto::RoomSummary) -> Self {
+        RoomSummary {
+            id: r.id.0,
+            title: r.title,
+            kind: r.kind.into(),
+            speakers: r.speakers.into_iter().map(Into::into).collect(),
+            speaker_count: r.speaker_count,
+            listener_count: r.listener_count,
+            followed_speakers: r.followed_speakers,
+            link: r.link,
+        }
+    }
+}
+
+/// What a link opened in the app points at.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum LinkTarget {
+    Room {
+        room_id: String,
+        link_token: Option<String>,
+    },
+    Invite {
+        code: String,
+    },
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ParticipantView {
+    pub user: UserSummary,
+    pub role: Role,
+    pub muted: bool,
+    pub followed_by_speakers: bool,
+    /// Speaking level 0.0–1.0 (from the server's levels, a few times a second).
+    pub level: f32,
+    pub speaking: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct HandView {
+    pub participant: ParticipantView,
+    pub invited: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum ConnectionStatus {
+    Connecting,
+    Connected,
+    Reconnecting {
+        attempt: u32,
+    },
+    /// Over: `reason` is `left`, `removed`, `room_ended`, `replaced`, or the server's error
+    /// code when it refused.
+    Ended {
+        reason: String,
+    },
+}
+
+impl From<&ConnectionState> for ConnectionStatus {
+    fn from(c: &ConnectionState) -> Self {
+        match c {
+            ConnectionState::Connecting => ConnectionStatus::Connecting,
+            ConnectionState::Connected => ConnectionStatus::Connected,
+            ConnectionState::Reconnecting { attempt } => {
+                ConnectionStatus::Reconnecting { attempt: *attempt }
+            }
+            ConnectionState::Ended { reason, error } => ConnectionStatus::Ended {
+                reason: match (reason, error) {
+                    (Some(r), _) => r.as_str().to_owned(),
+                    (None, Some(code)) => code.as_str().to_owned(),
+                    (None, None) => "closed".into(),
+                },
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct Counts {
+    pub speakers: u32,
+    pub listeners: u32,
+    pub hands: u32,
+}
+
+/// Everything a room screen shows.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RoomViewState {
+    pub connection: ConnectionStatus,
+    pub room_id: String,
+    pub title: String,
+    pub kind: Option<RoomKind>,
+    pub hands_enabled: bool,
+    pub stage: Vec<ParticipantView>,
+    /// The first listeners; page the rest with `Room.audiencePage`.
+    pub audience: Vec<ParticipantView>,
+    pub counts: Counts,
+    pub me: Option<ParticipantView>,
+    pub hand_raised: bool,
+    pub invited_to_speak: bool,
+    /// The hand queue (moderators only).
+    pub hands: Vec<HandView>,
+    pub ended: bool,
+    pub removed: bool,
+}
+
+/// A level above this counts as speaking for the ring.
+const SPEAKING: f32 = 0.05;
+
+impl RoomViewState {
+    pub fn from_session(room_id: &str, s: &SessionState) -> Self {
+        let level_of = |p: &proto::Participant| {
+            s.room
+                .levels
+                .get(&p.user.id)
+                .copied()
+                .filter(|_| p.role.on_stage() && !p.muted)
+                .unwrap_or(0.0)
+        };
+        let view = |p: &proto::Participant| {
+            let level = level_of(p);
+            ParticipantView {
+                user: p.user.clone().into(),
+                role: p.role.into(),
+                muted: p.muted,
+                followed_by_speakers: p.followed_by_speakers,
+                level,
+                speaking: level > SPEAKING,
+            }
+        };
+        let r = s.room.room.as_ref();
+        RoomViewState {
+            connection: (&s.connection).into(),
+            room_id: room_id.to_owned(),
+            title: r.map(|r| r.title.clone()).unwrap_or_default(),
+            kind: r.map(|r| r.kind.into()),
+            hands_enabled: r.is_some_and(|r| r.hands_enabled),
+            stage: r
+                .map(|r| r.stage.iter().map(view).collect())
+                .unwrap_or_default(),
+            audience: r
+                .map(|r| r.audience.iter().map(view).collect())
+                .unwrap_or_default(),
+            counts: r
+                .map(|r| Counts {
+                    speakers: r.counts.speakers,
+                    listeners: r.counts.listeners,
+                    hands: r.counts.hands,
+                })
+                .unwrap_or(Counts {
+                    speakers: 0,
+                    listeners: 0,
+                    hands: 0,
+                }),
+            me: r.map(|r| view(&r.you)),
+            hand_raised: r.is_some_and(|r| r.your_hand_raised),
+            invited_to_speak: r.is_some_and(|r| r.invited_to_speak),
+            hands: r
+                .map(|r| {
+                    r.hands
+                        .iter()
+                        .map(|h| HandView {
+                            participant: view(&h.participant),
+                            invited: h.invited,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ended: s.room.ended,
+            removed: s.room.removed,
+        }
+    }
+}
