@@ -1,6 +1,7 @@
 //! `ruang`: the one binary an operator and a tester need.
 
 mod account;
+mod bot;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -92,6 +93,13 @@ enum Command {
         remote: Remote,
         handle: String,
     },
+    /// Room members with a virtual audio device: stream a WAV file, record a room.
+    Bot {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        action: bot::BotAction,
+    },
     /// Revoke this session token (or all of yours with --all).
     Logout {
         #[command(flatten)]
@@ -131,6 +139,7 @@ fn main() -> ExitCode {
             Command::Follow { remote, handle } => account::follow(&remote, &handle, true).await,
             Command::Unfollow { remote, handle } => account::follow(&remote, &handle, false).await,
             Command::Logout { remote, all } => account::logout(&remote, all).await,
+            Command::Bot { remote, action } => bot::bot(&remote, action).await,
         }
     });
     match result {

@@ -20,6 +20,8 @@ mod engine;
 pub mod sdp;
 pub mod transport;
 
+/// The audio engine crate (devices, WAV helpers, analysis), re-exported for apps and tests.
+pub use ruang_media;
 pub use transport::{IncomingRtp, Transport, TransportOptions};
 
 #[cfg(test)]
