@@ -337,11 +337,14 @@ impl MediaSession {
     }
 
     pub fn stats(&self) -> MediaStats {
-        self.shared
+        let mut s = self
+            .shared
             .stats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        s.send_allowed = self.shared.may_send();
+        s
     }
 
     /// Polls the stats every 10 ms until `pred` holds or `timeout` passes.
