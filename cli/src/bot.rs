@@ -11,6 +11,8 @@ use ruang_client::session::{ConnectionState, SessionState};
 use ruang_client::{RoomSession, SessionOptions};
 use ruang_media::device::{Pacing, Source, VirtualConfig, VirtualDevice};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Subcommand)]
@@ -198,12 +200,14 @@ async fn speak(
         println!("unmuted");
     }
 
+    // The file starts once media is connected, so its beginning is not lost.
+    let go = Arc::new(AtomicBool::new(false));
     let mut device = VirtualDevice::new(
         VirtualConfig {
             pacing: Pacing::Realtime { tick_ms: 10 },
             record_capacity: 0,
         },
-        Source::samples(samples, looping),
+        gated(samples, looping, go.clone()),
     );
     let opts = MediaOptions {
         force_send,
@@ -212,11 +216,21 @@ async fn speak(
     let media = MediaSession::start(&session, &mut device, opts)
         .await
         .context("media did not start")?;
+    go.store(true, Ordering::Release);
     println!("streaming {}", wav.display());
     let outcome = run(&session, run_for).await;
     let stats = media.stats();
     media.stop().await;
-    let _ = session.leave(false).await;
+    // A moderator stays (disconnected, within the rejoin grace period): if it was the last
+    // one, leaving would end the room under its listeners.
+    let moderator = session
+        .state()
+        .room
+        .you()
+        .is_some_and(|p| p.role == ruang_proto::Role::Moderator);
+    if !moderator {
+        let _ = session.leave(false).await;
+    }
     outcome?;
     println!(
         "done: {} packets sent ({} frames captured)",
@@ -255,7 +269,6 @@ async fn listen(
     let stats = media.stats();
     media.stop().await;
     let _ = session.leave(true).await;
-    outcome?;
     let mut samples = device.take_recording();
     // Keep the last `seconds` of it: the time before media connected is silence anyway.
     if samples.len() > capacity {
@@ -263,6 +276,8 @@ async fn listen(
     }
     ruang_media::wav::write_wav(record, &samples)
         .with_context(|| format!("cannot write {}", record.display()))?;
+    // The recording is written either way; a session that ended early is still an error.
+    outcome?;
     println!(
         "done: {:.1} s recorded to {} ({} packets received)",
         samples.len() as f64 / f64::from(ruang_media::SAMPLE_RATE),
@@ -294,4 +309,23 @@ async fn run(session: &RoomSession, run_for: Option<Duration>) -> Result<()> {
             _ => Ok(()),
         },
     }
+}
+
+/// Silence until `go`, then `data` once or in a loop. Runs on the device thread: no
+/// allocation, no locks.
+fn gated(data: Vec<i16>, looping: bool, go: Arc<AtomicBool>) -> Source {
+    let mut pos = 0;
+    Source::generator(move |out| {
+        for s in out.iter_mut() {
+            if looping && pos >= data.len() {
+                pos = 0;
+            }
+            *s = if go.load(Ordering::Acquire) && pos < data.len() {
+                pos += 1;
+                data[pos - 1]
+            } else {
+                0
+            };
+        }
+    })
 }
