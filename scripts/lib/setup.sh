@@ -65,3 +65,25 @@ pg_stop() {
     rm -rf "$PG_DIR"
   fi
 }
+
+# Kotlin compiler from npm (the full JVM compiler), JNA and JUnit 5 from Debian.
+KOTLIN_VERSION=2.4.20
+kotlin_need() {
+  command -v java >/dev/null || apt_need default-jdk-headless
+  apt_need libjna-java junit5
+  command -v npm >/dev/null || apt_need npm
+  local dir="$RUANG_CACHE/kotlinc-$KOTLIN_VERSION"
+  if [ ! -x "$dir/package/bin/kotlinc" ]; then
+    log "fetching kotlin-compiler@$KOTLIN_VERSION from npm"
+    local tmp
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "kotlin-compiler@$KOTLIN_VERSION" >/dev/null)
+    mkdir -p "$dir"
+    tar xzf "$tmp"/kotlin-compiler-*.tgz -C "$dir"
+    rm -rf "$tmp"
+  fi
+  KOTLINC="$dir/package/bin/kotlinc"
+  KOTLIN_LIB="$dir/package/lib"
+  JNA_JAR=/usr/share/java/jna.jar
+  JUNIT_JAR=/usr/share/java/junit-platform-console-standalone.jar
+}

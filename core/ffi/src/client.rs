@@ -66,7 +66,7 @@ impl RuangClient {
         let api = self.api();
         if api.token().is_none() {
             return Err(RuangError::Unauthorized {
-                message: "not signed in".into(),
+                detail: "not signed in".into(),
             });
         }
         Ok(api)
@@ -101,7 +101,7 @@ fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
     use std::io::Write;
     let io = |e: std::io::Error| RuangError::InvalidInput {
         code: "data_dir".into(),
-        message: format!("cannot write {}: {e}", path.display()),
+        detail: format!("cannot write {}: {e}", path.display()),
     };
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -157,7 +157,7 @@ impl RuangClient {
         }
         std::fs::create_dir_all(&config.data_dir).map_err(|e| RuangError::InvalidInput {
             code: "data_dir".into(),
-            message: format!("cannot create {}: {e}", config.data_dir),
+            detail: format!("cannot create {}: {e}", config.data_dir),
         })?;
         Ok(Arc::new(RuangClient {
             config,
@@ -190,7 +190,7 @@ impl RuangClient {
             None => std::fs::read_to_string(self.session_file())
                 .map(|t| t.trim().to_owned())
                 .map_err(|_| RuangError::Unauthorized {
-                    message: "no saved session".into(),
+                    detail: "no saved session".into(),
                 })?,
         };
         let api = self.api().without_token().with_token(token.clone());
@@ -246,6 +246,15 @@ impl RuangClient {
             .collect())
     }
 
+    /// Mints a new invite code (admins only).
+    pub fn create_invite(&self) -> Result<Invite> {
+        let i = block_on(self.authed()?.create_invite())?;
+        Ok(Invite {
+            code: i.code,
+            link: i.link,
+        })
+    }
+
     pub fn revoke_invite(&self, code: String) -> Result<()> {
         Ok(block_on(self.authed()?.revoke_invite(&code))?)
     }
@@ -297,7 +306,7 @@ impl RuangClient {
                 }
             })
             .map_err(|e| RuangError::Server {
-                message: format!("cannot start the hallway watcher: {e}"),
+                detail: format!("cannot start the hallway watcher: {e}"),
             })?;
         Ok(Arc::new(HallwayWatch { stop }))
     }

@@ -6,22 +6,22 @@ use ruang_proto::ErrorCode;
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
 pub enum RuangError {
     /// The server could not be reached, or the connection dropped.
-    #[error("network: {message}")]
-    Network { message: String },
+    #[error("network: {detail}")]
+    Network { detail: String },
     /// Missing, unknown or revoked session.
-    #[error("unauthorized: {message}")]
-    Unauthorized { message: String },
+    #[error("unauthorized: {detail}")]
+    Unauthorized { detail: String },
     /// Not allowed (wrong role, removed, closed room, rate limited, …). `code` is the
     /// server's error code, e.g. `forbidden`, `hands_disabled`.
-    #[error("forbidden ({code}): {message}")]
-    Forbidden { code: String, message: String },
-    #[error("not found ({code}): {message}")]
-    NotFound { code: String, message: String },
+    #[error("forbidden ({code}): {detail}")]
+    Forbidden { code: String, detail: String },
+    #[error("not found ({code}): {detail}")]
+    NotFound { code: String, detail: String },
     /// Bad input: invalid invite code, handle, title, link…
-    #[error("invalid input ({code}): {message}")]
-    InvalidInput { code: String, message: String },
-    #[error("server: {message}")]
-    Server { message: String },
+    #[error("invalid input ({code}): {detail}")]
+    InvalidInput { code: String, detail: String },
+    #[error("server: {detail}")]
+    Server { detail: String },
 }
 
 impl From<ClientError> for RuangError {
@@ -30,9 +30,12 @@ impl From<ClientError> for RuangError {
             ClientError::Api { code, message, .. } => {
                 let c = code.as_str().to_owned();
                 match code {
-                    ErrorCode::Unauthorized => RuangError::Unauthorized { message },
+                    ErrorCode::Unauthorized => RuangError::Unauthorized { detail: message },
                     ErrorCode::NotFound | ErrorCode::TargetNotInRoom | ErrorCode::RoomEnded => {
-                        RuangError::NotFound { code: c, message }
+                        RuangError::NotFound {
+                            code: c,
+                            detail: message,
+                        }
                     }
                     ErrorCode::BadRequest
                     | ErrorCode::InvalidJson
@@ -44,8 +47,11 @@ impl From<ClientError> for RuangError {
                     | ErrorCode::UnknownMessage
                     | ErrorCode::HelloRequired
                     | ErrorCode::UnsupportedProtocol
-                    | ErrorCode::MethodNotAllowed => RuangError::InvalidInput { code: c, message },
-                    ErrorCode::Internal => RuangError::Server { message },
+                    | ErrorCode::MethodNotAllowed => RuangError::InvalidInput {
+                        code: c,
+                        detail: message,
+                    },
+                    ErrorCode::Internal => RuangError::Server { detail: message },
                     ErrorCode::Forbidden
                     | ErrorCode::RateLimited
                     | ErrorCode::NotInRoom
@@ -56,17 +62,20 @@ impl From<ClientError> for RuangError {
                     | ErrorCode::NotOnStage
                     | ErrorCode::NoInvite
                     | ErrorCode::LastModerator
-                    | ErrorCode::InvalidTarget => RuangError::Forbidden { code: c, message },
+                    | ErrorCode::InvalidTarget => RuangError::Forbidden {
+                        code: c,
+                        detail: message,
+                    },
                 }
             }
-            ClientError::Network(message) => RuangError::Network { message },
+            ClientError::Network(message) => RuangError::Network { detail: message },
             ClientError::Closed(reason) => RuangError::Network {
-                message: format!("the room session is closed ({reason:?})"),
+                detail: format!("the room session is closed ({reason:?})"),
             },
-            ClientError::Protocol(message) => RuangError::Server { message },
+            ClientError::Protocol(message) => RuangError::Server { detail: message },
             ClientError::InvalidInput(message) => RuangError::InvalidInput {
                 code: "invalid_input".into(),
-                message,
+                detail: message,
             },
         }
     }

@@ -3,9 +3,13 @@
 use crate::error::RuangError;
 use crate::runtime::{block_on, handle};
 use crate::types::{ParticipantView, RoomViewState};
+use ruang_client::media::ruang_media::device::{
+    AudioDevice, Pacing, Source, VirtualConfig, VirtualDevice,
+};
+use ruang_client::media::{MediaOptions, MediaSession};
 use ruang_client::{ApiClient, RoomSession, SessionOptions};
 use ruang_proto::UserId;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 type Result<T> = std::result::Result<T, RuangError>;
 
@@ -23,10 +27,95 @@ pub struct AudiencePage {
     pub total: u32,
 }
 
+/// How to run audio. On Android the core opens Oboe streams by itself (output as media,
+/// voice-communication input while on stage). `mic_wav` / `record_wav` select a virtual
+/// device instead (tests, bots): the WAV is played as the microphone in real time and the
+/// mixed output is recorded and written to `record_wav` when audio stops.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AudioConfig {
+    pub mic_wav: Option<String>,
+    pub record_wav: Option<String>,
+    /// Open the microphone (speakers); listeners can leave it closed.
+    pub capture: bool,
+}
+
+/// What the audio engine has done so far.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AudioStats {
+    pub connected: bool,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub frames_played: u64,
+    /// Played frames that had someone's audio in them.
+    pub frames_with_audio: u64,
+    /// Loudest level heard on any slot recently, 0.0–1.0.
+    pub output_level: f32,
+    pub send_level: f32,
+}
+
+/// The device audio runs on: virtual (tests, bots) or the platform's.
+enum Device {
+    Virtual(VirtualDevice),
+    #[cfg(target_os = "android")]
+    Oboe(ruang_client::media::ruang_media::device::oboe_backend::OboeDevice),
+}
+
+impl Device {
+    fn as_device(&mut self) -> &mut dyn AudioDevice {
+        match self {
+            Device::Virtual(d) => d,
+            #[cfg(target_os = "android")]
+            Device::Oboe(d) => d,
+        }
+    }
+}
+
+struct Audio {
+    media: MediaSession,
+    device: Device,
+    record_wav: Option<String>,
+}
+
 #[derive(uniffi::Object)]
 pub struct Room {
     id: String,
     session: RoomSession,
+    audio: Mutex<Option<Audio>>,
+}
+
+fn device_for(config: &AudioConfig) -> Result<Device> {
+    if config.mic_wav.is_some() || config.record_wav.is_some() {
+        let source = match &config.mic_wav {
+            Some(path) => Source::wav(path, true).map_err(|e| RuangError::InvalidInput {
+                code: "mic_wav".into(),
+                detail: e.to_string(),
+            })?,
+            None => Source::Silence,
+        };
+        let device = VirtualDevice::new(
+            VirtualConfig {
+                pacing: Pacing::Realtime { tick_ms: 10 },
+                record_capacity: 48_000 * 300,
+            },
+            source,
+        );
+        return Ok(Device::Virtual(device));
+    }
+    #[cfg(target_os = "android")]
+    {
+        Ok(Device::Oboe(
+            ruang_client::media::ruang_media::device::oboe_backend::OboeDevice,
+        ))
+    }
+    #[cfg(not(target_os = "android"))]
+    {
+        Err(RuangError::InvalidInput {
+            code: "no_audio_device".into(),
+            detail:
+                "no audio device on this platform; set micWav or recordWav to use a virtual one"
+                    .into(),
+        })
+    }
 }
 
 impl Room {
@@ -58,11 +147,12 @@ impl Room {
                 }
             })
             .map_err(|e| RuangError::Server {
-                message: format!("cannot start the room listener: {e}"),
+                detail: format!("cannot start the room listener: {e}"),
             })?;
         Ok(Arc::new(Room {
             id: room_id,
             session,
+            audio: Mutex::new(None),
         }))
     }
 }
@@ -83,11 +173,13 @@ impl Room {
     }
 
     pub fn leave(&self) -> Result<()> {
+        self.stop_audio()?;
         Ok(block_on(self.session.leave(false))?)
     }
 
     /// Leaves without anyone being told.
     pub fn leave_quietly(&self) -> Result<()> {
+        self.stop_audio()?;
         Ok(block_on(self.session.leave(true))?)
     }
 
@@ -107,8 +199,77 @@ impl Room {
         Ok(block_on(self.session.decline_invite())?)
     }
 
+    /// Mutes or unmutes yourself on stage. Muting is immediate and local (no packet leaves
+    /// from now on); the room is told too.
     pub fn set_muted(&self, muted: bool) -> Result<()> {
-        Ok(block_on(self.session.set_muted(muted))?)
+        if muted {
+            self.with_audio(|a| a.media.set_muted(true));
+        }
+        block_on(self.session.set_muted(muted))?;
+        if !muted {
+            self.with_audio(|a| a.media.set_muted(false));
+        }
+        Ok(())
+    }
+
+    /// Starts the audio transport and engine for this room (see [`AudioConfig`]).
+    pub fn start_audio(&self, config: AudioConfig) -> Result<()> {
+        self.stop_audio()?;
+        let mut device = device_for(&config)?;
+        let opts = MediaOptions {
+            capture: config.capture,
+            ..MediaOptions::default()
+        };
+        let media = block_on(MediaSession::start(&self.session, device.as_device(), opts))
+            .map_err(|e| RuangError::Network {
+                detail: format!("audio could not start: {e}"),
+            })?;
+        *self.audio.lock().unwrap_or_else(|e| e.into_inner()) = Some(Audio {
+            media,
+            device,
+            record_wav: config.record_wav,
+        });
+        Ok(())
+    }
+
+    /// Stops audio; with a virtual device and `record_wav`, writes the recording.
+    pub fn stop_audio(&self) -> Result<()> {
+        let audio = self.audio.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut audio) = audio else {
+            return Ok(());
+        };
+        block_on(audio.media.stop());
+        #[allow(irrefutable_let_patterns)] // on Android there is a second variant
+        if let (Device::Virtual(v), Some(path)) = (&mut audio.device, &audio.record_wav) {
+            let samples = v.take_recording();
+            ruang_client::media::ruang_media::wav::write_wav(path, &samples).map_err(|e| {
+                RuangError::InvalidInput {
+                    code: "record_wav".into(),
+                    detail: e.to_string(),
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Output volume, 0.0–1.0.
+    pub fn set_output_volume(&self, volume: f32) {
+        self.with_audio(|a| a.media.set_output_volume(volume));
+    }
+
+    pub fn audio_stats(&self) -> Option<AudioStats> {
+        self.with_audio(|a| {
+            let s = a.media.stats();
+            AudioStats {
+                connected: s.connected,
+                packets_sent: s.packets_sent,
+                packets_received: s.packets_received,
+                frames_played: s.frames_played,
+                frames_with_audio: s.frames_with_audio,
+                output_level: s.slots.iter().map(|x| x.level).fold(0.0, f32::max),
+                send_level: s.send_level,
+            }
+        })
     }
 
     pub fn leave_stage(&self) -> Result<()> {
@@ -144,6 +305,20 @@ impl Room {
     }
 
     pub fn audience_page(&self, cursor: u32, limit: u32) -> Result<AudiencePage> {
+        self.audience_page_inner(cursor, limit)
+    }
+}
+
+impl Room {
+    fn with_audio<T>(&self, f: impl FnOnce(&Audio) -> T) -> Option<T> {
+        self.audio
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(f)
+    }
+
+    fn audience_page_inner(&self, cursor: u32, limit: u32) -> Result<AudiencePage> {
         let (participants, next, total) = block_on(self.session.audience_page(cursor, limit))?;
         let state = self.session.state();
         let view = |p: ruang_proto::Participant| {

@@ -26,6 +26,9 @@ pub(crate) struct Shared {
     pub local_muted: AtomicBool,
     /// Allowed by the room (on stage and not muted on the server), or forced.
     pub allowed: AtomicBool,
+    /// Output attenuation in thousandths: 0 plays at full volume, 1000 is silent.
+    /// (Stored as attenuation so the default, 0, means full volume.)
+    pub attenuation_milli: std::sync::atomic::AtomicU32,
     pub stats: Mutex<MediaStats>,
 }
 
@@ -174,6 +177,13 @@ impl Engine {
                 let target = self.playout_frames.max(1) * FRAME_SAMPLES;
                 while playback.queued() < target && playback.free() >= FRAME_SAMPLES {
                     let info = self.receive.pull(now_ms, &mut out);
+                    let attenuation = self.shared.attenuation_milli.load(Ordering::Relaxed);
+                    if attenuation > 0 {
+                        let gain = 1000u32.saturating_sub(attenuation) as i32;
+                        for s in out.iter_mut() {
+                            *s = ((*s as i32 * gain) / 1000) as i16;
+                        }
+                    }
                     if !playback.write_frame(&out) {
                         break;
                     }

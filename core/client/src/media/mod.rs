@@ -331,6 +331,14 @@ impl MediaSession {
         self.shared.local_muted.load(Ordering::Acquire)
     }
 
+    /// Output volume, 0.0 (silent) to 1.0 (full), applied to the mixed output.
+    pub fn set_output_volume(&self, volume: f32) {
+        let attenuation = ((1.0 - volume.clamp(0.0, 1.0)) * 1000.0).round() as u32;
+        self.shared
+            .attenuation_milli
+            .store(attenuation, Ordering::Relaxed);
+    }
+
     /// Overrides what the room allows (sessions started with [`MediaSession::start_with`]).
     pub fn set_allowed(&self, allowed: bool) {
         self.shared.allowed.store(allowed, Ordering::Release);

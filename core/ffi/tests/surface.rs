@@ -1,0 +1,138 @@
+//! The FFI surface driven from Rust, as Kotlin would: blocking calls from a plain thread,
+//! listener traits implemented here, against the real server.
+
+use ruang_ffi::{
+    ClientConfig, ConnectionStatus, RoomKind, RoomListener, RoomViewState, RuangClient, RuangError,
+};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Starts a real server on its own runtime (the FFI calls block, so tests are plain threads).
+fn server() -> (String, String, tempfile::TempDir, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = ruang_server::Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    let server = rt.block_on(ruang_server::Server::start(config)).unwrap();
+    let url = server.public_url.clone();
+    let code = server.first_invite.clone().unwrap();
+    std::mem::forget(server); // lives as long as the runtime
+    (url, code, dir, rt)
+}
+
+fn client(url: &str) -> Arc<RuangClient> {
+    let dir = tempfile::tempdir().unwrap().keep();
+    RuangClient::new(ClientConfig {
+        server_url: url.into(),
+        data_dir: dir.to_string_lossy().into_owned(),
+        user_agent: Some("ffi-tests".into()),
+        persist_session: true,
+    })
+    .unwrap()
+}
+
+#[derive(Clone)]
+struct Recorder {
+    tx: Arc<Mutex<mpsc::Sender<RoomViewState>>>,
+}
+
+impl RoomListener for Recorder {
+    fn on_state(&self, state: RoomViewState) {
+        let _ = self.tx.lock().unwrap().send(state);
+    }
+}
+
+fn recorder() -> (Arc<Recorder>, mpsc::Receiver<RoomViewState>) {
+    let (tx, rx) = mpsc::channel();
+    (
+        Arc::new(Recorder {
+            tx: Arc::new(Mutex::new(tx)),
+        }),
+        rx,
+    )
+}
+
+fn await_state(
+    rx: &mpsc::Receiver<RoomViewState>,
+    what: &str,
+    pred: impl Fn(&RoomViewState) -> bool,
+) -> RoomViewState {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if let Ok(s) = rx.recv_timeout(left) {
+            if pred(&s) {
+                return s;
+            }
+        }
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn the_surface_runs_a_room() {
+    let (url, code, _dir, _rt) = server();
+    let moder = client(&url);
+    let me = moder
+        .signup(code.clone(), "moder".into(), "Moder".into())
+        .unwrap();
+    assert!(me.is_admin);
+    let codes = moder.invites().unwrap();
+    let ann = client(&url);
+    ann.signup(codes[0].link.clone(), "ann".into(), "Ann".into())
+        .unwrap();
+
+    // A saved session restores in a new client (persisted in data_dir).
+    let token = ann.session_token().unwrap();
+    let again = client(&url);
+    assert_eq!(again.restore_session(Some(token)).unwrap().handle, "ann");
+
+    let room = moder
+        .create_room("FFI room".into(), RoomKind::Open)
+        .unwrap();
+    let (mod_listener, mod_rx) = recorder();
+    let mod_room = moder
+        .join_room(room.id.clone(), None, mod_listener)
+        .unwrap();
+    // Current value first.
+    let first = mod_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(first.connection, ConnectionStatus::Connected);
+
+    let (ann_listener, ann_rx) = recorder();
+    let ann_room = ann.join_room(room.id.clone(), None, ann_listener).unwrap();
+    let ann_id = ann_room.my_user_id();
+    ann_room.raise_hand().unwrap();
+    await_state(&mod_rx, "hand queued", |s| s.hands.len() == 1);
+    mod_room.invite_to_speak(ann_id.clone()).unwrap();
+    await_state(&ann_rx, "invited", |s| s.invited_to_speak);
+    ann_room.accept_invite().unwrap();
+    await_state(&ann_rx, "on stage", |s| {
+        s.me.as_ref()
+            .is_some_and(|m| m.role == ruang_ffi::Role::Speaker)
+    });
+
+    // A wrong-role action maps to the small error enum with the server's code.
+    match ann_room.remove(mod_room.my_user_id()) {
+        Err(RuangError::Forbidden { code, .. }) => assert_eq!(code, "forbidden"),
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    // A bad invite code too.
+    match client(&url).signup("nope".into(), "zed".into(), "Zed".into()) {
+        Err(RuangError::InvalidInput { code, .. }) => assert_eq!(code, "invalid_invite"),
+        other => panic!("expected invalid_invite, got {other:?}"),
+    }
+
+    mod_room.leave().unwrap();
+    let ended = await_state(&ann_rx, "ended", |s| {
+        matches!(s.connection, ConnectionStatus::Ended { .. })
+    });
+    assert_eq!(
+        ended.connection,
+        ConnectionStatus::Ended {
+            reason: "room_ended".into()
+        }
+    );
+}
