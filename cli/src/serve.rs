@@ -1,12 +1,23 @@
 //! `ruang serve` and `ruang demo`.
+//!
+//! `ruang demo` runs the server with a live demo room: the host (moderator) and a guest it
+//! invited up take turns speaking the two bundled clips (`assets/`), and it prints a ready
+//! `ruang bot listen` command (with a token of a listener account it created) to hear them.
 
 use anyhow::{Context, Result};
-use ruang_client::ApiClient;
+use ruang_client::media::{MediaOptions, MediaSession};
+use ruang_client::{ApiClient, RoomSession, SessionOptions};
+use ruang_media::device::{Pacing, Source, VirtualConfig, VirtualDevice};
 use ruang_proto::RoomKind;
 use ruang_server::{Config, Server};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How long the demo waits for a step of its setup.
+const WAIT: Duration = Duration::from_secs(10);
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -137,8 +148,17 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     server.run_until(stop_signal()).await
 }
 
+/// The two voices of the demo room (see `assets/README.md`), embedded so `ruang demo` runs
+/// from any directory.
+const CLIP_A: &[u8] = include_bytes!("../../assets/demo-speaker-a.wav");
+const CLIP_B: &[u8] = include_bytes!("../../assets/demo-speaker-b.wav");
+/// Silence between two turns of the demo conversation (`cli/tests/demo.rs` relies on it).
+const TURN_GAP_MS: usize = 600;
+
 pub async fn demo(args: DemoArgs) -> Result<()> {
     init_logs(&args.log);
+    let clip_a = ruang_media::wav::read_wav_reader(CLIP_A).context("the bundled clip A")?;
+    let clip_b = ruang_media::wav::read_wav_reader(CLIP_B).context("the bundled clip B")?;
     let data = tempfile::tempdir().context("creating a demo data directory")?;
     let server = Server::start(Config {
         addr: args.addr,
@@ -151,33 +171,147 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         .first_invite
         .clone()
         .context("a fresh demo database has an admin invite")?;
+
+    // Accounts: the host (moderator), a guest speaker, a listener for the printed command.
     let mut host = ApiClient::new(&url)?;
     host.signup(&code, "ruang_host", "Ruang Host").await?;
+    let mut invites = host.invites().await?.into_iter();
+    let mut member = |handle: &'static str, name: &'static str| {
+        let invite = invites.next();
+        let url = url.clone();
+        async move {
+            let invite = invite.context("the host has invites")?;
+            let mut c = ApiClient::new(&url)?;
+            c.signup(&invite.code, handle, name)
+                .await
+                .with_context(|| format!("signing up @{handle}"))?;
+            anyhow::Ok(c)
+        }
+    };
+    let guest = member("ruang_guest", "Ruang Guest").await?;
+    let listener = member("listener", "Demo Listener").await?;
+    let share = invites.next().context("the host has invites left")?;
+
     let room = host.create_room("Welcome to Ruang", RoomKind::Open).await?;
+    let id = room.id.as_str();
     // The host stays connected as the room's moderator; a room without one ends.
-    let _host_session = ruang_client::RoomSession::join(
-        host.ws_url(room.id.as_str()),
-        host.token().unwrap_or_default().to_owned(),
-        Default::default(),
-    )
-    .await?;
-    let invite = host
-        .invites()
-        .await?
-        .into_iter()
-        .next()
-        .context("the host has invites")?;
+    let host_session = join(&host, id).await?;
+    let guest_session = join(&guest, id).await?;
+    // The host invites the guest up; the guest accepts and unmutes.
+    host_session
+        .invite_to_speak(guest_session.me())
+        .await
+        .context("inviting the guest to speak")?;
+    guest_session
+        .wait_for(WAIT, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("the guest got no invitation"))?;
+    guest_session
+        .accept_invite()
+        .await
+        .context("the guest accepts")?;
+    guest_session
+        .wait_for(WAIT, |s| s.room.you().is_some_and(|p| p.role.on_stage()))
+        .await
+        .map_err(|_| anyhow::anyhow!("the guest did not come on stage"))?;
+    for s in [&host_session, &guest_session] {
+        if s.state().room.you().is_some_and(|p| p.muted) {
+            s.set_muted(false).await.context("unmuting")?;
+            s.wait_for(WAIT, |s| s.room.you().is_some_and(|p| !p.muted))
+                .await
+                .map_err(|_| anyhow::anyhow!("still muted"))?;
+        }
+    }
+
+    // They take turns: A, gap, B, gap, A, … Both devices count samples from the same `go`.
+    let gap = ruang_media::SAMPLE_RATE as usize * TURN_GAP_MS / 1000;
+    let period = clip_a.len() + gap + clip_b.len() + gap;
+    let b_start = clip_a.len() + gap;
+    let go = Arc::new(AtomicBool::new(false));
+    let mut host_mic = speaker_device(turns(clip_a, 0, period, go.clone()));
+    let mut guest_mic = speaker_device(turns(clip_b, b_start, period, go.clone()));
+    let host_media = MediaSession::start(&host_session, &mut host_mic, MediaOptions::default())
+        .await
+        .context("host media did not start")?;
+    let guest_media = MediaSession::start(&guest_session, &mut guest_mic, MediaOptions::default())
+        .await
+        .context("guest media did not start")?;
+    go.store(true, Ordering::Release);
+
+    let token = listener.token().unwrap_or_default();
     println!();
     println!("Ruang demo is running at {url}");
-    println!("Demo room: {}  (id {})", room.link, room.id);
+    println!("Demo room \"{}\": {}  (id {id})", room.title, room.link);
+    println!("On stage: @ruang_host and @ruang_guest, taking turns talking.");
     println!();
-    println!("Join it:");
+    println!("Hear it (records 10 s of the room to out.wav):");
+    println!(
+        "  ruang bot listen --server {url} --token {token} --room {id} --record out.wav --seconds 10"
+    );
+    println!();
+    println!(
+        "Sign up for your own account with the invite code {}:",
+        share.code
+    );
     println!(
         "  TOKEN=$(ruang signup --server {url} --invite {} --handle me)",
-        invite.code
+        share.code
     );
     println!("  ruang rooms --server {url} --token $TOKEN");
-    println!("Invite link to share: {}", invite.link);
+    println!("Invite link to share: {}", share.link);
     println!("Press Ctrl-C to stop (the demo data is temporary).");
-    server.run_until(stop_signal()).await
+
+    server
+        .run_until(async move {
+            stop_signal().await;
+            host_media.stop().await;
+            guest_media.stop().await;
+        })
+        .await?;
+    drop((host_mic, guest_mic, data));
+    Ok(())
+}
+
+async fn join(api: &ApiClient, room: &str) -> Result<RoomSession> {
+    RoomSession::join(
+        api.ws_url(room),
+        api.token().unwrap_or_default().to_owned(),
+        SessionOptions::default(),
+    )
+    .await
+    .with_context(|| format!("joining the demo room {room}"))
+}
+
+fn speaker_device(source: Source) -> VirtualDevice {
+    VirtualDevice::new(
+        VirtualConfig {
+            pacing: Pacing::Realtime { tick_ms: 10 },
+            record_capacity: 0,
+        },
+        source,
+    )
+}
+
+/// One voice of the demo conversation: silence until `go`, then, in every `period` samples,
+/// `clip` from `start` on and silence the rest of the time. Runs on the device thread: no
+/// allocation, no locks.
+fn turns(clip: Vec<i16>, start: usize, period: usize, go: Arc<AtomicBool>) -> Source {
+    let mut t = 0usize;
+    Source::generator(move |out| {
+        for s in out.iter_mut() {
+            if !go.load(Ordering::Acquire) {
+                *s = 0;
+                continue;
+            }
+            let phase = t % period;
+            t = t.wrapping_add(1);
+            *s = phase
+                .checked_sub(start)
+                .and_then(|i| clip.get(i))
+                .copied()
+                .unwrap_or(0);
+        }
+    })
 }

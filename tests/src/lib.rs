@@ -151,6 +151,22 @@ impl TestServer {
         c
     }
 
+    /// The value of one counter or gauge of `GET /metrics` (Prometheus text).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body");
+        text.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(' ')?;
+                (n == name).then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("metric {name} missing:\n{text}"))
+    }
+
     pub async fn join(&self, c: &ApiClient, room: &str) -> RoomSession {
         self.try_join(c, room, None).await.expect("joins")
     }

@@ -5,7 +5,7 @@
 //! cross-correlation after alignment.
 
 use ruang_client::media::ruang_media;
-use ruang_client::media::{MediaOptions, MediaSession};
+use ruang_client::media::{MediaOptions, MediaSession, MediaStats};
 use ruang_client::{ApiClient, RoomSession};
 use ruang_media::analysis::best_alignment;
 use ruang_media::device::{Pacing, Source, VirtualConfig, VirtualDevice};
@@ -282,4 +282,411 @@ async fn listeners_are_never_heard_and_media_follows_a_reconnect() {
 
     mod_media.stop().await;
     ear_media.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Stage changes heard from the audience: several speakers, demotion, mute, leaving.
+// ---------------------------------------------------------------------------------------
+
+/// Share of `x`'s energy at `freq` (Goertzel): 1.0 for a pure sine at `freq`, 0.5 each for
+/// two equally loud sines, ~0 without it. Windows are whole numbers of the test tones'
+/// periods so a tone does not leak into the other's bin.
+fn tone_share(x: &[i16], freq: f64) -> f64 {
+    let n = x.len() as f64;
+    let w = 2.0 * std::f64::consts::PI * freq / SR as f64;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
+    for &v in x {
+        let v = f64::from(v) / 32768.0;
+        energy += v * v;
+        let s0 = v + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    if energy <= 0.0 {
+        return 0.0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    2.0 * power / (n * energy)
+}
+
+fn peak(x: &[i16]) -> i32 {
+    x.iter().map(|&s| i32::from(s).abs()).max().unwrap_or(0)
+}
+
+/// The last `ms` of a recording.
+fn tail(rec: &[i16], ms: usize) -> &[i16] {
+    let n = SR * ms / 1000;
+    assert!(rec.len() >= n, "recording too short: {} samples", rec.len());
+    &rec[rec.len() - n..]
+}
+
+/// The moderator invites `speaker` up; it accepts and unmutes.
+async fn bring_on_stage(moderator: &RoomSession, speaker: &RoomSession) {
+    moderator
+        .invite_to_speak(speaker.me())
+        .await
+        .expect("invite to speak");
+    speaker
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
+        .await
+        .expect("the invitation arrives");
+    speaker.accept_invite().await.expect("accept");
+    speaker
+        .wait_for(PATIENCE, |s| {
+            s.room.you().is_some_and(|p| p.role.on_stage())
+        })
+        .await
+        .expect("on stage");
+    speaker.set_muted(false).await.expect("unmute");
+    speaker
+        .wait_for(PATIENCE, |s| s.room.you().is_some_and(|p| !p.muted))
+        .await
+        .expect("unmuted");
+}
+
+/// 20 ms frames a listener may still play from a speaker after the audio stopped at the
+/// source (a moderator's `ok`, a local mute): packets already in flight (≤ 100 ms on
+/// loopback), what the jitter buffer held at that moment, the concealment frames it plays
+/// before draining (`max_underrun_frames`), the playback ring, and one frame of rounding.
+fn drain_allowance(listener_at_stop: &MediaStats) -> u64 {
+    let opts = listener_opts();
+    let buffered = listener_at_stop
+        .slots
+        .iter()
+        .map(|s| s.buffered_ms)
+        .max()
+        .unwrap_or(0);
+    let in_flight_ms = 100;
+    u64::from((in_flight_ms + buffered) / 20)
+        + u64::from(opts.receive.jitter.max_underrun_frames)
+        + opts.playout_frames as u64
+        + 1
+}
+
+/// Waits until `clock` (a speaker that keeps capturing) has moved `frames` more 20 ms frames
+/// than at `from`: a way to let audio time pass that never measures wall-clock time.
+async fn frames_later(clock: &MediaSession, from: u64, frames: u64) {
+    clock
+        .wait_for(PATIENCE, |s| s.frames_captured >= from + frames)
+        .await
+        .unwrap_or_else(|s| panic!("the speaker's device stalled: {s:#?}"));
+}
+
+/// After audio stopped at the source (`at_stop`, the listener's stats then): the listener's
+/// `frames_with_audio` grows by at most the drain allowance, then not at all for the next
+/// second, while it keeps playing (silence); its recording's last 800 ms are digital silence.
+/// `clock` is any session whose device keeps capturing. Stops the listener.
+async fn assert_goes_silent(
+    what: &str,
+    listener: MediaSession,
+    mut dev: VirtualDevice,
+    at_stop: MediaStats,
+    clock: &MediaSession,
+) {
+    let allowance = drain_allowance(&at_stop);
+    let start = clock.stats().frames_captured;
+    // One second of the speaker's audio: longer than any allowance (≤ 500 ms jitter target).
+    frames_later(clock, start, 50).await;
+    let settled = listener.stats();
+    eprintln!(
+        "{what}: {} frames drained (allowance {allowance})",
+        settled.frames_with_audio - at_stop.frames_with_audio
+    );
+    assert!(
+        settled.frames_with_audio <= at_stop.frames_with_audio + allowance,
+        "{what}: at most {allowance} frames drain after the stop ({} → {}): {settled:#?}",
+        at_stop.frames_with_audio,
+        settled.frames_with_audio
+    );
+    frames_later(clock, start, 100).await;
+    let later = listener.stats();
+    listener.stop().await;
+    assert_eq!(
+        later.frames_with_audio, settled.frames_with_audio,
+        "{what}: nothing more is heard once drained: {later:#?}"
+    );
+    assert!(
+        later.frames_played >= settled.frames_played + 25,
+        "{what}: the listener kept playing (silence): {later:#?}"
+    );
+    let rec = dev.take_recording();
+    let end = tail(&rec, 800);
+    assert!(
+        peak(end) <= 16,
+        "{what}: the last 800 ms of the listener's recording are silent (peak {})",
+        peak(end)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_speakers_at_once_are_both_heard() {
+    let ts = TestServer::start(Backend::Sqlite).await;
+    let maya = ts.admin("maya").await;
+    let room = room_with(&maya).await;
+    let host = ts.join(&maya, &room).await;
+    let budi = ts.member(&maya, "budi").await;
+    let citra = ts.member(&maya, "citra").await;
+    let guest = ts.join(&budi, &room).await;
+    bring_on_stage(&host, &guest).await;
+    let ear = ts.join(&citra, &room).await;
+    let mut ear_dev = device(Source::Silence);
+    let ear_media = MediaSession::start(&ear, &mut ear_dev, listener_opts())
+        .await
+        .expect("listener media");
+
+    // Two distinct signals at once: 440 Hz from the host, 1 kHz from the guest.
+    let mut host_dev = device(Source::sine(440.0, 0.25));
+    let host_media = MediaSession::start(&host, &mut host_dev, MediaOptions::default())
+        .await
+        .expect("host media");
+    let mut guest_dev = device(Source::sine(1_000.0, 0.25));
+    let guest_media = MediaSession::start(&guest, &mut guest_dev, MediaOptions::default())
+        .await
+        .expect("guest media");
+
+    // Both streams arrive, each on its own slot, for 2 s at least.
+    let heard = ear_media
+        .wait_for(PATIENCE, |s| {
+            s.slots.len() >= 2 && s.slots.iter().filter(|x| x.packets >= 100).count() >= 2
+        })
+        .await
+        .unwrap_or_else(|s| panic!("both speakers did not arrive: {s:#?}"));
+    assert_eq!(heard.slots.len(), 2, "{heard:#?}");
+    ear_media.stop().await;
+    host_media.stop().await;
+    guest_media.stop().await;
+
+    // The last second, in two 500 ms windows (220 and 500 periods of the tones): both tones
+    // carry a clear share of the energy, and together nearly all of it (the mix is the sum).
+    let rec = ear_dev.take_recording();
+    for (i, w) in tail(&rec, 1_000).chunks_exact(SR / 2).enumerate() {
+        let (low, high) = (tone_share(w, 440.0), tone_share(w, 1_000.0));
+        eprintln!("window {i}: 440 Hz {low:.3}, 1 kHz {high:.3}");
+        assert!(
+            low >= 0.25 && high >= 0.25 && low + high >= 0.8,
+            "window {i}: both speakers in the mix (440 Hz share {low:.3}, 1 kHz share {high:.3})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaker_moved_to_the_audience_stops_being_heard() {
+    let ts = TestServer::start(Backend::Sqlite).await;
+    let maya = ts.admin("maya").await;
+    let room = room_with(&maya).await;
+    let host = ts.join(&maya, &room).await;
+    let budi = ts.member(&maya, "budi").await;
+    let citra = ts.member(&maya, "citra").await;
+    let speaker = ts.join(&budi, &room).await;
+    bring_on_stage(&host, &speaker).await;
+    let ear = ts.join(&citra, &room).await;
+    let mut ear_dev = device(Source::Silence);
+    let ear_media = MediaSession::start(&ear, &mut ear_dev, listener_opts())
+        .await
+        .expect("listener media");
+    // The speaker's client keeps sending whatever the room says: only the server can
+    // silence it.
+    let mut mic = device(Source::sine(1_000.0, 0.3));
+    let mic_media = MediaSession::start(
+        &speaker,
+        &mut mic,
+        MediaOptions {
+            force_send: true,
+            ..MediaOptions::default()
+        },
+    )
+    .await
+    .expect("speaker media");
+    ear_media
+        .wait_for(PATIENCE, |s| s.frames_with_audio >= 50)
+        .await
+        .unwrap_or_else(|s| panic!("the speaker is heard first: {s:#?}"));
+
+    let dropped = "ruang_sfu_packets_dropped_not_on_stage_total";
+    let dropped_before = ts.metric(dropped).await;
+    host.move_to_audience(speaker.me())
+        .await
+        .expect("move_to_audience is acknowledged");
+    // The `ok` goes out after the SFU's audible set changed: from here on nothing is forwarded.
+    let at_ack = ear_media.stats();
+    let sent_at_ack = mic_media.stats().packets_sent;
+    assert_goes_silent(
+        "moved to the audience",
+        ear_media,
+        ear_dev,
+        at_ack,
+        &mic_media,
+    )
+    .await;
+
+    // The client went on sending the whole time; the server dropped all of it.
+    let sent = mic_media.stats().packets_sent - sent_at_ack;
+    assert!(sent >= 90, "the speaker kept sending: {sent} packets");
+    let dropped_now = ts.metric(dropped).await - dropped_before;
+    assert!(
+        dropped_now + 5.0 >= sent as f64,
+        "the SFU dropped what the demoted speaker sent ({dropped_now} dropped, {sent} sent)"
+    );
+    mic_media.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_silences_at_once_locally_and_by_a_moderator() {
+    let ts = TestServer::start(Backend::Sqlite).await;
+    let maya = ts.admin("maya").await;
+    let room = room_with(&maya).await;
+    let host = ts.join(&maya, &room).await;
+    let budi = ts.member(&maya, "budi").await;
+    let speaker = ts.join(&budi, &room).await;
+    bring_on_stage(&host, &speaker).await;
+    // Two listeners: one for the local mute, one for the moderator's mute (a stopped
+    // listener hands its recording over).
+    let mut ears = Vec::new();
+    for name in ["citra", "dewi"] {
+        let c = ts.member(&maya, name).await;
+        let s = ts.join(&c, &room).await;
+        let mut dev = device(Source::Silence);
+        let m = MediaSession::start(&s, &mut dev, listener_opts())
+            .await
+            .expect("listener media");
+        ears.push((s, dev, m));
+    }
+    let mut mic = device(Source::sine(1_000.0, 0.3));
+    let mic_media = MediaSession::start(
+        &speaker,
+        &mut mic,
+        MediaOptions {
+            force_send: true,
+            ..MediaOptions::default()
+        },
+    )
+    .await
+    .expect("speaker media");
+    let (_s2, dev2, ear2) = ears.pop().unwrap();
+    let (_s1, dev1, ear1) = ears.pop().unwrap();
+    for ear in [&ear1, &ear2] {
+        ear.wait_for(PATIENCE, |s| s.frames_with_audio >= 50)
+            .await
+            .unwrap_or_else(|s| panic!("the speaker is heard first: {s:#?}"));
+    }
+
+    // 1. Local mute: no packet leaves from the next frame on; the first listener goes silent.
+    mic_media.set_muted(true);
+    let at_mute = ear1.stats();
+    let sent = mic_media.stats().packets_sent;
+    assert_goes_silent("local mute", ear1, dev1, at_mute, &mic_media).await;
+    assert!(
+        mic_media.stats().packets_sent <= sent + 1,
+        "nothing sent while locally muted: {:#?}",
+        mic_media.stats()
+    );
+
+    // Unmuted: heard again.
+    mic_media.set_muted(false);
+    let before = ear2.stats().frames_with_audio;
+    ear2.wait_for(PATIENCE, |s| s.frames_with_audio >= before + 25)
+        .await
+        .unwrap_or_else(|s| panic!("heard again after unmuting: {s:#?}"));
+
+    // 2. A moderator mutes the speaker. Its client keeps sending (force_send): the server
+    // drops it from the `ok` on.
+    let dropped = "ruang_sfu_packets_dropped_not_on_stage_total";
+    let dropped_before = ts.metric(dropped).await;
+    host.mute(speaker.me()).await.expect("mute is acknowledged");
+    let at_ack = ear2.stats();
+    let sent_at_ack = mic_media.stats().packets_sent;
+    assert_goes_silent("muted by a moderator", ear2, dev2, at_ack, &mic_media).await;
+    let sent = mic_media.stats().packets_sent - sent_at_ack;
+    assert!(sent >= 90, "the muted client kept sending: {sent} packets");
+    let dropped_now = ts.metric(dropped).await - dropped_before;
+    assert!(
+        dropped_now + 5.0 >= sent as f64,
+        "the SFU dropped the muted speaker's audio ({dropped_now} dropped, {sent} sent)"
+    );
+    mic_media.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaker_who_leaves_is_removed_from_every_mix() {
+    let ts = TestServer::start(Backend::Sqlite).await;
+    let maya = ts.admin("maya").await;
+    let room = room_with(&maya).await;
+    let host = ts.join(&maya, &room).await;
+    let budi = ts.member(&maya, "budi").await;
+    let guest = ts.join(&budi, &room).await;
+    bring_on_stage(&host, &guest).await;
+    let mut ears = Vec::new();
+    for name in ["citra", "dewi"] {
+        let c = ts.member(&maya, name).await;
+        let s = ts.join(&c, &room).await;
+        let mut dev = device(Source::Silence);
+        let m = MediaSession::start(&s, &mut dev, listener_opts())
+            .await
+            .expect("listener media");
+        ears.push((s, dev, m));
+    }
+    // The host (440 Hz) stays; the guest (1 kHz) leaves.
+    let mut host_dev = device(Source::sine(440.0, 0.25));
+    let host_media = MediaSession::start(&host, &mut host_dev, MediaOptions::default())
+        .await
+        .expect("host media");
+    let mut guest_dev = device(Source::sine(1_000.0, 0.25));
+    let guest_media = MediaSession::start(&guest, &mut guest_dev, MediaOptions::default())
+        .await
+        .expect("guest media");
+    for (_, _, m) in &ears {
+        m.wait_for(PATIENCE, |s| {
+            s.slots.iter().filter(|x| x.packets >= 50).count() >= 2
+        })
+        .await
+        .unwrap_or_else(|s| panic!("both speakers heard first: {s:#?}"));
+    }
+
+    guest.leave(false).await.expect("leave is acknowledged");
+    // The guest's slot stops receiving on every listener; the host's keeps going. (The
+    // guest's client is not even stopped yet: the server dropped its peer.)
+    let at_leave: Vec<MediaStats> = ears.iter().map(|(_, _, m)| m.stats()).collect();
+    let start = host_media.stats().frames_captured;
+    frames_later(&host_media, start, 50).await;
+    let settled: Vec<MediaStats> = ears.iter().map(|(_, _, m)| m.stats()).collect();
+    frames_later(&host_media, start, 100).await;
+    for (i, (_, _, m)) in ears.iter().enumerate() {
+        let later = m.stats();
+        let packets = |s: &MediaStats, ssrc: u32| {
+            s.slots
+                .iter()
+                .find(|x| x.ssrc == ssrc)
+                .map_or(0, |x| x.packets)
+        };
+        let growing: Vec<u64> = at_leave[i]
+            .slots
+            .iter()
+            .map(|x| packets(&later, x.ssrc) - packets(&settled[i], x.ssrc))
+            .collect();
+        assert_eq!(
+            growing.iter().filter(|&&n| n >= 25).count(),
+            1,
+            "listener {i}: exactly one stream (the host's) still arrives, per slot {growing:?}: {later:#?}"
+        );
+    }
+    guest_media.stop().await;
+
+    // The last 800 ms of every listener's recording: the host's tone only (352 and 800
+    // periods of the tones in the window).
+    for (session, mut dev, m) in ears {
+        m.stop().await;
+        let rec = dev.take_recording();
+        let w = tail(&rec, 800);
+        let (low, high) = (tone_share(w, 440.0), tone_share(w, 1_000.0));
+        eprintln!("after the leave: 440 Hz {low:.3}, 1 kHz {high:.3}");
+        assert!(
+            high < 0.01 && low >= 0.8,
+            "the guest is gone from the mix, the host is not (440 Hz {low:.3}, 1 kHz {high:.3})"
+        );
+        drop(session);
+    }
+    host_media.stop().await;
 }
