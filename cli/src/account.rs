@@ -52,6 +52,20 @@ impl From<Kind> for RoomKind {
     }
 }
 
+/// Prints one line; a closed pipe (`ruang invites | head -1`) ends the program quietly
+/// instead of panicking like `println!` would.
+macro_rules! emit {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 pub fn client(remote: &Remote) -> Result<ApiClient> {
     Ok(ApiClient::new(&remote.server)?)
 }
@@ -70,7 +84,7 @@ pub async fn signup(remote: &Remote, invite: &str, handle: &str, name: Option<&s
         .signup(invite, handle, name.unwrap_or(handle))
         .await
         .context("sign-up failed")?;
-    println!("{}", s.token);
+    emit!("{}", s.token);
     Ok(())
 }
 
@@ -79,19 +93,19 @@ pub async fn invites(remote: &Remote, action: Option<InviteAction>, links: bool)
     match action {
         None => {
             for i in c.invites().await? {
-                println!("{}", if links { &i.link } else { &i.code });
+                emit!("{}", if links { &i.link } else { &i.code });
             }
         }
         Some(InviteAction::Revoke { code }) => c.revoke_invite(&code).await?,
         Some(InviteAction::New) => {
             let i = c.create_invite().await?;
-            println!("{}", if links { &i.link } else { &i.code });
+            emit!("{}", if links { &i.link } else { &i.code });
         }
         Some(InviteAction::Check { code }) => {
             let check = client(remote)?.check_invite(&code).await?;
             match check.invited_by {
-                Some(u) => println!("valid invite from @{} ({})", u.handle, u.name),
-                None => println!("valid admin invite"),
+                Some(u) => emit!("valid invite from @{} ({})", u.handle, u.name),
+                None => emit!("valid admin invite"),
             }
         }
     }
@@ -103,16 +117,16 @@ pub async fn room(remote: &Remote, action: RoomAction) -> Result<()> {
     match action {
         RoomAction::Create { title, kind } => {
             let r = c.create_room(&title, kind.into()).await?;
-            println!("{}", r.id);
+            emit!("{}", r.id);
         }
         RoomAction::Show { id } => {
             let r = c.room(&id, None).await?;
-            println!("{}\t{}\t{}", r.id, r.kind.as_str(), r.title);
-            println!("link\t{}", r.link);
-            println!("speakers\t{}", r.speaker_count);
-            println!("listeners\t{}", r.listener_count);
+            emit!("{}\t{}\t{}", r.id, r.kind.as_str(), r.title);
+            emit!("link\t{}", r.link);
+            emit!("speakers\t{}", r.speaker_count);
+            emit!("listeners\t{}", r.listener_count);
             for s in r.speakers {
-                println!("on stage\t@{}\t{}", s.handle, s.name);
+                emit!("on stage\t@{}\t{}", s.handle, s.name);
             }
         }
         RoomAction::Grant { id, handle } => c.grant_access(&id, &handle).await?,
@@ -124,7 +138,7 @@ pub async fn rooms(remote: &Remote) -> Result<()> {
     let c = authed(remote)?;
     for r in c.hallway().await? {
         let names: Vec<&str> = r.speakers.iter().map(|s| s.name.as_str()).collect();
-        println!(
+        emit!(
             "{}\t{}\t{}\t{} speaking\t{} listening\t{}",
             r.id,
             r.kind.as_str(),
@@ -143,14 +157,14 @@ pub async fn profile(remote: &Remote, handle: Option<String>) -> Result<()> {
         Some(h) => c.profile(&h).await?,
         None => c.me().await?,
     };
-    println!("@{}\t{}", p.handle, p.name);
+    emit!("@{}\t{}", p.handle, p.name);
     if !p.bio.is_empty() {
-        println!("{}", p.bio);
+        emit!("{}", p.bio);
     }
     if let Some(by) = p.invited_by {
-        println!("nominated by @{} ({})", by.handle, by.name);
+        emit!("nominated by @{} ({})", by.handle, by.name);
     }
-    println!("{} followers\t{} following", p.followers, p.following);
+    emit!("{} followers\t{} following", p.followers, p.following);
     Ok(())
 }
 
