@@ -1,0 +1,527 @@
+package org.ruang.app
+
+import android.Manifest
+import android.app.Activity
+import android.app.AlertDialog
+import android.content.Context
+import android.content.Intent
+import android.content.pm.PackageManager
+import android.os.Build
+import android.os.Bundle
+import android.view.View
+import android.widget.Button
+import android.widget.LinearLayout
+import android.widget.PopupMenu
+import android.widget.ScrollView
+import android.widget.TextView
+import org.ruang.app.presenter.DeepLink
+import org.ruang.app.presenter.DeepLinks
+import org.ruang.app.presenter.LinkDecision
+import org.ruang.app.presenter.ModeratorAction
+import org.ruang.app.presenter.PermissionFlow
+import org.ruang.app.presenter.RoomPresenter
+import org.ruang.app.presenter.RoomScreenState
+import org.ruang.app.presenter.Section
+import org.ruang.app.presenter.Tile
+import org.ruang.core.Role
+import org.ruang.core.RoomViewState
+import org.ruang.core.RuangException
+
+/**
+ * The room screen: stage grid, listener sections, raise hand, mute, leave quietly, share, the
+ * invite-to-speak dialog and the moderator menus. It renders RoomPresenter's state and forwards
+ * taps; the room itself lives in RoomController, so rotation, process death (re-join from the
+ * saved room id) and coming back from the background all restore from the core's state.
+ * singleTask: links arrive in onNewIntent.
+ */
+class RoomActivity : Activity() {
+    private lateinit var titleView: TextView
+    private lateinit var countsView: TextView
+    private lateinit var banner: TextView
+    private lateinit var stage: StageView
+    private lateinit var handsBox: LinearLayout
+    private lateinit var followedHeader: TextView
+    private lateinit var followed: StageView
+    private lateinit var othersHeader: TextView
+    private lateinit var others: StageView
+    private lateinit var moreView: TextView
+    private lateinit var handButton: Button
+    private lateinit var muteButton: Button
+    private lateinit var modButton: Button
+
+    /** The room this screen shows (survives rotation and process death). */
+    private var roomId: String? = null
+    private var linkToken: String? = null
+    private var link: String? = null
+
+    private var last: RoomViewState? = null
+    private var inviteDialog: AlertDialog? = null
+    private var endedShown = false
+    /** Asked for the microphone in this screen already (don't loop on refusal). */
+    private var micAsked = false
+    private var afterMic: ((Boolean) -> Unit)? = null
+    private var afterNotifications: (() -> Unit)? = null
+
+    private val observer = RoomController.Observer { render(it) }
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        buildUi()
+        if (savedInstanceState != null) {
+            roomId = savedInstanceState.getString(EXTRA_ROOM_ID)
+            linkToken = savedInstanceState.getString(EXTRA_LINK_TOKEN)
+            link = savedInstanceState.getString(EXTRA_LINK)
+            micAsked = savedInstanceState.getBoolean(STATE_MIC_ASKED)
+            roomId?.let { id -> open(id, linkToken, link) }
+        } else {
+            handle(intent)
+        }
+    }
+
+    override fun onNewIntent(intent: Intent) {
+        super.onNewIntent(intent)
+        setIntent(intent)
+        handle(intent)
+    }
+
+    override fun onSaveInstanceState(outState: Bundle) {
+        super.onSaveInstanceState(outState)
+        outState.putString(EXTRA_ROOM_ID, roomId)
+        outState.putString(EXTRA_LINK_TOKEN, linkToken)
+        outState.putString(EXTRA_LINK, link)
+        outState.putBoolean(STATE_MIC_ASKED, micAsked)
+    }
+
+    override fun onStart() {
+        super.onStart()
+        ruang.rooms.observe(observer)
+        val rooms = ruang.rooms
+        if (roomId != null && rooms.roomId == roomId) rooms.state?.let { render(it) }
+        // Left from the notification while this screen was hidden.
+        if (roomId != null && rooms.roomId == null && rooms.state == null && last != null) finishToHallway()
+    }
+
+    override fun onStop() {
+        ruang.rooms.unobserve(observer)
+        super.onStop()
+    }
+
+    @Deprecated("Deprecated in Java")
+    override fun onBackPressed() {
+        // Back keeps listening in the background (the notification stays); the hallway shows
+        // a "back to your room" bar.
+        finishToHallway()
+    }
+
+    // ---- intents and links ---------------------------------------------------------------
+
+    private fun handle(intent: Intent) {
+        val fromLink = intent.action == Intent.ACTION_VIEW && intent.data != null
+        val target: DeepLink = if (fromLink) {
+            DeepLinks.parse(intent.dataString, ruang.publicHost)
+        } else {
+            intent.getStringExtra(EXTRA_ROOM_ID)?.let { DeepLink.Room(it, intent.getStringExtra(EXTRA_LINK_TOKEN)) }
+                ?: DeepLink.None
+        }
+        val shareLink = if (fromLink) intent.dataString else intent.getStringExtra(EXTRA_LINK)
+        ruang.restoreSession { r ->
+            r.onFailure { e ->
+                if (e is RuangException.Unauthorized) {
+                    // Sign up first (an invite link fills in the code), then come back.
+                    when (target) {
+                        is DeepLink.Invite -> startActivity(WelcomeActivity.forInvite(this, target.code))
+                        else -> startActivity(
+                            shareLink?.let { WelcomeActivity.forPendingLink(this, it) }
+                                ?: Intent(this, WelcomeActivity::class.java)
+                        )
+                    }
+                    finish()
+                } else {
+                    alert("Can't open the room", errorText(e)) { if (roomId == null) finishToHallway() }
+                }
+            }
+            r.onSuccess { decide(target, shareLink) }
+        }
+    }
+
+    private fun decide(target: DeepLink, shareLink: String?) {
+        when (val d = DeepLinks.decide(target, ruang.rooms.roomId, signedIn = true)) {
+            is LinkDecision.OpenRoom -> open(d.roomId, d.linkToken, shareLink)
+            is LinkDecision.ShowCurrent -> {
+                roomId = d.roomId
+                ruang.rooms.state?.let { render(it) }
+            }
+            is LinkDecision.AskToSwitch -> {
+                val current = ruang.rooms.state?.title?.ifBlank { null } ?: "this room"
+                AlertDialog.Builder(this)
+                    .setTitle("Switch rooms?")
+                    .setMessage("You are in \"$current\". Leave it and join the other room?")
+                    .setPositiveButton("Switch") { _, _ ->
+                        ruang.rooms.leave(quietly = true) { open(d.toRoomId, d.linkToken, shareLink) }
+                    }
+                    .setNegativeButton("Stay", null)
+                    .show()
+            }
+            is LinkDecision.Invite -> {
+                toast("You're already in — share your own invites from the hallway.")
+                if (roomId == null) finishToHallway()
+            }
+            LinkDecision.Ignore -> {
+                if (roomId == null) {
+                    toast("That link doesn't lead to a room.")
+                    finishToHallway()
+                }
+            }
+        }
+    }
+
+    /** Opens [id]: attaches to it when the controller is already in it, else joins it. */
+    private fun open(id: String, token: String?, shareLink: String?) {
+        roomId = id
+        linkToken = token
+        link = shareLink
+        last = null
+        endedShown = false
+        if (ruang.rooms.roomId == id) {
+            ruang.rooms.state?.let { render(it) }
+            return
+        }
+        beforeListening {
+            banner.text = "Joining…"
+            banner.visibility = View.VISIBLE
+            ruang.restoreSession { s ->
+                s.onFailure { e -> alert("Can't join", errorText(e)) { finishToHallway() } }
+                s.onSuccess {
+                    ruang.rooms.join(id, token, shareLink) { r ->
+                        r.onFailure { e -> alert("Can't join", errorText(e)) { finishToHallway() } }
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- permissions ---------------------------------------------------------------------
+
+    private fun granted(permission: String) = checkSelfPermission(permission) == PackageManager.PERMISSION_GRANTED
+
+    private fun beforeListening(then: () -> Unit) {
+        val asked = ruang.settings.getBoolean(RuangApp.KEY_ASKED_NOTIFICATIONS, false)
+        when (val d = PermissionFlow.beforeListening(Build.VERSION.SDK_INT, granted(PermissionFlow.POST_NOTIFICATIONS), asked)) {
+            PermissionFlow.Decision.Proceed -> then()
+            is PermissionFlow.Decision.Ask -> {
+                ruang.settings.edit().putBoolean(RuangApp.KEY_ASKED_NOTIFICATIONS, true).apply()
+                afterNotifications = then
+                requestPermissions(arrayOf(d.permission), REQUEST_NOTIFICATIONS)
+            }
+        }
+    }
+
+    /** Going on stage: the microphone, asked now and only now. */
+    private fun beforeStage(then: (Boolean) -> Unit) {
+        when (val d = PermissionFlow.beforeStage(granted(Manifest.permission.RECORD_AUDIO))) {
+            PermissionFlow.Decision.Proceed -> then(true)
+            is PermissionFlow.Decision.Ask -> {
+                micAsked = true
+                afterMic = then
+                requestPermissions(arrayOf(d.permission), REQUEST_MIC)
+            }
+        }
+    }
+
+    override fun onRequestPermissionsResult(requestCode: Int, permissions: Array<out String>, grantResults: IntArray) {
+        super.onRequestPermissionsResult(requestCode, permissions, grantResults)
+        val ok = grantResults.isNotEmpty() && grantResults[0] == PackageManager.PERMISSION_GRANTED
+        when (requestCode) {
+            REQUEST_NOTIFICATIONS -> {
+                if (!ok) {
+                    val o = PermissionFlow.notificationsRefused() as PermissionFlow.Outcome.ListenWithoutNotification
+                    toast(o.explanation)
+                }
+                afterNotifications?.invoke()
+                afterNotifications = null
+            }
+            REQUEST_MIC -> {
+                afterMic?.invoke(ok)
+                afterMic = null
+            }
+        }
+    }
+
+    /** The microphone was refused: degrade as PermissionFlow says. */
+    private fun micRefused(s: RoomViewState) {
+        val role = s.me?.role ?: Role.LISTENER
+        val otherMods = s.stage.count { it.role == Role.MODERATOR && it.user.id != s.me?.user?.id }
+        when (val o = PermissionFlow.micRefused(role, otherMods)) {
+            is PermissionFlow.Outcome.StayListener -> {
+                ruang.rooms.command({ it.declineInvite() })
+                alert("Staying a listener", o.explanation)
+            }
+            is PermissionFlow.Outcome.LeaveStage -> {
+                ruang.rooms.command({ it.leaveStage() })
+                alert("Back in the audience", o.explanation)
+            }
+            is PermissionFlow.Outcome.StayMuted -> {
+                ruang.rooms.command({ it.setMuted(true) })
+                alert("Muted", o.explanation)
+            }
+            is PermissionFlow.Outcome.ListenWithoutNotification -> toast(o.explanation)
+        }
+    }
+
+    private fun micReady() {
+        ruang.rooms.updateAudio()
+        RoomService.refresh(this)
+    }
+
+    // ---- rendering -----------------------------------------------------------------------
+
+    private fun buildUi() {
+        val root = vertical().apply { setBackgroundColor(Palette.BACKGROUND) }
+
+        val bar = horizontal().apply { setPadding(dp(16), dp(12), dp(8), dp(4)) }
+        val titles = vertical()
+        titleView = label("", 20f, bold = true)
+        countsView = label("", 13f, color = Palette.MUTED_TEXT)
+        titles.addView(titleView)
+        titles.addView(countsView)
+        bar.addView(titles, weighted())
+        bar.addView(button("Share") { share() })
+        modButton = button("⋯") { v -> moderatorRoomMenu(v) }
+        bar.addView(modButton)
+        root.addView(bar, matchWrap())
+
+        banner = label("", 14f).apply {
+            setBackgroundColor(Palette.BANNER)
+            setPadding(dp(16), dp(6), dp(16), dp(6))
+            visibility = View.GONE
+        }
+        root.addView(banner, matchWrap())
+
+        val content = vertical(12)
+        stage = StageView(this, compact = false).apply { onLongPress = { t, v -> personMenu(t, v) } }
+        content.addView(stage, matchWrap())
+        handsBox = vertical()
+        content.addView(handsBox, matchWrap())
+        followedHeader = sectionHeader()
+        followed = StageView(this, compact = true).apply { onLongPress = { t, v -> personMenu(t, v) } }
+        othersHeader = sectionHeader()
+        others = StageView(this, compact = true).apply { onLongPress = { t, v -> personMenu(t, v) } }
+        moreView = label("", 13f, color = Palette.MUTED_TEXT).apply { setPadding(dp(8), dp(4), dp(8), dp(16)) }
+        content.addView(followedHeader, matchWrap())
+        content.addView(followed, matchWrap())
+        content.addView(othersHeader, matchWrap())
+        content.addView(others, matchWrap())
+        content.addView(moreView, matchWrap())
+        root.addView(ScrollView(this).apply { addView(content) }, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 0, 1f))
+
+        val bottom = horizontal().apply { setPadding(dp(12), dp(8), dp(12), dp(12)) }
+        bottom.addView(button("✌ Leave quietly") { leave(quietly = true) }, weighted())
+        muteButton = button("Mute") { toggleMute() }
+        bottom.addView(muteButton, weighted())
+        handButton = button("✋ Raise hand") { toggleHand() }
+        bottom.addView(handButton, weighted())
+        root.addView(bottom, matchWrap())
+        setContentView(root)
+    }
+
+    private fun sectionHeader() = label("", 15f, bold = true, color = Palette.MUTED_TEXT).apply {
+        setPadding(dp(8), dp(16), dp(8), dp(4))
+    }
+
+    private fun render(s: RoomViewState) {
+        if (s.roomId != roomId) return
+        last = s
+        val st = RoomPresenter.present(s)
+        titleView.text = st.title + (st.kindLabel?.let { " · $it" } ?: "")
+        countsView.text = st.countsLine
+        banner.text = st.banner ?: ""
+        banner.visibility = if (st.banner != null) View.VISIBLE else View.GONE
+
+        stage.tiles = st.stage
+        renderSection(st.followed, followedHeader, followed)
+        renderSection(st.others, othersHeader, others)
+        moreView.text = if (st.others.more > 0) "+${st.others.more} more listening" else ""
+        moreView.visibility = if (st.others.more > 0) View.VISIBLE else View.GONE
+        renderHands(st)
+
+        handButton.visibility = if (st.hand.visible) View.VISIBLE else View.GONE
+        handButton.isEnabled = st.hand.enabled
+        handButton.text = (if (st.hand.raised) "✋ " else "") + st.hand.label
+        muteButton.visibility = if (st.mute.visible) View.VISIBLE else View.GONE
+        muteButton.text = st.mute.label
+        modButton.visibility = if (st.moderator) View.VISIBLE else View.GONE
+
+        renderInvite(st)
+        if (st.onStage && !ruang.rooms.micGranted() && !micAsked && st.endedMessage == null) {
+            beforeStage { ok -> if (ok) micReady() else last?.let { micRefused(it) } }
+        }
+        if (st.endedMessage != null && !endedShown) {
+            endedShown = true
+            inviteDialog?.dismiss()
+            alert("Room over", st.endedMessage) { finishToHallway() }
+        }
+    }
+
+    private fun renderSection(section: Section, header: TextView, view: StageView) {
+        val show = section.people.isNotEmpty()
+        header.visibility = if (show) View.VISIBLE else View.GONE
+        view.visibility = if (show) View.VISIBLE else View.GONE
+        header.text = section.header
+        view.tiles = section.people
+    }
+
+    private fun renderHands(st: RoomScreenState) {
+        handsBox.removeAllViews()
+        if (st.hands.isEmpty()) return
+        handsBox.addView(sectionHeader().apply { text = "Raised hands · ${st.hands.size}" })
+        for (h in st.hands) {
+            val row = horizontal().apply { setPadding(dp(8), dp(4), dp(8), dp(4)) }
+            row.addView(label("✋ ${h.tile.name}", 15f), weighted())
+            row.addView(button(h.actionLabel) { ruang.rooms.command({ it.inviteToSpeak(h.tile.userId) }, ::report) }.apply {
+                isEnabled = !h.invited
+            })
+            handsBox.addView(row, matchWrap())
+        }
+    }
+
+    private fun renderInvite(st: RoomScreenState) {
+        if (!st.showInviteDialog) {
+            inviteDialog?.dismiss()
+            inviteDialog = null
+            return
+        }
+        if (inviteDialog?.isShowing == true) return
+        inviteDialog = AlertDialog.Builder(this)
+            .setTitle("Join the stage?")
+            .setMessage("The moderators invited you to speak in \"${st.title}\".")
+            .setPositiveButton("Join the stage") { _, _ -> acceptInvite() }
+            .setNegativeButton("Not now") { _, _ -> ruang.rooms.command({ it.declineInvite() }, ::report) }
+            .setCancelable(false)
+            .show()
+    }
+
+    private fun acceptInvite() {
+        beforeStage { ok ->
+            if (ok) {
+                ruang.rooms.command({ it.acceptInvite() }) { r ->
+                    report(r)
+                    micReady()
+                }
+            } else {
+                last?.let { micRefused(it) }
+            }
+        }
+    }
+
+    // ---- actions -------------------------------------------------------------------------
+
+    private fun report(r: Result<Unit>) {
+        r.exceptionOrNull()?.let { toast(errorText(it)) }
+    }
+
+    private fun toggleHand() {
+        val s = last ?: return
+        ruang.rooms.command({ if (s.handRaised) it.lowerHand() else it.raiseHand() }, ::report)
+    }
+
+    private fun toggleMute() {
+        val muted = last?.me?.muted ?: return
+        if (muted && !ruang.rooms.micGranted()) {
+            beforeStage { ok -> if (ok) { micReady(); ruang.rooms.command({ it.setMuted(false) }, ::report) } }
+            return
+        }
+        ruang.rooms.command({ it.setMuted(!muted) }, ::report)
+    }
+
+    private fun leave(quietly: Boolean) {
+        ruang.rooms.leave(quietly) {}
+        finishToHallway()
+    }
+
+    private fun share() {
+        val l = link ?: roomId?.let { DeepLinks.roomLink(ruang.serverUrl, it, linkToken) } ?: return
+        val send = Intent(Intent.ACTION_SEND).setType("text/plain")
+            .putExtra(Intent.EXTRA_SUBJECT, last?.title ?: "Ruang room")
+            .putExtra(Intent.EXTRA_TEXT, l)
+        startActivity(Intent.createChooser(send, "Share room link"))
+    }
+
+    /** The moderator's long-press menu on a person. */
+    private fun personMenu(t: Tile, anchor: View) {
+        val s = last ?: return
+        val target = RoomPresenter.find(s, t.userId) ?: return
+        val actions = RoomPresenter.actionsFor(s.me, target)
+        if (actions.isEmpty()) return
+        val popup = PopupMenu(this, anchor)
+        popup.menu.add(0, 0, 0, t.name).isEnabled = false
+        actions.forEachIndexed { i, a -> popup.menu.add(0, i + 1, i + 1, a.label) }
+        popup.setOnMenuItemClickListener { item ->
+            val a = actions.getOrNull(item.itemId - 1) ?: return@setOnMenuItemClickListener false
+            if (a == ModeratorAction.REMOVE) {
+                AlertDialog.Builder(this)
+                    .setMessage("Remove ${t.name} from the room? They can't come back.")
+                    .setPositiveButton("Remove") { _, _ -> moderate(a, t.userId) }
+                    .setNegativeButton(android.R.string.cancel, null)
+                    .show()
+            } else {
+                moderate(a, t.userId)
+            }
+            true
+        }
+        popup.show()
+    }
+
+    private fun moderate(a: ModeratorAction, userId: String) {
+        ruang.rooms.command({ r ->
+            when (a) {
+                ModeratorAction.INVITE_TO_SPEAK -> r.inviteToSpeak(userId)
+                ModeratorAction.MOVE_TO_AUDIENCE -> r.moveToAudience(userId)
+                ModeratorAction.MUTE -> r.mute(userId)
+                ModeratorAction.MAKE_MODERATOR -> r.makeModerator(userId)
+                ModeratorAction.REMOVE -> r.remove(userId)
+            }
+        }, ::report)
+    }
+
+    /** Room-wide moderator actions. */
+    private fun moderatorRoomMenu(anchor: View) {
+        val s = last ?: return
+        val popup = PopupMenu(this, anchor)
+        popup.menu.add(0, 1, 0, if (s.handsEnabled) "Turn raised hands off" else "Turn raised hands on")
+        popup.menu.add(0, 2, 1, "Leave the stage")
+        popup.menu.add(0, 3, 2, "End the room")
+        popup.setOnMenuItemClickListener { item ->
+            when (item.itemId) {
+                1 -> ruang.rooms.command({ it.setHandsEnabled(!s.handsEnabled) }, ::report)
+                2 -> ruang.rooms.command({ it.leaveStage() }, ::report)
+                3 -> AlertDialog.Builder(this)
+                    .setMessage("End the room for everyone?")
+                    .setPositiveButton("End room") { _, _ -> ruang.rooms.command({ it.endRoom() }, ::report) }
+                    .setNegativeButton(android.R.string.cancel, null)
+                    .show()
+            }
+            true
+        }
+        popup.show()
+    }
+
+    private fun finishToHallway() {
+        if (isTaskRoot) startActivity(Intent(this, HallwayActivity::class.java))
+        finish()
+    }
+
+    companion object {
+        const val EXTRA_ROOM_ID = "org.ruang.app.ROOM_ID"
+        const val EXTRA_LINK_TOKEN = "org.ruang.app.LINK_TOKEN"
+        const val EXTRA_LINK = "org.ruang.app.LINK"
+        private const val STATE_MIC_ASKED = "mic_asked"
+        private const val REQUEST_NOTIFICATIONS = 1
+        private const val REQUEST_MIC = 2
+
+        fun open(context: Context, roomId: String, linkToken: String?, link: String?): Intent =
+            Intent(context, RoomActivity::class.java)
+                .putExtra(EXTRA_ROOM_ID, roomId)
+                .putExtra(EXTRA_LINK_TOKEN, linkToken)
+                .putExtra(EXTRA_LINK, link)
+    }
+}

@@ -1,0 +1,157 @@
+package org.ruang.app
+
+import android.Manifest
+import android.content.Intent
+import android.content.pm.PackageManager
+import org.ruang.app.presenter.DeepLinks
+import org.ruang.core.AudioConfig
+import org.ruang.core.ConnectionStatus
+import org.ruang.core.Role
+import org.ruang.core.Room
+import org.ruang.core.RoomListener
+import org.ruang.core.RoomViewState
+
+/**
+ * The room you are in, shared by RoomActivity and RoomService (which outlive each other).
+ * Everything here runs on the main thread; core calls go to the app's executor.
+ */
+class RoomController(private val app: RuangApp) {
+    fun interface Observer {
+        fun onRoomState(state: RoomViewState)
+    }
+
+    var room: Room? = null
+        private set
+    var roomId: String? = null
+        private set
+    var linkToken: String? = null
+        private set
+    /** The link to share for this room. */
+    var shareLink: String? = null
+        private set
+    /** The latest state from the core. */
+    var state: RoomViewState? = null
+        private set
+
+    private val observers = LinkedHashSet<Observer>()
+    /** Bumped on every join/leave so callbacks of an older room are dropped. */
+    private var generation = 0
+    /** Whether audio runs with the microphone open; null = not started. */
+    private var capture: Boolean? = null
+
+    fun observe(o: Observer) {
+        observers.add(o)
+    }
+
+    fun unobserve(o: Observer) {
+        observers.remove(o)
+    }
+
+    fun join(id: String, token: String?, link: String?, done: (Result<Unit>) -> Unit) {
+        val gen = ++generation
+        roomId = id
+        linkToken = token
+        shareLink = link ?: DeepLinks.roomLink(app.serverUrl, id, token)
+        state = null
+        capture = null
+        val listener = object : RoomListener {
+            // Called on a core thread: hop to the main thread.
+            override fun onState(state: RoomViewState) {
+                app.main.post { if (gen == generation) publish(state) }
+            }
+        }
+        app.background({ c -> c.joinRoom(id, token, listener) }) { r ->
+            r.onSuccess { joined ->
+                if (gen != generation) {
+                    // Left (or switched) while joining.
+                    app.executor.execute {
+                        runCatching { joined.leaveQuietly() }
+                        joined.close()
+                    }
+                    return@onSuccess
+                }
+                room = joined
+                app.startForegroundService(Intent(app, RoomService::class.java).setAction(RoomService.ACTION_START))
+                state?.let { updateAudio(it) }
+            }
+            r.onFailure {
+                if (gen == generation) {
+                    roomId = null
+                    state = null
+                }
+            }
+            done(r.map { })
+        }
+    }
+
+    private fun publish(s: RoomViewState) {
+        state = s
+        if (s.connection is ConnectionStatus.Ended) {
+            release()
+        } else {
+            updateAudio(s)
+        }
+        for (o in observers.toList()) o.onRoomState(s)
+    }
+
+    fun micGranted(): Boolean =
+        app.checkSelfPermission(Manifest.permission.RECORD_AUDIO) == PackageManager.PERMISSION_GRANTED
+
+    /** Starts audio, or restarts it when the microphone should open or close (stage changes). */
+    fun updateAudio(s: RoomViewState? = state) {
+        val r = room ?: return
+        if (s == null || s.connection is ConnectionStatus.Ended) return
+        val onStage = s.me?.role?.let { it != Role.LISTENER } ?: false
+        val want = onStage && micGranted()
+        if (capture == want) return
+        capture = want
+        app.executor.execute {
+            runCatching { r.startAudio(AudioConfig(micWav = null, recordWav = null, capture = want)) }
+        }
+    }
+
+    fun setVolume(volume: Float) {
+        val r = room ?: return
+        app.executor.execute { r.setOutputVolume(volume) }
+    }
+
+    /** Runs a room command on the core thread; errors come back to [done] on the main thread. */
+    fun command(work: (Room) -> Unit, done: (Result<Unit>) -> Unit = {}) {
+        val r = room ?: return done(Result.failure(IllegalStateException("not in a room")))
+        app.background({ work(r) }, done)
+    }
+
+    fun leave(quietly: Boolean, done: () -> Unit) {
+        val r = room
+        generation++
+        room = null
+        roomId = null
+        linkToken = null
+        shareLink = null
+        state = null
+        capture = null
+        app.stopService(Intent(app, RoomService::class.java))
+        if (r == null) {
+            done()
+            return
+        }
+        app.executor.execute {
+            runCatching { r.stopAudio() }
+            runCatching { if (quietly) r.leaveQuietly() else r.leave() }
+            r.close()
+            app.main.post(done)
+        }
+    }
+
+    /** The room ended for us (ended, removed, replaced): free it but keep the last state to show. */
+    private fun release() {
+        val r = room ?: return
+        room = null
+        roomId = null
+        capture = null
+        app.executor.execute {
+            runCatching { r.stopAudio() }
+            r.close()
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package org.ruang.app
+
+import android.content.Context
+import android.security.keystore.KeyGenParameterSpec
+import android.security.keystore.KeyProperties
+import android.util.Base64
+import java.security.KeyStore
+import javax.crypto.Cipher
+import javax.crypto.KeyGenerator
+import javax.crypto.SecretKey
+import javax.crypto.spec.GCMParameterSpec
+
+/**
+ * The session token, kept in app-private storage and encrypted with an AES/GCM key that never
+ * leaves the Android Keystore. The core is created with persistSession = false so it never
+ * writes the token itself.
+ */
+class TokenStore(context: Context) {
+    private val prefs = context.getSharedPreferences("session", Context.MODE_PRIVATE)
+
+    fun save(token: String) {
+        val cipher = Cipher.getInstance(TRANSFORMATION)
+        cipher.init(Cipher.ENCRYPT_MODE, key())
+        val sealed = cipher.doFinal(token.toByteArray(Charsets.UTF_8))
+        val value = b64(cipher.iv) + ":" + b64(sealed)
+        prefs.edit().putString(KEY_TOKEN, value).apply()
+    }
+
+    /** The token, or null when there is none or it cannot be decrypted (key lost: sign in again). */
+    fun load(): String? {
+        val value = prefs.getString(KEY_TOKEN, null) ?: return null
+        return try {
+            val (iv, sealed) = value.split(':', limit = 2).map { Base64.decode(it, Base64.NO_WRAP) }
+            val cipher = Cipher.getInstance(TRANSFORMATION)
+            cipher.init(Cipher.DECRYPT_MODE, key(), GCMParameterSpec(TAG_BITS, iv))
+            String(cipher.doFinal(sealed), Charsets.UTF_8)
+        } catch (e: Exception) {
+            clear()
+            null
+        }
+    }
+
+    fun hasToken(): Boolean = prefs.contains(KEY_TOKEN)
+
+    fun clear() {
+        prefs.edit().remove(KEY_TOKEN).apply()
+    }
+
+    private fun key(): SecretKey {
+        val ks = KeyStore.getInstance(KEYSTORE)
+        ks.load(null)
+        (ks.getEntry(ALIAS, null) as? KeyStore.SecretKeyEntry)?.let { return it.secretKey }
+        val generator = KeyGenerator.getInstance(KeyProperties.KEY_ALGORITHM_AES, KEYSTORE)
+        generator.init(
+            KeyGenParameterSpec.Builder(ALIAS, KeyProperties.PURPOSE_ENCRYPT or KeyProperties.PURPOSE_DECRYPT)
+                .setBlockModes(KeyProperties.BLOCK_MODE_GCM)
+                .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
+                .setKeySize(256)
+                .build()
+        )
+        return generator.generateKey()
+    }
+
+    private fun b64(bytes: ByteArray) = Base64.encodeToString(bytes, Base64.NO_WRAP)
+
+    private companion object {
+        const val KEYSTORE = "AndroidKeyStore"
+        const val ALIAS = "ruang-session"
+        const val TRANSFORMATION = "AES/GCM/NoPadding"
+        const val TAG_BITS = 128
+        const val KEY_TOKEN = "token"
+    }
+}

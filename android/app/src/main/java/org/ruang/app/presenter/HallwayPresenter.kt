@@ -1,0 +1,68 @@
+package org.ruang.app.presenter
+
+import org.ruang.core.RoomKind
+import org.ruang.core.RoomSummary
+
+/** One room card in the hallway. */
+data class RoomCard(
+    val roomId: String,
+    val title: String,
+    val kindLabel: String?,
+    /** "Ana, Budi and 3 others" — the people on stage. */
+    val speakersLine: String,
+    /** Avatars for the first speakers. */
+    val speakerInitials: List<String>,
+    /** "3 on stage · 120 listening". */
+    val countsLine: String,
+    /** "2 speakers you follow", or null. */
+    val followedLine: String?,
+    val link: String,
+)
+
+data class HallwayScreenState(
+    val cards: List<RoomCard>,
+    /** Shown instead of the list when it is empty. */
+    val emptyText: String?,
+)
+
+object HallwayPresenter {
+    const val EMPTY = "No live rooms right now. Start one!"
+
+    fun present(rooms: List<RoomSummary>): HallwayScreenState {
+        val cards = rooms.map(::card)
+        return HallwayScreenState(cards, if (cards.isEmpty()) EMPTY else null)
+    }
+
+    fun card(r: RoomSummary): RoomCard {
+        val names = r.speakers.map { displayName(it.name, it.handle) }
+        val speakerCount = maxOf(r.speakerCount.toLong(), names.size.toLong())
+        // The summary carries the first speakers; say how many more there are.
+        val speakersLine = when {
+            names.isEmpty() -> "Nobody on stage yet"
+            speakerCount > names.size -> {
+                val rest = speakerCount - names.size
+                names.joinToString(", ") + " and $rest other" + if (rest == 1L) "" else "s"
+            }
+            else -> joinNames(names, max = 3)
+        }
+        val followed = r.followedSpeakers.toLong()
+        return RoomCard(
+            roomId = r.id,
+            title = r.title.ifBlank { "Untitled room" },
+            kindLabel = when (r.kind) {
+                RoomKind.OPEN -> null
+                RoomKind.SOCIAL -> "Social"
+                RoomKind.CLOSED -> "Closed"
+            },
+            speakersLine = speakersLine,
+            speakerInitials = r.speakers.take(3).map { initials(it.name, it.handle) },
+            countsLine = RoomPresenter.countsLine(speakerCount, r.listenerCount.toLong()),
+            followedLine = when (followed) {
+                0L -> null
+                1L -> "1 speaker you follow"
+                else -> "$followed speakers you follow"
+            },
+            link = r.link,
+        )
+    }
+}

@@ -1,0 +1,212 @@
+package org.ruang.app.presenter
+
+import org.ruang.core.ConnectionStatus
+import org.ruang.core.ParticipantView
+import org.ruang.core.Role
+import org.ruang.core.RoomKind
+import org.ruang.core.RoomViewState
+
+/** One avatar on the stage or in an audience section. */
+data class Tile(
+    val userId: String,
+    val name: String,
+    val handle: String,
+    val initials: String,
+    val moderator: Boolean,
+    /** On stage and muted: the muted mark. */
+    val muted: Boolean,
+    val speaking: Boolean,
+    /** 0.0–1.0, drives the animated speaking ring (0 when muted or silent). */
+    val level: Float,
+    val me: Boolean,
+    val followedBySpeakers: Boolean,
+    val role: Role,
+)
+
+/** A listener section: "Followed by the speakers" or "Others in the room". */
+data class Section(
+    val title: String,
+    /** How many people the section holds in the whole room (may exceed [people]). */
+    val count: Long,
+    val people: List<Tile>,
+) {
+    /** People in the room but not loaded (big rooms): shown as "+N more". */
+    val more: Long get() = (count - people.size).coerceAtLeast(0)
+    val header: String get() = if (count > 0) "$title · ${compactCount(count)}" else title
+}
+
+data class HandButton(
+    val visible: Boolean,
+    val enabled: Boolean,
+    /** The toggle is on: your hand is up. */
+    val raised: Boolean,
+    val label: String,
+)
+
+data class MuteButton(val visible: Boolean, val muted: Boolean, val label: String)
+
+/** The moderator's hand queue. */
+data class HandRow(val tile: Tile, val invited: Boolean, val actionLabel: String)
+
+/** What a moderator can do to someone from their menu. */
+enum class ModeratorAction(val label: String) {
+    INVITE_TO_SPEAK("Invite to speak"),
+    MOVE_TO_AUDIENCE("Move to audience"),
+    MUTE("Mute"),
+    MAKE_MODERATOR("Make moderator"),
+    REMOVE("Remove from room"),
+}
+
+/** Everything the room screen renders; built from the core's [RoomViewState] only. */
+data class RoomScreenState(
+    val roomId: String,
+    val title: String,
+    val kindLabel: String?,
+    /** "Connecting…", "Reconnecting…", or null when connected. */
+    val banner: String?,
+    val stage: List<Tile>,
+    val followed: Section,
+    val others: Section,
+    val countsLine: String,
+    val hand: HandButton,
+    val mute: MuteButton,
+    val showInviteDialog: Boolean,
+    val moderator: Boolean,
+    val onStage: Boolean,
+    val handsEnabled: Boolean,
+    val hands: List<HandRow>,
+    /** Set when the room is over for you: the message to show before closing the screen. */
+    val endedMessage: String?,
+)
+
+object RoomPresenter {
+
+    fun present(s: RoomViewState): RoomScreenState {
+        val me = s.me
+        val myId = me?.user?.id
+        val myRole = me?.role ?: Role.LISTENER
+        val onStage = myRole != Role.LISTENER
+        val moderator = myRole == Role.MODERATOR
+        val ended = endedMessage(s)
+
+        val stage = s.stage.map { tile(it, myId) }
+        val followedPeople = s.audience.filter { it.followedBySpeakers }.map { tile(it, myId) }
+        val otherPeople = s.audience.filter { !it.followedBySpeakers }.map { tile(it, myId) }
+        val listeners = s.counts.listeners.toLong()
+        // The room only sends the first listeners; the total comes from the counts. Who of the
+        // rest the speakers follow is unknown, so they are counted among the others.
+        val othersCount = maxOf(listeners - followedPeople.size, otherPeople.size.toLong())
+
+        val hand = when {
+            onStage || ended != null -> HandButton(false, false, false, "Raise hand")
+            !s.handsEnabled -> HandButton(true, false, false, "Hands are off")
+            s.handRaised -> HandButton(true, true, true, "Lower hand")
+            else -> HandButton(true, true, false, "Raise hand")
+        }
+        val muted = me?.muted ?: true
+        val mute = MuteButton(
+            visible = onStage && ended == null,
+            muted = muted,
+            label = if (muted) "Unmute" else "Mute",
+        )
+
+        return RoomScreenState(
+            roomId = s.roomId,
+            title = s.title.ifBlank { "Room" },
+            kindLabel = when (s.kind) {
+                RoomKind.SOCIAL -> "Social"
+                RoomKind.CLOSED -> "Closed"
+                RoomKind.OPEN, null -> null
+            },
+            banner = banner(s.connection),
+            stage = stage,
+            followed = Section("Followed by the speakers", followedPeople.size.toLong(), followedPeople),
+            others = Section("Others in the room", othersCount, otherPeople),
+            countsLine = countsLine(s.counts.speakers.toLong(), listeners),
+            hand = hand,
+            mute = mute,
+            showInviteDialog = s.invitedToSpeak && myRole == Role.LISTENER && ended == null,
+            moderator = moderator,
+            onStage = onStage,
+            handsEnabled = s.handsEnabled,
+            hands = if (moderator) {
+                s.hands.map {
+                    HandRow(tile(it.participant, myId), it.invited, if (it.invited) "Invited" else "Invite")
+                }
+            } else {
+                emptyList()
+            },
+            endedMessage = ended,
+        )
+    }
+
+    /** The moderator menu for [target], as seen by [me]; empty for non-moderators and yourself. */
+    fun actionsFor(me: ParticipantView?, target: ParticipantView): List<ModeratorAction> {
+        if (me == null || me.role != Role.MODERATOR || me.user.id == target.user.id) return emptyList()
+        return when (target.role) {
+            Role.LISTENER -> listOf(
+                ModeratorAction.INVITE_TO_SPEAK,
+                ModeratorAction.MAKE_MODERATOR,
+                ModeratorAction.REMOVE,
+            )
+            Role.SPEAKER -> listOfNotNull(
+                ModeratorAction.MOVE_TO_AUDIENCE,
+                ModeratorAction.MUTE.takeIf { !target.muted },
+                ModeratorAction.MAKE_MODERATOR,
+                ModeratorAction.REMOVE,
+            )
+            Role.MODERATOR -> listOfNotNull(
+                ModeratorAction.MOVE_TO_AUDIENCE,
+                ModeratorAction.MUTE.takeIf { !target.muted },
+                ModeratorAction.REMOVE,
+            )
+        }
+    }
+
+    /** Finds a participant by id anywhere in the state (stage, audience, hand queue). */
+    fun find(s: RoomViewState, userId: String): ParticipantView? =
+        s.stage.firstOrNull { it.user.id == userId }
+            ?: s.audience.firstOrNull { it.user.id == userId }
+            ?: s.hands.firstOrNull { it.participant.user.id == userId }?.participant
+
+    fun tile(p: ParticipantView, myId: String?): Tile {
+        val onStage = p.role != Role.LISTENER
+        val level = if (onStage && !p.muted && p.speaking) p.level.coerceIn(0f, 1f) else 0f
+        return Tile(
+            userId = p.user.id,
+            name = displayName(p.user.name, p.user.handle),
+            handle = p.user.handle,
+            initials = initials(p.user.name, p.user.handle),
+            moderator = p.role == Role.MODERATOR,
+            muted = onStage && p.muted,
+            speaking = level > 0f,
+            level = level,
+            me = p.user.id == myId,
+            followedBySpeakers = p.followedBySpeakers,
+            role = p.role,
+        )
+    }
+
+    fun banner(c: ConnectionStatus): String? = when (c) {
+        is ConnectionStatus.Connecting -> "Connecting…"
+        is ConnectionStatus.Connected -> null
+        is ConnectionStatus.Reconnecting -> "Reconnecting… (attempt ${c.attempt})"
+        is ConnectionStatus.Ended -> null
+    }
+
+    fun endedMessage(s: RoomViewState): String? {
+        val reason = (s.connection as? ConnectionStatus.Ended)?.reason
+        return when {
+            s.removed || reason == "removed" || reason == "removed_from_room" ->
+                "A moderator removed you from this room."
+            reason == "room_ended" || s.ended -> "This room has ended."
+            reason == "left" -> "You left the room."
+            reason == "replaced" -> "You joined this room on another device."
+            reason != null -> "Disconnected from the room ($reason)."
+            else -> null
+        }
+    }
+
+    fun countsLine(speakers: Long, listeners: Long): String =
+        "${compactCount(speakers)} on stage · ${compactCount(listeners)} listening"
+}
