@@ -48,6 +48,17 @@ pub struct ServeArgs {
     /// Take client addresses from X-Forwarded-For (only behind a trusted reverse proxy).
     #[arg(long, env = "RUANG_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// Android package allowed to open this server's links (App Links).
+    #[arg(long, env = "RUANG_ANDROID_PACKAGE", default_value = "org.ruang.app")]
+    android_package: String,
+    /// SHA-256 fingerprint of the Android app's signing certificate (repeat for several),
+    /// served in /.well-known/assetlinks.json.
+    #[arg(
+        long = "android-cert-sha256",
+        env = "RUANG_ANDROID_CERT_SHA256",
+        value_delimiter = ','
+    )]
+    android_cert_fingerprints: Vec<String>,
     /// Failed invite codes or tokens allowed per address per minute.
     #[arg(long, env = "RUANG_AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
     auth_failures_per_minute: u32,
@@ -130,6 +141,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         first_join_grace: Duration::from_secs(args.first_join_grace_secs),
         audience_sample: args.audience_sample,
         trust_forwarded_for: args.trust_forwarded_for,
+        android_package: args.android_package,
+        android_cert_fingerprints: args.android_cert_fingerprints,
         auth_failures_per_minute: args.auth_failures_per_minute,
         rtc_port: args.rtc_port,
         rtc_public_ip: args.rtc_public_ip,

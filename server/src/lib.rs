@@ -33,6 +33,10 @@ pub struct Config {
     pub first_join_grace: Duration,
     /// Take the client address from `X-Forwarded-For` (behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
+    /// Android App Links: the app's package name and its signing certificates' SHA-256
+    /// fingerprints, served at `/.well-known/assetlinks.json`.
+    pub android_package: String,
+    pub android_cert_fingerprints: Vec<String>,
     /// Failed invite-code or token attempts allowed per client address per minute.
     pub auth_failures_per_minute: u32,
     pub audience_sample: usize,
@@ -57,6 +61,8 @@ impl Default for Config {
             rejoin_grace: Duration::from_secs(30),
             first_join_grace: Duration::from_secs(600),
             trust_forwarded_for: false,
+            android_package: "org.ruang.app".into(),
+            android_cert_fingerprints: Vec::new(),
             auth_failures_per_minute: 20,
             audience_sample: rooms::rules::DEFAULT_AUDIENCE_SAMPLE,
             max_body_bytes: 64 * 1024,

@@ -118,6 +118,21 @@ async fn http_bad_input(b: Backend) {
         .unwrap();
     assert_eq!(error_of(r).await, (429, "rate_limited".into()));
 
+    // App Links statement for the Android app.
+    let links: Value = http
+        .get(url("/.well-known/assetlinks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(links[0]["target"]["package_name"], "org.ruang.app");
+    assert_eq!(
+        links[0]["relation"][0],
+        "delegate_permission/common.handle_all_urls"
+    );
+
     // Health and metrics still answer.
     let h: Value = http
         .get(url("/healthz"))

@@ -125,6 +125,23 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     }))
 }
 
+/// Digital Asset Links statement that lets the Android app open this server's `/r/` and
+/// `/i/` links directly (verified App Links).
+pub fn assetlinks(package: &str, fingerprints: &[String]) -> serde_json::Value {
+    serde_json::json!([{
+        "relation": ["delegate_permission/common.handle_all_urls"],
+        "target": {
+            "namespace": "android_app",
+            "package_name": package,
+            "sha256_cert_fingerprints": fingerprints,
+        }
+    }])
+}
+
+pub async fn serve_assetlinks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.assetlinks.clone())
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }

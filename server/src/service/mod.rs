@@ -30,6 +30,8 @@ pub struct AppInner {
     pub invites_per_user: u32,
     pub max_body_bytes: usize,
     pub trust_forwarded_for: bool,
+    /// The body of `/.well-known/assetlinks.json`.
+    pub assetlinks: serde_json::Value,
     pub limiter: RateLimiter,
     pub metrics: Metrics,
 }
@@ -57,6 +59,10 @@ impl AppState {
             invites_per_user: config.invites_per_user,
             max_body_bytes: config.max_body_bytes,
             trust_forwarded_for: config.trust_forwarded_for,
+            assetlinks: http::assetlinks(
+                &config.android_package,
+                &config.android_cert_fingerprints,
+            ),
             limiter: RateLimiter::new(config.auth_failures_per_minute),
             metrics: Metrics::default(),
         }))
@@ -67,6 +73,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
     Router::new()
         .route("/healthz", get(http::healthz))
+        .route("/.well-known/assetlinks.json", get(http::serve_assetlinks))
         .route("/metrics", get(metrics::render))
         .route("/v1/signup", post(http::signup))
         .route("/v1/logout", post(http::logout))
