@@ -1,13 +1,15 @@
 //! The engine task: moves audio between the device rings and the transport on a short tick.
 //!
 //! - capture: every whole 20 ms frame in the capture ring → [`SendPipeline`] (muted unless
-//!   sending is allowed) → RTP with the RFC 6464 level on the current transport;
+//!   sending is allowed) → RTP with the RFC 6464 level on the current transport; the
+//!   encoder's loss hint follows what the server reports (`loss.rs`, read from an atomic);
 //! - receive: packets from every `recvonly` track → [`ReceivePipeline`] keyed by SSRC;
 //! - playback: whenever the playback ring holds fewer than `playout_frames` frames, one mixed
 //!   20 ms frame is pulled and written, so the device clock paces playout.
 //!
 //! The device threads only ever touch the lock-free rings; this task owns the pipelines.
 
+use super::loss::LossFeedback;
 use super::transport::{IncomingRtp, Transport};
 use super::{MediaStats, SlotStats};
 use ruang_media::device::{CaptureStream, PlaybackStream};
@@ -29,6 +31,9 @@ pub(crate) struct Shared {
     /// Output attenuation in thousandths: 0 plays at full volume, 1000 is silent.
     /// (Stored as attenuation so the default, 0, means full volume.)
     pub attenuation_milli: std::sync::atomic::AtomicU32,
+    /// Reported loss of our stream and the smoothed encoder hint, written by the transport's
+    /// RTCP observer (webrtc driver task), only loaded here.
+    pub loss: Arc<LossFeedback>,
     pub stats: Mutex<MediaStats>,
 }
 
@@ -143,7 +148,16 @@ impl Engine {
             }
 
             // Microphone → network.
+            let loss_hint = self.shared.loss.hint();
             if let Some((send, capture)) = &mut self.send {
+                if let Some(hint) = loss_hint {
+                    let hint = i32::from(hint);
+                    if send.encoder_mut().config().packet_loss_perc != hint {
+                        if let Err(e) = send.encoder_mut().set_packet_loss_perc(hint) {
+                            tracing::debug!(error = %e, "setting the loss hint failed");
+                        }
+                    }
+                }
                 while capture.read_frame(&mut frame) {
                     local.frames_captured += 1;
                     let may_send = self.shared.may_send() && transport.is_some();
@@ -170,7 +184,12 @@ impl Engine {
                 }
                 local.capture_overruns = capture.overruns();
                 local.send_level = send.level().loudness();
+                local.loss_hint_percent = send.encoder_mut().config().packet_loss_perc as u8;
+            } else {
+                local.loss_hint_percent = loss_hint.unwrap_or(0);
             }
+            local.reported_loss_percent = self.shared.loss.reported();
+            local.loss_reports = self.shared.loss.reports();
 
             // Jitter buffers → mix → speaker, paced by how much the device has consumed.
             if let Some(playback) = &mut self.playback {

@@ -17,9 +17,11 @@
 //! the transport against a plain WebRTC peer this way).
 
 mod engine;
+pub mod loss;
 pub mod sdp;
 pub mod transport;
 
+pub use loss::LossFeedback;
 /// The audio engine crate (devices, WAV helpers, analysis), re-exported for apps and tests.
 pub use ruang_media;
 pub use transport::{IncomingRtp, Transport, TransportOptions};
@@ -153,6 +155,14 @@ pub struct MediaStats {
     pub playout: JitterStats,
     pub capture_overruns: u64,
     pub playback_underruns: u64,
+    /// The Opus encoder's packet-loss hint in percent (drives in-band FEC strength): the
+    /// configured value until the server reports on our stream, then the smoothed reported
+    /// loss (1..=30). Without a microphone, the smoothed value alone (0 before any report).
+    pub loss_hint_percent: u8,
+    /// Loss the server reported in its last RTCP report block on our stream, in percent.
+    pub reported_loss_percent: f32,
+    /// RTCP report blocks received about our stream (on every transport so far).
+    pub loss_reports: u64,
     /// One entry per SSRC heard on the current transport, in order of first packet.
     pub slots: Vec<SlotStats>,
     /// Generation of the current transport (1 = first negotiation).
@@ -175,8 +185,13 @@ impl Control {
     /// Builds a new transport, negotiates it and makes it current.
     async fn negotiate(&mut self) -> Result<Arc<Transport>, MediaError> {
         self.generation += 1;
-        let t =
-            Transport::new(&self.opts.transport, self.generation, self.incoming.clone()).await?;
+        let t = Transport::with_loss_feedback(
+            &self.opts.transport,
+            self.generation,
+            self.incoming.clone(),
+            self.shared.loss.clone(),
+        )
+        .await?;
         let offer = t.create_offer().await?;
         let answer = match self.signaller.media_offer(offer).await {
             Ok(a) => a,

@@ -263,6 +263,16 @@ async fn audio_round_trips_through_a_plain_webrtc_peer() {
     );
     assert!(slot.rtp_loudest.is_some_and(|l| l < 40), "{slot:?}");
     assert!(stats_end.playout.received >= 130, "{stats_end:#?}");
+    // The encoder's loss hint is always reported (the configured value until an RTCP report
+    // block on our stream arrives, then the smoothed reported loss, at least 1 %).
+    assert!(
+        (1..=30).contains(&stats_end.loss_hint_percent),
+        "{stats_end:#?}"
+    );
+    eprintln!(
+        "loss hint {} % after {} RTCP report blocks (last reported {} %)",
+        stats_end.loss_hint_percent, stats_end.loss_reports, stats_end.reported_loss_percent
+    );
     let seen = &answerer.seen;
     assert!(seen.packets.load(Ordering::Relaxed) >= 140);
     assert!(

@@ -1,10 +1,14 @@
 //! One WebRTC peer connection (the `webrtc` crate): a `sendonly` microphone m-line and
 //! `slots` `recvonly` m-lines, no trickle (the offer carries all host candidates), the client
 //! is the controlling ICE agent. Incoming RTP goes out through a channel as [`IncomingRtp`].
+//! An interceptor reads the far end's RTCP reports on the microphone stream into a
+//! [`LossFeedback`] (see `loss.rs`).
 
+use super::loss::{LossFeedback, LossObserver};
 use super::sdp::{self, AUDIO_LEVEL_URI};
 use super::MediaError;
 use bytes::Bytes;
+use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp;
 use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
@@ -61,6 +65,10 @@ impl Default for TransportOptions {
         }
     }
 }
+
+/// Chain position of the [`LossObserver`]: an observer that emits nothing, just below
+/// `Slot::ReceiverReport` (10 000) so it sees inbound RTCP before the report interceptors.
+const LOSS_OBSERVER_SLOT: usize = 9_500;
 
 struct Handler {
     generation: u64,
@@ -140,6 +148,7 @@ pub struct Transport {
     state: watch::Receiver<RTCPeerConnectionState>,
     level_id: Arc<AtomicU8>,
     dropped: Arc<AtomicU64>,
+    loss: Arc<LossFeedback>,
     gather_timeout: Duration,
 }
 
@@ -159,7 +168,29 @@ impl Transport {
         generation: u64,
         incoming: mpsc::Sender<IncomingRtp>,
     ) -> Result<Transport, MediaError> {
+        Self::with_loss_feedback(opts, generation, incoming, Arc::default()).await
+    }
+
+    /// Like [`Transport::new`], publishing the reported loss of the microphone stream into
+    /// `loss` (kept across transports, so the smoothed hint carries over).
+    pub async fn with_loss_feedback(
+        opts: &TransportOptions,
+        generation: u64,
+        incoming: mpsc::Sender<IncomingRtp>,
+        loss: Arc<LossFeedback>,
+    ) -> Result<Transport, MediaError> {
+        let ssrc = loop {
+            let s = rand::random::<u32>();
+            if s != 0 {
+                break s;
+            }
+        };
         let (me, registry) = sdp::media_engine()?;
+        // Only observes; just below the report interceptors, well clear of the jitter buffer.
+        let registry = registry.with(
+            Slot::from(LOSS_OBSERVER_SLOT),
+            LossObserver::new(ssrc, loss.clone()),
+        );
         let (gathered_tx, gathered) = watch::channel(false);
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let level_id = Arc::new(AtomicU8::new(0));
@@ -182,12 +213,6 @@ impl Transport {
             .await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
-        let ssrc = loop {
-            let s = rand::random::<u32>();
-            if s != 0 {
-                break s;
-            }
-        };
         let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
             "ruang".to_owned(),
             "mic".to_owned(),
@@ -230,6 +255,7 @@ impl Transport {
             state,
             level_id,
             dropped,
+            loss,
             gather_timeout: opts.gather_timeout,
         })
     }
@@ -294,6 +320,11 @@ impl Transport {
     /// Incoming packets dropped because the engine fell behind.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// What the far end reports about the microphone stream.
+    pub fn loss_feedback(&self) -> &Arc<LossFeedback> {
+        &self.loss
     }
 
     /// Sends one Opus packet with the RFC 6464 level extension.
