@@ -1,6 +1,7 @@
 //! `ruang`: the one binary an operator and a tester need.
 
 mod account;
+mod bench;
 mod bot;
 mod serve;
 
@@ -100,6 +101,11 @@ enum Command {
         #[command(subcommand)]
         action: bot::BotAction,
     },
+    /// Benchmarks: `bench latency` (mouth-to-ear, join to first audio, loss and jitter).
+    Bench {
+        #[command(subcommand)]
+        action: bench::BenchAction,
+    },
     /// Revoke this session token (or all of yours with --all).
     Logout {
         #[command(flatten)]
@@ -140,6 +146,7 @@ fn main() -> ExitCode {
             Command::Unfollow { remote, handle } => account::follow(&remote, &handle, false).await,
             Command::Logout { remote, all } => account::logout(&remote, all).await,
             Command::Bot { remote, action } => bot::bot(&remote, action).await,
+            Command::Bench { action } => bench::bench(action).await,
         }
     });
     match result {

@@ -1,0 +1,417 @@
+//! Pure analysis for `ruang bench latency`: the probe signal, per-burst delay by
+//! cross-correlation on a shared sample timeline, windowed correlation ("intelligibility"),
+//! percentiles and playout frame shares. No I/O and no clock: unit-tested on synthetic input.
+
+use ruang_client::media::ruang_media::analysis::best_alignment;
+use ruang_client::media::ruang_media::JitterStats;
+
+/// Samples per second (every buffer is 48 kHz mono).
+pub const SR: usize = 48_000;
+/// A probe burst starts every 503 ms of the input: not a multiple of the 10 ms device period
+/// or the 20 ms codec frame, so successive bursts fall on every phase of both.
+pub const BURST_PERIOD: usize = SR * 503 / 1000;
+/// Length of a probe burst (a windowed chirp).
+pub const BURST_LEN: usize = SR * 40 / 1000;
+/// Reference taken around a burst for the delay search (the chirp plus the speech after it).
+pub const BURST_REF: usize = SR * 60 / 1000;
+/// Intelligibility windows: 250 ms, from 100 ms after a burst (so no chirp is inside).
+pub const WINDOW_OFFSET: usize = SR / 10;
+pub const WINDOW_LEN: usize = SR / 4;
+/// A burst counts as found when its best correlation reaches this.
+pub const BURST_MIN_CORRELATION: f64 = 0.6;
+/// A window counts as intelligible when its correlation reaches this.
+pub const INTELLIGIBLE: f64 = 0.8;
+
+/// The speaker's input: a cyclic signal indexed by the global sample clock
+/// (`sample(g) = signal[g mod len]`).
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub signal: std::sync::Arc<[i16]>,
+    /// Where each burst starts within one cycle of `signal`.
+    pub bursts: std::sync::Arc<[usize]>,
+}
+
+impl Input {
+    /// Speech-like signal (normalised to about −26 dBFS RMS) plus a distinct chirp every
+    /// [`BURST_PERIOD`] samples, `seconds` long (a multiple of the burst period).
+    pub fn probe(seconds: usize, seed: u64) -> Input {
+        let len = seconds.max(1) * SR;
+        let mut speech = speech_like(len, seed);
+        let rms = (speech.iter().map(|s| s * s).sum::<f32>() / len as f32).sqrt();
+        let gain = if rms > 0.0 { 0.05 / rms } else { 0.0 };
+        for s in &mut speech {
+            *s *= gain;
+        }
+        // Every burst keeps its speech window clear before the next one (or the cycle's end).
+        let bursts: Vec<usize> = (0..len)
+            .step_by(BURST_PERIOD)
+            .filter(|b| b + WINDOW_OFFSET + WINDOW_LEN + SR / 20 <= len)
+            .collect();
+        for (k, &start) in bursts.iter().enumerate() {
+            let chirp = chirp(k);
+            for (i, c) in chirp.iter().enumerate() {
+                if let Some(s) = speech.get_mut(start + i) {
+                    *s += c;
+                }
+            }
+        }
+        let signal: Vec<i16> = speech
+            .iter()
+            .map(|s| (s.clamp(-1.0, 1.0) * 32767.0) as i16)
+            .collect();
+        Input {
+            signal: signal.into(),
+            bursts: bursts.into(),
+        }
+    }
+
+    /// Global indices of the bursts starting in `[g0, g1)`, in order.
+    pub fn bursts_in(&self, g0: u64, g1: u64) -> Vec<u64> {
+        let len = self.signal.len() as u64;
+        let mut out = Vec::new();
+        let mut cycle = g0 / len * len;
+        while cycle < g1 {
+            out.extend(
+                self.bursts
+                    .iter()
+                    .map(|&b| cycle + b as u64)
+                    .filter(|g| (g0..g1).contains(g)),
+            );
+            cycle += len;
+        }
+        out
+    }
+
+    pub fn sample(&self, g: u64) -> i16 {
+        self.signal[(g % self.signal.len() as u64) as usize]
+    }
+
+    /// `len` input samples from global index `g` (wrapping around the cycle).
+    pub fn window(&self, g: u64, len: usize) -> Vec<i16> {
+        (0..len as u64).map(|i| self.sample(g + i)).collect()
+    }
+}
+
+/// A Hann-windowed linear chirp; `k` varies its band and direction so neighbouring bursts
+/// differ (a delay search that overshoots by one period finds a poor match, not a false one).
+fn chirp(k: usize) -> Vec<f32> {
+    let lo = 350.0 + 150.0 * (k % 4) as f32;
+    let hi = 2_200.0 + 400.0 * (k % 3) as f32;
+    let (f0, f1) = if k % 2 == 1 { (hi, lo) } else { (lo, hi) };
+    let dur = BURST_LEN as f32 / SR as f32;
+    let pi = std::f32::consts::PI;
+    (0..BURST_LEN)
+        .map(|i| {
+            let t = i as f32 / SR as f32;
+            let phase = 2.0 * pi * (f0 * t + (f1 - f0) * t * t / (2.0 * dur));
+            let w = 0.5 - 0.5 * (2.0 * pi * i as f32 / (BURST_LEN - 1) as f32).cos();
+            0.35 * w * phase.sin()
+        })
+        .collect()
+}
+
+/// Speech-like test signal (float, unnormalised): a glottal pulse train with gliding pitch
+/// through two formant resonators and a syllabic envelope (the recipe of the media tests).
+pub fn speech_like(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    let mut rnd = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let sr = SR as f32;
+    let pi = std::f32::consts::PI;
+    let resonate = |x: f32, freq: f32, bw: f32, y1: f32, y2: f32| {
+        let r = (-pi * bw / sr).exp();
+        let c = 2.0 * r * (2.0 * pi * freq / sr).cos();
+        let y = x + c * y1 - r * r * y2;
+        (y, y, y1)
+    };
+    let mut out = Vec::with_capacity(len);
+    let (mut phase, mut a1, mut a2, mut b1, mut b2) = (0.0f32, 0.0, 0.0, 0.0, 0.0);
+    let syllable = (sr * 0.18) as usize;
+    let (mut f1, mut f2, mut pitch_base) = (500.0, 1500.0, 120.0);
+    for i in 0..len {
+        if i % syllable == 0 {
+            f1 = 300.0 + rnd() * 500.0;
+            f2 = 900.0 + rnd() * 1500.0;
+            pitch_base = 100.0 + rnd() * 80.0;
+        }
+        let t = i as f32 / sr;
+        let pitch = pitch_base * (1.0 + 0.08 * (2.0 * pi * 3.0 * t).sin());
+        phase += pitch / sr;
+        let excitation = if phase >= 1.0 {
+            phase -= 1.0;
+            1.0
+        } else {
+            0.0
+        } + 0.02 * (rnd() - 0.5);
+        let (y1, na1, na2) = resonate(excitation, f1, 80.0, a1, a2);
+        a1 = na1;
+        a2 = na2;
+        let (y2, nb1, nb2) = resonate(excitation, f2, 120.0, b1, b2);
+        b1 = nb1;
+        b2 = nb2;
+        let pos = (i % syllable) as f32 / syllable as f32;
+        let envelope = (pi * pos).sin().powf(0.7);
+        out.push((y1 + 0.6 * y2) * envelope);
+    }
+    out
+}
+
+/// What a listener's device played, on the global sample clock: `samples[i]` was played at
+/// global index `start + i`.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    pub start: u64,
+    pub samples: Vec<i16>,
+}
+
+/// Delay of one burst or window: output index − input index on the shared clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Delay {
+    /// Global index of the input sample where the reference starts.
+    pub at: u64,
+    pub samples: i64,
+    pub correlation: f64,
+}
+
+impl Delay {
+    pub fn ms(&self) -> f64 {
+        self.samples as f64 * 1000.0 / SR as f64
+    }
+}
+
+/// Searches the recording for `reference` (input from global index `at`), delayed by
+/// `min..=max` samples. `None` when the recording does not cover the whole search range.
+pub fn find_delay(
+    reference: &[i16],
+    at: u64,
+    rec: &Recording,
+    min: i64,
+    max: i64,
+) -> Option<Delay> {
+    let from = at as i64 + min - rec.start as i64;
+    let to = at as i64 + max + reference.len() as i64 - rec.start as i64;
+    if from < 0 || to > rec.samples.len() as i64 || min > max {
+        return None;
+    }
+    let out = &rec.samples[from as usize..to as usize];
+    let a = best_alignment(reference, out, 0, (max - min) as isize);
+    Some(Delay {
+        at,
+        samples: min + a.lag as i64,
+        correlation: a.correlation,
+    })
+}
+
+/// Results of one listener over the measured span.
+#[derive(Debug, Clone, Default)]
+pub struct ListenerAnalysis {
+    /// Every burst in the span (found or not).
+    pub bursts: Vec<Delay>,
+    /// Correlation of every 250 ms speech window in the span.
+    pub windows: Vec<f64>,
+}
+
+impl ListenerAnalysis {
+    pub fn found(&self) -> impl Iterator<Item = &Delay> {
+        self.bursts
+            .iter()
+            .filter(|d| d.correlation >= BURST_MIN_CORRELATION)
+    }
+}
+
+/// Analyses the bursts starting in `[g0, g1)` and their speech windows. Delays are searched in
+/// `0..=max_delay` samples; each window around the delay of its own burst (± `slack`), or the
+/// median delay when that burst was not found.
+pub fn analyze(
+    input: &Input,
+    rec: &Recording,
+    g0: u64,
+    g1: u64,
+    max_delay: i64,
+    slack: i64,
+) -> ListenerAnalysis {
+    let bursts = input.bursts_in(g0, g1);
+    let mut out = ListenerAnalysis::default();
+    for &g in &bursts {
+        let reference = input.window(g, BURST_REF);
+        if let Some(d) = find_delay(&reference, g, rec, 0, max_delay) {
+            out.bursts.push(d);
+        }
+    }
+    let found: Vec<f64> = out.found().map(|d| d.samples as f64).collect();
+    let Some(median) = percentile(&found, 50.0) else {
+        return out;
+    };
+    for &g in &bursts {
+        let around = out
+            .bursts
+            .iter()
+            .find(|d| d.at == g && d.correlation >= BURST_MIN_CORRELATION)
+            .map_or(median as i64, |d| d.samples);
+        let at = g + WINDOW_OFFSET as u64;
+        let reference = input.window(at, WINDOW_LEN);
+        let (lo, hi) = ((around - slack).max(0), around + slack);
+        if let Some(d) = find_delay(&reference, at, rec, lo, hi) {
+            out.windows.push(d.correlation.max(0.0));
+        }
+    }
+    out
+}
+
+/// Nearest-rank percentile (`p` in 0..=100) of unsorted values; `None` when empty.
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    Some(v[rank.clamp(1, v.len()) - 1])
+}
+
+/// Share of the 20 ms frames a listener's jitter buffers played, by how they were made.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrameShares {
+    pub total: u64,
+    /// Decoded from their own packet.
+    pub received: f64,
+    /// Rebuilt from the next packet's in-band FEC.
+    pub recovered: f64,
+    /// Lost (a later packet had arrived): Opus PLC.
+    pub concealed: f64,
+    /// No data at all: buffer ran dry (`underruns`) or a frame inserted to deepen the buffer
+    /// (`expanded`); also PLC output, but not tied to one lost packet.
+    pub missing: f64,
+}
+
+/// `after − before` of cumulative playout counters.
+pub fn playout_delta(before: &JitterStats, after: &JitterStats) -> JitterStats {
+    JitterStats {
+        pushed: after.pushed.saturating_sub(before.pushed),
+        received: after.received.saturating_sub(before.received),
+        recovered: after.recovered.saturating_sub(before.recovered),
+        concealed: after.concealed.saturating_sub(before.concealed),
+        underruns: after.underruns.saturating_sub(before.underruns),
+        expanded: after.expanded.saturating_sub(before.expanded),
+        empty: after.empty.saturating_sub(before.empty),
+        late: after.late.saturating_sub(before.late),
+        duplicates: after.duplicates.saturating_sub(before.duplicates),
+        discarded: after.discarded.saturating_sub(before.discarded),
+        invalid: after.invalid.saturating_sub(before.invalid),
+        resyncs: after.resyncs.saturating_sub(before.resyncs),
+    }
+}
+
+impl FrameShares {
+    pub fn from_stats(s: &JitterStats) -> FrameShares {
+        let missing = s.underruns + s.expanded;
+        let total = s.received + s.recovered + s.concealed + missing;
+        let share = |n: u64| {
+            if total == 0 {
+                0.0
+            } else {
+                n as f64 / total as f64
+            }
+        };
+        FrameShares {
+            total,
+            received: share(s.received),
+            recovered: share(s.recovered),
+            concealed: share(s.concealed),
+            missing: share(missing),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A synthetic "network path": the input delayed by 52 ms, then by 72 ms (a jitter buffer
+    /// that inserted one 20 ms frame), with half a second right after the switch replaced by
+    /// silence (a long loss: one burst and one window) and mild deterministic noise everywhere.
+    #[test]
+    fn finds_burst_delays_and_intelligible_windows_on_a_shared_clock() {
+        let input = Input::probe(8, 7);
+        let start: u64 = 1_000_000; // the recording starts late on the global clock
+        let (g0, g1) = (start + SR as u64 / 2, start + 5 * SR as u64);
+        let bursts = input.bursts_in(g0, g1);
+        assert_eq!(bursts.len(), 9, "{bursts:?}");
+        assert!(bursts.windows(2).all(|w| w[1] > w[0]));
+        let b5 = bursts[4];
+        // After the 5th burst's speech window has come out (output clock), before the 6th.
+        let switch = b5 + 52 * 48 + (WINDOW_OFFSET + WINDOW_LEN) as u64 + 1_000;
+        let silence = switch..switch + 24_000;
+        let mut noise = 12_345u32;
+        let samples: Vec<i16> = (0..SR as u64 * 6)
+            .map(|i| {
+                let g = start + i;
+                let delay = if g < switch { 52 * 48 } else { 72 * 48 };
+                noise = noise.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let n = ((noise >> 16) as i32 % 200) - 100;
+                if silence.contains(&g) {
+                    0
+                } else {
+                    (i32::from(input.sample(g - delay)) + n).clamp(-32768, 32767) as i16
+                }
+            })
+            .collect();
+        let rec = Recording { start, samples };
+        let a = analyze(&input, &rec, g0, g1, (SR / 2) as i64, (SR / 20) as i64);
+
+        assert_eq!(a.bursts.len(), 9, "{:?}", a.bursts);
+        let found: Vec<&Delay> = a.found().collect();
+        // The 6th burst falls inside the silence.
+        assert_eq!(found.len(), 8, "{:?}", a.bursts);
+        assert!(found.iter().all(|d| d.at != bursts[5]));
+        for d in &found {
+            let expected = if d.at <= b5 { 52.0 } else { 72.0 };
+            assert!((d.ms() - expected).abs() < 0.05, "{d:?}");
+            assert!(d.correlation > 0.95, "{d:?}");
+        }
+        let ms: Vec<f64> = found.iter().map(|d| d.ms()).collect();
+        assert_eq!(percentile(&ms, 50.0), Some(52.0));
+        assert_eq!(percentile(&ms, 99.0), Some(72.0));
+        // Every window is clean except the one inside the silence.
+        assert_eq!(a.windows.len(), 9);
+        let good = a.windows.iter().filter(|&&c| c >= INTELLIGIBLE).count();
+        assert_eq!(good, 8, "{:?}", a.windows);
+    }
+
+    #[test]
+    fn percentiles_and_frame_shares() {
+        let v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50.0));
+        assert_eq!(percentile(&v, 95.0), Some(95.0));
+        assert_eq!(percentile(&v, 99.0), Some(99.0));
+        assert_eq!(percentile(&v, 0.0), Some(1.0));
+        assert_eq!(percentile(&[], 50.0), None);
+
+        let before = JitterStats {
+            received: 10,
+            empty: 7,
+            ..JitterStats::default()
+        };
+        let after = JitterStats {
+            received: 90,
+            recovered: 10,
+            concealed: 5,
+            underruns: 3,
+            expanded: 2,
+            empty: 9,
+            ..JitterStats::default()
+        };
+        let s = FrameShares::from_stats(&playout_delta(&before, &after));
+        assert_eq!(s.total, 100);
+        assert_eq!(
+            (s.received, s.recovered, s.concealed, s.missing),
+            (0.8, 0.1, 0.05, 0.05)
+        );
+        assert_eq!(FrameShares::from_stats(&JitterStats::default()).total, 0);
+    }
+}
