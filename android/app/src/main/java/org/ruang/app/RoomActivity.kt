@@ -14,6 +14,7 @@ import android.widget.LinearLayout
 import android.widget.PopupMenu
 import android.widget.ScrollView
 import android.widget.TextView
+import org.ruang.app.presenter.AudiencePager
 import org.ruang.app.presenter.DeepLink
 import org.ruang.app.presenter.DeepLinks
 import org.ruang.app.presenter.LinkDecision
@@ -45,6 +46,7 @@ class RoomActivity : Activity() {
     private lateinit var othersHeader: TextView
     private lateinit var others: StageView
     private lateinit var moreView: TextView
+    private lateinit var scroll: ScrollView
     private lateinit var handButton: Button
     private lateinit var muteButton: Button
     private lateinit var modButton: Button
@@ -61,6 +63,8 @@ class RoomActivity : Activity() {
     private var micAsked = false
     private var afterMic: ((Boolean) -> Unit)? = null
     private var afterNotifications: (() -> Unit)? = null
+    /** "Show all N listeners": the audience pages loaded so far. */
+    private val pager = AudiencePager()
 
     private val observer = RoomController.Observer { render(it) }
 
@@ -182,6 +186,7 @@ class RoomActivity : Activity() {
         link = shareLink
         last = null
         endedShown = false
+        pager.sync(id)
         if (ruang.rooms.roomId == id) {
             ruang.rooms.state?.let { render(it) }
             return
@@ -306,13 +311,21 @@ class RoomActivity : Activity() {
         followed = StageView(this, compact = true).apply { onLongPress = { t, v -> personMenu(t, v) } }
         othersHeader = sectionHeader()
         others = StageView(this, compact = true).apply { onLongPress = { t, v -> personMenu(t, v) } }
-        moreView = label("", 13f, color = Palette.MUTED_TEXT).apply { setPadding(dp(8), dp(4), dp(8), dp(16)) }
+        moreView = label("", 14f, bold = true, color = Palette.ACCENT).apply {
+            setPadding(dp(8), dp(12), dp(8), dp(16))
+            setOnClickListener { loadAudience(pager.request()) }
+        }
         content.addView(followedHeader, matchWrap())
         content.addView(followed, matchWrap())
         content.addView(othersHeader, matchWrap())
         content.addView(others, matchWrap())
         content.addView(moreView, matchWrap())
-        root.addView(ScrollView(this).apply { addView(content) }, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 0, 1f))
+        scroll = ScrollView(this).apply { addView(content) }
+        // At the end of the list, the next audience page (once "Show all" was tapped).
+        scroll.setOnScrollChangeListener { _, _, _, _, _ ->
+            if (!scroll.canScrollVertically(1)) loadAudience(pager.requestOnScrollEnd())
+        }
+        root.addView(scroll, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 0, 1f))
 
         val bottom = horizontal().apply { setPadding(dp(12), dp(8), dp(12), dp(12)) }
         bottom.addView(button("✌ Leave quietly") { leave(quietly = true) }, weighted())
@@ -339,9 +352,13 @@ class RoomActivity : Activity() {
 
         stage.tiles = st.stage
         renderSection(st.followed, followedHeader, followed)
-        renderSection(st.others, othersHeader, others)
-        moreView.text = if (st.others.more > 0) "+${st.others.more} more listening" else ""
-        moreView.visibility = if (st.others.more > 0) View.VISIBLE else View.GONE
+        pager.sync(s.roomId)
+        val othersSection = pager.others(s, st.others)
+        renderSection(othersSection, othersHeader, others)
+        val footer = pager.footer(othersSection, s.counts.listeners.toLong())
+        moreView.text = footer?.label ?: ""
+        moreView.isEnabled = footer?.tappable == true
+        moreView.visibility = if (footer != null) View.VISIBLE else View.GONE
         renderHands(st)
 
         handButton.visibility = if (st.hand.visible) View.VISIBLE else View.GONE
@@ -414,6 +431,16 @@ class RoomActivity : Activity() {
     }
 
     // ---- actions -------------------------------------------------------------------------
+
+    /** Loads one audience page on the core thread (AudiencePager decides which, and merges it). */
+    private fun loadAudience(req: AudiencePager.Request?) {
+        if (req == null) return
+        last?.let { render(it) } // "Loading listeners…"
+        ruang.rooms.query({ it.audiencePage(req.cursor, req.limit) }) { r ->
+            val current = r.fold({ pager.onPage(req, it) }, { pager.onError(req) })
+            if (current) last?.let { render(it) }
+        }
+    }
 
     private fun report(r: Result<Unit>) {
         r.exceptionOrNull()?.let { toast(errorText(it)) }

@@ -121,6 +121,12 @@ class RoomController(private val app: RuangApp) {
         app.background({ work(r) }, done)
     }
 
+    /** Runs a room query on the core thread; the result comes back to [done] on the main thread. */
+    fun <T> query(work: (Room) -> T, done: (Result<T>) -> Unit) {
+        val r = room ?: return done(Result.failure(IllegalStateException("not in a room")))
+        app.background({ work(r) }, done)
+    }
+
     fun leave(quietly: Boolean, done: () -> Unit) {
         val r = room
         generation++
