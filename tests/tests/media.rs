@@ -19,57 +19,7 @@ use std::time::Duration;
 const PATIENCE: Duration = Duration::from_secs(40);
 const SR: usize = 48_000;
 
-/// Speech-like test signal: a glottal pulse train with gliding pitch through two formant
-/// resonators, syllabic envelope (the recipe of `ruang_media`'s own tests).
-fn speech_like(len: usize, seed: u64) -> Vec<i16> {
-    let mut state = seed;
-    let mut rnd = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-    };
-    let sr = SR as f32;
-    let pi = std::f32::consts::PI;
-    let resonate = |x: f32, freq: f32, bw: f32, y1: f32, y2: f32| {
-        let r = (-pi * bw / sr).exp();
-        let c = 2.0 * r * (2.0 * pi * freq / sr).cos();
-        let y = x + c * y1 - r * r * y2;
-        (y, y, y1)
-    };
-    let mut out = Vec::with_capacity(len);
-    let (mut phase, mut a1, mut a2, mut b1, mut b2) = (0.0f32, 0.0, 0.0, 0.0, 0.0);
-    let syllable = (sr * 0.18) as usize;
-    let (mut f1, mut f2, mut pitch_base) = (500.0, 1500.0, 120.0);
-    for i in 0..len {
-        if i % syllable == 0 {
-            f1 = 300.0 + rnd() * 500.0;
-            f2 = 900.0 + rnd() * 1500.0;
-            pitch_base = 100.0 + rnd() * 80.0;
-        }
-        let t = i as f32 / sr;
-        let pitch = pitch_base * (1.0 + 0.08 * (2.0 * pi * 3.0 * t).sin());
-        phase += pitch / sr;
-        let excitation = if phase >= 1.0 {
-            phase -= 1.0;
-            1.0
-        } else {
-            0.0
-        } + 0.02 * (rnd() - 0.5);
-        let (y1, na1, na2) = resonate(excitation, f1, 80.0, a1, a2);
-        a1 = na1;
-        a2 = na2;
-        let (y2, nb1, nb2) = resonate(excitation, f2, 120.0, b1, b2);
-        b1 = nb1;
-        b2 = nb2;
-        let pos = (i % syllable) as f32 / syllable as f32;
-        let envelope = (pi * pos).sin().powf(0.7);
-        let v = (y1 + 0.6 * y2) * envelope * 0.03;
-        out.push((v.clamp(-1.0, 1.0) * 32767.0) as i16);
-    }
-    out
-}
+use ruang_media::signal::speech_like;
 
 /// Correlation of each 250 ms chunk of `reference` with `output` after aligning that chunk
 /// (around the best lag of the whole signal). Chunks are aligned separately because the
