@@ -312,7 +312,7 @@ fn drain_allowance(listener_at_stop: &MediaStats) -> u64 {
     let in_flight_ms = 100;
     u64::from((in_flight_ms + buffered) / 20)
         + u64::from(opts.receive.jitter.max_underrun_frames)
-        + opts.playout_frames as u64
+        + u64::from(opts.playout_ms.div_ceil(20))
         + 1
 }
 

@@ -46,9 +46,10 @@ pub struct LatencyArgs {
     /// connecting (a new listener starts with a deep buffer that drains; see join figures).
     #[arg(long, default_value_t = 6.0)]
     warmup: f64,
-    /// Frames the listeners' engine keeps queued in the playback ring (client default: 2).
+    /// Milliseconds of audio the listeners' engine keeps queued in the playback ring (client
+    /// default: 10).
     #[arg(long)]
-    playout_frames: Option<usize>,
+    playout_ms: Option<u32>,
     /// Listeners recording at once.
     #[arg(long, default_value_t = 3)]
     listeners: usize,
@@ -136,6 +137,9 @@ struct ConditionRun {
     recordings: Vec<Recording>,
     playout: JitterStats,
     packets_received: u64,
+    /// Per listener: samples of silence its device played because the ring was empty
+    /// (engine late), over the measured span.
+    device_underruns: Vec<u64>,
     relay_media: u64,
     relay_dropped: u64,
     joins: Vec<JoinSample>,
@@ -147,10 +151,10 @@ struct ConditionResult {
     listeners: Vec<ListenerAnalysis>,
 }
 
-fn listener_opts(playout_frames: Option<usize>) -> MediaOptions {
+fn listener_opts(playout_ms: Option<u32>) -> MediaOptions {
     let defaults = MediaOptions::default();
     MediaOptions {
-        playout_frames: playout_frames.unwrap_or(defaults.playout_frames),
+        playout_ms: playout_ms.unwrap_or(defaults.playout_ms),
         capture: false,
         transport: TransportOptions {
             // Loopback only: the relay and the in-process server are on 127.0.0.1.
@@ -184,7 +188,7 @@ struct Setup {
     joiner: ApiClient,
     seconds: f64,
     warmup: f64,
-    playout_frames: Option<usize>,
+    playout_ms: Option<u32>,
     joins: usize,
     seed: u64,
 }
@@ -208,7 +212,7 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
         let media = MediaSession::start_with(
             sig.clone() as Arc<dyn Signaller>,
             &mut dev,
-            listener_opts(setup.playout_frames),
+            listener_opts(setup.playout_ms),
         )
         .await
         .with_context(|| format!("listener {i}: media did not start"))?;
@@ -236,6 +240,11 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
     let recordings = devices.iter().map(|d| d.take_recording()).collect();
     let mut playout = JitterStats::default();
     let mut packets_received = 0;
+    let device_underruns = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| a.playback_underruns - b.playback_underruns)
+        .collect();
     for (b, a) in before.iter().zip(&after) {
         let d = playout_delta(&b.playout, &a.playout);
         add_stats(&mut playout, &d);
@@ -269,6 +278,7 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
         recordings,
         playout,
         packets_received,
+        device_underruns,
         relay_media,
         relay_dropped,
         joins,
@@ -305,7 +315,7 @@ async fn time_join(setup: &Setup, condition: &Condition, seed: u64) -> Result<Jo
     let media = MediaSession::start_with(
         sig.clone() as Arc<dyn Signaller>,
         &mut dev,
-        listener_opts(setup.playout_frames),
+        listener_opts(setup.playout_ms),
     )
     .await
     .context("media did not start")?;
@@ -452,7 +462,7 @@ async fn latency(args: LatencyArgs) -> Result<()> {
         joiner,
         seconds: args.seconds,
         warmup: args.warmup,
-        playout_frames: args.playout_frames,
+        playout_ms: args.playout_ms,
         joins: args.joins,
         seed: args.seed,
     };
@@ -518,6 +528,11 @@ async fn latency(args: LatencyArgs) -> Result<()> {
                     r.run.condition.name,
                     w.join(" ")
                 );
+                eprintln!(
+                    "bench: {} listener {i} device underruns: {} samples",
+                    r.run.condition.name,
+                    r.run.device_underruns.get(i).copied().unwrap_or(0)
+                );
             }
         }
     }
@@ -532,7 +547,7 @@ async fn latency(args: LatencyArgs) -> Result<()> {
             "listeners": args.listeners,
             "seconds": args.seconds,
             "warmup": args.warmup,
-            "playout_frames": args.playout_frames.unwrap_or(MediaOptions::default().playout_frames),
+            "playout_ms": args.playout_ms.unwrap_or(MediaOptions::default().playout_ms),
             "joins": args.joins,
             "seed": args.seed,
             "speaker_packets_sent": sent.packets_sent,
@@ -623,6 +638,7 @@ fn result_json(r: &ConditionResult) -> serde_json::Value {
                 "discarded": pl.discarded, "duplicates": pl.duplicates, "empty": pl.empty,
             },
             "packets_received": r.run.packets_received,
+            "device_underrun_samples": r.run.device_underruns,
         },
         "speech_windows": {
             "windows": f.windows.len(),
@@ -639,13 +655,13 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 fn print_table(results: &[ConditionResult], profile: &str, args: &LatencyArgs) {
     println!(
         "ruang bench latency ({profile} build; {} listeners, {} s measured per condition after \
-         {} s warm-up, {} joins, playout frames {}; through the real server on loopback)",
+         {} s warm-up, {} joins, playout queue {} ms; through the real server on loopback)",
         args.listeners,
         args.seconds,
         args.warmup,
         args.joins,
-        args.playout_frames
-            .unwrap_or(MediaOptions::default().playout_frames)
+        args.playout_ms
+            .unwrap_or(MediaOptions::default().playout_ms)
     );
     println!();
     println!(

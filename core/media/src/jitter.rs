@@ -18,6 +18,12 @@
 //!   concealed without advancing (the packet may just be late), and after a few such frames the
 //!   buffer drains and waits for the next talk spurt (DTX silence, speaker muted).
 //! - Storage is a fixed ring of `capacity` slots of [`MAX_PAYLOAD`] bytes, allocated once.
+//! - Besides the level in whole frames, the buffer measures its *slack*: how long the packet
+//!   played by each `pop` had already been waiting (the minimum over the last 50–100 pops, 0
+//!   for a frame that had to be recovered or concealed). Slack above a frame's worth is caught
+//!   by the level control; slack of 10–20 ms is invisible to it, and is what the caller can
+//!   remove by playing out earlier ([`JitterBuffer::playout_slack_ms`],
+//!   [`JitterBuffer::advance_playout`]).
 
 use crate::{FRAME_MS, FRAME_TS};
 
@@ -32,6 +38,8 @@ const MAX_DROPOUT: i64 = 3000;
 const MAX_TS_GAP: i64 = 60 * 1000 * TS_PER_MS;
 /// Minimum number of delay samples before the measured target replaces the initial one.
 const MIN_DELAY_SAMPLES: usize = 16;
+/// Pops per slack bucket; the slack is the minimum of the previous and the current bucket.
+const SLACK_BUCKET: u32 = 50;
 
 /// One received RTP packet carrying one 20 ms Opus frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +156,7 @@ struct Slot {
     ext_seq: i64,
     ts: u32,
     len: usize,
+    arrival_ms: u64,
     occupied: bool,
 }
 
@@ -155,8 +164,46 @@ const EMPTY_SLOT: Slot = Slot {
     ext_seq: -1,
     ts: 0,
     len: 0,
+    arrival_ms: 0,
     occupied: false,
 };
+
+/// Running minimum of the playout slack over one to two buckets of pops.
+#[derive(Debug, Clone, Copy)]
+struct Slack {
+    current: u32,
+    count: u32,
+    previous: Option<u32>,
+}
+
+impl Slack {
+    const NONE: Slack = Slack {
+        current: u32::MAX,
+        count: 0,
+        previous: None,
+    };
+
+    fn note(&mut self, ms: u32) {
+        self.current = self.current.min(ms);
+        self.count += 1;
+        if self.count == SLACK_BUCKET {
+            self.previous = Some(self.current);
+            self.current = u32::MAX;
+            self.count = 0;
+        }
+    }
+
+    fn value(&self) -> Option<u32> {
+        self.previous.map(|p| p.min(self.current))
+    }
+
+    fn advance(&mut self, ms: u32) {
+        self.previous = self.previous.map(|p| p.saturating_sub(ms));
+        if self.current != u32::MAX {
+            self.current = self.current.saturating_sub(ms);
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -206,6 +253,7 @@ pub struct JitterBuffer {
     /// `frames_since_loss` before the current underrun run, restored if it turns out to be
     /// the end of a talk spurt rather than a loss.
     frames_since_loss_saved: u32,
+    slack: Slack,
     stats: JitterStats,
 }
 
@@ -248,6 +296,7 @@ impl JitterBuffer {
                 .clamp(config.min_delay_ms, config.max_delay_ms),
             frames_since_loss: u32::MAX,
             frames_since_loss_saved: u32::MAX,
+            slack: Slack::NONE,
             stats: JitterStats::default(),
             config,
         }
@@ -289,9 +338,29 @@ impl JitterBuffer {
         self.state == State::Playing
     }
 
+    /// How much earlier, in milliseconds, frames could have been played over the last 50–100
+    /// pops without any of them missing its packet: the shortest time a played packet had been
+    /// waiting (0 if a frame was recovered or concealed), less the frame of margin kept while
+    /// losses are seen (FEC recovery needs the *next* packet in time). `None` until a full
+    /// bucket of pops has been measured since playing (re)started.
+    pub fn playout_slack_ms(&self) -> Option<u32> {
+        if self.state != State::Playing {
+            return None;
+        }
+        let margin = self.target_delay_ms() - self.base_target_ms.min(self.target_delay_ms());
+        self.slack.value().map(|s| s.saturating_sub(margin))
+    }
+
+    /// Tells the buffer that the caller now pops `ms` earlier than before (it shortened its
+    /// output), so every packet will wait that much less: the measured slack shrinks with it.
+    pub fn advance_playout(&mut self, ms: u32) {
+        self.slack.advance(ms);
+    }
+
     /// Drops all buffered packets and forgets the stream; counters and the learned target stay.
     pub fn reset(&mut self) {
         self.flush();
+        self.slack = Slack::NONE;
         self.state = State::Idle { expected: None };
         self.newest_ext = None;
         self.probation_seq = None;
@@ -401,6 +470,7 @@ impl JitterBuffer {
             ext_seq: ext,
             ts: packet.ts,
             len: packet.payload.len(),
+            arrival_ms: packet.arrival_ms,
             occupied: true,
         };
         PushOutcome::Stored
@@ -458,6 +528,7 @@ impl JitterBuffer {
                     return Playout::Empty;
                 }
                 self.state = State::Playing;
+                self.slack = Slack::NONE;
                 self.underrun_run = 0;
                 self.since_adjust = 0;
                 self.level_ema = self.level_frames() as f32;
@@ -481,7 +552,7 @@ impl JitterBuffer {
                 self.next_ext += 1;
                 self.level_ema -= 1.0;
                 self.since_adjust = 0;
-                return self.play_missing_or_present();
+                return self.play_missing_or_present(now_ms);
             }
             if may_adjust && self.level_ema <= desired - 1.0 {
                 // Persistently a frame too shallow (more jitter, or a slower sender clock):
@@ -489,13 +560,14 @@ impl JitterBuffer {
                 self.level_ema += 1.0;
                 self.since_adjust = 0;
                 self.stats.expanded += 1;
+                self.slack.note(0);
                 return Playout::Conceal;
             }
         }
-        self.play_missing_or_present()
+        self.play_missing_or_present(now_ms)
     }
 
-    fn play_missing_or_present(&mut self) -> Playout<'_> {
+    fn play_missing_or_present(&mut self, now_ms: u64) -> Playout<'_> {
         let next = self.next_ext;
         if self.is_present(next) {
             self.underrun_run = 0;
@@ -503,8 +575,12 @@ impl JitterBuffer {
             self.stats.received += 1;
             let slot_i = self.slot_index(next);
             self.slots[slot_i].occupied = false;
+            let waited = now_ms.saturating_sub(self.slots[slot_i].arrival_ms);
+            self.slack.note(waited.min(u64::from(u32::MAX - 1)) as u32);
             return Playout::Received(self.payload(slot_i));
         }
+        // Whatever happens below, this frame's own packet was not there in time.
+        self.slack.note(0);
         let later_buffered = self.newest_ext.is_some_and(|n| n > next);
         if later_buffered {
             self.underrun_run = 0;
@@ -721,6 +797,48 @@ mod tests {
         assert_eq!(s.discarded, 1);
         assert!(jb.buffered_ms() <= 20);
         assert_eq!(jb.next_timestamp(), None);
+    }
+
+    #[test]
+    fn slack_is_how_long_played_packets_waited() {
+        let mut jb = JitterBuffer::default();
+        assert_eq!(jb.playout_slack_ms(), None);
+        // Packets arrive 5 ms after their send time, pops are 5 ms later still (at 10 + 20k):
+        // once settled at one frame, every packet has waited exactly 5 ms when it is played.
+        let packets = stream(100, 5000, 200, |_| 5);
+        run(&mut jb, &packets, 10, 190);
+        assert_eq!(jb.playout_slack_ms(), Some(5));
+        // The caller shortened its output by 3 ms: packets will wait 3 ms less.
+        jb.advance_playout(3);
+        assert_eq!(jb.playout_slack_ms(), Some(2));
+        jb.advance_playout(10);
+        assert_eq!(jb.playout_slack_ms(), Some(0));
+    }
+
+    #[test]
+    fn slack_is_the_minimum_and_a_loss_counts_as_none() {
+        let mut jb = JitterBuffer::default();
+        // Every 7th packet is 12 ms later than the others: the slack is set by those. The
+        // target (12 ms of jitter + one frame for the phase) keeps two frames buffered, so
+        // they wait 19 - 14 + 20 = 25 ms, and the others 37 ms.
+        let packets = stream(0, 0, 300, |i| if i % 7 == 3 { 14 } else { 2 });
+        run(&mut jb, &packets, 19, 150);
+        assert_eq!(jb.target_delay_ms(), 32);
+        assert_eq!(jb.playout_slack_ms(), Some(25));
+
+        // A lost packet (recovered from FEC or concealed) leaves no slack at all, until
+        // it has left both buckets.
+        let mut jb = JitterBuffer::default();
+        let lost = without(stream(0, 0, 300, |_| 2), &[120]);
+        run(&mut jb, &lost, 19, 150);
+        assert_eq!(jb.playout_slack_ms(), Some(0));
+        // Long after the loss the slack is back. Packets wait a frame longer (37 ms): after a
+        // loss the target keeps a frame of margin so that the next packet (with the FEC) is
+        // there in time, and that margin is not slack.
+        let mut jb = JitterBuffer::default();
+        run(&mut jb, &lost, 19, 280);
+        assert_eq!(jb.target_delay_ms(), 40);
+        assert_eq!(jb.playout_slack_ms(), Some(17));
     }
 
     #[test]

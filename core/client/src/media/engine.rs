@@ -4,7 +4,7 @@
 //!   sending is allowed) → RTP with the RFC 6464 level on the current transport; the
 //!   encoder's loss hint follows what the server reports (`loss.rs`, read from an atomic);
 //! - receive: packets from every `recvonly` track → [`ReceivePipeline`] keyed by SSRC;
-//! - playback: whenever the playback ring holds fewer than `playout_frames` frames, one mixed
+//! - playback: whenever the playback ring holds less than `playout_ms` of audio, one mixed
 //!   20 ms frame is pulled and written, so the device clock paces playout.
 //!
 //! The device threads only ever touch the lock-free rings; this task owns the pipelines.
@@ -57,7 +57,7 @@ pub(crate) struct Engine {
     pub transport: watch::Receiver<Option<Arc<Transport>>>,
     pub stop: watch::Receiver<bool>,
     pub tick: Duration,
-    pub playout_frames: usize,
+    pub playout_ms: u32,
 }
 
 fn add_jitter(total: &mut JitterStats, s: &JitterStats) {
@@ -193,17 +193,20 @@ impl Engine {
 
             // Jitter buffers → mix → speaker, paced by how much the device has consumed.
             if let Some(playback) = &mut self.playback {
-                let target = self.playout_frames.max(1) * FRAME_SAMPLES;
+                let target = (self.playout_ms.max(1) as usize * FRAME_SAMPLES).div_ceil(20);
                 while playback.queued() < target && playback.free() >= FRAME_SAMPLES {
                     let info = self.receive.pull(now_ms, &mut out);
+                    // Usually the whole frame; 10 ms less when the playout runs later than
+                    // the packets need (see `ReceivePipeline::trim`).
+                    let len = self.receive.trim(&mut out);
                     let attenuation = self.shared.attenuation_milli.load(Ordering::Relaxed);
                     if attenuation > 0 {
                         let gain = 1000u32.saturating_sub(attenuation) as i32;
-                        for s in out.iter_mut() {
+                        for s in out[..len].iter_mut() {
                             *s = ((*s as i32 * gain) / 1000) as i16;
                         }
                     }
-                    if !playback.write_frame(&out) {
+                    if !playback.write_frame(&out[..len]) {
                         break;
                     }
                     local.frames_played += 1;
@@ -228,6 +231,7 @@ impl Engine {
                 }
             }
             local.playout = playout;
+            local.playout_trims = self.receive.trims();
             local.send_allowed = self.shared.may_send();
             local.slots.clone_from(&slots);
             if let Some(t) = &transport {

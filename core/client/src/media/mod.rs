@@ -82,8 +82,10 @@ pub struct MediaOptions {
     /// Send whenever not locally muted, even when the room does not allow it (not on stage,
     /// muted by a moderator). For tests proving that the server drops such audio.
     pub force_send: bool,
-    /// Frames kept queued in the playback ring (the device consumes them).
-    pub playout_frames: usize,
+    /// Audio kept queued in the playback ring ahead of the device, in milliseconds. Decoding
+    /// happens in 20 ms frames, so the ring holds between this and this + 20 ms; 10 ms covers
+    /// one device period of the virtual device and an Oboe burst with room to spare.
+    pub playout_ms: u32,
     /// Engine tick; frames move at most this late.
     pub tick: Duration,
     /// How long [`MediaSession::start`] waits for the transport to connect.
@@ -103,7 +105,7 @@ impl Default for MediaOptions {
             stream: StreamConfig::default(),
             capture: true,
             force_send: false,
-            playout_frames: 2,
+            playout_ms: 10,
             tick: Duration::from_millis(5),
             connect_timeout: Duration::from_secs(10),
         }
@@ -155,6 +157,9 @@ pub struct MediaStats {
     pub playout: JitterStats,
     pub capture_overruns: u64,
     pub playback_underruns: u64,
+    /// Frames played 10 ms short because the playout ran later than the packets needed
+    /// (`ruang_media::ReceivePipeline::trim`).
+    pub playout_trims: u64,
     /// The Opus encoder's packet-loss hint in percent (drives in-band FEC strength): the
     /// configured value until the server reports on our stream, then the smoothed reported
     /// loss (1..=30). Without a microphone, the smoothed value alone (0 before any report).
@@ -303,7 +308,7 @@ impl MediaSession {
             transport: transport_rx,
             stop: stop_rx,
             tick: opts.tick,
-            playout_frames: opts.playout_frames,
+            playout_ms: opts.playout_ms,
         };
         let connect_timeout = opts.connect_timeout;
         let mut control = Control {

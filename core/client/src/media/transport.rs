@@ -205,6 +205,7 @@ impl Transport {
         });
         let pc = PeerConnectionBuilder::new()
             .with_configuration(sdp::configuration())
+            .with_setting_engine(sdp::setting_engine())
             .with_media_engine(me)
             .with_interceptor_registry(registry)
             .with_handler(handler)

@@ -8,6 +8,7 @@ mod send;
 
 pub use receive::{
     PullInfo, ReceiveConfig, ReceiveError, ReceivePipeline, SpeakerId, SpeakerState,
+    TRIM_MARGIN_MS, TRIM_MS,
 };
 pub use send::{OutgoingPacket, SendConfig, SendPipeline, SendStats};
 

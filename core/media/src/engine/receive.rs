@@ -23,7 +23,20 @@ pub struct ReceiveConfig {
     pub vad: VoiceActivity,
     /// Upper bound on simultaneously tracked speakers (the SFU forwards only a few).
     pub max_speakers: usize,
+    /// Shorten the output by 10 ms when every speaker's packets have been waiting long
+    /// enough ([`ReceivePipeline::trim`]).
+    pub trim: bool,
 }
+
+/// How much one trim shortens the output.
+pub const TRIM_MS: u32 = 10;
+/// Slack that must remain after a trim: arrival noise the 1–2 s slack window may not show.
+pub const TRIM_MARGIN_MS: u32 = 5;
+/// Frames between two trims (each trim changes every speaker's slack; let it be re-measured).
+const TRIM_INTERVAL_FRAMES: u32 = 10;
+/// A trim waits for a quiet frame (RMS below about −40 dBFS) this many frames at most.
+const TRIM_QUIET_WAIT_FRAMES: u32 = 50;
+const TRIM_QUIET_MEAN_SQUARE: f32 = 328.0 * 328.0;
 
 impl Default for ReceiveConfig {
     fn default() -> Self {
@@ -31,6 +44,7 @@ impl Default for ReceiveConfig {
             jitter: JitterConfig::default(),
             vad: VoiceActivity::default(),
             max_speakers: 16,
+            trim: true,
         }
     }
 }
@@ -81,6 +95,9 @@ pub struct ReceivePipeline {
     speakers: Vec<Speaker>,
     mixer: Mixer,
     pcm: Vec<i16>,
+    frames_since_trim: u32,
+    trim_waited: u32,
+    trims: u64,
 }
 
 impl Default for ReceivePipeline {
@@ -96,6 +113,9 @@ impl ReceivePipeline {
             config,
             mixer: Mixer::default(),
             pcm: vec![0; FRAME_SAMPLES],
+            frames_since_trim: 0,
+            trim_waited: 0,
+            trims: 0,
         }
     }
 
@@ -161,6 +181,67 @@ impl ReceivePipeline {
         let sources = self.mixer.sources();
         self.mixer.finish_i16(out);
         PullInfo { sources }
+    }
+
+    /// How much earlier the mix could be played without any speaker's frame missing its
+    /// packet: the smallest [`JitterBuffer::playout_slack_ms`] of the speakers playing.
+    /// `None` when nobody plays or a speaker has not been measured long enough.
+    pub fn playout_slack_ms(&self) -> Option<u32> {
+        let mut slack: Option<u32> = None;
+        for sp in self.speakers.iter().filter(|s| s.jitter.is_playing()) {
+            let s = sp.jitter.playout_slack_ms()?;
+            slack = Some(slack.map_or(s, |m| m.min(s)));
+        }
+        slack
+    }
+
+    /// Call after [`ReceivePipeline::pull`] with its frame; returns how many samples of it to
+    /// play. Usually all of them. When every playing speaker's packets have been waiting at
+    /// least [`TRIM_MS`] + [`TRIM_MARGIN_MS`] (the playout runs later than the network needs,
+    /// by less than the whole frame the jitter buffers' level control works in), the frame is
+    /// shortened to its first half, cross-faded with the second half, so that everything
+    /// after it plays 10 ms earlier. It waits for a quiet frame (a pause between words) for up
+    /// to a second. No allocation.
+    pub fn trim(&mut self, out: &mut [i16]) -> usize {
+        self.frames_since_trim = self.frames_since_trim.saturating_add(1);
+        let eligible = self.config.trim
+            && self.frames_since_trim >= TRIM_INTERVAL_FRAMES
+            && self
+                .playout_slack_ms()
+                .is_some_and(|s| s >= TRIM_MS + TRIM_MARGIN_MS);
+        if !eligible {
+            self.trim_waited = 0;
+            return out.len();
+        }
+        self.trim_waited += 1;
+        let mean_square = out
+            .iter()
+            .map(|&s| f32::from(s) * f32::from(s))
+            .sum::<f32>()
+            / out.len() as f32;
+        if mean_square > TRIM_QUIET_MEAN_SQUARE && self.trim_waited < TRIM_QUIET_WAIT_FRAMES {
+            return out.len();
+        }
+        let half = out.len() / 2;
+        // Linear cross-fade from the first half into the second: the shortened frame starts
+        // where the previous one ended and ends where the next one begins.
+        for i in 0..half {
+            let w = (i as f32 + 0.5) / half as f32;
+            let mixed = f32::from(out[i]) * (1.0 - w) + f32::from(out[i + half]) * w;
+            out[i] = mixed.round() as i16;
+        }
+        for sp in &mut self.speakers {
+            sp.jitter.advance_playout(TRIM_MS);
+        }
+        self.frames_since_trim = 0;
+        self.trim_waited = 0;
+        self.trims += 1;
+        half
+    }
+
+    /// Frames shortened by [`ReceivePipeline::trim`] so far.
+    pub fn trims(&self) -> u64 {
+        self.trims
     }
 
     /// Forgets a speaker (left the stage or the room).

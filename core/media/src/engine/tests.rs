@@ -283,3 +283,96 @@ fn steady_state_pipelines_do_not_allocate() {
     }
     assert_eq!(alloc_count::allocations(), before);
 }
+
+/// Speaker → network (2 ms) → receive pipeline → a 10 ms-target playout queue drained by a
+/// device sample by sample, the engine checking it every 5 ms: the client's playout loop on
+/// one simulated millisecond clock. Returns what the device played and the pipeline.
+fn playout_loop(input: &[i16], trim: bool, engine_phase_ms: u64) -> (Vec<i16>, ReceivePipeline) {
+    let mut send = SendPipeline::new(SendConfig::default()).unwrap();
+    let mut recv = ReceivePipeline::new(ReceiveConfig {
+        trim,
+        ..ReceiveConfig::default()
+    });
+    let mut queue = std::collections::VecDeque::new();
+    let mut in_flight: Vec<InFlight> = Vec::new();
+    let mut played = Vec::with_capacity(input.len());
+    let mut out = [0i16; FRAME_SAMPLES];
+    let speaker = SpeakerId(3);
+    let total_ms = (input.len() / 48) as u64;
+    for t in 0..total_ms {
+        // A frame is sent when its last sample has been captured.
+        if t % 20 == 0 && t > 0 {
+            let k = (t / 20 - 1) as usize;
+            let frame = &input[k * FRAME_SAMPLES..(k + 1) * FRAME_SAMPLES];
+            if let Some(p) = send.process(frame).unwrap() {
+                in_flight.push(InFlight {
+                    seq: p.seq,
+                    ts: p.ts,
+                    payload: p.payload.to_vec(),
+                    arrival: t + 2,
+                });
+            }
+        }
+        if t % 5 == engine_phase_ms {
+            for p in in_flight.iter().filter(|p| p.arrival <= t) {
+                let packet = RtpPacket {
+                    seq: p.seq,
+                    ts: p.ts,
+                    payload: &p.payload,
+                    arrival_ms: t,
+                };
+                recv.push(speaker, packet).unwrap();
+            }
+            in_flight.retain(|p| p.arrival > t);
+            while queue.len() < 480 {
+                recv.pull(t, &mut out);
+                let len = recv.trim(&mut out);
+                queue.extend(&out[..len]);
+            }
+        }
+        for _ in 0..48 {
+            played.push(queue.pop_front().unwrap_or(0));
+        }
+    }
+    (played, recv)
+}
+
+#[test]
+fn trim_plays_earlier_when_packets_wait_and_keeps_the_audio() {
+    let input = speech_like(48_000 * 8, 31);
+    let tail = 48_000 * 5..48_000 * 7;
+    let mut total_trims = 0;
+    for phase in 0..5 {
+        let (plain, plain_recv) = playout_loop(&input, false, phase);
+        let (trimmed, recv) = playout_loop(&input, true, phase);
+        let before = best_alignment(&input[tail.clone()], &plain[tail.start..], 0, 9_600);
+        let after = best_alignment(&input[tail.clone()], &trimmed[tail.start..], 0, 9_600);
+        assert_eq!(plain_recv.trims(), 0);
+        assert!(before.correlation >= 0.9, "phase {phase}: {before:?}");
+        assert!(after.correlation >= 0.9, "phase {phase}: {after:?}");
+        let j = recv.speaker(SpeakerId(3)).unwrap().jitter;
+        assert_eq!(j.concealed + j.underruns + j.recovered, 0, "{j:?}");
+        // Whatever the phase, the trimmed playout leaves less than one trim of slack...
+        let slack = recv.playout_slack_ms().unwrap();
+        assert!(
+            slack < TRIM_MS + TRIM_MARGIN_MS,
+            "phase {phase}: slack {slack}"
+        );
+        // ...and plays exactly 10 ms earlier per trim.
+        let gained = before.lag as i64 - after.lag as i64;
+        assert_eq!(
+            gained,
+            recv.trims() as i64 * 480,
+            "phase {phase}: {before:?} {after:?}"
+        );
+        eprintln!(
+            "phase {phase}: {:.1} ms → {:.1} ms, {} trims",
+            before.lag_ms(),
+            after.lag_ms(),
+            recv.trims()
+        );
+        total_trims += recv.trims();
+    }
+    // Three of the five engine phases leave 15 ms or more of slack without trimming.
+    assert!(total_trims >= 3, "{total_trims} trims");
+}
