@@ -163,8 +163,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 
 /// The two voices of the demo room (see `assets/README.md`), embedded so `ruang demo` runs
 /// from any directory.
-const CLIP_A: &[u8] = include_bytes!("../../assets/demo-speaker-a.wav");
-const CLIP_B: &[u8] = include_bytes!("../../assets/demo-speaker-b.wav");
+pub(crate) const CLIP_A: &[u8] = include_bytes!("../../assets/demo-speaker-a.wav");
+pub(crate) const CLIP_B: &[u8] = include_bytes!("../../assets/demo-speaker-b.wav");
 /// Silence between two turns of the demo conversation (`cli/tests/demo.rs` relies on it).
 const TURN_GAP_MS: usize = 600;
 

@@ -66,9 +66,13 @@ fn device(source: Source) -> VirtualDevice {
     )
 }
 
+/// Listeners with a 40 ms playout queue: these tests check what is heard, in a debug build
+/// on a loaded 2-core machine, where the 10 ms default would start with device underruns
+/// until the adaptive target has grown (latency is `ruang bench latency`'s job).
 fn listener_opts() -> MediaOptions {
     MediaOptions {
         capture: false,
+        playout_ms: 40,
         ..MediaOptions::default()
     }
 }

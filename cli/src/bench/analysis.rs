@@ -32,11 +32,16 @@ pub struct Input {
 }
 
 impl Input {
-    /// Speech-like signal (normalised to about −26 dBFS RMS) plus a distinct chirp every
-    /// [`BURST_PERIOD`] samples, `seconds` long (a multiple of the burst period).
+    /// Real speech (the bundled demo clips, repeated from an offset chosen by `seed`,
+    /// normalised to −26 dBFS RMS) plus a distinct chirp every [`BURST_PERIOD`] samples,
+    /// `seconds` long.
     pub fn probe(seconds: usize, seed: u64) -> Input {
         let len = seconds.max(1) * SR;
-        let mut speech = speech_like(len, seed);
+        let clip = speech_clip();
+        let offset = (seed as usize).wrapping_mul(7_919) % clip.len();
+        let mut speech: Vec<f32> = (0..len)
+            .map(|i| f32::from(clip[(offset + i) % clip.len()]) / 32768.0)
+            .collect();
         let rms = (speech.iter().map(|s| s * s).sum::<f32>() / len as f32).sqrt();
         let gain = if rms > 0.0 { 0.05 / rms } else { 0.0 };
         for s in &mut speech {
@@ -110,7 +115,18 @@ fn chirp(k: usize) -> Vec<f32> {
         .collect()
 }
 
-pub use ruang_client::media::ruang_media::signal::speech_like_f32 as speech_like;
+/// The two demo voices one after the other, each followed by 300 ms of silence, at 48 kHz:
+/// real (synthetic) speech with pauses, for the delay probes and the STOI figure.
+pub fn speech_clip() -> Vec<i16> {
+    let mut out = Vec::new();
+    for clip in [crate::serve::CLIP_A, crate::serve::CLIP_B] {
+        out.extend(
+            ruang_media::wav::read_wav_reader(clip).expect("the bundled demo clips are valid WAV"),
+        );
+        out.extend(std::iter::repeat_n(0, SR * 3 / 10));
+    }
+    out
+}
 
 /// What a listener's device played, on the global sample clock: `samples[i]` was played at
 /// global index `start + i`.
@@ -165,6 +181,8 @@ pub struct ListenerAnalysis {
     pub bursts: Vec<Delay>,
     /// Correlation of every 250 ms speech window in the span.
     pub windows: Vec<f64>,
+    /// STOI of every [`STOI_CHUNK`] of the span, each aligned on its own.
+    pub stoi: Vec<f64>,
 }
 
 impl ListenerAnalysis {
@@ -174,6 +192,10 @@ impl ListenerAnalysis {
             .filter(|d| d.correlation >= BURST_MIN_CORRELATION)
     }
 }
+
+/// Length of the pieces the STOI figure is computed on (each is aligned separately, so that a
+/// jitter buffer moving the playout by a frame shifts only the pieces after it).
+pub const STOI_CHUNK: usize = 2 * SR;
 
 /// Analyses the bursts starting in `[g0, g1)` and their speech windows. Delays are searched in
 /// `0..=max_delay` samples; each window around the delay of its own burst (± `slack`), or the
@@ -210,6 +232,25 @@ pub fn analyze(
         if let Some(d) = find_delay(&reference, at, rec, lo, hi) {
             out.windows.push(d.correlation.max(0.0));
         }
+    }
+    let mut at = g0;
+    while at + STOI_CHUNK as u64 <= g1 {
+        let end = at + STOI_CHUNK as u64;
+        let inside: Vec<f64> = out
+            .found()
+            .filter(|d| (at..end).contains(&d.at))
+            .map(|d| d.samples as f64)
+            .collect();
+        let around = percentile(&inside, 50.0).unwrap_or(median) as i64;
+        let reference = input.window(at, STOI_CHUNK);
+        let (lo, hi) = ((around - slack).max(0), around + slack);
+        if let Some(d) = find_delay(&reference, at, rec, lo, hi) {
+            let from = (at as i64 + d.samples - rec.start as i64) as usize;
+            if let Some(s) = super::stoi::stoi(&reference, &rec.samples[from..from + STOI_CHUNK]) {
+                out.stoi.push(s);
+            }
+        }
+        at = end;
     }
     out
 }

@@ -8,6 +8,7 @@
 mod analysis;
 mod device;
 mod relay;
+mod stoi;
 
 use analysis::{
     analyze, percentile, playout_delta, FrameShares, Input, ListenerAnalysis, Recording,
@@ -529,9 +530,14 @@ async fn latency(args: LatencyArgs) -> Result<()> {
                     w.join(" ")
                 );
                 eprintln!(
-                    "bench: {} listener {i} device underruns: {} samples",
+                    "bench: {} listener {i} device underruns: {} samples; STOI per 2 s: {}",
                     r.run.condition.name,
-                    r.run.device_underruns.get(i).copied().unwrap_or(0)
+                    r.run.device_underruns.get(i).copied().unwrap_or(0),
+                    l.stoi
+                        .iter()
+                        .map(|s| format!("{s:.3}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
             }
         }
@@ -565,6 +571,8 @@ struct Figures {
     bursts: usize,
     delays: Vec<f64>,
     windows: Vec<f64>,
+    /// STOI of every 2 s piece of every listener.
+    stoi: Vec<f64>,
     joins: Vec<f64>,
     shares: FrameShares,
 }
@@ -581,11 +589,17 @@ fn figures(r: &ConditionResult) -> Figures {
         .iter()
         .flat_map(|l| l.windows.iter().copied())
         .collect();
+    let stoi = r
+        .listeners
+        .iter()
+        .flat_map(|l| l.stoi.iter().copied())
+        .collect();
     let joins = r.run.joins.iter().map(|j| j.first_audio_ms).collect();
     Figures {
         bursts,
         delays,
         windows,
+        stoi,
         joins,
         shares: FrameShares::from_stats(&r.run.playout),
     }
@@ -640,12 +654,22 @@ fn result_json(r: &ConditionResult) -> serde_json::Value {
             "packets_received": r.run.packets_received,
             "device_underrun_samples": r.run.device_underruns,
         },
+        "stoi": {
+            "pieces": f.stoi.len(),
+            "mean": mean(&f.stoi),
+            "p5": p(&f.stoi, 5.0),
+            "min": p(&f.stoi, 0.0),
+        },
         "speech_windows": {
             "windows": f.windows.len(),
             "share_at_least_0_8": share_at_least(&f.windows, INTELLIGIBLE),
             "median_correlation": p(&f.windows, 50.0),
         },
     })
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
@@ -677,7 +701,7 @@ fn print_table(results: &[ConditionResult], profile: &str, args: &LatencyArgs) {
         "fec%",
         "plc%",
         "miss%",
-        "win≥0.8",
+        "STOI",
     );
     for r in results {
         let f = figures(r);
@@ -706,8 +730,7 @@ fn print_table(results: &[ConditionResult], profile: &str, args: &LatencyArgs) {
             100.0 * f.shares.recovered,
             100.0 * f.shares.concealed,
             100.0 * f.shares.missing,
-            share_at_least(&f.windows, INTELLIGIBLE)
-                .map_or("-".into(), |s| format!("{:.1}%", 100.0 * s)),
+            fmt_opt(mean(&f.stoi), 3),
         );
     }
     println!();
@@ -734,8 +757,9 @@ fn print_table(results: &[ConditionResult], profile: &str, args: &LatencyArgs) {
     println!(
         "m2e: mouth-to-ear per probe burst (found = correlation ≥ {BURST_MIN_CORRELATION}); \
          join: WebSocket hello → first audible sample played (ms); frames: jitter-buffer \
-         playout of the measured span (miss = underrun or inserted); win≥0.8: 250 ms speech \
-         windows whose correlation with the input is ≥ {INTELLIGIBLE}; loss%: RTP/RTCP \
+         playout of the measured span (miss = underrun or inserted); STOI: short-time objective \
+         intelligibility of what the listeners played against the input (0..1; mean over 2 s \
+         pieces; 1.0 = unchanged, about 0.75 or more = highly intelligible); loss%: RTP/RTCP \
          datagrams the relay dropped."
     );
 }

@@ -21,8 +21,8 @@ pub(crate) mod testutil;
 
 pub use codec::{CodecError, OpusDecoder, OpusEncoder};
 pub use engine::{
-    OutgoingPacket, ReceiveConfig, ReceivePipeline, SendConfig, SendPipeline, SpeakerId,
-    SpeakerState,
+    OutgoingPacket, PlayoutTarget, ReceiveConfig, ReceivePipeline, SendConfig, SendPipeline,
+    SpeakerId, SpeakerState,
 };
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, RtpPacket};
 pub use level::{AudioLevel, LevelMeter, VoiceActivity};

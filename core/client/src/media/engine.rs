@@ -4,8 +4,9 @@
 //!   sending is allowed) → RTP with the RFC 6464 level on the current transport; the
 //!   encoder's loss hint follows what the server reports (`loss.rs`, read from an atomic);
 //! - receive: packets from every `recvonly` track → [`ReceivePipeline`] keyed by SSRC;
-//! - playback: whenever the playback ring holds less than `playout_ms` of audio, one mixed
-//!   20 ms frame is pulled and written, so the device clock paces playout.
+//! - playback: whenever the playback ring holds less than the playout target, one mixed
+//!   20 ms frame is pulled and written, so the device clock paces playout. The target starts
+//!   at `playout_ms` and grows on device underruns (the engine was late), then shrinks back.
 //!
 //! The device threads only ever touch the lock-free rings; this task owns the pipelines.
 
@@ -14,11 +15,15 @@ use super::transport::{IncomingRtp, Transport};
 use super::{MediaStats, SlotStats};
 use ruang_media::device::{CaptureStream, PlaybackStream};
 use ruang_media::{
-    JitterStats, ReceivePipeline, RtpPacket, SendPipeline, SpeakerId, FRAME_SAMPLES,
+    JitterStats, PlayoutTarget, ReceivePipeline, RtpPacket, SendPipeline, SpeakerId, FRAME_SAMPLES,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Ceiling of the adaptive playout queue (it grows on device underruns; see
+/// `ruang_media::PlayoutTarget`).
+const PLAYOUT_MAX_MS: u32 = 100;
 use tokio::sync::{mpsc, watch};
 
 /// State shared between the engine task, the controller and the API handle.
@@ -87,6 +92,7 @@ impl Engine {
         // Jitter statistics of speakers already forgotten (renegotiation).
         let mut retired = JitterStats::default();
         let mut local = MediaStats::default();
+        let mut playout_target = PlayoutTarget::new(self.playout_ms, PLAYOUT_MAX_MS);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
@@ -193,7 +199,8 @@ impl Engine {
 
             // Jitter buffers → mix → speaker, paced by how much the device has consumed.
             if let Some(playback) = &mut self.playback {
-                let target = (self.playout_ms.max(1) as usize * FRAME_SAMPLES).div_ceil(20);
+                let target_ms = playout_target.update(playback.underruns());
+                let target = (target_ms as usize * FRAME_SAMPLES).div_ceil(20);
                 while playback.queued() < target && playback.free() >= FRAME_SAMPLES {
                     let info = self.receive.pull(now_ms, &mut out);
                     // Usually the whole frame; 10 ms less when the playout runs later than
@@ -215,6 +222,7 @@ impl Engine {
                     }
                 }
                 local.playback_underruns = playback.underruns();
+                local.playout_target_ms = playout_target.target_ms();
             }
 
             // Publish.

@@ -82,9 +82,11 @@ pub struct MediaOptions {
     /// Send whenever not locally muted, even when the room does not allow it (not on stage,
     /// muted by a moderator). For tests proving that the server drops such audio.
     pub force_send: bool,
-    /// Audio kept queued in the playback ring ahead of the device, in milliseconds. Decoding
-    /// happens in 20 ms frames, so the ring holds between this and this + 20 ms; 10 ms covers
-    /// one device period of the virtual device and an Oboe burst with room to spare.
+    /// Audio kept queued in the playback ring ahead of the device, in milliseconds, at least.
+    /// Decoding happens in 20 ms frames, so the ring holds between this and this + 20 ms;
+    /// 10 ms covers one device period of the virtual device and an Oboe burst. The engine
+    /// raises it by 10 ms on every device underrun (up to 100 ms) and lowers it back after
+    /// 10 s without one.
     pub playout_ms: u32,
     /// Engine tick; frames move at most this late.
     pub tick: Duration,
@@ -157,6 +159,9 @@ pub struct MediaStats {
     pub playout: JitterStats,
     pub capture_overruns: u64,
     pub playback_underruns: u64,
+    /// Current playout queue target in ms (starts at `MediaOptions::playout_ms`, grows on
+    /// device underruns, shrinks after 10 s without).
+    pub playout_target_ms: u32,
     /// Frames played 10 ms short because the playout ran later than the packets needed
     /// (`ruang_media::ReceivePipeline::trim`).
     pub playout_trims: u64,

@@ -3,9 +3,11 @@
 //! Both are sans-IO: the caller hands in PCM frames / RTP payloads and the current time, and
 //! takes packets / mixed PCM out. No threads, no clocks, no allocation per frame.
 
+mod playout;
 mod receive;
 mod send;
 
+pub use playout::{PlayoutTarget, PLAYOUT_STEP_MS};
 pub use receive::{
     PullInfo, ReceiveConfig, ReceiveError, ReceivePipeline, SpeakerId, SpeakerState,
     TRIM_MARGIN_MS, TRIM_MS,
