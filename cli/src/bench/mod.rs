@@ -11,7 +11,7 @@ mod relay;
 mod stoi;
 
 use analysis::{
-    analyze, percentile, playout_delta, FrameShares, Input, ListenerAnalysis, Recording,
+    analyze, percentile, playout_delta, FrameShares, Input, ListenerAnalysis, Recording, Speech,
     BURST_MIN_CORRELATION, INTELLIGIBLE, SR,
 };
 use anyhow::{anyhow, bail, Context, Result};
@@ -68,6 +68,11 @@ pub struct LatencyArgs {
     /// Seed of the impairment RNG and the test signal.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// What the speaker says: `synthetic` (continuous speech-like signal, no pauses) or
+    /// `demo` (the bundled espeak-ng sentences, with pauses, so DTX and talk-spurt restarts
+    /// are part of the measurement).
+    #[arg(long, value_enum, default_value_t = Speech::Synthetic)]
+    speech: Speech,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -141,6 +146,8 @@ struct ConditionRun {
     /// Per listener: samples of silence its device played because the ring was empty
     /// (engine late), over the measured span.
     device_underruns: Vec<u64>,
+    /// Per listener, for `RUANG_BENCH_DEBUG`: playout adjustments over the measured span.
+    playout_debug: Vec<String>,
     relay_media: u64,
     relay_dropped: u64,
     joins: Vec<JoinSample>,
@@ -246,6 +253,26 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
         .zip(&after)
         .map(|(b, a)| a.playback_underruns - b.playback_underruns)
         .collect();
+    let playout_debug = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| {
+            let d = playout_delta(&b.playout, &a.playout);
+            format!(
+                "trims {} lead-ins {} playout target {} ms; jitter buffer: underruns {} \
+                 expanded {} discarded {} concealed {} recovered {} late {}",
+                a.playout_trims - b.playout_trims,
+                a.playout_lead_ins - b.playout_lead_ins,
+                a.playout_target_ms,
+                d.underruns,
+                d.expanded,
+                d.discarded,
+                d.concealed,
+                d.recovered,
+                d.late
+            )
+        })
+        .collect();
     for (b, a) in before.iter().zip(&after) {
         let d = playout_delta(&b.playout, &a.playout);
         add_stats(&mut playout, &d);
@@ -280,6 +307,7 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
         playout,
         packets_received,
         device_underruns,
+        playout_debug,
         relay_media,
         relay_dropped,
         joins,
@@ -440,7 +468,7 @@ async fn latency(args: LatencyArgs) -> Result<()> {
         speaker.set_muted(false).await.context("cannot unmute")?;
     }
     let clock = Clock::new();
-    let input = Input::probe(20, args.seed);
+    let input = Input::probe(20, args.seed, args.speech);
     let mut mic = BenchDevice::new(clock, Some(input.clone()), 0.0);
     let speaker_media = MediaSession::start(&speaker, &mut mic, MediaOptions::default())
         .await
@@ -528,6 +556,11 @@ async fn latency(args: LatencyArgs) -> Result<()> {
                     "bench: {} listener {i} windows: {}",
                     r.run.condition.name,
                     w.join(" ")
+                );
+                eprintln!(
+                    "bench: {} listener {i} {}",
+                    r.run.condition.name,
+                    r.run.playout_debug.get(i).map_or("", |s| s.as_str())
                 );
                 eprintln!(
                     "bench: {} listener {i} device underruns: {} samples; STOI per 2 s: {}",

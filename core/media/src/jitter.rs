@@ -253,6 +253,11 @@ pub struct JitterBuffer {
     /// `frames_since_loss` before the current underrun run, restored if it turns out to be
     /// the end of a talk spurt rather than a loss.
     frames_since_loss_saved: u32,
+    /// Timestamp of the last frame played from its own packet (DTX gap detection).
+    last_played_ts: Option<u32>,
+    /// Set when playing (re)starts; the first frame played records how long it waited.
+    starting: bool,
+    start_wait: Option<u32>,
     slack: Slack,
     stats: JitterStats,
 }
@@ -296,6 +301,9 @@ impl JitterBuffer {
                 .clamp(config.min_delay_ms, config.max_delay_ms),
             frames_since_loss: u32::MAX,
             frames_since_loss_saved: u32::MAX,
+            last_played_ts: None,
+            starting: false,
+            start_wait: None,
             slack: Slack::NONE,
             stats: JitterStats::default(),
             config,
@@ -349,6 +357,12 @@ impl JitterBuffer {
         }
         let margin = self.target_delay_ms() - self.base_target_ms.min(self.target_delay_ms());
         self.slack.value().map(|s| s.saturating_sub(margin))
+    }
+
+    /// After playing (re)started (first talk spurt, or after a drain): how long the first
+    /// frame's packet had waited when it was played. Returned once.
+    pub fn take_start_wait(&mut self) -> Option<u32> {
+        self.start_wait.take()
     }
 
     /// Tells the buffer that the caller now pops `ms` earlier than before (it shortened its
@@ -522,13 +536,17 @@ impl JitterBuffer {
                 let level_ms = self.level_frames() as u64 * u64::from(FRAME_MS);
                 let target = u64::from(self.target_delay_ms());
                 // Start once the target is buffered, or once the first packet has waited the
-                // target delay (a short talk spurt may never fill the buffer).
-                if level_ms < target && now_ms < since_ms + target {
+                // target less the frame it holds for the playout clock's phase (a packet
+                // that has waited that long covers the jitter; waiting for the next pop too
+                // would put the whole talk spurt 20 ms later).
+                let wait = target.saturating_sub(u64::from(FRAME_MS));
+                if level_ms < target && now_ms < since_ms + wait {
                     self.stats.empty += 1;
                     return Playout::Empty;
                 }
                 self.state = State::Playing;
                 self.slack = Slack::NONE;
+                self.starting = true;
                 self.underrun_run = 0;
                 self.since_adjust = 0;
                 self.level_ema = self.level_frames() as f32;
@@ -544,7 +562,7 @@ impl JitterBuffer {
         let may_adjust = self.since_adjust >= self.config.adjust_interval_frames;
 
         if self.is_present(self.next_ext) {
-            self.underrun_run = 0;
+            self.end_underrun_run();
             if may_adjust && self.level_ema >= desired + 1.0 && level >= 2.0 {
                 // Persistently a frame too deep (jitter calmed down, or the sender's clock is
                 // faster than ours): drop one frame to cut the delay.
@@ -570,19 +588,24 @@ impl JitterBuffer {
     fn play_missing_or_present(&mut self, now_ms: u64) -> Playout<'_> {
         let next = self.next_ext;
         if self.is_present(next) {
-            self.underrun_run = 0;
+            self.end_underrun_run();
             self.next_ext += 1;
             self.stats.received += 1;
             let slot_i = self.slot_index(next);
             self.slots[slot_i].occupied = false;
+            self.last_played_ts = Some(self.slots[slot_i].ts);
             let waited = now_ms.saturating_sub(self.slots[slot_i].arrival_ms);
-            self.slack.note(waited.min(u64::from(u32::MAX - 1)) as u32);
+            let waited = waited.min(u64::from(u32::MAX - 1)) as u32;
+            self.slack.note(waited);
+            if std::mem::take(&mut self.starting) {
+                self.start_wait = Some(waited);
+            }
             return Playout::Received(self.payload(slot_i));
         }
-        // Whatever happens below, this frame's own packet was not there in time.
-        self.slack.note(0);
         let later_buffered = self.newest_ext.is_some_and(|n| n > next);
         if later_buffered {
+            // A hole: this frame's own packet was not there in time.
+            self.slack.note(0);
             self.underrun_run = 0;
             self.next_ext += 1;
             self.frames_since_loss = 0;
@@ -612,6 +635,24 @@ impl JitterBuffer {
         }
         self.stats.underruns += 1;
         Playout::Conceal
+    }
+
+    /// The packet for the play position is here after concealed frames. If its timestamp
+    /// skips ahead of the last frame played, the sender was in DTX (silence, nothing sent),
+    /// so nothing was lost: the loss margin is not kept for it.
+    fn end_underrun_run(&mut self) {
+        if self.underrun_run > 0 {
+            let ts = self.slots[self.slot_index(self.next_ext)].ts;
+            let skipped = self
+                .last_played_ts
+                .is_some_and(|last| ts.wrapping_sub(last) as i32 > FRAME_TS as i32);
+            if skipped {
+                self.frames_since_loss = self
+                    .frames_since_loss_saved
+                    .saturating_add(self.underrun_run);
+            }
+        }
+        self.underrun_run = 0;
     }
 
     /// Frames from the play position to the newest packet, holes included.
@@ -950,6 +991,36 @@ mod tests {
         // Five frames at the end of each of the two spurts.
         assert_eq!(s.underruns, 10);
         assert_eq!(s.concealed, 0);
+    }
+
+    #[test]
+    fn short_dtx_gap_is_not_a_loss() {
+        // The sender paused for three frames (DTX: nothing sent; shorter than the five
+        // concealed frames before draining), then speech resumes with the next sequence
+        // number and a timestamp three frames ahead.
+        let mut jb = JitterBuffer::default();
+        let mut packets = stream(0, 0, 300, |_| 5);
+        for mut p in stream(300, 300 * 960, 300, |_| 5) {
+            p.ts = p.ts.wrapping_add(3 * 960);
+            p.arrival += 6_000 + 60;
+            packets.push(p);
+        }
+        run(&mut jb, &packets, 10, 450);
+        assert!(jb.stats().underruns >= 2, "{:?}", jb.stats());
+        assert_eq!(jb.stats().concealed + jb.stats().recovered, 0);
+        // No loss margin (it would deepen the buffer by a frame for the next four seconds).
+        assert_eq!(jb.target_delay_ms(), 20);
+
+        // The same gap without the timestamp jump is a stall of the network (every packet
+        // after it late): the buffer deepens.
+        let mut jb = JitterBuffer::default();
+        let mut packets = stream(0, 0, 300, |_| 5);
+        for mut p in stream(300, 300 * 960, 300, |_| 5) {
+            p.arrival += 6_000 + 60;
+            packets.push(p);
+        }
+        run(&mut jb, &packets, 10, 450);
+        assert!(jb.target_delay_ms() >= 40, "{}", jb.target_delay_ms());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub(crate) mod testutil;
 pub use codec::{CodecError, OpusDecoder, OpusEncoder};
 pub use engine::{
     OutgoingPacket, PlayoutTarget, ReceiveConfig, ReceivePipeline, SendConfig, SendPipeline,
-    SpeakerId, SpeakerState,
+    SpeakerId, SpeakerState, MAX_ADJUSTED_SAMPLES,
 };
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, RtpPacket};
 pub use level::{AudioLevel, LevelMeter, VoiceActivity};

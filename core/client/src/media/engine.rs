@@ -16,6 +16,7 @@ use super::{MediaStats, SlotStats};
 use ruang_media::device::{CaptureStream, PlaybackStream};
 use ruang_media::{
     JitterStats, PlayoutTarget, ReceivePipeline, RtpPacket, SendPipeline, SpeakerId, FRAME_SAMPLES,
+    MAX_ADJUSTED_SAMPLES,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,7 +87,7 @@ impl Engine {
         let mut ticker = tokio::time::interval(self.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut frame = vec![0i16; FRAME_SAMPLES];
-        let mut out = vec![0i16; FRAME_SAMPLES];
+        let mut out = vec![0i16; MAX_ADJUSTED_SAMPLES];
         let mut generation = 0u64;
         let mut slots: Vec<SlotStats> = Vec::new();
         // Jitter statistics of speakers already forgotten (renegotiation).
@@ -201,10 +202,11 @@ impl Engine {
             if let Some(playback) = &mut self.playback {
                 let target_ms = playout_target.update(playback.underruns());
                 let target = (target_ms as usize * FRAME_SAMPLES).div_ceil(20);
-                while playback.queued() < target && playback.free() >= FRAME_SAMPLES {
-                    let info = self.receive.pull(now_ms, &mut out);
+                while playback.queued() < target && playback.free() >= MAX_ADJUSTED_SAMPLES {
+                    let info = self.receive.pull(now_ms, &mut out[..FRAME_SAMPLES]);
                     // Usually the whole frame; 10 ms less when the playout runs later than
-                    // the packets need (see `ReceivePipeline::trim`).
+                    // the packets need, a few ms of silence more before a talk spurt that
+                    // starts barely in time (see `ReceivePipeline::trim`).
                     let len = self.receive.trim(&mut out);
                     let attenuation = self.shared.attenuation_milli.load(Ordering::Relaxed);
                     if attenuation > 0 {
@@ -240,6 +242,7 @@ impl Engine {
             }
             local.playout = playout;
             local.playout_trims = self.receive.trims();
+            local.playout_lead_ins = self.receive.lead_ins();
             local.send_allowed = self.shared.may_send();
             local.slots.clone_from(&slots);
             if let Some(t) = &transport {

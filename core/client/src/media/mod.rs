@@ -165,6 +165,9 @@ pub struct MediaStats {
     /// Frames played 10 ms short because the playout ran later than the packets needed
     /// (`ruang_media::ReceivePipeline::trim`).
     pub playout_trims: u64,
+    /// Talk spurts started behind a few ms of silence because their first packet was barely
+    /// in time (`ruang_media::ReceivePipeline::trim`).
+    pub playout_lead_ins: u64,
     /// The Opus encoder's packet-loss hint in percent (drives in-band FEC strength): the
     /// configured value until the server reports on our stream, then the smoothed reported
     /// loss (1..=30). Without a microphone, the smoothed value alone (0 before any report).

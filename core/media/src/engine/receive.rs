@@ -28,6 +28,9 @@ pub struct ReceiveConfig {
     pub trim: bool,
 }
 
+/// Room `out` needs in [`ReceivePipeline::trim`]: a frame plus the longest lead-in.
+pub const MAX_ADJUSTED_SAMPLES: usize = FRAME_SAMPLES + TRIM_MARGIN_MS as usize * 48;
+
 /// How much one trim shortens the output.
 pub const TRIM_MS: u32 = 10;
 /// Slack that must remain after a trim: arrival noise the 1–2 s slack window may not show.
@@ -98,6 +101,9 @@ pub struct ReceivePipeline {
     frames_since_trim: u32,
     trim_waited: u32,
     trims: u64,
+    /// Silence to play before the frame just pulled, in samples (see `adjust`).
+    lead_in: usize,
+    lead_ins: u64,
 }
 
 impl Default for ReceivePipeline {
@@ -116,6 +122,8 @@ impl ReceivePipeline {
             frames_since_trim: 0,
             trim_waited: 0,
             trims: 0,
+            lead_in: 0,
+            lead_ins: 0,
         }
     }
 
@@ -178,6 +186,25 @@ impl ReceivePipeline {
             sp.meter.update_i16(pcm);
             self.mixer.add_i16(pcm);
         }
+        // A talk spurt that starts out of silence with its first packet barely in time would
+        // make every later packet of the spurt that is a little later an underrun (and the
+        // concealed frame a permanent 20 ms more delay). Start it a little later instead:
+        // silence before it costs nothing.
+        let mut lead_in_ms = 0;
+        for sp in &mut self.speakers {
+            if let Some(w) = sp.jitter.take_start_wait() {
+                lead_in_ms = lead_in_ms.max(TRIM_MARGIN_MS.saturating_sub(w));
+            }
+        }
+        let others_playing = self
+            .speakers
+            .iter()
+            .filter(|s| s.jitter.is_playing())
+            .count()
+            > 1;
+        if lead_in_ms > 0 && !others_playing {
+            self.lead_in = lead_in_ms as usize * FRAME_SAMPLES / 20;
+        }
         let sources = self.mixer.sources();
         self.mixer.finish_i16(out);
         PullInfo { sources }
@@ -195,14 +222,25 @@ impl ReceivePipeline {
         slack
     }
 
-    /// Call after [`ReceivePipeline::pull`] with its frame; returns how many samples of it to
-    /// play. Usually all of them. When every playing speaker's packets have been waiting at
+    /// Call after [`ReceivePipeline::pull`] with its frame in `out[..FRAME_SAMPLES]` (`out`
+    /// must have room for [`MAX_ADJUSTED_SAMPLES`]); returns how many samples of `out` to
+    /// play. Usually the frame as it is. When a talk spurt starts out of silence with its
+    /// first packet less than [`TRIM_MARGIN_MS`] in time, the frame is moved back behind that
+    /// much silence (a lead-in). When every playing speaker's packets have been waiting at
     /// least [`TRIM_MS`] + [`TRIM_MARGIN_MS`] (the playout runs later than the network needs,
     /// by less than the whole frame the jitter buffers' level control works in), the frame is
     /// shortened to its first half, cross-faded with the second half, so that everything
     /// after it plays 10 ms earlier. It waits for a quiet frame (a pause between words) for up
     /// to a second. No allocation.
     pub fn trim(&mut self, out: &mut [i16]) -> usize {
+        let lead = std::mem::take(&mut self.lead_in);
+        if lead > 0 {
+            out.copy_within(..FRAME_SAMPLES, lead);
+            out[..lead].fill(0);
+            self.lead_ins += 1;
+            return FRAME_SAMPLES + lead;
+        }
+        let out = &mut out[..FRAME_SAMPLES];
         self.frames_since_trim = self.frames_since_trim.saturating_add(1);
         let eligible = self.config.trim
             && self.frames_since_trim >= TRIM_INTERVAL_FRAMES
@@ -237,6 +275,11 @@ impl ReceivePipeline {
         self.trim_waited = 0;
         self.trims += 1;
         half
+    }
+
+    /// Talk spurts started behind a lead-in of silence so far.
+    pub fn lead_ins(&self) -> u64 {
+        self.lead_ins
     }
 
     /// Frames shortened by [`ReceivePipeline::trim`] so far.

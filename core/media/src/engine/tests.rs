@@ -296,7 +296,7 @@ fn playout_loop(input: &[i16], trim: bool, engine_phase_ms: u64) -> (Vec<i16>, R
     let mut queue = std::collections::VecDeque::new();
     let mut in_flight: Vec<InFlight> = Vec::new();
     let mut played = Vec::with_capacity(input.len());
-    let mut out = [0i16; FRAME_SAMPLES];
+    let mut out = [0i16; MAX_ADJUSTED_SAMPLES];
     let speaker = SpeakerId(3);
     let total_ms = (input.len() / 48) as u64;
     for t in 0..total_ms {
@@ -325,7 +325,7 @@ fn playout_loop(input: &[i16], trim: bool, engine_phase_ms: u64) -> (Vec<i16>, R
             }
             in_flight.retain(|p| p.arrival > t);
             while queue.len() < 480 {
-                recv.pull(t, &mut out);
+                recv.pull(t, &mut out[..FRAME_SAMPLES]);
                 let len = recv.trim(&mut out);
                 queue.extend(&out[..len]);
             }
