@@ -1,0 +1,154 @@
+//! Guest listeners: people without an account who listen from the browser page.
+//!
+//! `POST /v1/rooms/{id}/guest` hands out a single-use *guest pass* (a short-lived token
+//! for one room); the WebSocket `hello` takes it in place of a session token. Passes are
+//! rate-limited per client address, and the number of guests connected at once is capped
+//! server-wide. A guest is listen-only forever (the room rules refuse everything else).
+
+use super::http::{parse_json, Body, ClientIp};
+use super::{ApiError, AppState};
+use crate::rooms::rules::GUEST_ID_PREFIX;
+use crate::store::{new_id, new_token};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use ruang_proto::{ErrorCode, RoomId, RoomKind, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Guest passes start with this; session tokens are 64 hex characters.
+pub const GUEST_TOKEN_PREFIX: &str = "guest_";
+/// A pass must be used this soon (it is fetched right before connecting).
+const PASS_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Deserialize, Default)]
+struct GuestRequest {
+    /// The room's link token (closed rooms).
+    #[serde(default)]
+    link_token: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct GuestPass {
+    pub token: String,
+    pub expires_in_secs: u64,
+}
+
+/// Outstanding passes and the number of connected guests.
+#[derive(Default)]
+pub struct Guests {
+    passes: Mutex<HashMap<String, (RoomId, Instant)>>,
+    connected: AtomicUsize,
+}
+
+impl Guests {
+    fn issue(&self, room: RoomId) -> String {
+        let token = format!("{GUEST_TOKEN_PREFIX}{}", new_token());
+        let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
+        passes.retain(|_, (_, at)| at.elapsed() < PASS_TTL);
+        passes.insert(token.clone(), (room, Instant::now()));
+        token
+    }
+
+    /// Uses up a pass for `room`; true if it was valid.
+    pub fn redeem(&self, token: &str, room: &RoomId) -> bool {
+        let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
+        match passes.remove(token) {
+            Some((r, at)) => r == *room && at.elapsed() < PASS_TTL,
+            None => false,
+        }
+    }
+
+    /// Takes a connection slot if fewer than `max` guests are connected.
+    pub fn connect(&self, max: usize) -> bool {
+        self.connected
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn disconnect(&self) {
+        self.connected.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn connected(&self) -> usize {
+        self.connected.load(Ordering::Acquire)
+    }
+}
+
+/// A fresh guest id (never a member id: those have no `-`).
+pub fn new_guest_id() -> UserId {
+    UserId(format!("{GUEST_ID_PREFIX}{}", new_id()))
+}
+
+fn too_many_guests() -> ApiError {
+    ApiError::new(
+        ErrorCode::RateLimited,
+        "too many guest listeners right now; try again soon or use the app",
+    )
+}
+
+/// `POST /v1/rooms/{id}/guest`: a pass to listen to a room without an account.
+pub async fn create_pass(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<(StatusCode, Json<GuestPass>), ApiError> {
+    // Guessing closed rooms' link tokens counts like guessing invite codes.
+    state.limiter.check(ip)?;
+    state.guest_limiter.check(ip).map_err(|_| {
+        ApiError::new(
+            ErrorCode::RateLimited,
+            "too many guest listens from this address; try again in a minute",
+        )
+    })?;
+    let req: GuestRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        GuestRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    let room = state
+        .registry
+        .get(&RoomId(id))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no live room with this id"))?;
+    if room.kind() == RoomKind::Closed {
+        match req.link_token.as_deref() {
+            Some(t) if t == room.link_token => {}
+            Some(_) => {
+                state.limiter.fail(ip);
+                return Err(ApiError::code(ErrorCode::RoomClosed));
+            }
+            None => return Err(ApiError::code(ErrorCode::RoomClosed)),
+        }
+    }
+    if state.guests.connected() >= state.max_guests {
+        return Err(too_many_guests());
+    }
+    state.guest_limiter.fail(ip);
+    let token = state.guests.issue(room.id.clone());
+    Ok((
+        StatusCode::CREATED,
+        Json(GuestPass {
+            token,
+            expires_in_secs: PASS_TTL.as_secs(),
+        }),
+    ))
+}
+
+/// Frees a guest's connection slot when its connection ends, however it ends.
+pub struct GuestSlot(pub AppState);
+
+impl Drop for GuestSlot {
+    fn drop(&mut self) {
+        self.0.guests.disconnect();
+    }
+}
+
+pub fn slot_error() -> ApiError {
+    too_many_guests()
+}
