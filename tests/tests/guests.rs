@@ -13,9 +13,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// `POST /v1/rooms/{room}/guest` with an optional body: (status, JSON body).
 async fn guest_pass(srv: &TestServer, room: &str, body: Option<Value>) -> (u16, Value) {
@@ -67,13 +66,17 @@ async fn hello(srv: &TestServer, room: &str, token: &str) -> (Ws, ServerMessage)
     let url = srv.anon().ws_url(room).to_string();
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     let msg = json!({"type":"hello","protocol":1,"token":token});
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
     let reply = next_msg(&mut ws).await;
     (ws, reply)
 }
 
 async fn send(ws: &mut Ws, msg: Value) {
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
 }
 
 fn assert_error(m: ServerMessage, want: ErrorCode, want_fatal: bool) {
@@ -112,7 +115,9 @@ async fn guest_in_open_room(b: Backend) {
     assert!(token.starts_with("guest_"), "{token}");
     let (mut ws, welcome) = hello(&srv, &room, &token).await;
     let guest = match welcome {
-        ServerMessage::Welcome { you, room: snap, .. } => {
+        ServerMessage::Welcome {
+            you, room: snap, ..
+        } => {
             assert!(you.as_str().starts_with("guest-"), "{you:?}");
             assert_eq!(snap.you.user.id, you);
             assert_eq!(snap.you.role, ruang_proto::Role::Listener);
@@ -127,7 +132,10 @@ async fn guest_in_open_room(b: Backend) {
     wait_listeners(&maya, &room, 1).await;
     let seen = host
         .wait_for(WAIT, |s| {
-            s.room.room.as_ref().is_some_and(|r| r.counts.listeners == 1)
+            s.room
+                .room
+                .as_ref()
+                .is_some_and(|r| r.counts.listeners == 1)
         })
         .await
         .expect("the host sees the guest counted");
@@ -193,7 +201,10 @@ async fn guest_in_open_room(b: Backend) {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
 }
-each_backend!(guest_listens_to_an_open_room_and_can_do_nothing_else, guest_in_open_room);
+each_backend!(
+    guest_listens_to_an_open_room_and_can_do_nothing_else,
+    guest_in_open_room
+);
 
 async fn guest_in_closed_room(b: Backend) {
     let srv = TestServer::start(b).await;
@@ -211,10 +222,16 @@ async fn guest_in_closed_room(b: Backend) {
     let (status, body) = guest_pass(&srv, &id, Some(json!({ "link_token": link_token }))).await;
     assert_eq!(status, 201, "{body}");
     let (_ws, welcome) = hello(&srv, &id, body["token"].as_str().unwrap()).await;
-    assert!(matches!(welcome, ServerMessage::Welcome { .. }), "{welcome:?}");
+    assert!(
+        matches!(welcome, ServerMessage::Welcome { .. }),
+        "{welcome:?}"
+    );
     wait_listeners(&maya, &id, 1).await;
 }
-each_backend!(guest_needs_the_link_token_of_a_closed_room, guest_in_closed_room);
+each_backend!(
+    guest_needs_the_link_token_of_a_closed_room,
+    guest_in_closed_room
+);
 
 async fn guest_limits(b: Backend) {
     let srv = TestServer::start_with(b, |c| {
@@ -288,11 +305,7 @@ async fn guest_hears_the_stage_and_is_never_heard() {
     let member = srv.join(&budi, &room).await;
 
     let join_guest = |token: String| {
-        RoomSession::join(
-            srv.anon().ws_url(&room),
-            token,
-            SessionOptions::default(),
-        )
+        RoomSession::join(srv.anon().ws_url(&room), token, SessionOptions::default())
     };
     let guest = join_guest(pass_token(&srv, &room).await)
         .await
@@ -348,7 +361,11 @@ async fn guest_hears_the_stage_and_is_never_heard() {
         "only the host's packets reach the member ({} received, {from_host} sent by the host)",
         heard.packets_received
     );
-    assert_eq!(host_media.stats().packets_received, 0, "nobody else is heard");
+    assert_eq!(
+        host_media.stats().packets_received,
+        0,
+        "nobody else is heard"
+    );
     for m in [sneaky_media, guest_media, member_media, host_media] {
         m.stop().await;
     }

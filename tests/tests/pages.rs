@@ -48,7 +48,11 @@ fn assert_html(p: &Page) {
 
 fn og<'a>(p: &'a Page, prop: &str) -> &'a str {
     let key = format!("<meta property=\"og:{prop}\" content=\"");
-    let start = p.body.find(&key).unwrap_or_else(|| panic!("og:{prop} missing")) + key.len();
+    let start = p
+        .body
+        .find(&key)
+        .unwrap_or_else(|| panic!("og:{prop} missing"))
+        + key.len();
     let end = p.body[start..].find('"').unwrap() + start;
     &p.body[start..end]
 }
@@ -70,7 +74,10 @@ async fn room_pages(b: Backend) {
     assert!(p.body.contains(
         "<h1 id=\"title\">Coffee &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;jazz&quot;</h1>"
     ));
-    assert!(p.body.contains("Maya &lt;b&gt;&amp;amp;&lt;/b&gt;"), "name escaped");
+    assert!(
+        p.body.contains("Maya &lt;b&gt;&amp;amp;&lt;/b&gt;"),
+        "name escaped"
+    );
     assert_eq!(
         og(&p, "title"),
         "Coffee &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;jazz&quot;"
@@ -80,14 +87,22 @@ async fn room_pages(b: Backend) {
     assert!(og(&p, "description").contains("Maya &lt;b&gt;"));
     assert!(p.body.contains("aria-live=\"polite\""));
     assert!(p.body.contains("data-listen=\"0\""));
-    assert!(p.body.contains("<a id=\"open-app\" class=\"button\" href=\""));
-    assert!(p.body.contains(&format!("href=\"ruang://r/{}\"", open.id.as_str())));
+    assert!(p
+        .body
+        .contains("<a id=\"open-app\" class=\"button\" href=\""));
+    assert!(p
+        .body
+        .contains(&format!("href=\"ruang://r/{}\"", open.id.as_str())));
     assert!(p.body.contains("src=\"../web/room.js?v="));
 
     // ?listen=1 autostarts; junk in the query string is ignored.
     let p = get(&srv, &format!("/r/{}?listen=1", open.id.as_str())).await;
     assert!(p.body.contains("data-listen=\"1\""));
-    let p = get(&srv, &format!("/r/{}?%ZZ&&=&t&listen=yes&x=%00", open.id.as_str())).await;
+    let p = get(
+        &srv,
+        &format!("/r/{}?%ZZ&&=&t&listen=yes&x=%00", open.id.as_str()),
+    )
+    .await;
     assert_eq!(p.status, 200);
     assert!(p.body.contains("data-listen=\"0\""));
 
@@ -107,7 +122,10 @@ async fn room_pages(b: Backend) {
     }
 
     // A closed room without its key looks exactly like an unknown room.
-    let closed = maya.create_room("Secret plans", RoomKind::Closed).await.unwrap();
+    let closed = maya
+        .create_room("Secret plans", RoomKind::Closed)
+        .await
+        .unwrap();
     let _closed_host = srv.join(&maya, closed.id.as_str()).await;
     let key = closed.link.split("?t=").nth(1).unwrap().to_owned();
     for q in ["".to_owned(), "?t=wrong".to_owned(), "?t=".to_owned()] {
@@ -118,7 +136,10 @@ async fn room_pages(b: Backend) {
     assert_eq!(p.status, 200);
     assert_eq!(og(&p, "url"), closed.link);
     assert!(p.body.contains(&format!("data-link-token=\"{key}\"")));
-    assert!(p.body.contains(&format!("href=\"ruang://r/{}?t={key}\"", closed.id.as_str())));
+    assert!(p.body.contains(&format!(
+        "href=\"ruang://r/{}?t={key}\"",
+        closed.id.as_str()
+    )));
 
     // Ended rooms: 410 with the title (closed ones only with their key).
     host.end_room().await.unwrap();
@@ -135,13 +156,19 @@ async fn room_pages(b: Backend) {
     // The page's assets.
     let js = get(&srv, "/web/room.js").await;
     assert_eq!(js.status, 200);
-    assert_eq!(header(&js, "content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(
+        header(&js, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
     assert!(header(&js, "cache-control").contains("max-age"));
     assert!(js.body.contains("media_offer"));
     let css = get(&srv, "/web/room.css").await;
     assert_eq!(header(&css, "content-type"), "text/css; charset=utf-8");
 }
-each_backend!(room_pages_are_clear_escaped_and_hide_closed_rooms, room_pages);
+each_backend!(
+    room_pages_are_clear_escaped_and_hide_closed_rooms,
+    room_pages
+);
 
 /// Polls until `path` answers `status` (ending a room reaches the store asynchronously).
 async fn wait_status(srv: &TestServer, path: &str, status: u16) -> Page {
@@ -167,10 +194,15 @@ async fn invite_pages(b: Backend) {
     let p = get(&srv, &format!("/i/{}", codes[0].code)).await;
     assert_eq!(p.status, 200);
     assert_html(&p);
-    assert!(p.body.contains("Maya &quot;M&quot; &lt;Sari&gt;"), "inviter escaped");
+    assert!(
+        p.body.contains("Maya &quot;M&quot; &lt;Sari&gt;"),
+        "inviter escaped"
+    );
     assert!(p.body.contains("@maya"));
     assert_eq!(og(&p, "url"), codes[0].link);
-    assert!(p.body.contains(&format!("href=\"ruang://i/{}\"", codes[0].code)));
+    assert!(p
+        .body
+        .contains(&format!("href=\"ruang://i/{}\"", codes[0].code)));
     // A code as people type it (dashes, capitals) is the same invitation.
     let typed = codes[0]
         .code

@@ -508,7 +508,10 @@ fn guests_are_counted_listeners_that_can_do_nothing_else() {
     assert!(!r.audible(&g));
     // Counts reach guests.
     let fx = r.take_counts().unwrap();
-    assert!(matches!(events_for(&fx, "guest-abc")[..], [RoomEvent::Counts { .. }]));
+    assert!(matches!(
+        events_for(&fx, "guest-abc")[..],
+        [RoomEvent::Counts { .. }]
+    ));
     for msg in [
         ClientMessage::RaiseHand,
         ClientMessage::AcceptInvite,
@@ -524,7 +527,11 @@ fn guests_are_counted_listeners_that_can_do_nothing_else() {
         ClientMessage::Mute { user: g.clone() },
         ClientMessage::Remove { user: g.clone() },
     ] {
-        assert_eq!(r.apply(&uid("mod"), &msg), Err(ErrorCode::InvalidTarget), "{msg:?}");
+        assert_eq!(
+            r.apply(&uid("mod"), &msg),
+            Err(ErrorCode::InvalidTarget),
+            "{msg:?}"
+        );
     }
     assert_eq!(r.role_of(&g), None);
     r.guest_left(&g);

@@ -79,7 +79,10 @@ fn html(status: StatusCode, body: String) -> Response {
         HeaderValue::from_static(CSP),
     );
     // Closed rooms' links carry their key: never send it on as a referrer.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -223,10 +226,10 @@ pub async fn room(
     );
     let mut stage = String::new();
     for (user, role) in &view.stage {
-        let _ = write!(
+        let _ = writeln!(
             stage,
             "<li data-user=\"{}\"><span class=\"avatar\" aria-hidden=\"true\">{}</span>\
-             <span class=\"name\">{}</span><span class=\"role\">{}</span></li>\n",
+             <span class=\"name\">{}</span><span class=\"role\">{}</span></li>",
             escape(user.id.as_str()),
             escape(&initial(&user.name)),
             escape(&user.name),
