@@ -267,7 +267,9 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     println!("Demo room \"{}\": {}  (id {id})", room.title, room.link);
     println!("On stage: @ruang_host and @ruang_guest, taking turns talking.");
     println!();
-    println!("Hear it (records 10 s of the room to out.wav):");
+    println!("Listen in a browser (no account needed): {}?listen=1", room.link);
+    println!();
+    println!("Or record it (10 s of the room to out.wav):");
     println!(
         "  ruang bot listen --server {url} --token {token} --room {id} --record out.wav --seconds 10"
     );

@@ -116,6 +116,8 @@ async fn room_pages(b: Backend) {
         "/r/%C3%A9t%C3%A9".to_owned(),
         "/r/..%2F..%2Fetc".to_owned(),
         "/r/%3Cscript%3E".to_owned(),
+        "/r/".to_owned(),
+        "/r/abc/def/../x".to_owned(),
     ] {
         let p = get(&srv, &path).await;
         assert_eq!((p.status, &p.body), (404, &missing.body), "{path}");
@@ -227,6 +229,8 @@ async fn invite_pages(b: Backend) {
         format!("/i/{}", codes[2].code),
         format!("/i/{}", "z".repeat(4000)),
         "/i/%3Cscript%3E".to_owned(),
+        "/i/".to_owned(),
+        format!("/i/{}/more", codes[3].code),
     ] {
         let p = get(&srv, &path).await;
         assert_eq!((p.status, &p.body), (404, &unknown.body), "{path}");

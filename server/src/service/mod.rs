@@ -110,7 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/i/{code}", get(pages::invite))
         .route("/web/room.js", get(pages::script))
         .route("/web/room.css", get(pages::style))
-        .fallback(http::not_found)
+        .fallback(pages::fallback)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(

@@ -276,6 +276,19 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
     html(StatusCode::OK, page(&meta, true, &body))
 }
 
+/// Unknown paths: under `/r/` and `/i/` (extra segments, empty ids) a person followed a
+/// mangled link, so they get the page; everything else keeps the API's JSON 404.
+pub async fn fallback(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    if path.starts_with("/r/") || path == "/r" {
+        room_missing(&state)
+    } else if path.starts_with("/i/") || path == "/i" {
+        invite_unusable(&state)
+    } else {
+        super::http::not_found().await.into_response()
+    }
+}
+
 /// The shareable https link of a room (closed rooms carry their key).
 fn link(state: &AppState, id: &RoomId, kind: RoomKind, token: &str) -> String {
     if kind == RoomKind::Closed {
