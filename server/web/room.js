@@ -30,6 +30,7 @@
   let attempt = 0;
   let stopped = false;
   let mediaGen = 0;
+  let blocked = false; // the browser refused to play without a gesture
   const levels = new Map();
   const audios = [];
 
@@ -267,8 +268,8 @@
     }
     for (let i = 0; i < SLOTS; i += 1) peer.addTransceiver('audio', { direction: 'recvonly' });
     peer.ontrack = (e) => {
+      // Played explicitly (no autoplay attribute) so a refusal is seen and answered.
       const a = document.createElement('audio');
-      a.autoplay = true;
       a.srcObject = new MediaStream([e.track]);
       document.body.append(a);
       audios.push(a);
@@ -276,7 +277,7 @@
     };
     peer.onconnectionstatechange = () => {
       if (pc !== peer) return;
-      if (peer.connectionState === 'connected') status(myRole === 'listener' ? 'Listening' : 'Listening · on stage');
+      if (peer.connectionState === 'connected' && !blocked) status(myRole === 'listener' ? 'Listening' : 'Listening · on stage');
       else if (peer.connectionState === 'failed') status('Audio connection failed. Reconnecting…');
       if (peer.connectionState === 'failed' && ws) ws.close();
     };
@@ -290,8 +291,15 @@
   }
 
   function play(a) {
-    a.play().catch(() => {
-      // Autoplay blocked: one tap anywhere on the button starts every stream.
+    a.play().then(() => {
+      if (blocked && audios.every((x) => !x.paused)) {
+        blocked = false;
+        listenBtn.hidden = true;
+        status('Listening');
+      }
+    }, () => {
+      // Autoplay blocked: a tap on the button starts every stream.
+      blocked = true;
       listenBtn.hidden = false;
       listenBtn.textContent = 'Tap to listen';
       status('Your browser needs a tap to play sound.');
@@ -301,8 +309,6 @@
   listenBtn.addEventListener('click', () => {
     if (pc) {
       audios.forEach(play);
-      listenBtn.hidden = true;
-      status('Listening');
       return;
     }
     wantAudio = true;

@@ -141,6 +141,7 @@ fn page(meta: &Meta, with_script: bool, body: &str) -> String {
 <title>{title} · Ruang</title>
 <meta name=\"description\" content=\"{description}\">
 <meta name=\"robots\" content=\"noindex\">
+<link rel=\"icon\" href=\"data:,\">
 <meta property=\"og:site_name\" content=\"Ruang\">
 <meta property=\"og:type\" content=\"website\">
 <meta property=\"og:title\" content=\"{title}\">
