@@ -59,22 +59,28 @@ export async function startServer(extra = []) {
   const dir = mkdtempSync(join(tmpdir(), 'ruang-browser-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proc = run(['serve', '--addr', `127.0.0.1:${port}`, '--data', join(dir, 'data'), '--rtc-port', '0', ...extra], {
+  const args = ['serve', '--addr', `127.0.0.1:${port}`, '--data', join(dir, 'data'), '--rtc-port', '0', ...extra];
+  const spawnServer = () => run(args, {
     env: { ...process.env, RUANG_LOG: process.env.RUANG_LOG || 'info,sqlx=warn' },
   });
+  const server = { url, dir, proc: spawnServer() };
   await until('the server', async () => (await fetch(`${url}/healthz`)).ok);
-  const invite = readFileSync(join(dir, 'data', 'first-invite.txt'), 'utf8').trim();
-  return {
-    url,
-    dir,
-    proc,
-    invite,
-    async stop() {
-      proc.kill('SIGTERM');
-      await proc.done;
-      rmSync(dir, { recursive: true, force: true });
-    },
+  server.invite = readFileSync(join(dir, 'data', 'first-invite.txt'), 'utf8').trim();
+  /** Stops gracefully (SIGTERM) and starts again on the same port and data. */
+  server.restart = async () => {
+    server.proc.kill('SIGTERM');
+    await server.proc.done;
+    await until('the server back', async () => {
+      if (server.proc.exitCode !== null) server.proc = spawnServer(); // port not free yet
+      return (await fetch(`${url}/healthz`)).ok;
+    });
   };
+  server.stop = async () => {
+    server.proc.kill('SIGTERM');
+    await server.proc.done;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return server;
 }
 
 export async function http(server, method, path, token, body) {

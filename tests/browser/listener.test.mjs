@@ -52,3 +52,32 @@ test('a guest listens in Chromium to a bot speaking', async () => {
     if (process.env.RUANG_BROWSER_VERBOSE) console.log(logs.join('\n'));
   }
 });
+
+test('the page reconnects by itself after a server restart and hears the room again', async () => {
+  const server = await startServer();
+  cleanup.push(() => server.stop());
+  const host = await signup(server, server.invite, 'steady', 'Steady Sam');
+  const room = await http(server, 'POST', '/v1/rooms', host, { title: 'Through a restart', kind: 'social' });
+  const bot = run(['bot', 'speak', '--server', server.url, '--token', host, '--room', room.id,
+    '--wav', join(REPO, 'assets', 'demo-speaker-b.wav'), '--loop', '--seconds', '90']);
+  cleanup.push(async () => { bot.kill('SIGTERM'); await bot.done; });
+  await until('the bot streaming', () => bot.out.includes('streaming') || (bot.exitCode !== null && Promise.reject(new Error(bot.out))));
+
+  const browser = await launchChromium();
+  cleanup.push(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/r/${room.id}?listen=1`);
+  await until('audio before the restart', async () => (await audioStats(page)).maxAudioLevel > 0.01);
+  await page.evaluate(() => { window.ruang.pc.beforeRestart = true; });
+
+  await server.restart();
+  // A new signalling connection (new guest pass) and a new peer connection, with audio.
+  const stats = await until('audio after the restart', async () => {
+    const fresh = await page.evaluate(() => Boolean(window.ruang.pc && !window.ruang.pc.beforeRestart));
+    const s = fresh && (await audioStats(page));
+    return s && s.inboundPackets > 50 && s.maxAudioLevel > 0.01 && s;
+  }, 40000);
+  console.log(`after restart: ${JSON.stringify(stats)}`);
+  await until('listener count 1', async () => (await page.textContent('#listeners')) === '1');
+  await page.screenshot({ path: join(OUTPUT, 'after-restart.png'), fullPage: true });
+});
