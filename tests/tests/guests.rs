@@ -130,6 +130,7 @@ async fn guest_in_open_room(b: Backend) {
     };
     // Counted for everyone, listed for no one.
     wait_listeners(&maya, &room, 1).await;
+    assert_eq!(srv.metric("ruang_guests_connected").await, 1.0);
     let seen = host
         .wait_for(WAIT, |s| {
             s.room
@@ -183,6 +184,14 @@ async fn guest_in_open_room(b: Backend) {
     // The guest leaves: no grace period, the count drops at once.
     drop(ws);
     wait_listeners(&maya, &room, 0).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while srv.metric("ruang_guests_connected").await != 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "guest slot not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Social rooms can be heard by link too; unknown rooms cannot.
     let social = maya.create_room("Social", RoomKind::Social).await.unwrap();
