@@ -71,6 +71,12 @@ test('a signed-in host speaks from Chromium and a bot hears it', async () => {
     assert.ok(toneFrameCount > labels.length * 0.4, `most frames carry the tones (${toneFrameCount}/${labels.length})`);
     // The ring lights up for the browser speaker too (levels from its audio-level extension).
     await page.waitForSelector('#stage li.speaking', { timeout: 10000 });
+    // The mute button goes through the server: the stage shows the host muted, and the
+    // server stops forwarding (the level drops to 0, the ring goes out).
+    await page.click('#mute');
+    await until('the host shown muted', async () =>
+      (await page.textContent('#mute')) === 'Unmute' && /muted/.test(await page.textContent('#stage li .role')));
+    await page.waitForSelector('#stage li.speaking', { state: 'detached', timeout: 10000 });
   } finally {
     const shot = join(OUTPUT, 'speaker.png');
     await page.screenshot({ path: shot, fullPage: true });
