@@ -267,7 +267,11 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     println!("Demo room \"{}\": {}  (id {id})", room.title, room.link);
     println!("On stage: @ruang_host and @ruang_guest, taking turns talking.");
     println!();
-    println!("Listen in a browser (no account needed): {}?listen=1", room.link);
+    let sep = if room.link.contains('?') { '&' } else { '?' };
+    println!(
+        "Listen in a browser (no account needed): {}{sep}listen=1",
+        room.link
+    );
     println!();
     println!("Or record it (10 s of the room to out.wav):");
     println!(

@@ -196,7 +196,11 @@
       case 'error':
         if (msg.fatal) {
           if (msg.code === 'room_ended' || msg.code === 'not_found') fatal('This room has ended.');
-          else if (msg.code === 'unauthorized' && memberToken()) fatal('Your saved session is no longer valid.');
+          else if (msg.code === 'unauthorized' && memberToken()) {
+            // A stale saved session: forget it and listen as a guest (the close reconnects).
+            try { localStorage.removeItem('ruang.token'); } catch (e) { /* private mode */ }
+            status('Your saved session has expired; listening as a guest.');
+          }
           else if (msg.code === 'unauthorized' || msg.code === 'rate_limited') { /* closes; onclose retries */ }
           else fatal('Could not join this room (' + msg.code + ').');
         } else if (pc && msg.req === pc.offerReq) {

@@ -38,6 +38,7 @@ fn assert_html(p: &Page) {
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("connect-src 'self' ws://127.0.0.1:"), "{csp}");
     assert_eq!(header(p, "cache-control"), "no-store");
     assert_eq!(header(p, "referrer-policy"), "no-referrer");
     assert!(p.body.starts_with("<!doctype html>"));

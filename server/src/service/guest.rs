@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 pub const GUEST_TOKEN_PREFIX: &str = "guest_";
 /// A pass must be used this soon (it is fetched right before connecting).
 const PASS_TTL: Duration = Duration::from_secs(60);
+/// Unused passes kept at most, as a multiple of the guest cap: bounds memory even when
+/// passes are fetched from very many addresses and never used.
+const PASSES_PER_SLOT: usize = 2;
 
 #[derive(Deserialize, Default)]
 struct GuestRequest {
@@ -45,12 +48,18 @@ pub struct Guests {
 }
 
 impl Guests {
-    fn issue(&self, room: RoomId) -> String {
-        let token = format!("{GUEST_TOKEN_PREFIX}{}", new_token());
+    /// A new pass for `room`, unless `limit` unused passes are outstanding.
+    fn issue(&self, room: RoomId, limit: usize) -> Option<String> {
         let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
-        passes.retain(|_, (_, at)| at.elapsed() < PASS_TTL);
+        if passes.len() >= limit {
+            passes.retain(|_, (_, at)| at.elapsed() < PASS_TTL);
+            if passes.len() >= limit {
+                return None;
+            }
+        }
+        let token = format!("{GUEST_TOKEN_PREFIX}{}", new_token());
         passes.insert(token.clone(), (room, Instant::now()));
-        token
+        Some(token)
     }
 
     /// Uses up a pass for `room`; true if it was valid.
@@ -129,8 +138,12 @@ pub async fn create_pass(
     if state.guests.connected() >= state.max_guests {
         return Err(too_many_guests());
     }
+    let outstanding = state.max_guests.max(1).saturating_mul(PASSES_PER_SLOT);
+    let token = state
+        .guests
+        .issue(room.id.clone(), outstanding)
+        .ok_or_else(too_many_guests)?;
     state.guest_limiter.fail(ip);
-    let token = state.guests.issue(room.id.clone());
     Ok((
         StatusCode::CREATED,
         Json(GuestPass {

@@ -32,9 +32,26 @@ const fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// No inline code at all; media from WebRTC streams only; the page cannot be framed.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; \
-    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// `connect-src` names the public WebSocket origin too: older Safari does not let
+/// `'self'` cover `ws:`/`wss:`.
+fn csp(public_url: &str) -> String {
+    let ws = public_url
+        .strip_prefix("https://")
+        .map(|rest| ("wss://", rest))
+        .or_else(|| {
+            public_url
+                .strip_prefix("http://")
+                .map(|rest| ("ws://", rest))
+        })
+        .map(|(scheme, rest)| format!(" {scheme}{}", rest.split('/').next().unwrap_or("")))
+        .filter(|o| o.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'{ws}; \
+         media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'"
+    )
+}
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 pub fn escape(s: &str) -> String {
@@ -66,7 +83,7 @@ fn plausible(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-fn html(status: StatusCode, body: String) -> Response {
+fn html(state: &AppState, status: StatusCode, body: String) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -74,10 +91,9 @@ fn html(status: StatusCode, body: String) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    if let Ok(v) = HeaderValue::from_str(&csp(&state.public_url)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     // Closed rooms' links carry their key: never send it on as a referrer.
     h.insert(
         header::REFERRER_POLICY,
@@ -258,6 +274,7 @@ pub async fn room(
 <a id=\"open-app\" class=\"button\" href=\"{url}\">Open in the app</a>
 </div>
 <p id=\"status\" role=\"status\"></p>
+<noscript><p>Listening here needs JavaScript; the app works without it.</p></noscript>
 <p class=\"small\">Have the app but this page stays open? <a href=\"{app_url}\">Open it with the ruang:// link</a>.
 No app yet? Ruang is invite-only for now: ask a member for an invite. You can listen here without an account.</p>
 </div>",
@@ -274,7 +291,7 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
         description: &description,
         url: &url,
     };
-    html(StatusCode::OK, page(&meta, true, &body))
+    html(&state, StatusCode::OK, page(&meta, true, &body))
 }
 
 /// Unknown paths: under `/r/` and `/i/` (extra segments, empty ids) a person followed a
@@ -310,10 +327,10 @@ you, ask them for the whole link.</p>
         description: "This Ruang room is not available.",
         url: &state.public_url,
     };
-    html(StatusCode::NOT_FOUND, page(&meta, false, body))
+    html(state, StatusCode::NOT_FOUND, page(&meta, false, body))
 }
 
-fn room_ended(_state: &AppState, title: &str, url: &str) -> Response {
+fn room_ended(state: &AppState, title: &str, url: &str) -> Response {
     let body = format!(
         "<h1>“{}” has ended</h1>
 <p>Rooms on Ruang are live conversations: when the hosts end a room, it is gone.
@@ -325,7 +342,7 @@ Open the app to find rooms that are live now.</p>",
         description: "This live audio room on Ruang has ended.",
         url,
     };
-    html(StatusCode::GONE, page(&meta, false, &body))
+    html(state, StatusCode::GONE, page(&meta, false, &body))
 }
 
 fn error_page(state: &AppState) -> Response {
@@ -335,7 +352,11 @@ fn error_page(state: &AppState) -> Response {
         url: &state.public_url,
     };
     let body = "<h1>Something went wrong</h1><p>Please try again in a moment.</p>";
-    html(StatusCode::INTERNAL_SERVER_ERROR, page(&meta, false, body))
+    html(
+        state,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        page(&meta, false, body),
+    )
 }
 
 /// `GET /i/CODE`: who invites, and how to get in. Every unusable code (unknown, used,
@@ -353,7 +374,11 @@ pub async fn invite(
         };
         let body = "<h1>Too many tries</h1><p>Too many invite links were tried from this \
             network. Wait a minute, then open the link again.</p>";
-        return html(StatusCode::TOO_MANY_REQUESTS, page(&meta, false, body));
+        return html(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            page(&meta, false, body),
+        );
     }
     let code = normalize_invite_code(&code);
     let check = if plausible(&code, 64) {
@@ -413,7 +438,7 @@ invitation is from {from}.</p>
         description,
         url: &url,
     };
-    html(StatusCode::OK, page(&meta, false, &body))
+    html(&state, StatusCode::OK, page(&meta, false, &body))
 }
 
 fn invite_unusable(state: &AppState) -> Response {
@@ -425,7 +450,7 @@ fn invite_unusable(state: &AppState) -> Response {
     let body = "<h1>This invitation can't be used</h1>
 <p>An invitation works once. This one may have been used already, withdrawn by the person
 who sent it, or copied incompletely. Ask them for a new one.</p>";
-    html(StatusCode::NOT_FOUND, page(&meta, false, body))
+    html(state, StatusCode::NOT_FOUND, page(&meta, false, body))
 }
 
 #[cfg(test)]
