@@ -91,3 +91,25 @@ test('blocked autoplay: "Tap to listen", reached with the keyboard, starts the s
     await context.close();
   }
 });
+
+test('a stale saved session falls back to listening as a guest', async () => {
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    if (!sessionStorage.getItem('seeded')) {
+      sessionStorage.setItem('seeded', '1');
+      localStorage.setItem('ruang.token', 'f'.repeat(64));
+    }
+  });
+  const page = await context.newPage();
+  try {
+    await page.goto(`${room.link}&listen=1`);
+    await until('guest audio', async () => {
+      const s = await audioStats(page);
+      return s.inboundPackets > 50 && s.maxAudioLevel > 0.01;
+    });
+    assert.equal(await page.evaluate(() => localStorage.getItem('ruang.token')), null);
+    assert.equal(await page.isHidden('#mute'), true);
+  } finally {
+    await context.close();
+  }
+});
