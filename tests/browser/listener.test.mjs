@@ -26,7 +26,12 @@ test('a guest listens in Chromium to a bot speaking', async () => {
   cleanup.push(() => browser.close());
   const page = await browser.newPage();
   const logs = [];
-  page.on('console', (m) => logs.push(m.text()));
+  const problems = [];
+  page.on('console', (m) => {
+    logs.push(m.text());
+    if (m.type() === 'error') problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
   try {
     const resp = await page.goto(`${server.url}/r/${room.id}?listen=1`);
     assert.equal(resp.status(), 200);
@@ -45,6 +50,8 @@ test('a guest listens in Chromium to a bot speaking', async () => {
     const summary = await http(server, 'GET', `/v1/rooms/${room.id}`, host);
     assert.equal(summary.listener_count, 1);
     assert.equal(await page.isHidden('#mute'), true, 'a guest has no microphone button');
+    // The strict CSP lets the page do all of this: no violation, no script error.
+    assert.deepEqual(problems, []);
   } finally {
     const shot = join(OUTPUT, 'listener.png');
     await page.screenshot({ path: shot, fullPage: true });

@@ -113,3 +113,27 @@ test('a stale saved session falls back to listening as a guest', async () => {
     await context.close();
   }
 });
+
+test('the invite page renders in Chromium without a single CSP violation', async () => {
+  const code = (await http(server, 'GET', '/v1/invites', host))[0].code;
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(e.message));
+  try {
+    const resp = await page.goto(`${server.url}/i/${code}`);
+    assert.equal(resp.status(), 200);
+    assert.equal(await page.textContent('h1'), 'Closed Carla invited you to Ruang');
+    assert.equal(await page.textContent('code'), code);
+    // The stylesheet applied (a CSP block would leave the default link colour/box).
+    const radius = await page.$eval('a.button', (a) => getComputedStyle(a).borderRadius);
+    assert.notEqual(radius, '0px');
+    await page.screenshot({ path: join(OUTPUT, 'invite.png'), fullPage: true });
+    const bad = await page.goto(`${server.url}/i/not-a-real-code`);
+    assert.equal(bad.status(), 404);
+    assert.match(await page.textContent('h1'), /can't be used/);
+    assert.deepEqual(problems.filter((p) => !/404/.test(p)), []);
+  } finally {
+    await page.close();
+  }
+});
