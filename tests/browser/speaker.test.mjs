@@ -83,3 +83,74 @@ test('a signed-in host speaks from Chromium and a bot hears it', async () => {
     console.log(`screenshot: ${shot}`);
   }
 });
+
+test('a signed-in listener brought on stage sends from the page and is heard once unmuted', async () => {
+  const server = await startServer();
+  cleanup.push(() => server.stop());
+  const host = await signup(server, server.invite, 'mod', 'Moderating Mo');
+  const code = (await http(server, 'GET', '/v1/invites', host))[0].code;
+  const member = await http(server, 'POST', '/v1/signup', null, { invite: code, handle: 'webby', name: 'Webby' });
+  const code2 = (await http(server, 'GET', '/v1/invites', host))[1].code;
+  const ears = await signup(server, code2, 'ears2', 'Ears');
+  const room = await http(server, 'POST', '/v1/rooms', host, { title: 'Come up', kind: 'open' });
+
+  const dir = mkdtempSync(join(tmpdir(), 'ruang-promote-'));
+  const mic = join(dir, 'tones.wav');
+  toneWav(mic);
+  const browser = await launchChromium(mic);
+  cleanup.push(() => browser.close());
+
+  // The moderator: a plain WebSocket client of the protocol, run in a blank same-origin page.
+  const modPage = await browser.newPage();
+  await modPage.goto(`${server.url}/healthz`);
+  await modPage.evaluate(({ roomId, token }) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${location.origin.replace('http', 'ws')}/v1/rooms/${roomId}/ws`);
+    window.mod = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', protocol: 1, token }));
+    ws.onmessage = (e) => { if (JSON.parse(e.data).type === 'welcome') resolve(); };
+    ws.onerror = () => reject(new Error('moderator socket failed'));
+  }), { roomId: room.id, token: host });
+
+  // The member's page: a listener, receiving only.
+  const context = await browser.newContext();
+  await context.addInitScript((token) => localStorage.setItem('ruang.token', token), member.token);
+  const page = await context.newPage();
+  await page.goto(`${server.url}/r/${room.id}?listen=1`);
+  await until('the member listening', async () => (await audioStats(page)).state === 'connected');
+  assert.equal((await audioStats(page)).outboundPackets, 0, 'a listener sends nothing');
+  assert.equal(await page.isHidden('#mute'), true);
+
+  // The moderator makes the member a moderator (on stage, muted until they unmute).
+  const reply = await modPage.evaluate((user) => new Promise((resolve) => {
+    window.mod.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      if (m.req === 7) resolve(m);
+    };
+    window.mod.send(JSON.stringify({ type: 'make_moderator', user, req: 7 }));
+  }), member.user.id);
+  assert.equal(reply.type, 'ok', JSON.stringify(reply));
+
+  // The page renegotiates with its microphone (a new media_offer); the member unmutes with
+  // the page's button and is heard.
+  await until('the page sending', async () => (await audioStats(page)).outboundPackets > 50);
+  await until('the unmute button', async () => (await page.isVisible('#mute')) && (await page.textContent('#mute')) === 'Unmute');
+  // Negative control: muted, the browser still sends, and the server forwards nothing.
+  const record = async (name, seconds) => {
+    const out = join(OUTPUT, name);
+    const bot = run(['bot', 'listen', '--server', server.url, '--token', ears, '--room', room.id,
+      '--record', out, '--seconds', String(seconds)]);
+    cleanup.push(async () => { bot.kill('SIGTERM'); await bot.done; });
+    assert.equal(await bot.done, 0, bot.out);
+    const { rate, samples } = readWav(out);
+    const { labels, runs } = toneFrames(samples, rate);
+    return { out, cycles: fullCycles(runs), toneFrames: labels.filter((l) => l >= 0).length };
+  };
+  const muted = await record('promoted-muted.wav', 2);
+  assert.deepEqual([muted.cycles, muted.toneFrames], [0, 0], 'nothing of a muted speaker is heard');
+  await page.click('#mute');
+  await until('unmuted', async () => (await page.textContent('#mute')) === 'Mute');
+  const heard = await record('promoted-recording.wav', 4);
+  console.log(`promoted recording: ${heard.out}; ${heard.cycles} full cycles`);
+  assert.ok(heard.cycles >= 2, `the promoted member's microphone is heard (${heard.cycles} cycles)`);
+  await page.screenshot({ path: join(OUTPUT, 'promoted.png'), fullPage: true });
+});
