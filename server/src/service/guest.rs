@@ -126,7 +126,7 @@ pub async fn create_pass(
         .get(&RoomId(id))
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no live room with this id"))?;
     if room.kind() == RoomKind::Closed {
-        match req.link_token.as_deref() {
+        match req.link_token.as_deref().filter(|t| !t.is_empty()) {
             Some(t) if t == room.link_token => {}
             Some(_) => {
                 state.limiter.fail(ip);
