@@ -165,3 +165,38 @@ impl Drop for GuestSlot {
 pub fn slot_error() -> ApiError {
     too_many_guests()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_are_single_use_per_room_and_bounded() {
+        let g = Guests::default();
+        let a = RoomId("a".into());
+        let b = RoomId("b".into());
+        let p1 = g.issue(a.clone(), 2).unwrap();
+        let p2 = g.issue(a.clone(), 2).unwrap();
+        assert!(p1.starts_with(GUEST_TOKEN_PREFIX) && p1 != p2);
+        assert_eq!(g.issue(a.clone(), 2), None, "at most 2 outstanding");
+        assert!(
+            !g.redeem(&p1, &b),
+            "for its own room only (and now used up)"
+        );
+        assert!(!g.redeem(&p1, &a));
+        assert!(g.redeem(&p2, &a));
+        assert!(!g.redeem(&p2, &a), "single use");
+        assert!(g.issue(a, 2).is_some(), "used passes free their place");
+    }
+
+    #[test]
+    fn connection_cap() {
+        let g = Guests::default();
+        assert!(g.connect(2) && g.connect(2));
+        assert!(!g.connect(2));
+        g.disconnect();
+        assert!(g.connect(2));
+        assert_eq!(g.connected(), 2);
+        assert!(new_guest_id().as_str().starts_with(GUEST_ID_PREFIX));
+    }
+}
