@@ -198,7 +198,10 @@ pub async fn room(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let token = query_value(query.as_deref(), "t").unwrap_or_default();
+    // Link tokens are 24 hex characters; anything else is ignored, never echoed.
+    let token = query_value(query.as_deref(), "t")
+        .filter(|t| plausible(t, 64))
+        .unwrap_or_default();
     let listen = query_value(query.as_deref(), "listen").is_some_and(|v| v == "1");
     if !plausible(&id, 32) {
         return room_missing(&state);
