@@ -106,6 +106,13 @@ async fn room_pages(b: Backend) {
     .await;
     assert_eq!(p.status, 200);
     assert!(p.body.contains("data-listen=\"0\""));
+    let junk = format!("%22%3E%3Cscript%3E{}", "a".repeat(10_000));
+    let p = get(&srv, &format!("/r/{}?t={junk}", open.id.as_str())).await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains("data-link-token=\"\""),
+        "junk tokens are not echoed"
+    );
 
     // Unknown rooms and malformed ids: one clear page, 404.
     let missing = get(&srv, "/r/nosuchroom").await;
