@@ -96,6 +96,20 @@ async fn room_pages(b: Backend) {
         .contains(&format!("href=\"ruang://r/{}\"", open.id.as_str())));
     assert!(p.body.contains("src=\"../web/room.js?v="));
 
+    // A trailing slash redirects to the page (keeping the query).
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/r/{}/?listen=1", srv.url, open.id.as_str()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 308);
+    let p = get(&srv, &format!("/r/{}/?listen=1", open.id.as_str())).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("data-listen=\"1\""));
+
     // ?listen=1 autostarts; junk in the query string is ignored.
     let p = get(&srv, &format!("/r/{}?listen=1", open.id.as_str())).await;
     assert!(p.body.contains("data-listen=\"1\""));
@@ -223,6 +237,7 @@ async fn invite_pages(b: Backend) {
         .collect::<Vec<_>>()
         .join("-");
     assert_eq!(get(&srv, &format!("/i/{typed}")).await.status, 200);
+    assert_eq!(get(&srv, &format!("/i/{typed}/")).await.status, 200);
 
     // Used, revoked, unknown and malformed codes: the very same page.
     let mut used = ApiClient::new(&srv.url).unwrap();

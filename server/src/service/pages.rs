@@ -301,6 +301,21 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
 /// mangled link, so they get the page; everything else keeps the API's JSON 404.
 pub async fn fallback(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
     let path = uri.path();
+    // Chat apps and people sometimes add a trailing slash: send them to the real page.
+    if let Some(trimmed) = path.strip_suffix('/') {
+        let one_segment = |prefix: &str| {
+            trimmed
+                .strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+        };
+        if one_segment("/r/") || one_segment("/i/") {
+            let target = match uri.query() {
+                Some(q) => format!("..{}?{q}", &trimmed[2..]),
+                None => format!("..{}", &trimmed[2..]),
+            };
+            return axum::response::Redirect::permanent(&target).into_response();
+        }
+    }
     if path.starts_with("/r/") || path == "/r" {
         room_missing(&state)
     } else if path.starts_with("/i/") || path == "/i" {
