@@ -1,8 +1,8 @@
 // Ruang room page: listen in the browser with its own WebRTC (docs/protocol.md §9).
 // Joins the room's WebSocket as a guest (or as the member whose session token is in
 // localStorage "ruang.token"), keeps the stage, speaking rings and listener count live,
-// and on "Listen here" sends a media_offer with receive-only slots. A member on stage
-// also publishes the microphone.
+// and on "Listen here" sends a media_offer with receive-only slots. A member may raise a
+// hand and accept an invitation to speak; on stage the page publishes the microphone.
 'use strict';
 (() => {
   const root = document.getElementById('room');
@@ -13,6 +13,8 @@
   const stageEl = $('stage');
   const listenBtn = $('listen');
   const muteBtn = $('mute');
+  const handBtn = $('hand');
+  const inviteBox = $('invite');
   const statusEl = $('status');
   const SLOTS = 4; // receive slots, as the reference client
   const SPEAKING = 0.05;
@@ -25,6 +27,8 @@
   let me = null; // our user id
   let myRole = 'listener';
   let myMuted = true;
+  let handRaised = false;
+  let handsEnabled = true;
   let req = 0;
   let wantAudio = root.dataset.listen === '1';
   let attempt = 0;
@@ -83,8 +87,29 @@
     room.stage.forEach(stageItem);
     $('title').textContent = room.title;
     $('listeners').textContent = room.counts.listeners;
+    handRaised = room.your_hand_raised;
+    handsEnabled = room.hands_enabled;
+    showInvite(room.invited_to_speak ? null : false);
     setMine(room.you.role, room.you.muted);
     renderSpeaking();
+  }
+
+  const isGuest = () => !me || me.startsWith('guest-');
+
+  // Members in the audience may raise a hand; guests listen only (the server enforces it).
+  function renderHand() {
+    handBtn.hidden = isGuest() || myRole !== 'listener' || !handsEnabled;
+    handBtn.textContent = handRaised ? 'Lower hand' : 'Raise hand';
+    handBtn.setAttribute('aria-pressed', String(handRaised));
+  }
+
+  // `by` is who invited (null: invited, name unknown); false hides the invitation.
+  function showInvite(by) {
+    inviteBox.hidden = by === false;
+    if (by !== false) {
+      $('invite-text').textContent = (by ? by.name : 'A host') + ' invited you to speak.';
+      $('accept').focus();
+    }
   }
 
   function renderSpeaking() {
@@ -107,6 +132,8 @@
     muteBtn.hidden = !onStage;
     muteBtn.textContent = muted ? 'Unmute' : 'Mute';
     muteBtn.setAttribute('aria-pressed', String(muted));
+    if (onStage) showInvite(false);
+    renderHand();
     // Going on stage or off it changes what we send: negotiate again.
     if (pc && onStage !== wasOnStage) startMedia();
   }
@@ -205,6 +232,8 @@
           else fatal('Could not join this room (' + msg.code + ').');
         } else if (pc && msg.req === pc.offerReq) {
           status('Audio could not start: ' + msg.message);
+        } else if (msg.req) {
+          status('Not possible: ' + msg.message);
         }
         break;
       case 'closing':
@@ -231,6 +260,19 @@
         break;
       case 'counts':
         $('listeners').textContent = ev.counts.listeners;
+        break;
+      case 'hand_raised':
+        if (ev.entry.participant.user.id === me) { handRaised = true; renderHand(); }
+        break;
+      case 'hand_lowered':
+        if (ev.user === me) { handRaised = false; renderHand(); }
+        break;
+      case 'invited_to_speak':
+        showInvite(ev.by);
+        break;
+      case 'hands_enabled':
+        handsEnabled = ev.enabled;
+        renderHand();
         break;
       case 'levels':
         ev.levels.forEach((l) => levels.set(l.user, l.level));
@@ -321,10 +363,11 @@
     else listenBtn.disabled = false;
   });
 
-  muteBtn.addEventListener('click', () => {
-    req += 1;
-    send({ type: 'set_muted', muted: !myMuted, req });
-  });
+  const command = (msg) => { req += 1; send({ ...msg, req }); };
+  muteBtn.addEventListener('click', () => command({ type: 'set_muted', muted: !myMuted }));
+  handBtn.addEventListener('click', () => command({ type: handRaised ? 'lower_hand' : 'raise_hand' }));
+  $('accept').addEventListener('click', () => { showInvite(false); command({ type: 'accept_invite' }); });
+  $('decline').addEventListener('click', () => { showInvite(false); command({ type: 'decline_invite' }); });
 
   // Test and debugging hook: the live peer connection.
   window.ruang = { get pc() { return pc; } };

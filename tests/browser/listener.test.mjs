@@ -50,6 +50,7 @@ test('a guest listens in Chromium to a bot speaking', async () => {
     const summary = await http(server, 'GET', `/v1/rooms/${room.id}`, host);
     assert.equal(summary.listener_count, 1);
     assert.equal(await page.isHidden('#mute'), true, 'a guest has no microphone button');
+    assert.equal(await page.isHidden('#hand'), true, 'nor a hand to raise');
     // The strict CSP lets the page do all of this: no violation, no script error.
     assert.deepEqual(problems, []);
   } finally {

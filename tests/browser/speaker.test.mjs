@@ -84,7 +84,7 @@ test('a signed-in host speaks from Chromium and a bot hears it', async () => {
   }
 });
 
-test('a signed-in listener brought on stage sends from the page and is heard once unmuted', async () => {
+test('a signed-in listener raises a hand on the page, joins the stage when invited, and is heard once unmuted', async () => {
   const server = await startServer();
   cleanup.push(() => server.stop());
   const host = await signup(server, server.invite, 'mod', 'Moderating Mo');
@@ -101,17 +101,24 @@ test('a signed-in listener brought on stage sends from the page and is heard onc
   cleanup.push(() => browser.close());
 
   // The moderator: a plain WebSocket client of the protocol, run in a blank same-origin page.
+  // It records every message in window.seen.
   const modPage = await browser.newPage();
   await modPage.goto(`${server.url}/healthz`);
   await modPage.evaluate(({ roomId, token }) => new Promise((resolve, reject) => {
     const ws = new WebSocket(`${location.origin.replace('http', 'ws')}/v1/rooms/${roomId}/ws`);
     window.mod = ws;
+    window.seen = [];
     ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', protocol: 1, token }));
-    ws.onmessage = (e) => { if (JSON.parse(e.data).type === 'welcome') resolve(); };
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      window.seen.push(m);
+      if (m.type === 'welcome') resolve();
+    };
     ws.onerror = () => reject(new Error('moderator socket failed'));
   }), { roomId: room.id, token: host });
+  const modSaw = (pred) => until('the moderator seeing it', () => modPage.evaluate(pred));
 
-  // The member's page: a listener, receiving only.
+  // The member's page: a listener, receiving only, with a "Raise hand" button.
   const context = await browser.newContext();
   await context.addInitScript((token) => localStorage.setItem('ruang.token', token), member.token);
   const page = await context.newPage();
@@ -120,20 +127,23 @@ test('a signed-in listener brought on stage sends from the page and is heard onc
   assert.equal((await audioStats(page)).outboundPackets, 0, 'a listener sends nothing');
   assert.equal(await page.isHidden('#mute'), true);
 
-  // The moderator makes the member a moderator (on stage, muted until they unmute).
-  const reply = await modPage.evaluate((user) => new Promise((resolve) => {
-    window.mod.onmessage = (e) => {
-      const m = JSON.parse(e.data);
-      if (m.req === 7) resolve(m);
-    };
-    window.mod.send(JSON.stringify({ type: 'make_moderator', user, req: 7 }));
-  }), member.user.id);
-  assert.equal(reply.type, 'ok', JSON.stringify(reply));
+  await page.click('#hand');
+  await until('"Lower hand"', async () => (await page.textContent('#hand')) === 'Lower hand');
+  await modSaw(() => window.seen.some((m) => m.type === 'delta' && m.event.kind === 'hand_raised'));
+  await modPage.evaluate((user) => window.mod.send(JSON.stringify({ type: 'invite_to_speak', user, req: 7 })), member.user.id);
+  await modSaw(() => window.seen.some((m) => m.type === 'ok' && m.req === 7));
 
-  // The page renegotiates with its microphone (a new media_offer); the member unmutes with
-  // the page's button and is heard.
+  // The invitation shows on the page, with the focus on "Join the stage".
+  await page.waitForSelector('#invite', { state: 'visible' });
+  assert.equal(await page.textContent('#invite-text'), 'Moderating Mo invited you to speak.');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'accept');
+  await page.keyboard.press('Enter');
+
+  // On stage (muted): the page renegotiates with its microphone (a new media_offer).
   await until('the page sending', async () => (await audioStats(page)).outboundPackets > 50);
   await until('the unmute button', async () => (await page.isVisible('#mute')) && (await page.textContent('#mute')) === 'Unmute');
+  assert.equal(await page.isHidden('#hand'), true, 'no hand to raise on stage');
+  assert.equal(await page.isHidden('#invite'), true);
   // Negative control: muted, the browser still sends, and the server forwards nothing.
   const record = async (name, seconds) => {
     const out = join(OUTPUT, name);

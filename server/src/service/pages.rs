@@ -274,7 +274,13 @@ pub async fn room(
 <div class=\"actions\">
 <button id=\"listen\" type=\"button\" class=\"button primary\">Listen here</button>
 <button id=\"mute\" type=\"button\" class=\"button\" hidden>Mute</button>
+<button id=\"hand\" type=\"button\" class=\"button\" hidden>Raise hand</button>
 <a id=\"open-app\" class=\"button\" href=\"{url}\">Open in the app</a>
+</div>
+<div id=\"invite\" class=\"invite\" role=\"alertdialog\" aria-labelledby=\"invite-text\" hidden>
+<p id=\"invite-text\"></p>
+<button id=\"accept\" type=\"button\" class=\"button primary\">Join the stage</button>
+<button id=\"decline\" type=\"button\" class=\"button\">Not now</button>
 </div>
 <p id=\"status\" role=\"status\"></p>
 <noscript><p>Listening here needs JavaScript; the app works without it.</p></noscript>
