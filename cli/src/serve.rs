@@ -71,6 +71,12 @@ pub struct ServeArgs {
     /// Most speakers forwarded to one listener at once (the loudest).
     #[arg(long, env = "RUANG_FORWARD_LIMIT", default_value_t = 4)]
     forward_limit: usize,
+    /// Guest listeners (browser, no account) connected at once, server-wide.
+    #[arg(long, env = "RUANG_MAX_GUESTS", default_value_t = 1000)]
+    max_guests: usize,
+    /// Guest listens one address may start per minute.
+    #[arg(long, env = "RUANG_GUEST_JOINS_PER_MINUTE", default_value_t = 30)]
+    guest_joins_per_minute: u32,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -147,6 +153,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         rtc_port: args.rtc_port,
         rtc_public_ip: args.rtc_public_ip,
         forward_limit: args.forward_limit.max(1),
+        max_guests: args.max_guests,
+        guest_joins_per_minute: args.guest_joins_per_minute,
         ..Config::default()
     };
     let server = Server::start(config).await?;
@@ -259,7 +267,13 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     println!("Demo room \"{}\": {}  (id {id})", room.title, room.link);
     println!("On stage: @ruang_host and @ruang_guest, taking turns talking.");
     println!();
-    println!("Hear it (records 10 s of the room to out.wav):");
+    let sep = if room.link.contains('?') { '&' } else { '?' };
+    println!(
+        "Listen in a browser (no account needed): {}{sep}listen=1",
+        room.link
+    );
+    println!();
+    println!("Or record it (10 s of the room to out.wav):");
     println!(
         "  ruang bot listen --server {url} --token {token} --room {id} --record out.wav --seconds 10"
     );

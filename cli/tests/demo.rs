@@ -134,6 +134,10 @@ fn demo_room_is_heard_with_the_printed_listen_command() {
     assert!(text.contains("Welcome to Ruang"), "{text}");
     assert!(text.contains("/r/"), "a room link: {text}");
     assert!(
+        text.contains("Listen in a browser") && text.contains("?listen=1"),
+        "the browser link: {text}"
+    );
+    assert!(
         text.contains("ruang signup --server"),
         "how to sign up: {text}"
     );

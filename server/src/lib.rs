@@ -48,6 +48,10 @@ pub struct Config {
     pub rtc_public_ip: Option<IpAddr>,
     /// Most speakers forwarded to one client at once (the loudest).
     pub forward_limit: usize,
+    /// Guest listeners (no account, from the browser page) connected at once, server-wide.
+    pub max_guests: usize,
+    /// Guest passes (`POST /v1/rooms/{id}/guest`) one client address may get per minute.
+    pub guest_joins_per_minute: u32,
 }
 
 impl Default for Config {
@@ -69,6 +73,8 @@ impl Default for Config {
             rtc_port: 0,
             rtc_public_ip: None,
             forward_limit: 4,
+            max_guests: 1000,
+            guest_joins_per_minute: 30,
         }
     }
 }

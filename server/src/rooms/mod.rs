@@ -5,4 +5,4 @@ pub mod hallway;
 pub mod registry;
 pub mod rules;
 
-pub use registry::{Dispatch, LiveRoom, Registry};
+pub use registry::{Dispatch, Joined, LiveRoom, Registry};

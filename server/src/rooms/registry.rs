@@ -122,10 +122,29 @@ impl LiveRoom {
         })
     }
 
+    /// Joins a guest (see `RoomRules::join_guest`) on connection `conn`.
+    pub fn join_guest(&self, id: UserId, conn: u64) -> Result<Joined, ErrorCode> {
+        let mut inner = self.lock();
+        inner.rules.join_guest(id.clone())?;
+        inner.conns.insert(id.clone(), conn);
+        let events = self.tx.subscribe();
+        let snapshot = inner.rules.snapshot_for(&id).ok_or(ErrorCode::NotInRoom)?;
+        Ok(Joined {
+            snapshot,
+            events,
+            resumed: false,
+        })
+    }
+
     pub fn command(&self, user: &UserId, msg: &ClientMessage) -> Result<(), ErrorCode> {
         let mut inner = self.lock();
         let fx = match msg {
-            ClientMessage::Leave { quiet } => inner.rules.leave(user, *quiet),
+            ClientMessage::Leave { quiet } => {
+                let fx = inner.rules.leave(user, *quiet);
+                // Gone for good: forget the connection (guests never come back by id).
+                inner.conns.remove(user);
+                fx
+            }
             _ => inner.rules.apply(user, msg)?,
         };
         self.audible.update(&inner.rules);
@@ -138,7 +157,11 @@ impl LiveRoom {
         let mut inner = self.lock();
         if inner.conns.get(user) == Some(&conn) {
             inner.conns.remove(user);
-            inner.rules.disconnected(user, now_ms() + grace_ms);
+            if inner.rules.is_guest(user) {
+                inner.rules.guest_left(user);
+            } else {
+                inner.rules.disconnected(user, now_ms() + grace_ms);
+            }
         }
     }
 
@@ -160,6 +183,10 @@ impl LiveRoom {
 
     pub fn participant_count(&self) -> usize {
         self.lock().rules.participant_count()
+    }
+
+    pub fn guest_count(&self) -> usize {
+        self.lock().rules.guest_count()
     }
 
     pub fn ended(&self) -> bool {

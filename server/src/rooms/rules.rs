@@ -128,6 +128,9 @@ pub struct RoomRules {
     /// Pending invitations to speak.
     invited: HashSet<UserId>,
     removed: HashSet<UserId>,
+    /// Guests: listen-only visitors without an account (the browser page). Counted as
+    /// listeners, never listed, never persisted, never moved on stage.
+    guests: HashSet<UserId>,
     audience_sample: usize,
     counts_dirty: bool,
 }
@@ -153,6 +156,7 @@ impl RoomRules {
             hands: IndexMap::new(),
             invited: HashSet::new(),
             removed: HashSet::new(),
+            guests: HashSet::new(),
             audience_sample: DEFAULT_AUDIENCE_SAMPLE,
             counts_dirty: true,
         };
@@ -229,7 +233,7 @@ impl RoomRules {
     pub fn counts(&self, for_moderator: bool) -> Counts {
         Counts {
             speakers: self.stage.len() as u32,
-            listeners: self.audience.len() as u32,
+            listeners: (self.audience.len() + self.guests.len()) as u32,
             hands: if for_moderator {
                 self.hands.len() as u32
             } else {
@@ -239,7 +243,15 @@ impl RoomRules {
     }
 
     pub fn participant_count(&self) -> usize {
-        self.stage.len() + self.audience.len()
+        self.stage.len() + self.audience.len() + self.guests.len()
+    }
+
+    pub fn is_guest(&self, user: &UserId) -> bool {
+        self.guests.contains(user)
+    }
+
+    pub fn guest_count(&self) -> usize {
+        self.guests.len()
     }
 
     pub fn hand_queue(&self) -> Vec<HandEntry> {
@@ -256,7 +268,15 @@ impl RoomRules {
 
     /// The room as `viewer` may see it.
     pub fn snapshot_for(&self, viewer: &UserId) -> Option<RoomSnapshot> {
-        let you = self.member(viewer)?;
+        let guest;
+        let you = match self.member(viewer) {
+            Some(m) => m,
+            None if self.guests.contains(viewer) => {
+                guest = Member::new(guest_summary(viewer), Role::Listener);
+                &guest
+            }
+            None => return None,
+        };
         let is_mod = you.role == Role::Moderator;
         Some(RoomSnapshot {
             id: self.id.clone(),
@@ -312,6 +332,7 @@ impl RoomRules {
             .stage
             .keys()
             .chain(self.audience.keys())
+            .chain(self.guests.iter())
             .filter(|u| !mods.contains(u))
             .cloned()
             .collect();
@@ -381,6 +402,23 @@ impl RoomRules {
         });
         self.counts_dirty = true;
         Ok((fx, false))
+    }
+
+    /// A guest opens a connection: counted, but announced to no one (no list entry).
+    pub fn join_guest(&mut self, id: UserId) -> Result<(), ErrorCode> {
+        if self.ended {
+            return Err(ErrorCode::RoomEnded);
+        }
+        self.guests.insert(id);
+        self.counts_dirty = true;
+        Ok(())
+    }
+
+    /// A guest's connection closed: guests have no grace period and no place to keep.
+    pub fn guest_left(&mut self, id: &UserId) {
+        if self.guests.remove(id) {
+            self.counts_dirty = true;
+        }
     }
 
     /// The member has no open connection; they keep their place and role until `deadline`.
@@ -485,6 +523,14 @@ impl RoomRules {
         } else {
             LeftReason::Left
         };
+        if self.guests.remove(user) {
+            self.counts_dirty = true;
+            fx.out.push(Outgoing::Close {
+                user: user.clone(),
+                reason: CloseReason::Left,
+            });
+            return fx;
+        }
         let Some(member) = self.take_out(user, reason, &mut fx) else {
             return fx;
         };
@@ -600,6 +646,13 @@ impl RoomRules {
     pub fn apply(&mut self, actor: &UserId, msg: &ClientMessage) -> Result<Effects, ErrorCode> {
         if self.ended {
             return Err(ErrorCode::RoomEnded);
+        }
+        if self.guests.contains(actor) {
+            // Guests listen only: hands, invitations and the stage need an account.
+            return match msg {
+                ClientMessage::Leave { .. } => Ok(self.leave(actor, true)),
+                _ => Err(ErrorCode::Forbidden),
+            };
         }
         let role = self.role_of(actor).ok_or(ErrorCode::NotInRoom)?;
         let is_mod = role == Role::Moderator;
@@ -721,6 +774,7 @@ impl RoomRules {
             }
             ClientMessage::MakeModerator { user } => {
                 require_mod()?;
+                self.target_not_guest(user)?;
                 match self.role_of(user) {
                     None => return Err(ErrorCode::TargetNotInRoom),
                     Some(Role::Moderator) => {}
@@ -744,6 +798,7 @@ impl RoomRules {
                 if user == actor || *user == self.created_by {
                     return Err(ErrorCode::InvalidTarget);
                 }
+                self.target_not_guest(user)?;
                 if self.member(user).is_none() {
                     return Err(ErrorCode::TargetNotInRoom);
                 }
@@ -790,7 +845,17 @@ impl RoomRules {
         Ok(fx)
     }
 
+    /// Guests are in the room but can never be the target of a stage command.
+    fn target_not_guest(&self, user: &UserId) -> Result<(), ErrorCode> {
+        if self.guests.contains(user) {
+            Err(ErrorCode::InvalidTarget)
+        } else {
+            Ok(())
+        }
+    }
+
     fn target_in_audience(&self, user: &UserId) -> Result<(), ErrorCode> {
+        self.target_not_guest(user)?;
         if self.audience.contains_key(user) {
             Ok(())
         } else if self.stage.contains_key(user) {
@@ -801,6 +866,7 @@ impl RoomRules {
     }
 
     fn target_on_stage(&self, user: &UserId) -> Result<(), ErrorCode> {
+        self.target_not_guest(user)?;
         if self.stage.contains_key(user) {
             Ok(())
         } else if self.audience.contains_key(user) {
@@ -817,6 +883,18 @@ impl RoomRules {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Guest ids start with this; member ids never contain `-`, so they cannot collide.
+pub const GUEST_ID_PREFIX: &str = "guest-";
+
+/// How a guest appears to themselves (`you` in their snapshot).
+pub fn guest_summary(id: &UserId) -> UserSummary {
+    UserSummary {
+        id: id.clone(),
+        handle: String::new(),
+        name: "Guest".into(),
     }
 }
 

@@ -493,3 +493,48 @@ fn restored_room_keeps_roles() {
     assert_eq!(r.member(&uid("l")).unwrap().absent_until, Some(100));
     assert!(r.has_moderator());
 }
+
+#[test]
+fn guests_are_counted_listeners_that_can_do_nothing_else() {
+    let mut r = room();
+    let g = uid("guest-abc");
+    r.join_guest(g.clone()).unwrap();
+    assert_eq!(r.counts(false).listeners, 3);
+    // Not listed by name, never audible, but sees the room.
+    let snap = r.snapshot_for(&g).unwrap();
+    assert_eq!(snap.audience.len(), 2);
+    assert_eq!(snap.you.role, Role::Listener);
+    assert_eq!(snap.you.user.name, "Guest");
+    assert!(!r.audible(&g));
+    // Counts reach guests.
+    let fx = r.take_counts().unwrap();
+    assert!(matches!(
+        events_for(&fx, "guest-abc")[..],
+        [RoomEvent::Counts { .. }]
+    ));
+    for msg in [
+        ClientMessage::RaiseHand,
+        ClientMessage::AcceptInvite,
+        ClientMessage::SetMuted { muted: false },
+        ClientMessage::EndRoom,
+    ] {
+        assert_eq!(r.apply(&g, &msg), Err(ErrorCode::Forbidden), "{msg:?}");
+    }
+    // Moderators cannot put a guest on stage or act on them.
+    for msg in [
+        ClientMessage::InviteToSpeak { user: g.clone() },
+        ClientMessage::MakeModerator { user: g.clone() },
+        ClientMessage::Mute { user: g.clone() },
+        ClientMessage::Remove { user: g.clone() },
+    ] {
+        assert_eq!(
+            r.apply(&uid("mod"), &msg),
+            Err(ErrorCode::InvalidTarget),
+            "{msg:?}"
+        );
+    }
+    assert_eq!(r.role_of(&g), None);
+    r.guest_left(&g);
+    assert_eq!(r.counts(false).listeners, 2);
+    assert!(r.snapshot_for(&g).is_none());
+}

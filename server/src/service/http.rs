@@ -54,7 +54,7 @@ impl FromRequestParts<AppState> for ClientIp {
 }
 
 /// Parses a JSON body with a clear error (our shape, not axum's plain-text rejection).
-fn parse_json<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+pub(super) fn parse_json<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
 }

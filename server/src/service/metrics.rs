@@ -107,6 +107,12 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         "People in live rooms.",
         people as i64,
     );
+    metric(
+        "ruang_guests_connected",
+        "gauge",
+        "Guest listeners (no account) connected.",
+        state.guests.connected() as i64,
+    );
     let sfu = state.sfu.metrics();
     metric(
         "ruang_sfu_peers",

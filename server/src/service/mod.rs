@@ -1,8 +1,10 @@
 //! HTTP API and WebSocket signalling.
 
 mod error;
+mod guest;
 mod http;
 mod metrics;
+mod pages;
 mod ratelimit;
 mod ws;
 
@@ -33,6 +35,10 @@ pub struct AppInner {
     /// The body of `/.well-known/assetlinks.json`.
     pub assetlinks: serde_json::Value,
     pub limiter: RateLimiter,
+    /// Guest passes handed out per address (each one counts).
+    pub guest_limiter: RateLimiter,
+    pub guests: guest::Guests,
+    pub max_guests: usize,
     pub metrics: Metrics,
 }
 
@@ -64,6 +70,9 @@ impl AppState {
                 &config.android_cert_fingerprints,
             ),
             limiter: RateLimiter::new(config.auth_failures_per_minute),
+            guest_limiter: RateLimiter::new(config.guest_joins_per_minute),
+            guests: guest::Guests::default(),
+            max_guests: config.max_guests,
             metrics: Metrics::default(),
         }))
     }
@@ -95,8 +104,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rooms", get(http::hallway).post(http::create_room))
         .route("/v1/rooms/{id}", get(http::room))
         .route("/v1/rooms/{id}/access", post(http::grant_access))
+        .route("/v1/rooms/{id}/guest", post(guest::create_pass))
         .route("/v1/rooms/{id}/ws", get(ws::upgrade))
-        .fallback(http::not_found)
+        .route("/r/{id}", get(pages::room))
+        .route("/i/{code}", get(pages::invite))
+        .route("/web/room.js", get(pages::script))
+        .route("/web/room.css", get(pages::style))
+        .fallback(pages::fallback)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(

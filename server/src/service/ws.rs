@@ -4,9 +4,10 @@
 //! deltas. Bad messages get an `error` and the connection stays open; only a failed
 //! `hello` closes it.
 
+use super::guest::{self, new_guest_id, GuestSlot, GUEST_TOKEN_PREFIX};
 use super::http::{authenticate, ClientIp};
 use super::metrics::Metrics;
-use super::AppState;
+use super::{ApiError, AppState};
 use crate::rooms::rules::Outgoing;
 use crate::rooms::LiveRoom;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -65,7 +66,7 @@ pub async fn upgrade(
     let ws = match ws {
         Ok(ws) => ws,
         Err(e) => {
-            return super::ApiError::new(
+            return ApiError::new(
                 ErrorCode::BadRequest,
                 format!("this endpoint speaks WebSocket only: {e}"),
             )
@@ -84,6 +85,22 @@ pub async fn upgrade(
             conn.run(RoomId(room), ip).await;
             state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
         })
+}
+
+/// A joined connection: room, who, connection id, starting point, guest slot if a guest.
+type JoinedConn = (
+    Arc<LiveRoom>,
+    UserId,
+    u64,
+    crate::rooms::Joined,
+    Option<GuestSlot>,
+);
+
+fn room_gone() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no live room with this id (it may have ended)",
+    )
 }
 
 /// What a parsed text frame turned out to be.
@@ -270,46 +287,21 @@ impl Conn {
             self.fatal(req, ErrorCode::UnsupportedProtocol, msg).await;
             return;
         }
-        let me = match authenticate(&self.state, ip, &token).await {
-            Ok(me) => me,
+        let joined = if token.starts_with(GUEST_TOKEN_PREFIX) {
+            self.join_guest(&room_id, ip, &token).await
+        } else {
+            self.join_member(&room_id, ip, &token, link_token).await
+        };
+        let (room, me, conn_id, joined, _guest_slot) = match joined {
+            Ok(j) => j,
             Err(e) => {
                 self.fatal(req, e.code, e.message).await;
                 return;
             }
         };
-        let Some(room) = self.state.registry.get(&room_id) else {
-            self.fatal(
-                req,
-                ErrorCode::NotFound,
-                "no live room with this id (it may have ended)".into(),
-            )
-            .await;
-            return;
-        };
-        if let Err(code) =
-            Self::check_access(&self.state.clone(), &room, &me.user.id, link_token).await
-        {
-            self.fatal(req, code, code.to_string()).await;
-            return;
-        }
-        let followed = self
-            .state
-            .store
-            .followed_by_any(&me.user.id, &room.stage_ids())
-            .await
-            .unwrap_or(false);
-        let conn_id = self.state.registry.next_conn_id();
-        let joined = match room.join(me.user.clone(), followed, conn_id) {
-            Ok(j) => j,
-            Err(code) => {
-                self.fatal(req, code, code.to_string()).await;
-                return;
-            }
-        };
-        tracing::debug!(room = %room.id, user = %me.user.handle, resumed = joined.resumed, "joined");
         let welcome = ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
-            you: me.user.id.clone(),
+            you: me.clone(),
             seq: self.seq,
             room: joined.snapshot,
         };
@@ -317,16 +309,74 @@ impl Conn {
         let _media = MediaPeerGuard {
             sfu: self.state.sfu.clone(),
             room: room.id.clone(),
-            user: me.user.id.clone(),
+            user: me.clone(),
             conn: conn_id,
         };
         if self.send(&welcome).await {
-            let closed_by_room = self.serve(&room, &me.user.id, conn_id, joined.events).await;
+            let closed_by_room = self.serve(&room, &me, conn_id, joined.events).await;
             if closed_by_room {
                 return;
             }
         }
-        room.disconnected(&me.user.id, conn_id, self.state.registry.rejoin_grace_ms());
+        room.disconnected(&me, conn_id, self.state.registry.rejoin_grace_ms());
+    }
+
+    /// A member's `hello`: token, room, access, then join (or resume).
+    async fn join_member(
+        &mut self,
+        room_id: &RoomId,
+        ip: IpAddr,
+        token: &str,
+        link_token: Option<String>,
+    ) -> Result<JoinedConn, ApiError> {
+        let me = authenticate(&self.state, ip, token).await?;
+        let room = self.state.registry.get(room_id).ok_or_else(room_gone)?;
+        Self::check_access(&self.state.clone(), &room, &me.user.id, link_token)
+            .await
+            .map_err(ApiError::code)?;
+        let followed = self
+            .state
+            .store
+            .followed_by_any(&me.user.id, &room.stage_ids())
+            .await
+            .unwrap_or(false);
+        let conn_id = self.state.registry.next_conn_id();
+        let joined = room
+            .join(me.user.clone(), followed, conn_id)
+            .map_err(ApiError::code)?;
+        tracing::debug!(room = %room.id, user = %me.user.handle, resumed = joined.resumed, "joined");
+        Ok((room, me.user.id, conn_id, joined, None))
+    }
+
+    /// A guest's `hello`: the token is a single-use guest pass for this room.
+    async fn join_guest(
+        &mut self,
+        room_id: &RoomId,
+        ip: IpAddr,
+        token: &str,
+    ) -> Result<JoinedConn, ApiError> {
+        let state = self.state.clone();
+        state.limiter.check(ip)?;
+        if !state.guests.redeem(token, room_id) {
+            state.limiter.fail(ip);
+            Metrics::inc(&state.metrics.auth_failures);
+            return Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "unknown, used or expired guest pass (get a new one)",
+            ));
+        }
+        if !state.guests.connect(state.max_guests) {
+            return Err(guest::slot_error());
+        }
+        let slot = GuestSlot(state.clone());
+        let room = state.registry.get(room_id).ok_or_else(room_gone)?;
+        let id = new_guest_id();
+        let conn_id = state.registry.next_conn_id();
+        let joined = room
+            .join_guest(id.clone(), conn_id)
+            .map_err(ApiError::code)?;
+        tracing::debug!(room = %room.id, guest = %id, "guest joined");
+        Ok((room, id, conn_id, joined, Some(slot)))
     }
 
     async fn check_access(

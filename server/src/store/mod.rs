@@ -596,6 +596,30 @@ impl Store {
             .collect()
     }
 
+    /// A stored room, live or ended: `(room, ended)`. For the room page of ended rooms.
+    pub async fn room_record(&self, id: &RoomId) -> Result<Option<(StoredRoom, bool)>> {
+        let row = sqlx::query(
+            "SELECT id, title, kind, created_by, link_token, hands_enabled, created_at, ended_at
+             FROM rooms WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("kind")?;
+        let ended: Option<i64> = row.try_get("ended_at")?;
+        let room = StoredRoom {
+            id: RoomId(row.try_get("id")?),
+            title: row.try_get("title")?,
+            kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Closed),
+            created_by: UserId(row.try_get("created_by")?),
+            link_token: row.try_get("link_token")?,
+            hands_enabled: row.try_get::<i64, _>("hands_enabled")? == 1,
+            created_at: row.try_get("created_at")?,
+        };
+        Ok(Some((room, ended.is_some())))
+    }
+
     /// Rooms not ended, with their people, for the restart.
     pub async fn live_rooms(&self) -> Result<Vec<LoadedRoom>> {
         let rows = sqlx::query(

@@ -1,0 +1,504 @@
+//! The pages behind shared links: `GET /r/ROOM` (room landing page; listen in the browser)
+//! and `GET /i/CODE` (invite landing page), plus their one script and one stylesheet.
+//!
+//! Server-rendered HTML, every user string escaped, a strict Content-Security-Policy (no
+//! inline script or style), Open Graph tags for link previews in chat apps.
+
+use super::http::ClientIp;
+use super::metrics::Metrics;
+use super::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ruang_proto::{normalize_invite_code, RoomId, RoomKind};
+use std::fmt::Write;
+
+const SCRIPT: &str = include_str!("../../web/room.js");
+const STYLE: &str = include_str!("../../web/room.css");
+
+/// Cache-busting versions of the assets, so they can be cached for long.
+const SCRIPT_VERSION: u64 = fnv1a(SCRIPT.as_bytes());
+const STYLE_VERSION: u64 = fnv1a(STYLE.as_bytes());
+
+const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// No inline code at all; media from WebRTC streams only; the page cannot be framed.
+/// `connect-src` names the public WebSocket origin too: older Safari does not let
+/// `'self'` cover `ws:`/`wss:`.
+fn csp(public_url: &str) -> String {
+    let ws = public_url
+        .strip_prefix("https://")
+        .map(|rest| ("wss://", rest))
+        .or_else(|| {
+            public_url
+                .strip_prefix("http://")
+                .map(|rest| ("ws://", rest))
+        })
+        .map(|(scheme, rest)| format!(" {scheme}{}", rest.split('/').next().unwrap_or("")))
+        .filter(|o| o.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'{ws}; \
+         media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// Escapes text for HTML element content and double- or single-quoted attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One value of a raw query string (`t`, `listen`); malformed pairs are ignored.
+fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Ids and link tokens are short strings of `a-z0-9`; anything else is not looked up.
+fn plausible(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn html(state: &AppState, status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&csp(&state.public_url)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    // Closed rooms' links carry their key: never send it on as a referrer.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // The pages link them with ?v=<content hash>, so a new version is a new URL.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+pub async fn script() -> Response {
+    asset(SCRIPT, "text/javascript; charset=utf-8")
+}
+
+pub async fn style() -> Response {
+    asset(STYLE, "text/css; charset=utf-8")
+}
+
+/// Open Graph and page metadata.
+struct Meta<'a> {
+    title: &'a str,
+    description: &'a str,
+    url: &'a str,
+}
+
+/// The page around `body` (already escaped HTML). Assets are linked relative to the page
+/// so a server under a path prefix works too.
+fn page(meta: &Meta, with_script: bool, body: &str) -> String {
+    let title = escape(meta.title);
+    let description = escape(meta.description);
+    let url = escape(meta.url);
+    let script = if with_script {
+        format!("<script src=\"../web/room.js?v={SCRIPT_VERSION:x}\" defer></script>\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "<!doctype html>
+<html lang=\"en\">
+<head>
+<meta charset=\"utf-8\">
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">
+<title>{title} · Ruang</title>
+<meta name=\"description\" content=\"{description}\">
+<meta name=\"robots\" content=\"noindex\">
+<link rel=\"icon\" href=\"data:,\">
+<meta property=\"og:site_name\" content=\"Ruang\">
+<meta property=\"og:type\" content=\"website\">
+<meta property=\"og:title\" content=\"{title}\">
+<meta property=\"og:description\" content=\"{description}\">
+<meta property=\"og:url\" content=\"{url}\">
+<meta name=\"twitter:card\" content=\"summary\">
+<link rel=\"stylesheet\" href=\"../web/room.css?v={STYLE_VERSION:x}\">
+{script}</head>
+<body>
+<main id=\"main\">
+{body}
+</main>
+<footer><p>Ruang: live audio rooms. Open source; anyone can run a server.</p></footer>
+</body>
+</html>
+"
+    )
+}
+
+fn initial(name: &str) -> String {
+    name.chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
+}
+
+fn plural(n: u32, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// `GET /r/ROOM[?t=LINKTOKEN][&listen=1]`.
+pub async fn room(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    // Link tokens are 24 hex characters; anything else is ignored, never echoed.
+    let token = query_value(query.as_deref(), "t")
+        .filter(|t| plausible(t, 64))
+        .unwrap_or_default();
+    let listen = query_value(query.as_deref(), "listen").is_some_and(|v| v == "1");
+    if !plausible(&id, 32) {
+        return room_missing(&state);
+    }
+    let id = RoomId(id);
+    let Some(room) = state.registry.get(&id) else {
+        return match state.store.room_record(&id).await {
+            // Closed rooms stay hidden without their key, ended or not.
+            Ok(Some((r, true))) if r.kind != RoomKind::Closed || r.link_token == token => {
+                room_ended(&state, &r.title, &link(&state, &id, r.kind, &token))
+            }
+            Ok(_) => room_missing(&state),
+            Err(e) => {
+                tracing::error!(error = %e, "room page: database error");
+                error_page(&state)
+            }
+        };
+    };
+    if room.kind() == RoomKind::Closed && token != room.link_token {
+        return room_missing(&state);
+    }
+    let view = room.view_for(&ruang_proto::UserId(String::new()));
+    let url = link(&state, &id, view.kind, &token);
+    let app_url = format!(
+        "ruang://r/{}{}",
+        id.as_str(),
+        if view.kind == RoomKind::Closed {
+            format!("?t={token}")
+        } else {
+            String::new()
+        }
+    );
+    let names: Vec<&str> = view.stage.iter().map(|(u, _)| u.name.as_str()).collect();
+    let description = format!(
+        "Live audio room on Ruang. On stage: {}. {}.",
+        if names.is_empty() {
+            "nobody yet".to_owned()
+        } else {
+            names.join(", ")
+        },
+        plural(view.listener_count, "person listening", "people listening"),
+    );
+    let mut stage = String::new();
+    for (user, role) in &view.stage {
+        let _ = writeln!(
+            stage,
+            "<li data-user=\"{}\"><span class=\"avatar\" aria-hidden=\"true\">{}</span>\
+             <span class=\"name\">{}</span><span class=\"role\">{}</span></li>",
+            escape(user.id.as_str()),
+            escape(&initial(&user.name)),
+            escape(&user.name),
+            if *role == ruang_proto::Role::Moderator {
+                "Host"
+            } else {
+                "Speaker"
+            },
+        );
+    }
+    let body = format!(
+        "<div id=\"room\" data-room=\"{id}\" data-link-token=\"{token}\" data-listen=\"{listen}\">
+<p class=\"live\"><span class=\"dot\" aria-hidden=\"true\"></span>Live audio room</p>
+<h1 id=\"title\">{title}</h1>
+<section aria-labelledby=\"stage-heading\">
+<h2 id=\"stage-heading\">On stage</h2>
+<ul id=\"stage\" class=\"stage\">
+{stage}</ul>
+</section>
+<p id=\"speaking\" class=\"speaking-now\" aria-live=\"polite\" aria-atomic=\"true\"></p>
+<p class=\"count\"><span id=\"listeners\">{listeners}</span> listening</p>
+<div class=\"actions\">
+<button id=\"listen\" type=\"button\" class=\"button primary\">Listen here</button>
+<button id=\"mute\" type=\"button\" class=\"button\" hidden>Mute</button>
+<button id=\"hand\" type=\"button\" class=\"button\" hidden>Raise hand</button>
+<a id=\"open-app\" class=\"button\" href=\"{url}\">Open in the app</a>
+</div>
+<div id=\"invite\" class=\"invite\" role=\"alertdialog\" aria-labelledby=\"invite-text\" hidden>
+<p id=\"invite-text\"></p>
+<button id=\"accept\" type=\"button\" class=\"button primary\">Join the stage</button>
+<button id=\"decline\" type=\"button\" class=\"button\">Not now</button>
+</div>
+<p id=\"status\" role=\"status\"></p>
+<noscript><p>Listening here needs JavaScript; the app works without it.</p></noscript>
+<p class=\"small\">Have the app but this page stays open? <a href=\"{app_url}\">Open it with the ruang:// link</a>.
+No app yet? Ruang is invite-only for now: ask a member for an invite. You can listen here without an account.</p>
+</div>",
+        id = escape(id.as_str()),
+        token = escape(&token),
+        listen = u8::from(listen),
+        title = escape(&view.title),
+        listeners = view.listener_count,
+        url = escape(&url),
+        app_url = escape(&app_url),
+    );
+    let meta = Meta {
+        title: &view.title,
+        description: &description,
+        url: &url,
+    };
+    html(&state, StatusCode::OK, page(&meta, true, &body))
+}
+
+/// Unknown paths: under `/r/` and `/i/` (extra segments, empty ids) a person followed a
+/// mangled link, so they get the page; everything else keeps the API's JSON 404.
+pub async fn fallback(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    // Chat apps and people sometimes add a trailing slash: send them to the real page.
+    if let Some(trimmed) = path.strip_suffix('/') {
+        let one_segment = |prefix: &str| {
+            trimmed
+                .strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+        };
+        if one_segment("/r/") || one_segment("/i/") {
+            let target = match uri.query() {
+                Some(q) => format!("..{}?{q}", &trimmed[2..]),
+                None => format!("..{}", &trimmed[2..]),
+            };
+            return axum::response::Redirect::permanent(&target).into_response();
+        }
+    }
+    if path.starts_with("/r/") || path == "/r" {
+        room_missing(&state)
+    } else if path.starts_with("/i/") || path == "/i" {
+        invite_unusable(&state)
+    } else {
+        super::http::not_found().await.into_response()
+    }
+}
+
+/// The shareable https link of a room (closed rooms carry their key).
+fn link(state: &AppState, id: &RoomId, kind: RoomKind, token: &str) -> String {
+    if kind == RoomKind::Closed {
+        format!("{}/r/{}?t={token}", state.public_url, id.as_str())
+    } else {
+        format!("{}/r/{}", state.public_url, id.as_str())
+    }
+}
+
+/// Unknown rooms, and closed rooms without their key, get the same page.
+fn room_missing(state: &AppState) -> Response {
+    let body = "<h1>This room isn't available</h1>
+<p>It may have ended, or the link may be incomplete. If someone shared a private room with
+you, ask them for the whole link.</p>
+<p>Rooms on Ruang are live conversations: when the hosts end a room, it is gone.</p>";
+    let meta = Meta {
+        title: "Room not available",
+        description: "This Ruang room is not available.",
+        url: &state.public_url,
+    };
+    html(state, StatusCode::NOT_FOUND, page(&meta, false, body))
+}
+
+fn room_ended(state: &AppState, title: &str, url: &str) -> Response {
+    let body = format!(
+        "<h1>“{}” has ended</h1>
+<p>Rooms on Ruang are live conversations: when the hosts end a room, it is gone.
+Open the app to find rooms that are live now.</p>",
+        escape(title)
+    );
+    let meta = Meta {
+        title,
+        description: "This live audio room on Ruang has ended.",
+        url,
+    };
+    html(state, StatusCode::GONE, page(&meta, false, &body))
+}
+
+fn error_page(state: &AppState) -> Response {
+    let meta = Meta {
+        title: "Something went wrong",
+        description: "Ruang could not show this page.",
+        url: &state.public_url,
+    };
+    let body = "<h1>Something went wrong</h1><p>Please try again in a moment.</p>";
+    html(
+        state,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        page(&meta, false, body),
+    )
+}
+
+/// `GET /i/CODE`: who invites, and how to get in. Every unusable code (unknown, used,
+/// revoked, malformed) gets the same page, so the page tells nothing about other codes.
+pub async fn invite(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(code): Path<String>,
+) -> Response {
+    if state.limiter.check(ip).is_err() {
+        let meta = Meta {
+            title: "Too many tries",
+            description: "Too many tries from this network.",
+            url: &state.public_url,
+        };
+        let body = "<h1>Too many tries</h1><p>Too many invite links were tried from this \
+            network. Wait a minute, then open the link again.</p>";
+        return html(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            page(&meta, false, body),
+        );
+    }
+    let code = normalize_invite_code(&code);
+    let check = if plausible(&code, 64) {
+        state.store.check_invite(&code).await
+    } else {
+        Err(crate::store::StoreError::InvalidInvite)
+    };
+    let inviter = match check {
+        Ok(c) => c.invited_by,
+        Err(crate::store::StoreError::InvalidInvite) => {
+            state.limiter.fail(ip);
+            Metrics::inc(&state.metrics.auth_failures);
+            return invite_unusable(&state);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "invite page: database error");
+            return error_page(&state);
+        }
+    };
+    let url = format!("{}/i/{code}", state.public_url);
+    let (title, from) = match &inviter {
+        Some(u) => (
+            format!("{} invited you to Ruang", u.name),
+            format!(
+                "<strong>{}</strong> (@{})",
+                escape(&u.name),
+                escape(&u.handle)
+            ),
+        ),
+        None => (
+            "You're invited to Ruang".to_owned(),
+            "the people running this server".to_owned(),
+        ),
+    };
+    let description = "Ruang is a place for live audio conversations. Membership is by invitation.";
+    let body = format!(
+        "<h1>{title}</h1>
+<p>Ruang is a place for live audio conversations: a few people talk on a stage, everyone
+else listens, and listeners raise a hand to speak. Membership is by invitation, and this
+invitation is from {from}.</p>
+<h2>How to join</h2>
+<ol>
+<li>Install the Ruang app for Android.</li>
+<li>Open this link again on your phone, or enter this code on the app's welcome screen:
+<code class=\"code\">{code}</code></li>
+</ol>
+<p>The invitation works once. Until you use it, keep it to yourself.</p>
+<div class=\"actions\"><a class=\"button primary\" href=\"{url}\">Open in the app</a></div>
+<p class=\"small\">Have the app but this page stays open?
+<a href=\"ruang://i/{code}\">Open it with the ruang:// link</a>.</p>",
+        title = escape(&title),
+        code = escape(&code),
+        url = escape(&url),
+    );
+    let meta = Meta {
+        title: &title,
+        description,
+        url: &url,
+    };
+    html(&state, StatusCode::OK, page(&meta, false, &body))
+}
+
+fn invite_unusable(state: &AppState) -> Response {
+    let meta = Meta {
+        title: "Invitation not valid",
+        description: "This Ruang invitation cannot be used.",
+        url: &state.public_url,
+    };
+    let body = "<h1>This invitation can't be used</h1>
+<p>An invitation works once. This one may have been used already, withdrawn by the person
+who sent it, or copied incompletely. Ask them for a new one.</p>";
+    html(state, StatusCode::NOT_FOUND, page(&meta, false, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<b onclick='x'>"Tom & Jerry"</b>"#),
+            "&lt;b onclick=&#39;x&#39;&gt;&quot;Tom &amp; Jerry&quot;&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn query_values_tolerate_junk() {
+        let q = Some("listen=1&&=&t=abc&t=second&%ZZ&x");
+        assert_eq!(query_value(q, "t").as_deref(), Some("abc"));
+        assert_eq!(query_value(q, "listen").as_deref(), Some("1"));
+        assert_eq!(query_value(q, "x").as_deref(), Some(""));
+        assert_eq!(query_value(q, "y"), None);
+        assert_eq!(query_value(None, "t"), None);
+        assert!(!plausible("../etc", 32));
+        assert!(!plausible(&"a".repeat(33), 32));
+        assert!(plausible("r7kq2m5xv3na", 32));
+    }
+}

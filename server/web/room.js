@@ -1,0 +1,376 @@
+// Ruang room page: listen in the browser with its own WebRTC (docs/protocol.md §9).
+// Joins the room's WebSocket as a guest (or as the member whose session token is in
+// localStorage "ruang.token"), keeps the stage, speaking rings and listener count live,
+// and on "Listen here" sends a media_offer with receive-only slots. A member may raise a
+// hand and accept an invitation to speak; on stage the page publishes the microphone.
+'use strict';
+(() => {
+  const root = document.getElementById('room');
+  if (!root) return;
+  const roomId = root.dataset.room;
+  const linkToken = root.dataset.linkToken || '';
+  const $ = (id) => document.getElementById(id);
+  const stageEl = $('stage');
+  const listenBtn = $('listen');
+  const muteBtn = $('mute');
+  const handBtn = $('hand');
+  const inviteBox = $('invite');
+  const statusEl = $('status');
+  const SLOTS = 4; // receive slots, as the reference client
+  const SPEAKING = 0.05;
+
+  const api = (path) => new URL('../v1/rooms/' + encodeURIComponent(roomId) + path, location.href);
+  const memberToken = () => { try { return localStorage.getItem('ruang.token'); } catch (e) { return null; } };
+
+  let ws = null;
+  let pc = null;
+  let me = null; // our user id
+  let myRole = 'listener';
+  let myMuted = true;
+  let handRaised = false;
+  let handsEnabled = true;
+  let req = 0;
+  let wantAudio = root.dataset.listen === '1';
+  let attempt = 0;
+  let stopped = false;
+  let mediaGen = 0;
+  let blocked = false; // the browser refused to play without a gesture
+  const levels = new Map();
+  const audios = [];
+
+  const status = (text) => { statusEl.textContent = text; };
+
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  // ----- stage rendering -----
+  const roleLabel = (role) => (role === 'moderator' ? 'Host' : 'Speaker');
+
+  function stageItem(p) {
+    let li = stageEl.querySelector('li[data-user="' + CSS.escape(p.user.id) + '"]');
+    if (!li) {
+      li = document.createElement('li');
+      li.dataset.user = p.user.id;
+      const avatar = document.createElement('span');
+      avatar.className = 'avatar';
+      avatar.setAttribute('aria-hidden', 'true');
+      const name = document.createElement('span');
+      name.className = 'name';
+      const role = document.createElement('span');
+      role.className = 'role';
+      li.append(avatar, name, role);
+      stageEl.append(li);
+    }
+    li.querySelector('.avatar').textContent = (p.user.name || '?').charAt(0).toUpperCase();
+    li.querySelector('.name').textContent = p.user.name;
+    li.querySelector('.role').textContent = roleLabel(p.role) + (p.muted ? ' · muted' : '');
+    return li;
+  }
+
+  function upsert(p) {
+    const onStage = p.role === 'moderator' || p.role === 'speaker';
+    if (onStage) stageItem(p);
+    else removeFromStage(p.user.id);
+    if (p.user.id === me) setMine(p.role, p.muted);
+  }
+
+  function removeFromStage(id) {
+    const li = stageEl.querySelector('li[data-user="' + CSS.escape(id) + '"]');
+    if (li) li.remove();
+    levels.delete(id);
+  }
+
+  function renderSnapshot(room) {
+    stageEl.textContent = '';
+    levels.clear();
+    room.stage.forEach(stageItem);
+    $('title').textContent = room.title;
+    $('listeners').textContent = room.counts.listeners;
+    handRaised = room.your_hand_raised;
+    handsEnabled = room.hands_enabled;
+    showInvite(room.invited_to_speak ? null : false);
+    setMine(room.you.role, room.you.muted);
+    renderSpeaking();
+  }
+
+  const isGuest = () => !me || me.startsWith('guest-');
+
+  // Members in the audience may raise a hand; guests listen only (the server enforces it).
+  function renderHand() {
+    handBtn.hidden = isGuest() || myRole !== 'listener' || !handsEnabled;
+    handBtn.textContent = handRaised ? 'Lower hand' : 'Raise hand';
+    handBtn.setAttribute('aria-pressed', String(handRaised));
+  }
+
+  // `by` is who invited (null: invited, name unknown); false hides the invitation.
+  function showInvite(by) {
+    inviteBox.hidden = by === false;
+    if (by !== false) {
+      $('invite-text').textContent = (by ? by.name : 'A host') + ' invited you to speak.';
+      $('accept').focus();
+    }
+  }
+
+  function renderSpeaking() {
+    const names = [];
+    stageEl.querySelectorAll('li').forEach((li) => {
+      const speaking = (levels.get(li.dataset.user) || 0) >= SPEAKING;
+      li.classList.toggle('speaking', speaking);
+      if (speaking) names.push(li.querySelector('.name').textContent);
+    });
+    const text = names.length ? 'Speaking: ' + names.join(', ') : '';
+    // Only touch the live region when the set changes, so screen readers are not flooded.
+    if ($('speaking').textContent !== text) $('speaking').textContent = text;
+  }
+
+  function setMine(role, muted) {
+    const wasOnStage = myRole === 'moderator' || myRole === 'speaker';
+    myRole = role;
+    myMuted = muted;
+    const onStage = role === 'moderator' || role === 'speaker';
+    muteBtn.hidden = !onStage;
+    muteBtn.textContent = muted ? 'Unmute' : 'Mute';
+    muteBtn.setAttribute('aria-pressed', String(muted));
+    if (onStage) showInvite(false);
+    renderHand();
+    // Going on stage or off it changes what we send: negotiate again.
+    if (pc && onStage !== wasOnStage) startMedia();
+  }
+
+  // ----- signalling -----
+  async function connect() {
+    if (stopped) return;
+    status(attempt ? 'Reconnecting…' : 'Connecting…');
+    let token = memberToken();
+    try {
+      if (!token) {
+        const r = await fetch(api('/guest'), {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(linkToken ? { link_token: linkToken } : {}),
+        });
+        const body = await r.json().catch(() => ({}));
+        if (!r.ok) {
+          const code = body.error && body.error.code;
+          if (code === 'not_found' || code === 'room_closed') return fatal('This room is not available any more.');
+          if (code === 'rate_limited') return retry('Too many listeners right now. Trying again…', 10000);
+          return retry('Could not join. Trying again…');
+        }
+        token = body.token;
+      }
+    } catch (e) {
+      return retry('No connection. Trying again…');
+    }
+    const url = api('/ws');
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const socket = new WebSocket(url);
+    ws = socket;
+    socket.onopen = () => {
+      const hello = { type: 'hello', protocol: 1, token };
+      if (linkToken) hello.link_token = linkToken;
+      socket.send(JSON.stringify(hello));
+    };
+    socket.onmessage = (e) => {
+      let msg;
+      try { msg = JSON.parse(e.data); } catch (err) { return; }
+      onMessage(msg);
+    };
+    socket.onclose = () => {
+      if (ws !== socket) return;
+      ws = null;
+      stopMedia();
+      if (!stopped) retry('Connection lost. Reconnecting…');
+    };
+  }
+
+  function retry(text, min) {
+    status(text);
+    attempt += 1;
+    const wait = Math.max(min || 0, Math.min(250 * 2 ** (attempt - 1), 10000) * (0.5 + Math.random()));
+    setTimeout(connect, wait);
+  }
+
+  function fatal(text) {
+    stopped = true;
+    stopMedia();
+    status(text);
+    listenBtn.hidden = true;
+    muteBtn.hidden = true;
+    if (ws) { const s = ws; ws = null; s.close(); }
+  }
+
+  function onMessage(msg) {
+    switch (msg.type) {
+      case 'welcome':
+        attempt = 0;
+        me = msg.you;
+        renderSnapshot(msg.room);
+        status(wantAudio ? 'Connecting audio…' : '');
+        if (wantAudio) startMedia();
+        break;
+      case 'snapshot':
+        renderSnapshot(msg.room);
+        break;
+      case 'delta':
+        onEvent(msg.event);
+        break;
+      case 'media_answer':
+        if (pc && msg.req === pc.offerReq) {
+          pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp }).catch((e) => status('Audio failed: ' + e.message));
+        }
+        break;
+      case 'error':
+        if (msg.fatal) {
+          if (msg.code === 'room_ended' || msg.code === 'not_found') fatal('This room has ended.');
+          else if (msg.code === 'unauthorized' && memberToken()) {
+            // A stale saved session: forget it and listen as a guest (the close reconnects).
+            try { localStorage.removeItem('ruang.token'); } catch (e) { /* private mode */ }
+            status('Your saved session has expired; listening as a guest.');
+          }
+          else if (msg.code === 'unauthorized' || msg.code === 'rate_limited') { /* closes; onclose retries */ }
+          else fatal('Could not join this room (' + msg.code + ').');
+        } else if (pc && msg.req === pc.offerReq) {
+          status('Audio could not start: ' + msg.message);
+        } else if (msg.req) {
+          status('Not possible: ' + msg.message);
+        }
+        break;
+      case 'closing':
+        if (msg.reason === 'room_ended') fatal('This room has ended.');
+        else if (msg.reason === 'removed') fatal('You were removed from this room.');
+        else if (msg.reason === 'replaced') fatal('This room is open somewhere else.');
+        else if (msg.reason === 'left') fatal('You left the room.');
+        break; // server_shutdown: the close that follows reconnects
+      default:
+        break; // unknown types are ignored (forward compatibility)
+    }
+  }
+
+  function onEvent(ev) {
+    switch (ev.kind) {
+      case 'participant_joined':
+      case 'participant_updated':
+        upsert(ev.participant);
+        renderSpeaking();
+        break;
+      case 'participant_left':
+        removeFromStage(ev.user);
+        renderSpeaking();
+        break;
+      case 'counts':
+        $('listeners').textContent = ev.counts.listeners;
+        break;
+      case 'hand_raised':
+        if (ev.entry.participant.user.id === me) { handRaised = true; renderHand(); }
+        break;
+      case 'hand_lowered':
+        if (ev.user === me) { handRaised = false; renderHand(); }
+        break;
+      case 'invited_to_speak':
+        showInvite(ev.by);
+        break;
+      case 'hands_enabled':
+        handsEnabled = ev.enabled;
+        renderHand();
+        break;
+      case 'levels':
+        ev.levels.forEach((l) => levels.set(l.user, l.level));
+        renderSpeaking();
+        break;
+      case 'ended':
+        fatal('This room has ended.');
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ----- media -----
+  function stopMedia() {
+    mediaGen += 1;
+    if (pc) {
+      pc.getSenders().forEach((s) => s.track && s.track.stop());
+      pc.close();
+      pc = null;
+    }
+    audios.splice(0).forEach((a) => { a.srcObject = null; a.remove(); });
+  }
+
+  // A new media_offer replaces the previous media session on the server.
+  async function startMedia() {
+    stopMedia();
+    const gen = mediaGen;
+    const peer = new RTCPeerConnection();
+    pc = peer;
+    if (myRole === 'moderator' || myRole === 'speaker') {
+      try {
+        const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true } });
+        if (gen !== mediaGen) { stream.getTracks().forEach((t) => t.stop()); return; }
+        peer.addTransceiver(stream.getAudioTracks()[0], { direction: 'sendonly' });
+      } catch (e) {
+        status('No microphone: you can listen, but not be heard.');
+      }
+    }
+    for (let i = 0; i < SLOTS; i += 1) peer.addTransceiver('audio', { direction: 'recvonly' });
+    peer.ontrack = (e) => {
+      // Played explicitly (no autoplay attribute) so a refusal is seen and answered.
+      const a = document.createElement('audio');
+      a.srcObject = new MediaStream([e.track]);
+      document.body.append(a);
+      audios.push(a);
+      play(a);
+    };
+    peer.onconnectionstatechange = () => {
+      if (pc !== peer) return;
+      if (peer.connectionState === 'connected' && !blocked) status(myRole === 'listener' ? 'Listening' : 'Listening · on stage');
+      else if (peer.connectionState === 'failed') status('Audio connection failed. Reconnecting…');
+      if (peer.connectionState === 'failed' && ws) ws.close();
+    };
+    const offer = await peer.createOffer();
+    if (gen !== mediaGen) return;
+    await peer.setLocalDescription(offer);
+    req += 1;
+    peer.offerReq = req;
+    send({ type: 'media_offer', req, sdp: peer.localDescription.sdp });
+    listenBtn.hidden = true;
+  }
+
+  function play(a) {
+    a.play().then(() => {
+      if (blocked && audios.every((x) => !x.paused)) {
+        blocked = false;
+        listenBtn.hidden = true;
+        status('Listening');
+      }
+    }, () => {
+      // Autoplay blocked: a tap on the button starts every stream.
+      blocked = true;
+      listenBtn.hidden = false;
+      listenBtn.textContent = 'Tap to listen';
+      status('Your browser needs a tap to play sound.');
+    });
+  }
+
+  listenBtn.addEventListener('click', () => {
+    if (pc) {
+      audios.forEach(play);
+      return;
+    }
+    wantAudio = true;
+    listenBtn.disabled = true;
+    if (ws && me) startMedia().finally(() => { listenBtn.disabled = false; });
+    else listenBtn.disabled = false;
+  });
+
+  const command = (msg) => { req += 1; send({ ...msg, req }); };
+  muteBtn.addEventListener('click', () => command({ type: 'set_muted', muted: !myMuted }));
+  handBtn.addEventListener('click', () => command({ type: handRaised ? 'lower_hand' : 'raise_hand' }));
+  $('accept').addEventListener('click', () => { showInvite(false); command({ type: 'accept_invite' }); });
+  $('decline').addEventListener('click', () => { showInvite(false); command({ type: 'decline_invite' }); });
+
+  // Test and debugging hook: the live peer connection.
+  window.ruang = { get pc() { return pc; } };
+
+  connect();
+})();
