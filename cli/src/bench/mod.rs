@@ -73,6 +73,10 @@ pub struct LatencyArgs {
     /// are part of the measurement).
     #[arg(long, value_enum, default_value_t = Speech::Synthetic)]
     speech: Speech,
+    /// Write, per condition, what the speaker said and what each listener played over the
+    /// measured span (WAV, 48 kHz mono) into this directory, to listen to.
+    #[arg(long)]
+    save_recordings: Option<std::path::PathBuf>,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -514,6 +518,9 @@ async fn latency(args: LatencyArgs) -> Result<()> {
         let _ = server.shutdown().await;
     }
 
+    if let Some(dir) = &args.save_recordings {
+        save_recordings(dir, &input, &runs)?;
+    }
     eprintln!("bench: analysing");
     let results = tokio::task::spawn_blocking(move || {
         runs.into_iter()
@@ -596,6 +603,28 @@ async fn latency(args: LatencyArgs) -> Result<()> {
     } else {
         print_table(&results, profile, &args);
     }
+    Ok(())
+}
+
+/// `DIR/CONDITION-input.wav` and `DIR/CONDITION-listener-N.wav` over the measured span (the
+/// listeners' files start at the same global index as the input's, so they are as late as
+/// the path made them).
+fn save_recordings(dir: &std::path::Path, input: &Input, runs: &[ConditionRun]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for run in runs {
+        let len = (run.g1 - run.g0) as usize;
+        let said = input.window(run.g0, len);
+        let name = |suffix: &str| dir.join(format!("{}-{suffix}.wav", run.condition.name));
+        ruang_media::wav::write_wav(name("input"), &said)?;
+        for (i, rec) in run.recordings.iter().enumerate() {
+            let from = run.g0.saturating_sub(rec.start) as usize;
+            let played: Vec<i16> = (from..from + len)
+                .map(|k| rec.samples.get(k).copied().unwrap_or(0))
+                .collect();
+            ruang_media::wav::write_wav(name(&format!("listener-{i}")), &played)?;
+        }
+    }
+    eprintln!("bench: recordings written to {}", dir.display());
     Ok(())
 }
 
