@@ -2,6 +2,8 @@
 //! (SQLite in a temp dir, or a fresh database on the PostgreSQL server named by
 //! `RUANG_TEST_POSTGRES_URL`), and makes real clients.
 
+pub mod media;
+
 use rand::Rng;
 use ruang_client::{ApiClient, RoomSession, SessionOptions};
 use ruang_server::{Config, Server};

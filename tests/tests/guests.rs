@@ -5,9 +5,10 @@ use futures_util::{SinkExt, StreamExt};
 use ruang_client::media::ruang_media;
 use ruang_client::media::{MediaOptions, MediaSession};
 use ruang_client::{ApiClient, RoomSession, SessionOptions};
-use ruang_media::device::{Pacing, Source, VirtualConfig, VirtualDevice};
+use ruang_media::device::Source;
 use ruang_media::signal::speech_like;
 use ruang_proto::{ErrorCode, RoomKind, ServerMessage};
+use ruang_tests::media::{device, forcing_tone, listener_opts};
 use ruang_tests::{each_backend, Backend, TestServer, WAIT};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -291,16 +292,6 @@ async fn guest_limits(b: Backend) {
 }
 each_backend!(guests_are_rate_limited_and_capped, guest_limits);
 
-fn device(source: Source) -> VirtualDevice {
-    VirtualDevice::new(
-        VirtualConfig {
-            pacing: Pacing::Realtime { tick_ms: 10 },
-            record_capacity: 48_000 * 60,
-        },
-        source,
-    )
-}
-
 /// A guest hears the host through the SFU with the reference client's media stack; a
 /// guest whose client sends audio anyway is never forwarded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,29 +314,15 @@ async fn guest_hears_the_stage_and_is_never_heard() {
         .await
         .expect("second guest joins");
 
-    let listen = MediaOptions {
-        capture: false,
-        ..MediaOptions::default()
-    };
     let mut guest_dev = device(Source::Silence);
-    let guest_media = MediaSession::start(&guest, &mut guest_dev, listen.clone())
+    let guest_media = MediaSession::start(&guest, &mut guest_dev, listener_opts())
         .await
         .expect("guest media");
     let mut member_dev = device(Source::Silence);
-    let member_media = MediaSession::start(&member, &mut member_dev, listen)
+    let member_media = MediaSession::start(&member, &mut member_dev, listener_opts())
         .await
         .expect("member media");
-    let mut sneaky_dev = device(Source::sine(1_000.0, 0.3));
-    let sneaky_media = MediaSession::start(
-        &sneaky,
-        &mut sneaky_dev,
-        MediaOptions {
-            force_send: true,
-            ..MediaOptions::default()
-        },
-    )
-    .await
-    .expect("forcing guest media");
+    let (_sneaky_dev, sneaky_media) = forcing_tone(&sneaky).await;
     sneaky_media
         .wait_for(WAIT * 4, |s| s.packets_sent >= 100)
         .await

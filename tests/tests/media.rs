@@ -8,8 +8,9 @@ use ruang_client::media::ruang_media;
 use ruang_client::media::{MediaOptions, MediaSession, MediaStats};
 use ruang_client::{ApiClient, RoomSession};
 use ruang_media::analysis::best_alignment;
-use ruang_media::device::{Pacing, Source, VirtualConfig, VirtualDevice};
+use ruang_media::device::{Source, VirtualDevice};
 use ruang_proto::RoomKind;
+use ruang_tests::media::{device, forcing_tone, listener_opts};
 use ruang_tests::{Backend, TestServer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,27 +55,6 @@ fn gated(data: Vec<i16>, go: Arc<AtomicBool>) -> Source {
             };
         }
     })
-}
-
-fn device(source: Source) -> VirtualDevice {
-    VirtualDevice::new(
-        VirtualConfig {
-            pacing: Pacing::Realtime { tick_ms: 10 },
-            record_capacity: SR * 120,
-        },
-        source,
-    )
-}
-
-/// Listeners with a 40 ms playout queue: these tests check what is heard, in a debug build
-/// on a loaded 2-core machine, where the 10 ms default would start with device underruns
-/// until the adaptive target has grown (latency is `ruang bench latency`'s job).
-fn listener_opts() -> MediaOptions {
-    MediaOptions {
-        capture: false,
-        playout_ms: 40,
-        ..MediaOptions::default()
-    }
 }
 
 async fn room_with(admin: &ApiClient) -> String {
@@ -168,17 +148,7 @@ async fn listeners_are_never_heard_and_media_follows_a_reconnect() {
         .expect("listener media");
 
     // A listener whose client sends anyway: the server must drop every packet.
-    let mut sneaky_dev = device(Source::sine(1_000.0, 0.3));
-    let sneaky_media = MediaSession::start(
-        &sneaky,
-        &mut sneaky_dev,
-        MediaOptions {
-            force_send: true,
-            ..MediaOptions::default()
-        },
-    )
-    .await
-    .expect("forcing listener media");
+    let (_sneaky_dev, sneaky_media) = forcing_tone(&sneaky).await;
     sneaky_media
         .wait_for(PATIENCE, |s| s.packets_sent >= 100)
         .await
@@ -443,17 +413,7 @@ async fn speaker_moved_to_the_audience_stops_being_heard() {
         .expect("listener media");
     // The speaker's client keeps sending whatever the room says: only the server can
     // silence it.
-    let mut mic = device(Source::sine(1_000.0, 0.3));
-    let mic_media = MediaSession::start(
-        &speaker,
-        &mut mic,
-        MediaOptions {
-            force_send: true,
-            ..MediaOptions::default()
-        },
-    )
-    .await
-    .expect("speaker media");
+    let (_mic, mic_media) = forcing_tone(&speaker).await;
     ear_media
         .wait_for(PATIENCE, |s| s.frames_with_audio >= 50)
         .await
@@ -508,17 +468,7 @@ async fn mute_silences_at_once_locally_and_by_a_moderator() {
             .expect("listener media");
         ears.push((s, dev, m));
     }
-    let mut mic = device(Source::sine(1_000.0, 0.3));
-    let mic_media = MediaSession::start(
-        &speaker,
-        &mut mic,
-        MediaOptions {
-            force_send: true,
-            ..MediaOptions::default()
-        },
-    )
-    .await
-    .expect("speaker media");
+    let (_mic, mic_media) = forcing_tone(&speaker).await;
     let (_s2, dev2, ear2) = ears.pop().unwrap();
     let (_s1, dev1, ear1) = ears.pop().unwrap();
     for ear in [&ear1, &ear2] {

@@ -606,18 +606,8 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let kind: String = row.try_get("kind")?;
         let ended: Option<i64> = row.try_get("ended_at")?;
-        let room = StoredRoom {
-            id: RoomId(row.try_get("id")?),
-            title: row.try_get("title")?,
-            kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Closed),
-            created_by: UserId(row.try_get("created_by")?),
-            link_token: row.try_get("link_token")?,
-            hands_enabled: row.try_get::<i64, _>("hands_enabled")? == 1,
-            created_at: row.try_get("created_at")?,
-        };
-        Ok(Some((room, ended.is_some())))
+        Ok(Some((stored_room(&row, "id")?, ended.is_some())))
     }
 
     /// Rooms not ended, with their people, for the restart.
@@ -632,16 +622,7 @@ impl Store {
         .await?;
         let mut out = Vec::new();
         for row in rows {
-            let kind: String = row.try_get("kind")?;
-            let room = StoredRoom {
-                id: RoomId(row.try_get("rid")?),
-                title: row.try_get("title")?,
-                kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Closed),
-                created_by: UserId(row.try_get("created_by")?),
-                link_token: row.try_get("link_token")?,
-                hands_enabled: row.try_get::<i64, _>("hands_enabled")? == 1,
-                created_at: row.try_get("created_at")?,
-            };
+            let room = stored_room(&row, "rid")?;
             let people = sqlx::query(
                 "SELECT u.id AS id, u.handle AS handle, u.name AS name, p.role AS role
                  FROM room_participants p JOIN users u ON u.id = p.user_id
@@ -678,3 +659,17 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+/// A `rooms` row (its id in column `id_column`) as a [`StoredRoom`].
+fn stored_room(row: &AnyRow, id_column: &str) -> Result<StoredRoom> {
+    let kind: String = row.try_get("kind")?;
+    Ok(StoredRoom {
+        id: RoomId(row.try_get(id_column)?),
+        title: row.try_get("title")?,
+        kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Closed),
+        created_by: UserId(row.try_get("created_by")?),
+        link_token: row.try_get("link_token")?,
+        hands_enabled: row.try_get::<i64, _>("hands_enabled")? == 1,
+        created_at: row.try_get("created_at")?,
+    })
+}

@@ -9,7 +9,7 @@ mod send;
 
 pub use playout::{PlayoutTarget, PLAYOUT_STEP_MS};
 pub use receive::{
-    PullInfo, ReceiveConfig, ReceiveError, ReceivePipeline, SpeakerId, SpeakerState,
+    shorten_frame, PullInfo, ReceiveConfig, ReceiveError, ReceivePipeline, SpeakerId, SpeakerState,
     MAX_ADJUSTED_SAMPLES, TRIM_MARGIN_MS, TRIM_MS,
 };
 pub use send::{OutgoingPacket, SendConfig, SendPipeline, SendStats};

@@ -31,7 +31,44 @@ pub struct ReceiveConfig {
 /// Room `out` needs in [`ReceivePipeline::trim`]: a frame plus the longest lead-in.
 pub const MAX_ADJUSTED_SAMPLES: usize = FRAME_SAMPLES + TRIM_MARGIN_MS as usize * 48;
 
-/// How much one trim shortens the output.
+/// Shortens a 20 ms frame by 5–10 ms in place and returns its new length. The cut is the lag
+/// at which the frame best resembles itself (a whole number of pitch periods for voiced
+/// speech or a tone), and the frame is cross-faded from its start into the part after the
+/// cut: it starts where the previous frame ended, ends where the next one begins, and a
+/// periodic signal keeps its phase (no click, no beat). No allocation.
+pub fn shorten_frame(frame: &mut [i16]) -> usize {
+    let n = frame.len();
+    let (min_lag, max_lag) = (n / 4, n / 2);
+    let mut best = (max_lag, f32::MIN);
+    for lag in min_lag..=max_lag {
+        let (mut xy, mut xx, mut yy) = (0f32, 0f32, 0f32);
+        for i in 0..n - lag {
+            let (x, y) = (f32::from(frame[i]), f32::from(frame[i + lag]));
+            xy += x * y;
+            xx += x * x;
+            yy += y * y;
+        }
+        let c = if xx > 0.0 && yy > 0.0 {
+            xy / (xx * yy).sqrt()
+        } else {
+            0.0
+        };
+        // Prefer the longer cut on ties (silence): it removes more delay.
+        if c >= best.1 {
+            best = (lag, c);
+        }
+    }
+    let lag = best.0;
+    let len = n - lag;
+    for i in 0..len {
+        let w = (i as f32 + 0.5) / len as f32;
+        let mixed = f32::from(frame[i]) * (1.0 - w) + f32::from(frame[i + lag]) * w;
+        frame[i] = mixed.round() as i16;
+    }
+    len
+}
+
+/// The longest trim.
 pub const TRIM_MS: u32 = 10;
 /// Slack that must remain after a trim: arrival noise the 1–2 s slack window may not show.
 pub const TRIM_MARGIN_MS: u32 = 5;
@@ -229,9 +266,9 @@ impl ReceivePipeline {
     /// much silence (a lead-in). When every playing speaker's packets have been waiting at
     /// least [`TRIM_MS`] + [`TRIM_MARGIN_MS`] (the playout runs later than the network needs,
     /// by less than the whole frame the jitter buffers' level control works in), the frame is
-    /// shortened to its first half, cross-faded with the second half, so that everything
-    /// after it plays 10 ms earlier. It waits for a quiet frame (a pause between words) for up
-    /// to a second. No allocation.
+    /// shortened by 5–10 ms ([`shorten_frame`]), so that everything after it plays that much
+    /// earlier. It waits for a quiet frame (a pause between words) for up to a second. No
+    /// allocation.
     pub fn trim(&mut self, out: &mut [i16]) -> usize {
         let lead = std::mem::take(&mut self.lead_in);
         if lead > 0 {
@@ -260,21 +297,15 @@ impl ReceivePipeline {
         if mean_square > TRIM_QUIET_MEAN_SQUARE && self.trim_waited < TRIM_QUIET_WAIT_FRAMES {
             return out.len();
         }
-        let half = out.len() / 2;
-        // Linear cross-fade from the first half into the second: the shortened frame starts
-        // where the previous one ended and ends where the next one begins.
-        for i in 0..half {
-            let w = (i as f32 + 0.5) / half as f32;
-            let mixed = f32::from(out[i]) * (1.0 - w) + f32::from(out[i + half]) * w;
-            out[i] = mixed.round() as i16;
-        }
+        let len = shorten_frame(out);
+        let cut_ms = ((out.len() - len) * 20 / FRAME_SAMPLES) as u32;
         for sp in &mut self.speakers {
-            sp.jitter.advance_playout(TRIM_MS);
+            sp.jitter.advance_playout(cut_ms);
         }
         self.frames_since_trim = 0;
         self.trim_waited = 0;
         self.trims += 1;
-        half
+        len
     }
 
     /// Talk spurts started behind a lead-in of silence so far.
