@@ -31,14 +31,15 @@ pub struct ReceiveConfig {
 /// Room `out` needs in [`ReceivePipeline::trim`]: a frame plus the longest lead-in.
 pub const MAX_ADJUSTED_SAMPLES: usize = FRAME_SAMPLES + TRIM_MARGIN_MS as usize * 48;
 
-/// Shortens a 20 ms frame by 5–10 ms in place and returns its new length. The cut is the lag
-/// at which the frame best resembles itself (a whole number of pitch periods for voiced
+/// Shortens a 20 ms frame by 5 ms to `max_cut` samples (at most 15 ms) in place and returns
+/// its new length. The cut is the lag at which the frame best resembles itself (a whole number of pitch periods for voiced
 /// speech or a tone), and the frame is cross-faded from its start into the part after the
 /// cut: it starts where the previous frame ended, ends where the next one begins, and a
 /// periodic signal keeps its phase (no click, no beat). No allocation.
-pub fn shorten_frame(frame: &mut [i16]) -> usize {
+pub fn shorten_frame(frame: &mut [i16], max_cut: usize) -> usize {
     let n = frame.len();
-    let (min_lag, max_lag) = (n / 4, n / 2);
+    let min_lag = n / 4;
+    let max_lag = max_cut.clamp(min_lag, n * 3 / 4);
     let mut best = (max_lag, f32::MIN);
     for lag in min_lag..=max_lag {
         let (mut xy, mut xx, mut yy) = (0f32, 0f32, 0f32);
@@ -68,8 +69,8 @@ pub fn shorten_frame(frame: &mut [i16]) -> usize {
     len
 }
 
-/// The longest trim.
-pub const TRIM_MS: u32 = 10;
+/// Slack needed (on top of the margin) before the output is shortened.
+pub const TRIM_MS: u32 = 5;
 /// Slack that must remain after a trim: arrival noise the 1–2 s slack window may not show.
 pub const TRIM_MARGIN_MS: u32 = 5;
 /// Frames between two trims (each trim changes every speaker's slack; let it be re-measured).
@@ -266,8 +267,8 @@ impl ReceivePipeline {
     /// much silence (a lead-in). When every playing speaker's packets have been waiting at
     /// least [`TRIM_MS`] + [`TRIM_MARGIN_MS`] (the playout runs later than the network needs,
     /// by less than the whole frame the jitter buffers' level control works in), the frame is
-    /// shortened by 5–10 ms ([`shorten_frame`]), so that everything after it plays that much
-    /// earlier. It waits for a quiet frame (a pause between words) for up to a second. No
+    /// shortened by 5–15 ms, never by more than the slack less the margin ([`shorten_frame`]),
+    /// so that everything after it plays that much earlier. It waits for a quiet frame (a pause between words) for up to a second. No
     /// allocation.
     pub fn trim(&mut self, out: &mut [i16]) -> usize {
         let lead = std::mem::take(&mut self.lead_in);
@@ -297,7 +298,10 @@ impl ReceivePipeline {
         if mean_square > TRIM_QUIET_MEAN_SQUARE && self.trim_waited < TRIM_QUIET_WAIT_FRAMES {
             return out.len();
         }
-        let len = shorten_frame(out);
+        // Cut at most down to the margin: slack − margin ms.
+        let slack = self.playout_slack_ms().unwrap_or(0);
+        let max_cut = slack.saturating_sub(TRIM_MARGIN_MS) as usize * FRAME_SAMPLES / 20;
+        let len = shorten_frame(out, max_cut);
         let cut_ms = ((out.len() - len) * 20 / FRAME_SAMPLES) as u32;
         for sp in &mut self.speakers {
             sp.jitter.advance_playout(cut_ms);
