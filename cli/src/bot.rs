@@ -207,7 +207,7 @@ async fn speak(
             pacing: Pacing::Realtime { tick_ms: 10 },
             record_capacity: 0,
         },
-        gated(samples, looping, go.clone()),
+        Source::gated(samples, looping, go.clone()),
     );
     let opts = MediaOptions {
         force_send,
@@ -309,23 +309,4 @@ async fn run(session: &RoomSession, run_for: Option<Duration>) -> Result<()> {
             _ => Ok(()),
         },
     }
-}
-
-/// Silence until `go`, then `data` once or in a loop. Runs on the device thread: no
-/// allocation, no locks.
-fn gated(data: Vec<i16>, looping: bool, go: Arc<AtomicBool>) -> Source {
-    let mut pos = 0;
-    Source::generator(move |out| {
-        for s in out.iter_mut() {
-            if looping && pos >= data.len() {
-                pos = 0;
-            }
-            *s = if go.load(Ordering::Acquire) && pos < data.len() {
-                pos += 1;
-                data[pos - 1]
-            } else {
-                0
-            };
-        }
-    })
 }

@@ -42,19 +42,35 @@ fn chunked_correlation(reference: &[i16], output: &[i16]) -> Vec<f64> {
         .collect()
 }
 
-/// Silence until `go`, then `data` once: nothing is lost while the transport comes up.
-fn gated(data: Vec<i16>, go: Arc<AtomicBool>) -> Source {
-    let mut pos = 0;
-    Source::generator(move |out| {
-        for s in out.iter_mut() {
-            *s = if go.load(Ordering::Acquire) && pos < data.len() {
-                pos += 1;
-                data[pos - 1]
-            } else {
-                0
-            };
-        }
-    })
+/// Members `names` (signed up by `admin`) join `room` and start listen-only media.
+async fn listening(
+    ts: &TestServer,
+    admin: &ApiClient,
+    room: &str,
+    names: &[&str],
+) -> Vec<(RoomSession, VirtualDevice, MediaSession)> {
+    let mut out = Vec::new();
+    for name in names {
+        let member = ts.member(admin, name).await;
+        let session = ts.join(&member, room).await;
+        let mut dev = device(Source::Silence);
+        let media = MediaSession::start(&session, &mut dev, listener_opts())
+            .await
+            .expect("listener media starts");
+        out.push((session, dev, media));
+    }
+    out
+}
+
+const DROPPED_NOT_ON_STAGE: &str = "ruang_sfu_packets_dropped_not_on_stage_total";
+
+/// The SFU dropped (nearly) every one of the `sent` packets since the metric read `before`.
+async fn assert_sfu_dropped(ts: &TestServer, before: f64, sent: u64, what: &str) {
+    let dropped = ts.metric(DROPPED_NOT_ON_STAGE).await - before;
+    assert!(
+        dropped + 5.0 >= sent as f64,
+        "the SFU dropped {what} ({dropped} dropped, {sent} sent)"
+    );
 }
 
 async fn room_with(admin: &ApiClient) -> String {
@@ -74,16 +90,7 @@ async fn one_speaker_reaches_three_listeners() {
     let room = room_with(&maya).await;
     let speaker = ts.join(&maya, &room).await;
 
-    let mut listeners: Vec<(RoomSession, VirtualDevice, MediaSession)> = Vec::new();
-    for name in ["budi", "citra", "dewi"] {
-        let c = ts.member(&maya, name).await;
-        let session = ts.join(&c, &room).await;
-        let mut dev = device(Source::Silence);
-        let media = MediaSession::start(&session, &mut dev, listener_opts())
-            .await
-            .expect("listener media starts");
-        listeners.push((session, dev, media));
-    }
+    let listeners = listening(&ts, &maya, &room, &["budi", "citra", "dewi"]).await;
 
     // The speaker's WAV file, streamed through the virtual microphone.
     let dir = tempfile::tempdir().unwrap();
@@ -91,7 +98,7 @@ async fn one_speaker_reaches_three_listeners() {
     ruang_media::wav::write_wav(&wav, &speech_like(SR * 4, 11)).unwrap();
     let reference = ruang_media::wav::read_wav(&wav).unwrap();
     let go = Arc::new(AtomicBool::new(false));
-    let mut mic = device(gated(reference.clone(), go.clone()));
+    let mut mic = device(Source::gated(reference.clone(), false, go.clone()));
     let media = MediaSession::start(&speaker, &mut mic, MediaOptions::default())
         .await
         .expect("speaker media starts");
@@ -419,8 +426,7 @@ async fn speaker_moved_to_the_audience_stops_being_heard() {
         .await
         .unwrap_or_else(|s| panic!("the speaker is heard first: {s:#?}"));
 
-    let dropped = "ruang_sfu_packets_dropped_not_on_stage_total";
-    let dropped_before = ts.metric(dropped).await;
+    let dropped_before = ts.metric(DROPPED_NOT_ON_STAGE).await;
     host.move_to_audience(speaker.me())
         .await
         .expect("move_to_audience is acknowledged");
@@ -439,11 +445,7 @@ async fn speaker_moved_to_the_audience_stops_being_heard() {
     // The client went on sending the whole time; the server dropped all of it.
     let sent = mic_media.stats().packets_sent - sent_at_ack;
     assert!(sent >= 90, "the speaker kept sending: {sent} packets");
-    let dropped_now = ts.metric(dropped).await - dropped_before;
-    assert!(
-        dropped_now + 5.0 >= sent as f64,
-        "the SFU dropped what the demoted speaker sent ({dropped_now} dropped, {sent} sent)"
-    );
+    assert_sfu_dropped(&ts, dropped_before, sent, "what the demoted speaker sent").await;
     mic_media.stop().await;
 }
 
@@ -458,16 +460,7 @@ async fn mute_silences_at_once_locally_and_by_a_moderator() {
     bring_on_stage(&host, &speaker).await;
     // Two listeners: one for the local mute, one for the moderator's mute (a stopped
     // listener hands its recording over).
-    let mut ears = Vec::new();
-    for name in ["citra", "dewi"] {
-        let c = ts.member(&maya, name).await;
-        let s = ts.join(&c, &room).await;
-        let mut dev = device(Source::Silence);
-        let m = MediaSession::start(&s, &mut dev, listener_opts())
-            .await
-            .expect("listener media");
-        ears.push((s, dev, m));
-    }
+    let mut ears = listening(&ts, &maya, &room, &["citra", "dewi"]).await;
     let (_mic, mic_media) = forcing_tone(&speaker).await;
     let (_s2, dev2, ear2) = ears.pop().unwrap();
     let (_s1, dev1, ear1) = ears.pop().unwrap();
@@ -497,19 +490,14 @@ async fn mute_silences_at_once_locally_and_by_a_moderator() {
 
     // 2. A moderator mutes the speaker. Its client keeps sending (force_send): the server
     // drops it from the `ok` on.
-    let dropped = "ruang_sfu_packets_dropped_not_on_stage_total";
-    let dropped_before = ts.metric(dropped).await;
+    let dropped_before = ts.metric(DROPPED_NOT_ON_STAGE).await;
     host.mute(speaker.me()).await.expect("mute is acknowledged");
     let at_ack = ear2.stats();
     let sent_at_ack = mic_media.stats().packets_sent;
     assert_goes_silent("muted by a moderator", ear2, dev2, at_ack, &mic_media).await;
     let sent = mic_media.stats().packets_sent - sent_at_ack;
     assert!(sent >= 90, "the muted client kept sending: {sent} packets");
-    let dropped_now = ts.metric(dropped).await - dropped_before;
-    assert!(
-        dropped_now + 5.0 >= sent as f64,
-        "the SFU dropped the muted speaker's audio ({dropped_now} dropped, {sent} sent)"
-    );
+    assert_sfu_dropped(&ts, dropped_before, sent, "the muted speaker's audio").await;
     mic_media.stop().await;
 }
 
@@ -522,16 +510,7 @@ async fn speaker_who_leaves_is_removed_from_every_mix() {
     let budi = ts.member(&maya, "budi").await;
     let guest = ts.join(&budi, &room).await;
     bring_on_stage(&host, &guest).await;
-    let mut ears = Vec::new();
-    for name in ["citra", "dewi"] {
-        let c = ts.member(&maya, name).await;
-        let s = ts.join(&c, &room).await;
-        let mut dev = device(Source::Silence);
-        let m = MediaSession::start(&s, &mut dev, listener_opts())
-            .await
-            .expect("listener media");
-        ears.push((s, dev, m));
-    }
+    let ears = listening(&ts, &maya, &room, &["citra", "dewi"]).await;
     // The host (440 Hz) stays; the guest (1 kHz) leaves.
     let mut host_dev = device(Source::sine(440.0, 0.25));
     let host_media = MediaSession::start(&host, &mut host_dev, MediaOptions::default())

@@ -296,24 +296,6 @@ pub struct FrameShares {
     pub missing: f64,
 }
 
-/// `after − before` of cumulative playout counters.
-pub fn playout_delta(before: &JitterStats, after: &JitterStats) -> JitterStats {
-    JitterStats {
-        pushed: after.pushed.saturating_sub(before.pushed),
-        received: after.received.saturating_sub(before.received),
-        recovered: after.recovered.saturating_sub(before.recovered),
-        concealed: after.concealed.saturating_sub(before.concealed),
-        underruns: after.underruns.saturating_sub(before.underruns),
-        expanded: after.expanded.saturating_sub(before.expanded),
-        empty: after.empty.saturating_sub(before.empty),
-        late: after.late.saturating_sub(before.late),
-        duplicates: after.duplicates.saturating_sub(before.duplicates),
-        discarded: after.discarded.saturating_sub(before.discarded),
-        invalid: after.invalid.saturating_sub(before.invalid),
-        resyncs: after.resyncs.saturating_sub(before.resyncs),
-    }
-}
-
 impl FrameShares {
     pub fn from_stats(s: &JitterStats) -> FrameShares {
         let missing = s.underruns + s.expanded;
@@ -420,7 +402,7 @@ mod tests {
             empty: 9,
             ..JitterStats::default()
         };
-        let s = FrameShares::from_stats(&playout_delta(&before, &after));
+        let s = FrameShares::from_stats(&after.since(&before));
         assert_eq!(s.total, 100);
         assert_eq!(
             (s.received, s.recovered, s.concealed, s.missing),

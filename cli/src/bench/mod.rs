@@ -11,7 +11,7 @@ mod relay;
 mod stoi;
 
 use analysis::{
-    analyze, percentile, playout_delta, FrameShares, Input, ListenerAnalysis, Recording, Speech,
+    analyze, percentile, FrameShares, Input, ListenerAnalysis, Recording, Speech,
     BURST_MIN_CORRELATION, INTELLIGIBLE, SR,
 };
 use anyhow::{anyhow, bail, Context, Result};
@@ -261,7 +261,7 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
         .iter()
         .zip(&after)
         .map(|(b, a)| {
-            let d = playout_delta(&b.playout, &a.playout);
+            let d = a.playout.since(&b.playout);
             format!(
                 "trims {} lead-ins {} playout target {} ms; jitter buffer: underruns {} \
                  expanded {} discarded {} concealed {} recovered {} late {}",
@@ -278,8 +278,8 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
         })
         .collect();
     for (b, a) in before.iter().zip(&after) {
-        let d = playout_delta(&b.playout, &a.playout);
-        add_stats(&mut playout, &d);
+        let d = a.playout.since(&b.playout);
+        playout.add(&d);
         packets_received += a.packets_received - b.packets_received;
     }
     let relay_media = signallers
@@ -317,21 +317,6 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
         joins,
         join_failures,
     })
-}
-
-fn add_stats(total: &mut JitterStats, s: &JitterStats) {
-    total.pushed += s.pushed;
-    total.received += s.received;
-    total.recovered += s.recovered;
-    total.concealed += s.concealed;
-    total.underruns += s.underruns;
-    total.expanded += s.expanded;
-    total.empty += s.empty;
-    total.late += s.late;
-    total.duplicates += s.duplicates;
-    total.discarded += s.discarded;
-    total.invalid += s.invalid;
-    total.resyncs += s.resyncs;
 }
 
 /// A listener joins while the speaker talks: WebSocket hello → first audible sample played.

@@ -149,6 +149,33 @@ impl JitterStats {
     pub fn frames_played(&self) -> u64 {
         self.received + self.recovered + self.concealed
     }
+
+    /// Adds `other`'s counters to these (totals over several buffers).
+    pub fn add(&mut self, other: &JitterStats) {
+        *self = self.combine(other, u64::saturating_add);
+    }
+
+    /// What the counters grew by since `before` (a snapshot of the same buffer).
+    pub fn since(&self, before: &JitterStats) -> JitterStats {
+        self.combine(before, u64::saturating_sub)
+    }
+
+    fn combine(&self, o: &JitterStats, f: fn(u64, u64) -> u64) -> JitterStats {
+        JitterStats {
+            pushed: f(self.pushed, o.pushed),
+            received: f(self.received, o.received),
+            recovered: f(self.recovered, o.recovered),
+            concealed: f(self.concealed, o.concealed),
+            underruns: f(self.underruns, o.underruns),
+            expanded: f(self.expanded, o.expanded),
+            empty: f(self.empty, o.empty),
+            late: f(self.late, o.late),
+            duplicates: f(self.duplicates, o.duplicates),
+            discarded: f(self.discarded, o.discarded),
+            invalid: f(self.invalid, o.invalid),
+            resyncs: f(self.resyncs, o.resyncs),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -66,21 +66,6 @@ pub(crate) struct Engine {
     pub playout_ms: u32,
 }
 
-fn add_jitter(total: &mut JitterStats, s: &JitterStats) {
-    total.pushed += s.pushed;
-    total.received += s.received;
-    total.recovered += s.recovered;
-    total.concealed += s.concealed;
-    total.underruns += s.underruns;
-    total.expanded += s.expanded;
-    total.empty += s.empty;
-    total.late += s.late;
-    total.duplicates += s.duplicates;
-    total.discarded += s.discarded;
-    total.invalid += s.invalid;
-    total.resyncs += s.resyncs;
-}
-
 impl Engine {
     pub async fn run(mut self) {
         let start = Instant::now();
@@ -110,7 +95,7 @@ impl Engine {
             if current != generation {
                 for slot in slots.drain(..) {
                     if let Some(st) = self.receive.speaker(SpeakerId(slot.ssrc)) {
-                        add_jitter(&mut retired, &st.jitter);
+                        retired.add(&st.jitter);
                     }
                     self.receive.remove_speaker(SpeakerId(slot.ssrc));
                 }
@@ -231,7 +216,7 @@ impl Engine {
             let mut playout = retired;
             for slot in &mut slots {
                 if let Some(st) = self.receive.speaker(SpeakerId(slot.ssrc)) {
-                    add_jitter(&mut playout, &st.jitter);
+                    playout.add(&st.jitter);
                     slot.jitter = st.jitter;
                     slot.level = st.level.loudness();
                     slot.voice_active = st.voice_active;

@@ -148,31 +148,15 @@ impl Signaller for Answerer {
 
 pub(crate) use ruang_media::signal::speech_like;
 
-/// Silence until `go`, then `data` once: nothing is lost before the transport is up.
-pub(crate) fn gated(data: Vec<i16>, go: Arc<AtomicBool>) -> Source {
-    let mut pos = 0;
-    Source::generator(move |out| {
-        for s in out.iter_mut() {
-            *s = if go.load(Ordering::Acquire) && pos < data.len() {
-                pos += 1;
-                data[pos - 1]
-            } else {
-                0
-            };
-        }
-    })
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audio_round_trips_through_a_plain_webrtc_peer() {
-    let reference = speech_like(48_000 * 3, 7);
-    let go = Arc::new(AtomicBool::new(false));
+/// A session that sends regardless of the room (there is none), on loopback, connected to
+/// the test's plain WebRTC answerer; the device is real-time paced.
+async fn start_forcing(source: Source) -> (VirtualDevice, Arc<Answerer>, MediaSession) {
     let mut device = VirtualDevice::new(
         VirtualConfig {
             pacing: Pacing::Realtime { tick_ms: 10 },
             ..VirtualConfig::default()
         },
-        gated(reference.clone(), go.clone()),
+        source,
     );
     let answerer = Arc::new(Answerer {
         pc: AsyncMutex::new(None),
@@ -189,6 +173,15 @@ async fn audio_round_trips_through_a_plain_webrtc_peer() {
     let media = MediaSession::start_with(answerer.clone(), &mut device, opts)
         .await
         .expect("media starts and connects");
+    (device, answerer, media)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_round_trips_through_a_plain_webrtc_peer() {
+    let reference = speech_like(48_000 * 3, 7);
+    let go = Arc::new(AtomicBool::new(false));
+    let (mut device, answerer, media) =
+        start_forcing(Source::gated(reference.clone(), false, go.clone())).await;
     assert_eq!(media.stats().transport_generation, 1);
     go.store(true, Ordering::Release);
 
@@ -263,28 +256,7 @@ async fn audio_round_trips_through_a_plain_webrtc_peer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_mute_stops_packets_immediately() {
-    let mut device = VirtualDevice::new(
-        VirtualConfig {
-            pacing: Pacing::Realtime { tick_ms: 10 },
-            ..VirtualConfig::default()
-        },
-        Source::sine(300.0, 0.3),
-    );
-    let answerer = Arc::new(Answerer {
-        pc: AsyncMutex::new(None),
-        seen: Arc::new(Seen::default()),
-    });
-    let opts = MediaOptions {
-        force_send: true,
-        transport: TransportOptions {
-            udp_addrs: vec!["127.0.0.1:0".into()],
-            ..TransportOptions::default()
-        },
-        ..MediaOptions::default()
-    };
-    let media = MediaSession::start_with(answerer.clone(), &mut device, opts)
-        .await
-        .expect("media starts");
+    let (_device, answerer, media) = start_forcing(Source::sine(300.0, 0.3)).await;
     media
         .wait_for(Duration::from_secs(20), |s| s.packets_sent >= 10)
         .await

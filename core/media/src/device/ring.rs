@@ -200,33 +200,25 @@ impl PlaybackSource {
 
     /// Fills interleaved float frames, duplicating the mono signal to every channel.
     pub fn pull_f32_interleaved(&mut self, out: &mut [f32], channels: usize) {
-        let channels = channels.max(1);
-        let frames = out.len() / channels;
-        let available = frames.min(self.consumer.slots());
-        let mut written = 0;
-        if available > 0 {
-            if let Ok(chunk) = self.consumer.read_chunk(available) {
-                let (a, b) = chunk.as_slices();
-                for (frame, &s) in out.chunks_exact_mut(channels).zip(a.iter().chain(b)) {
-                    frame.fill(f32::from(s) / 32768.0);
-                }
-                chunk.commit_all();
-                written = available;
-            }
-        }
-        out[written * channels..].fill(0.0);
-        if written < frames {
-            self.underruns
-                .fetch_add((frames - written) as u64, Ordering::Relaxed);
-        }
+        self.pull_interleaved(out, channels, |s| f32::from(s) / 32768.0);
     }
 
     /// Fills interleaved 16-bit frames, duplicating the mono signal to every channel.
     pub fn pull_i16_interleaved(&mut self, out: &mut [i16], channels: usize) {
-        let channels = channels.max(1);
-        if channels == 1 {
+        if channels <= 1 {
             return self.pull(out);
         }
+        self.pull_interleaved(out, channels, |s| s);
+    }
+
+    /// Missing frames (engine late) become silence, counted. `T::default()` is silence.
+    fn pull_interleaved<T: Copy + Default>(
+        &mut self,
+        out: &mut [T],
+        channels: usize,
+        convert: impl Fn(i16) -> T,
+    ) {
+        let channels = channels.max(1);
         let frames = out.len() / channels;
         let available = frames.min(self.consumer.slots());
         let mut written = 0;
@@ -234,13 +226,13 @@ impl PlaybackSource {
             if let Ok(chunk) = self.consumer.read_chunk(available) {
                 let (a, b) = chunk.as_slices();
                 for (frame, &s) in out.chunks_exact_mut(channels).zip(a.iter().chain(b)) {
-                    frame.fill(s);
+                    frame.fill(convert(s));
                 }
                 chunk.commit_all();
                 written = available;
             }
         }
-        out[written * channels..].fill(0);
+        out[written * channels..].fill(T::default());
         if written < frames {
             self.underruns
                 .fetch_add((frames - written) as u64, Ordering::Relaxed);

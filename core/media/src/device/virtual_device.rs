@@ -75,6 +75,25 @@ impl Source {
         })
     }
 
+    /// Silence until `go` is set, then `data` once or in a loop: nothing is lost while the
+    /// transport comes up. Runs on the device thread: no allocation, no locks.
+    pub fn gated(data: Vec<i16>, looping: bool, go: Arc<AtomicBool>) -> Self {
+        let mut pos = 0;
+        Self::generator(move |out| {
+            for s in out.iter_mut() {
+                if looping && pos >= data.len() {
+                    pos = 0;
+                }
+                *s = if go.load(Ordering::Acquire) && pos < data.len() {
+                    pos += 1;
+                    data[pos - 1]
+                } else {
+                    0
+                };
+            }
+        })
+    }
+
     pub fn generator(f: impl FnMut(&mut [i16]) + Send + 'static) -> Self {
         Source::Generator(Box::new(f))
     }
