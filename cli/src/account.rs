@@ -142,13 +142,28 @@ pub async fn rooms(remote: &Remote) -> Result<()> {
             "{}\t{}\t{}\t{} speaking\t{} listening\t{}",
             r.id,
             r.kind.as_str(),
-            r.title,
+            printable(&r.title, false),
             r.speaker_count,
             r.listener_count,
-            names.join(", ")
+            printable(&names.join(", "), false)
         );
     }
     Ok(())
+}
+
+/// Text from the server made safe for a terminal: control characters (escape sequences
+/// included) and text-direction overrides become U+FFFD; line breaks stay when `multiline`.
+pub fn printable(text: &str, multiline: bool) -> String {
+    text.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            if (c.is_control() && !(multiline && c == '\n')) || bidi {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 pub async fn profile(remote: &Remote, handle: Option<String>) -> Result<()> {
@@ -157,12 +172,20 @@ pub async fn profile(remote: &Remote, handle: Option<String>) -> Result<()> {
         Some(h) => c.profile(&h).await?,
         None => c.me().await?,
     };
-    emit!("@{}\t{}", p.handle, p.name);
+    emit!(
+        "@{}\t{}",
+        printable(&p.handle, false),
+        printable(&p.name, false)
+    );
     if !p.bio.is_empty() {
-        emit!("{}", p.bio);
+        emit!("{}", printable(&p.bio, true));
     }
     if let Some(by) = p.invited_by {
-        emit!("nominated by @{} ({})", by.handle, by.name);
+        emit!(
+            "nominated by @{} ({})",
+            printable(&by.handle, false),
+            printable(&by.name, false)
+        );
     }
     emit!("{} followers\t{} following", p.followers, p.following);
     Ok(())
@@ -186,4 +209,18 @@ pub async fn logout(remote: &Remote, all: bool) -> Result<()> {
         c.logout().await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn terminal_escapes_and_overrides_are_neutralised() {
+        assert_eq!(printable("hi\u{1b}[2J\u{7}", true), "hi\u{FFFD}[2J\u{FFFD}");
+        assert_eq!(printable("a\nb", true), "a\nb");
+        assert_eq!(printable("a\nb", false), "a\u{FFFD}b");
+        assert_eq!(printable("\u{202E}gnp.exe", false), "\u{FFFD}gnp.exe");
+        assert_eq!(printable("Maya 🎙️", false), "Maya 🎙️");
+    }
 }

@@ -77,9 +77,31 @@ pub struct ServeArgs {
     /// Guest listens one address may start per minute.
     #[arg(long, env = "RUANG_GUEST_JOINS_PER_MINUTE", default_value_t = 30)]
     guest_joins_per_minute: u32,
+    /// Connections open at once (lowered to fit the open-files limit, which is raised to
+    /// its hard maximum at start); past it new connections get 503 with Retry-After.
+    #[arg(long, env = "RUANG_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Connections open at once from one address (one /64 for IPv6); 0 = no cap. Ignored
+    /// with --trust-forwarded-for (every connection then comes from the proxy).
+    #[arg(long, env = "RUANG_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    max_connections_per_ip: usize,
+    /// Seconds a request's headers may take to arrive.
+    #[arg(long, env = "RUANG_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds a connection may stay with nothing read or written.
+    #[arg(long, env = "RUANG_IDLE_TIMEOUT_SECS", default_value_t = 75)]
+    idle_timeout_secs: u64,
+    /// Rooms one member may have live at once (admins are not limited).
+    #[arg(long, env = "RUANG_MAX_LIVE_ROOMS_PER_MEMBER", default_value_t = 3)]
+    max_live_rooms_per_member: u32,
     #[command(flatten)]
     log: LogArgs,
 }
+
+/// The log filter unless `RUANG_LOG` says otherwise: our lines at info, the libraries'
+/// chatter (the WebRTC stacks log every connection at info) only when it matters.
+pub const DEFAULT_LOG_FILTER: &str =
+    "info,sqlx=warn,str0m=warn,rtc=warn,rtc_ice=warn,rtc_dtls=error,rtc_srtp=warn,webrtc=warn,hyper=warn,rustls=warn";
 
 #[derive(clap::Args)]
 pub struct LogArgs {
@@ -99,7 +121,7 @@ pub struct DemoArgs {
 
 fn init_logs(args: &LogArgs) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUANG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
@@ -155,6 +177,11 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         forward_limit: args.forward_limit.max(1),
         max_guests: args.max_guests,
         guest_joins_per_minute: args.guest_joins_per_minute,
+        max_connections: args.max_connections.max(1),
+        max_connections_per_ip: args.max_connections_per_ip,
+        header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(5)),
+        max_live_rooms_per_member: args.max_live_rooms_per_member,
         ..Config::default()
     };
     let server = Server::start(config).await?;

@@ -52,6 +52,16 @@ pub struct Config {
     pub max_guests: usize,
     /// Guest passes (`POST /v1/rooms/{id}/guest`) one client address may get per minute.
     pub guest_joins_per_minute: u32,
+    /// Connections open at once (lowered to fit the open-files limit).
+    pub max_connections: usize,
+    /// Connections open at once from one address (one /64 for IPv6); 0 = no cap.
+    pub max_connections_per_ip: usize,
+    /// A request's headers must arrive within this.
+    pub header_timeout: Duration,
+    /// Connections with nothing read or written for this long are closed.
+    pub idle_timeout: Duration,
+    /// Rooms one member may have live at once (admins are not limited).
+    pub max_live_rooms_per_member: u32,
 }
 
 impl Default for Config {
@@ -75,6 +85,11 @@ impl Default for Config {
             forward_limit: 4,
             max_guests: 1000,
             guest_joins_per_minute: 30,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_live_rooms_per_member: 3,
         }
     }
 }
@@ -159,19 +174,30 @@ impl Server {
             }
         });
 
+        let connections = state.connections.clone();
         let app = service::router(state);
         let stop_registry = registry.clone();
+        let nofile = service::listener::raise_nofile_limit();
+        let limits = service::listener::ListenLimits {
+            max_connections: service::listener::cap_for_nofile(config.max_connections, nofile),
+            max_connections_per_ip: if config.trust_forwarded_for {
+                // Behind a proxy every connection comes from the proxy.
+                0
+            } else {
+                config.max_connections_per_ip
+            },
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            shutdown_grace: Duration::from_secs(5),
+        };
+        tracing::debug!(?limits, ?nofile, "connection limits");
         let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            service::listener::serve(listener, app, limits, connections, async move {
                 let _ = shutdown_rx.wait_for(|stop| *stop).await;
                 // Tell every room first, so clients know to reconnect later.
                 stop_registry.shutdown();
             })
-            .await?;
+            .await;
             // Give connection tasks a moment to send their closing frames.
             tokio::time::sleep(Duration::from_millis(100)).await;
             registry.flush().await;

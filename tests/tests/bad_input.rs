@@ -285,8 +285,14 @@ async fn ws_bad_input(b: Backend) {
             ErrorCode::BadRequest,
             Some(4),
         ),
+        // Too large: refused, with the req echoed so the client's request does not hang.
         (
-            json!({"type":"ping","pad":"x".repeat(20_000)}).to_string(),
+            json!({"type":"ping","req":11,"pad":"x".repeat(70_000)}).to_string(),
+            ErrorCode::PayloadTooLarge,
+            Some(11),
+        ),
+        (
+            json!({"type":"ping","pad":"x".repeat(70_000)}).to_string(),
             ErrorCode::PayloadTooLarge,
             None,
         ),

@@ -51,7 +51,9 @@ impl From<ClientError> for RuangError {
                         code: c,
                         detail: message,
                     },
-                    ErrorCode::Internal => RuangError::Server { detail: message },
+                    ErrorCode::Internal | ErrorCode::Unavailable => {
+                        RuangError::Server { detail: message }
+                    }
                     ErrorCode::Forbidden
                     | ErrorCode::RateLimited
                     | ErrorCode::NotInRoom
@@ -62,7 +64,8 @@ impl From<ClientError> for RuangError {
                     | ErrorCode::NotOnStage
                     | ErrorCode::NoInvite
                     | ErrorCode::LastModerator
-                    | ErrorCode::InvalidTarget => RuangError::Forbidden {
+                    | ErrorCode::InvalidTarget
+                    | ErrorCode::LimitReached => RuangError::Forbidden {
                         code: c,
                         detail: message,
                     },

@@ -60,6 +60,10 @@ pub enum ErrorCode {
     InvalidTarget,
     #[error("internal server error")]
     Internal,
+    #[error("the server is busy; try again shortly")]
+    Unavailable,
+    #[error("a limit on how many you may have was reached")]
+    LimitReached,
 }
 
 impl ErrorCode {
@@ -80,6 +84,8 @@ impl ErrorCode {
             RoomEnded => 410,
             RateLimited => 429,
             Internal => 500,
+            Unavailable => 503,
+            LimitReached => 403,
         }
     }
 
@@ -114,6 +120,8 @@ impl ErrorCode {
             LastModerator => "last_moderator",
             InvalidTarget => "invalid_target",
             Internal => "internal",
+            Unavailable => "unavailable",
+            LimitReached => "limit_reached",
         }
     }
 }
@@ -143,6 +151,8 @@ mod tests {
             ErrorCode::LastModerator,
             ErrorCode::RemovedFromRoom,
             ErrorCode::Internal,
+            ErrorCode::Unavailable,
+            ErrorCode::LimitReached,
         ] {
             assert_eq!(
                 serde_json::to_string(&code).unwrap(),

@@ -158,6 +158,8 @@ pub enum CloseReason {
     Replaced,
     /// The server is shutting down: reconnect with backoff.
     ServerShutdown,
+    /// The session was logged out or revoked: sign in again; do not reconnect with it.
+    SessionRevoked,
 }
 
 impl CloseReason {
@@ -168,6 +170,7 @@ impl CloseReason {
             CloseReason::Left => "left",
             CloseReason::Replaced => "replaced",
             CloseReason::ServerShutdown => "server_shutdown",
+            CloseReason::SessionRevoked => "session_revoked",
         }
     }
 }

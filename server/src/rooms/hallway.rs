@@ -17,7 +17,12 @@ pub struct RoomView {
     pub listener_count: u32,
     /// Whether the viewer is in the room now.
     pub viewer_inside: bool,
+    /// Whether a moderator removed the viewer from this room (it is gone from their hallway).
+    pub viewer_removed: bool,
 }
+
+/// Speakers listed by name in a hallway card; `speaker_count` has the total.
+pub const CARD_SPEAKERS: usize = 8;
 
 /// What the viewer brings: who they follow and which closed rooms they were let into.
 pub struct Viewer<'a> {
@@ -28,6 +33,9 @@ pub struct Viewer<'a> {
 
 impl RoomView {
     pub fn visible_to(&self, v: &Viewer) -> bool {
+        if self.viewer_removed {
+            return false;
+        }
         if self.viewer_inside || self.created_by == *v.id {
             return true;
         }
@@ -58,7 +66,11 @@ impl RoomView {
             id: self.id.clone(),
             title: self.title.clone(),
             kind: self.kind,
-            speakers: speakers.into_iter().map(|(u, _)| u.clone()).collect(),
+            speakers: speakers
+                .into_iter()
+                .take(CARD_SPEAKERS)
+                .map(|(u, _)| u.clone())
+                .collect(),
             speaker_count: self.stage.len() as u32,
             listener_count: self.listener_count,
             followed_speakers: followed,
@@ -108,6 +120,7 @@ mod tests {
             link_token: "tok".into(),
             stage: mods.iter().map(|m| (u(m), Role::Moderator)).collect(),
             listener_count: listeners,
+            viewer_removed: false,
             viewer_inside: false,
         }
     }

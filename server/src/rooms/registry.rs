@@ -4,7 +4,7 @@
 
 use super::hallway::RoomView;
 use super::rules::{Effects, Member, Outgoing, Persist, RoomRules};
-use crate::store::{now_ms, LoadedRoom, Store, StoredRoom};
+use crate::store::{new_link_token, now_ms, LoadedRoom, Store, StoredRoom};
 use ruang_proto::{
     ClientMessage, CloseReason, ErrorCode, Participant, Role, RoomId, RoomSnapshot, UserId,
     UserSummary,
@@ -59,7 +59,9 @@ struct RoomInner {
 
 pub struct LiveRoom {
     pub id: RoomId,
-    pub link_token: String,
+    /// The key of a closed room's shared link; replaced when someone is removed, so an old
+    /// link (and a guest pass made with it) no longer lets them back in.
+    link_token: RwLock<String>,
     inner: Mutex<RoomInner>,
     audible: AudibleSet,
     tx: broadcast::Sender<Dispatch>,
@@ -68,8 +70,13 @@ pub struct LiveRoom {
 
 enum PersistJob {
     Op(RoomId, Persist),
-    Flush(oneshot::Sender<()>),
+    /// Answers once every job before it is done: true if all of those since the previous
+    /// `Flush` were written.
+    Flush(oneshot::Sender<bool>),
 }
+
+/// A change answered only once it is durable: resolves to true when it was written.
+pub type Durable = oneshot::Receiver<bool>;
 
 /// A joined connection's starting point.
 pub struct Joined {
@@ -84,13 +91,21 @@ impl LiveRoom {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn dispatch(&self, fx: Effects) {
+    /// Sends the rules' output to the connections and their writes to the writer; returns
+    /// a receiver that resolves once those writes are done (None when there were none).
+    fn dispatch(&self, fx: Effects) -> Option<Durable> {
         for out in fx.out {
             let _ = self.tx.send(Arc::new(out));
+        }
+        if fx.persist.is_empty() {
+            return None;
         }
         for p in fx.persist {
             let _ = self.persist.send(PersistJob::Op(self.id.clone(), p));
         }
+        let (tx, rx) = oneshot::channel();
+        let _ = self.persist.send(PersistJob::Flush(tx));
+        Some(rx)
     }
 
     /// Joins (or resumes) `user` on connection `conn`.
@@ -112,7 +127,9 @@ impl LiveRoom {
         }
         // Subscribe after sending the join itself: the snapshot already holds it.
         self.audible.update(&inner.rules);
-        self.dispatch(fx);
+        // The join itself is soft until the next write: a listener who joined is not
+        // confirmed anything beyond the snapshot.
+        let _ = self.dispatch(fx);
         let events = self.tx.subscribe();
         let snapshot = inner.rules.snapshot_for(&id).ok_or(ErrorCode::NotInRoom)?;
         Ok(Joined {
@@ -136,9 +153,15 @@ impl LiveRoom {
         })
     }
 
-    pub fn command(&self, user: &UserId, msg: &ClientMessage) -> Result<(), ErrorCode> {
+    /// Applies a room command. The returned [`Durable`] (if any) resolves once the change
+    /// is written: callers confirm the command only then.
+    pub fn command(
+        &self,
+        user: &UserId,
+        msg: &ClientMessage,
+    ) -> Result<Option<Durable>, ErrorCode> {
         let mut inner = self.lock();
-        let fx = match msg {
+        let mut fx = match msg {
             ClientMessage::Leave { quiet } => {
                 let fx = inner.rules.leave(user, *quiet);
                 // Gone for good: forget the connection (guests never come back by id).
@@ -147,9 +170,30 @@ impl LiveRoom {
             }
             _ => inner.rules.apply(user, msg)?,
         };
+        if matches!(msg, ClientMessage::Remove { .. })
+            && inner.rules.kind == ruang_proto::RoomKind::Closed
+        {
+            let token = new_link_token();
+            *self.link_token.write().unwrap_or_else(|e| e.into_inner()) = token.clone();
+            fx.persist.push(Persist::LinkToken(token));
+        }
         self.audible.update(&inner.rules);
-        self.dispatch(fx);
-        Ok(())
+        Ok(self.dispatch(fx))
+    }
+
+    /// The closed-room link key in force now.
+    pub fn link_token(&self) -> String {
+        self.link_token
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether `candidate` is the room's link key (compared in constant time).
+    pub fn link_matches(&self, candidate: &str) -> bool {
+        let key = self.link_token.read().unwrap_or_else(|e| e.into_inner());
+        let (a, b) = (key.as_bytes(), candidate.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
     }
 
     /// The connection `conn` of `user` closed; they have `grace_ms` to come back.
@@ -228,10 +272,11 @@ impl LiveRoom {
             kind: r.kind,
             created_by: r.created_by.clone(),
             created_at: r.created_at,
-            link_token: self.link_token.clone(),
+            link_token: self.link_token(),
             stage: r.stage().map(|m| (m.user.clone(), m.role)).collect(),
             listener_count: r.counts(false).listeners,
             viewer_inside: r.member(viewer).is_some(),
+            viewer_removed: r.is_removed(viewer),
         }
     }
 
@@ -244,9 +289,9 @@ impl LiveRoom {
         let mut inner = self.lock();
         let fx = inner.rules.expire(now);
         self.audible.update(&inner.rules);
-        self.dispatch(fx);
+        let _ = self.dispatch(fx);
         if let Some(fx) = inner.rules.take_counts() {
-            self.dispatch(fx);
+            let _ = self.dispatch(fx);
         }
     }
 }
@@ -282,18 +327,28 @@ impl Registry {
             let members = l
                 .participants
                 .into_iter()
-                .map(|(u, role)| Member::new(u, role))
+                .map(|(u, role, muted)| {
+                    let mut m = Member::new(u, role);
+                    m.muted = muted;
+                    m
+                })
                 .collect();
+            let creator = l.creator.id.clone();
             let mut rules = registry
                 .new_rules(&l.room, l.creator)
                 .restore(members, l.removed, deadline);
             rules.hands_enabled = l.room.hands_enabled;
+            // A new room keeps its wait for the creator's first connection across a restart.
+            let first_join_until = l.room.created_at + registry.config.first_join_grace_ms;
+            if first_join_until > deadline && rules.member(&creator).is_some() {
+                rules.disconnected(&creator, first_join_until);
+            }
             let room = registry.insert(l.room.link_token.clone(), rules);
             // A crash can leave a room without moderators (its end never written): end it now.
             let mut inner = room.lock();
             if !inner.rules.has_moderator() {
                 let fx = inner.rules.end();
-                room.dispatch(fx);
+                let _ = room.dispatch(fx);
             }
             room.audible.update(&inner.rules);
         }
@@ -315,7 +370,7 @@ impl Registry {
         let (tx, _) = broadcast::channel(ROOM_CHANNEL);
         let room = Arc::new(LiveRoom {
             id: rules.id.clone(),
-            link_token,
+            link_token: RwLock::new(link_token),
             audible: AudibleSet::default(),
             inner: Mutex::new(RoomInner {
                 rules,
@@ -410,22 +465,28 @@ impl Registry {
 }
 
 async fn persist_loop(store: Store, mut rx: mpsc::UnboundedReceiver<PersistJob>) {
+    let mut all_written = true;
     while let Some(job) = rx.recv().await {
         let (room, op) = match job {
             PersistJob::Flush(done) => {
-                let _ = done.send(());
+                let _ = done.send(std::mem::replace(&mut all_written, true));
                 continue;
             }
             PersistJob::Op(room, op) => (room, op),
         };
         let result = match &op {
-            Persist::Participant { user, role } => store.set_participant(&room, user, *role).await,
+            Persist::Participant { user, role, muted } => {
+                store.set_participant(&room, user, *role, *muted).await
+            }
+            Persist::Muted { user, muted } => store.set_muted(&room, user, *muted).await,
             Persist::ParticipantGone { user } => store.remove_participant(&room, user).await,
             Persist::Removed { user, by } => store.remove_from_room(&room, user, by).await,
             Persist::HandsEnabled(on) => store.set_hands_enabled(&room, *on).await,
+            Persist::LinkToken(token) => store.set_link_token(&room, token).await,
             Persist::Ended => store.end_room(&room).await,
         };
         if let Err(e) = result {
+            all_written = false;
             tracing::error!(room = %room, ?op, error = %e, "could not persist a room change");
         }
     }

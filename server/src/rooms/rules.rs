@@ -53,6 +53,12 @@ pub enum Persist {
     Participant {
         user: UserId,
         role: Role,
+        muted: bool,
+    },
+    /// Muted or unmuted on stage (survives a restart: a muted speaker stays muted).
+    Muted {
+        user: UserId,
+        muted: bool,
     },
     ParticipantGone {
         user: UserId,
@@ -63,6 +69,8 @@ pub enum Persist {
         by: UserId,
     },
     HandsEnabled(bool),
+    /// A new key for the closed room's link (set by the registry after a removal).
+    LinkToken(String),
     Ended,
 }
 
@@ -399,6 +407,7 @@ impl RoomRules {
         fx.persist.push(Persist::Participant {
             user: id,
             role: Role::Listener,
+            muted: true,
         });
         self.counts_dirty = true;
         Ok((fx, false))
@@ -599,6 +608,7 @@ impl RoomRules {
         fx.persist.push(Persist::Participant {
             user: user.clone(),
             role,
+            muted: true,
         });
         self.counts_dirty = true;
     }
@@ -635,6 +645,7 @@ impl RoomRules {
         fx.persist.push(Persist::Participant {
             user: user.clone(),
             role: Role::Listener,
+            muted: true,
         });
         self.counts_dirty = true;
     }
@@ -747,6 +758,10 @@ impl RoomRules {
                     m.muted = *muted;
                     let participant = m.participant();
                     fx.event(Audience::All, RoomEvent::ParticipantUpdated { participant });
+                    fx.persist.push(Persist::Muted {
+                        user: actor.clone(),
+                        muted: *muted,
+                    });
                 }
             }
             ClientMessage::LeaveStage => {
@@ -770,6 +785,10 @@ impl RoomRules {
                     m.muted = true;
                     let participant = m.participant();
                     fx.event(Audience::All, RoomEvent::ParticipantUpdated { participant });
+                    fx.persist.push(Persist::Muted {
+                        user: user.clone(),
+                        muted: true,
+                    });
                 }
             }
             ClientMessage::MakeModerator { user } => {
@@ -787,6 +806,7 @@ impl RoomRules {
                         fx.persist.push(Persist::Participant {
                             user: user.clone(),
                             role: Role::Moderator,
+                            muted: m.muted,
                         });
                     }
                 }

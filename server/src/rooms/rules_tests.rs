@@ -84,13 +84,22 @@ fn full_hand_raise_invite_accept_and_back() {
     assert!(r.hand_queue().is_empty());
     assert!(fx.persist.contains(&Persist::Participant {
         user: uid("a"),
-        role: Role::Speaker
+        role: Role::Speaker,
+        muted: true,
     }));
-    // Joins the stage muted; may unmute.
+    // Joins the stage muted; may unmute, and the mute state is persisted.
     assert!(!r.audible(&uid("a")));
-    r.apply(&uid("a"), &ClientMessage::SetMuted { muted: false })
+    let fx = r
+        .apply(&uid("a"), &ClientMessage::SetMuted { muted: false })
         .unwrap();
     assert!(r.audible(&uid("a")));
+    assert_eq!(
+        fx.persist,
+        vec![Persist::Muted {
+            user: uid("a"),
+            muted: false
+        }]
+    );
 
     let fx = r
         .apply(

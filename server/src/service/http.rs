@@ -2,7 +2,7 @@
 
 use super::metrics::Metrics;
 use super::{ApiError, AppState};
-use crate::store::{new_id, new_token, now_ms, AuthUser, StoredRoom};
+use crate::store::{new_id, now_ms, AuthUser, StoredRoom};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -103,11 +103,11 @@ impl FromRequestParts<AppState> for Authed {
 
 /// Checks a token, counting failures against the address.
 pub async fn authenticate(state: &AppState, ip: IpAddr, token: &str) -> ApiResult<AuthUser> {
-    state.limiter.check(ip)?;
+    let attempt = state.limiter.check(ip)?;
     match state.store.user_for_token(token).await? {
         Some(u) => Ok(u),
         None => {
-            state.limiter.fail(ip);
+            attempt.fail();
             Metrics::inc(&state.metrics.auth_failures);
             Err(ApiError::new(
                 ErrorCode::Unauthorized,
@@ -151,15 +151,8 @@ pub async fn method_not_allowed() -> ApiError {
 }
 
 fn validate_name(name: &str) -> ApiResult<String> {
-    let name = name.trim();
-    let len = name.chars().count();
-    if len == 0 || len > 50 || name.chars().any(char::is_control) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidField,
-            "a name has 1 to 50 characters",
-        ));
-    }
-    Ok(name.to_owned())
+    super::text::clean_text(name, "a name", 1, 50, false)
+        .map_err(|m| ApiError::new(ErrorCode::InvalidField, m))
 }
 
 pub async fn signup(
@@ -167,7 +160,7 @@ pub async fn signup(
     ClientIp(ip): ClientIp,
     Body(body): Body,
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
-    state.limiter.check(ip)?;
+    let attempt = state.limiter.check(ip)?;
     let req: SignupRequest = parse_json(&body)?;
     validate_handle(&req.handle).map_err(|m| ApiError::new(ErrorCode::InvalidHandle, m))?;
     let name = validate_name(&req.name)?;
@@ -179,7 +172,7 @@ pub async fn signup(
     let (token, id) = match result {
         Ok(ok) => ok,
         Err(crate::store::StoreError::InvalidInvite) => {
-            state.limiter.fail(ip);
+            attempt.fail();
             Metrics::inc(&state.metrics.auth_failures);
             return Err(ApiError::code(ErrorCode::InvalidInvite));
         }
@@ -193,6 +186,10 @@ pub async fn signup(
 
 pub async fn logout(State(state): State<AppState>, Authed(me): Authed) -> ApiResult<StatusCode> {
     state.store.revoke_session(&me.token_hash).await?;
+    // Live WebSockets of this session close at once (a stolen token loses its powers).
+    let _ = state
+        .revocations
+        .send(super::Revocation::Session(me.token_hash.clone()));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -201,6 +198,9 @@ pub async fn logout_all(
     Authed(me): Authed,
 ) -> ApiResult<StatusCode> {
     state.store.revoke_all_sessions(&me.user.id).await?;
+    let _ = state
+        .revocations
+        .send(super::Revocation::AllOf(me.user.id.clone()));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -215,36 +215,57 @@ pub async fn update_me(
 ) -> ApiResult<Json<Profile>> {
     let update: ProfileUpdate = parse_json(&body)?;
     let name = update.name.as_deref().map(validate_name).transpose()?;
-    if let Some(bio) = &update.bio {
-        if bio.chars().count() > 500 {
-            return Err(ApiError::new(
-                ErrorCode::InvalidField,
-                "a bio has at most 500 characters",
-            ));
-        }
-    }
+    let bio = update
+        .bio
+        .as_deref()
+        .map(|b| super::text::clean_text(b, "a bio", 0, 500, true))
+        .transpose()
+        .map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
     state
         .store
-        .update_profile(&me.user.id, name.as_deref(), update.bio.as_deref())
+        .update_profile(&me.user.id, name.as_deref(), bio.as_deref())
         .await?;
     Ok(Json(state.store.profile(&me.user.id, &me.user.id).await?))
+}
+
+/// Looks a member up by handle; misses count like failed guesses, so handles cannot be
+/// enumerated without limit.
+async fn lookup_handle(
+    state: &AppState,
+    ip: IpAddr,
+    handle: &str,
+) -> ApiResult<ruang_proto::UserSummary> {
+    let attempt = state.limiter.check(ip)?;
+    match state.store.user_by_handle(handle).await {
+        Ok(u) => Ok(u),
+        Err(crate::store::StoreError::NotFound) => {
+            attempt.fail();
+            Err(ApiError::new(
+                ErrorCode::NotFound,
+                "no member with this handle",
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn user_profile(
     State(state): State<AppState>,
     Authed(me): Authed,
+    ClientIp(ip): ClientIp,
     Path(handle): Path<String>,
 ) -> ApiResult<Json<Profile>> {
-    let user = state.store.user_by_handle(&handle).await?;
+    let user = lookup_handle(&state, ip, &handle).await?;
     Ok(Json(state.store.profile(&me.user.id, &user.id).await?))
 }
 
 pub async fn follow(
     State(state): State<AppState>,
     Authed(me): Authed,
+    ClientIp(ip): ClientIp,
     Path(handle): Path<String>,
 ) -> ApiResult<Json<Profile>> {
-    let user = state.store.user_by_handle(&handle).await?;
+    let user = lookup_handle(&state, ip, &handle).await?;
     if user.id == me.user.id {
         return Err(ApiError::new(
             ErrorCode::InvalidTarget,
@@ -258,9 +279,10 @@ pub async fn follow(
 pub async fn unfollow(
     State(state): State<AppState>,
     Authed(me): Authed,
+    ClientIp(ip): ClientIp,
     Path(handle): Path<String>,
 ) -> ApiResult<Json<Profile>> {
-    let user = state.store.user_by_handle(&handle).await?;
+    let user = lookup_handle(&state, ip, &handle).await?;
     state.store.unfollow(&me.user.id, &user.id).await?;
     Ok(Json(state.store.profile(&me.user.id, &user.id).await?))
 }
@@ -304,7 +326,7 @@ pub async fn check_invite(
     ClientIp(ip): ClientIp,
     Path(code): Path<String>,
 ) -> ApiResult<Json<InviteCheck>> {
-    state.limiter.check(ip)?;
+    let attempt = state.limiter.check(ip)?;
     match state
         .store
         .check_invite(&normalize_invite_code(&code))
@@ -312,7 +334,7 @@ pub async fn check_invite(
     {
         Ok(c) => Ok(Json(c)),
         Err(crate::store::StoreError::InvalidInvite) => {
-            state.limiter.fail(ip);
+            attempt.fail();
             Metrics::inc(&state.metrics.auth_failures);
             Err(ApiError::code(ErrorCode::InvalidInvite))
         }
@@ -345,19 +367,29 @@ pub async fn create_room(
     Body(body): Body,
 ) -> ApiResult<(StatusCode, Json<RoomSummary>)> {
     let req: CreateRoomRequest = parse_json(&body)?;
-    let title = req.title.trim();
-    if title.is_empty() || title.chars().count() > 100 || title.chars().any(char::is_control) {
+    let title = super::text::clean_text(&req.title, "a room title", 1, 100, false)
+        .map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
+    let limit = state.max_live_rooms_per_member as usize;
+    if !me.is_admin
+        && state
+            .registry
+            .all()
+            .iter()
+            .filter(|r| r.created_by() == me.user.id)
+            .count()
+            >= limit
+    {
         return Err(ApiError::new(
-            ErrorCode::InvalidField,
-            "a room title has 1 to 100 characters",
+            ErrorCode::LimitReached,
+            format!("you already host {limit} live rooms; end one first"),
         ));
     }
     let room = StoredRoom {
         id: RoomId(new_id()),
-        title: title.to_owned(),
+        title,
         kind: req.kind,
         created_by: me.user.id.clone(),
-        link_token: new_token()[..24].to_owned(),
+        link_token: crate::store::new_link_token(),
         hands_enabled: true,
         created_at: now_ms(),
     };
@@ -384,10 +416,43 @@ fn summary_for(
     room.view_for(&me.user.id).summary(&v, &state.public_url)
 }
 
+/// Rooms per hallway page, by default and at most.
+const HALLWAY_PAGE: usize = 50;
+const HALLWAY_PAGE_MAX: usize = 100;
+
+/// `GET /v1/rooms[?limit=N][&cursor=C]`: one page of the caller's hallway; the
+/// `x-next-cursor` header carries the cursor of the next page when there is one.
 pub async fn hallway(
     State(state): State<AppState>,
     Authed(me): Authed,
-) -> ApiResult<Json<Vec<RoomSummary>>> {
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> ApiResult<(axum::http::HeaderMap, Json<Vec<RoomSummary>>)> {
+    let mut limit = HALLWAY_PAGE;
+    let mut cursor = 0usize;
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = |what: &str| ApiError::new(ErrorCode::InvalidField, what.to_owned());
+        match k {
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=HALLWAY_PAGE_MAX).contains(n))
+                    .ok_or_else(|| bad("limit is a number from 1 to 100"))?
+            }
+            "cursor" => {
+                cursor = v
+                    .parse()
+                    .map_err(|_| bad("cursor is the x-next-cursor of the previous page"))?
+            }
+            _ => {}
+        }
+    }
     let follows: HashSet<_> = state
         .store
         .followees(&me.user.id)
@@ -411,11 +476,18 @@ pub async fn hallway(
         follows: &follows,
         access: &access,
     };
-    Ok(Json(crate::rooms::hallway::hallway(
-        &views,
-        &v,
-        &state.public_url,
-    )))
+    let all = crate::rooms::hallway::hallway(&views, &v, &state.public_url);
+    let mut headers = axum::http::HeaderMap::new();
+    let end = cursor.saturating_add(limit).min(all.len());
+    if end < all.len() {
+        headers.insert("x-next-cursor", end.into());
+    }
+    let page = all
+        .into_iter()
+        .skip(cursor)
+        .take(end.saturating_sub(cursor))
+        .collect();
+    Ok((headers, Json(page)))
 }
 
 /// One live room, if the caller may see it (or has its link token in `?t=`).
@@ -436,7 +508,7 @@ pub async fn room(
         .into_iter()
         .collect();
     let mut access = HashSet::new();
-    if q.get("t").map(String::as_str) == Some(room.link_token.as_str())
+    if q.get("t").is_some_and(|t| room.link_matches(t))
         || state.store.has_access(&room.id, &me.user.id).await?
     {
         access.insert(room.id.clone());
@@ -461,6 +533,7 @@ pub async fn room(
 pub async fn grant_access(
     State(state): State<AppState>,
     Authed(me): Authed,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> ApiResult<StatusCode> {
@@ -475,7 +548,7 @@ pub async fn grant_access(
             "only moderators of this room let people in",
         ));
     }
-    let user = state.store.user_by_handle(&req.handle).await?;
+    let user = lookup_handle(&state, ip, &req.handle).await?;
     state.store.grant_access(&room.id, &user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,9 +3,11 @@
 mod error;
 mod guest;
 mod http;
+pub mod listener;
 mod metrics;
 mod pages;
 mod ratelimit;
+mod text;
 mod ws;
 
 pub use error::ApiError;
@@ -37,9 +39,23 @@ pub struct AppInner {
     pub limiter: RateLimiter,
     /// Guest passes handed out per address (each one counts).
     pub guest_limiter: RateLimiter,
-    pub guests: guest::Guests,
+    pub guests: Arc<guest::Guests>,
     pub max_guests: usize,
     pub metrics: Metrics,
+    /// Open TCP connections (the accept loop's caps).
+    pub connections: Arc<listener::ConnCounter>,
+    /// Revoked sessions, announced to live WebSockets so they close at once.
+    pub revocations: tokio::sync::broadcast::Sender<Revocation>,
+    pub max_live_rooms_per_member: u32,
+}
+
+/// A session (or all of a member's sessions) that stopped being valid.
+#[derive(Debug, Clone)]
+pub enum Revocation {
+    /// One session, by the SHA-256 of its token.
+    Session(String),
+    /// Every session of a member.
+    AllOf(ruang_proto::UserId),
 }
 
 impl std::ops::Deref for AppState {
@@ -71,9 +87,12 @@ impl AppState {
             ),
             limiter: RateLimiter::new(config.auth_failures_per_minute),
             guest_limiter: RateLimiter::new(config.guest_joins_per_minute),
-            guests: guest::Guests::default(),
+            guests: Arc::new(guest::Guests::default()),
             max_guests: config.max_guests,
             metrics: Metrics::default(),
+            connections: Arc::new(listener::ConnCounter::default()),
+            revocations: tokio::sync::broadcast::channel(256).0,
+            max_live_rooms_per_member: config.max_live_rooms_per_member,
         }))
     }
 }

@@ -220,7 +220,10 @@ pub async fn room(
             }
         };
     };
-    if room.kind() == RoomKind::Closed && token != room.link_token {
+    if room.kind() == RoomKind::Closed && !room.link_matches(&token) {
+        // The same database lookup an unknown id costs, so timing tells nothing about
+        // which closed rooms are live.
+        let _ = state.store.room_record(&id).await;
         return room_missing(&state);
     }
     let view = room.view_for(&ruang_proto::UserId(String::new()));
@@ -390,7 +393,7 @@ pub async fn invite(
     ClientIp(ip): ClientIp,
     Path(code): Path<String>,
 ) -> Response {
-    if state.limiter.check(ip).is_err() {
+    let Ok(attempt) = state.limiter.check(ip) else {
         let meta = Meta {
             title: "Too many tries",
             description: "Too many tries from this network.",
@@ -403,7 +406,7 @@ pub async fn invite(
             StatusCode::TOO_MANY_REQUESTS,
             page(&meta, false, body),
         );
-    }
+    };
     let code = normalize_invite_code(&code);
     let check = if plausible(&code, 64) {
         state.store.check_invite(&code).await
@@ -413,7 +416,7 @@ pub async fn invite(
     let inviter = match check {
         Ok(c) => c.invited_by,
         Err(crate::store::StoreError::InvalidInvite) => {
-            state.limiter.fail(ip);
+            attempt.fail();
             Metrics::inc(&state.metrics.auth_failures);
             return invite_unusable(&state);
         }

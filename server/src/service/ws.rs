@@ -23,11 +23,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
-/// Largest message a client may send; bigger ones get `payload_too_large` and the
-/// connection stays open.
-const MAX_MESSAGE: usize = 16 * 1024;
+/// Largest message a client may send; bigger ones get `payload_too_large` (with their
+/// `req` when it can be read) and the connection stays open. Room for a `media_offer`
+/// with every listening slot (§8.1) and more.
+pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Transport limit: frames above this are not even buffered (the connection drops).
-const MAX_FRAME: usize = 1024 * 1024;
+const MAX_FRAME: usize = 256 * 1024;
+/// A send that cannot complete within this means the client stopped reading: drop it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages (of any kind) allowed before `hello`; past this the connection closes.
+const MAX_BEFORE_HELLO: u32 = 8;
+/// Socket buffers: small, since signalling messages are small (tungstenite's default read
+/// buffer is 128 KiB per connection).
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 8 * 1024;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(15);
 const DEAD_AFTER: Duration = Duration::from_secs(45);
@@ -75,12 +84,16 @@ pub async fn upgrade(
     };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_FRAME + WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
             let mut conn = Conn {
                 socket,
                 seq: 0,
                 state: state.clone(),
+                session: None,
             };
             conn.run(RoomId(room), ip).await;
             state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
@@ -113,10 +126,19 @@ enum Parsed {
     },
 }
 
+/// The `req` of a message too large to handle, when it is a JSON object with one.
+fn req_of(text: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct OnlyReq {
+        req: Option<u64>,
+    }
+    serde_json::from_str::<OnlyReq>(text).ok()?.req
+}
+
 fn parse(text: &str) -> Parsed {
     if text.len() > MAX_MESSAGE {
         return Parsed::Bad {
-            req: None,
+            req: req_of(text),
             code: ErrorCode::PayloadTooLarge,
             message: format!("messages are at most {MAX_MESSAGE} bytes"),
         };
@@ -164,15 +186,22 @@ struct Conn {
     socket: WebSocket,
     seq: u64,
     state: AppState,
+    /// The member and session behind this connection (None for guests).
+    session: Option<(UserId, String)>,
 }
 
 impl Conn {
+    /// Sends one frame; false when the socket failed or the client stopped reading.
+    async fn send_frame(&mut self, frame: Message) -> bool {
+        matches!(
+            tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(frame)).await,
+            Ok(Ok(()))
+        )
+    }
+
     async fn send(&mut self, msg: &ServerMessage) -> bool {
         let text = serde_json::to_string(msg).expect("server messages serialize");
-        self.socket
-            .send(Message::Text(Utf8Bytes::from(text)))
-            .await
-            .is_ok()
+        self.send_frame(Message::Text(Utf8Bytes::from(text))).await
     }
 
     async fn error(&mut self, req: Option<u64>, code: ErrorCode, message: String, fatal: bool) {
@@ -187,14 +216,14 @@ impl Conn {
     }
 
     async fn close(&mut self, reason: CloseReason) {
-        self.send(&ServerMessage::Closing { reason }).await;
-        let _ = self
-            .socket
-            .send(Message::Close(Some(CloseFrame {
-                code: 1000,
-                reason: Utf8Bytes::from_static("bye"),
-            })))
-            .await;
+        if !self.send(&ServerMessage::Closing { reason }).await {
+            return;
+        }
+        self.send_frame(Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: Utf8Bytes::from_static("bye"),
+        })))
+        .await;
         self.drain().await;
     }
 
@@ -212,20 +241,25 @@ impl Conn {
 
     async fn fatal(&mut self, req: Option<u64>, code: ErrorCode, message: String) {
         self.error(req, code, message, true).await;
-        let _ = self
-            .socket
-            .send(Message::Close(Some(CloseFrame {
-                code: 4000,
-                reason: Utf8Bytes::from(code.as_str().to_owned()),
-            })))
-            .await;
+        self.send_frame(Message::Close(Some(CloseFrame {
+            code: 4000,
+            reason: Utf8Bytes::from(code.as_str().to_owned()),
+        })))
+        .await;
         self.drain().await;
     }
 
     /// Waits for `hello`; other messages are answered with `hello_required`.
     async fn hello(&mut self) -> Option<(Option<u64>, u32, String, Option<String>)> {
         let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+        let mut before_hello = 0u32;
         loop {
+            before_hello += 1;
+            if before_hello > MAX_BEFORE_HELLO {
+                let msg = format!("no hello in the first {MAX_BEFORE_HELLO} messages");
+                self.fatal(None, ErrorCode::HelloRequired, msg).await;
+                return None;
+            }
             let msg = match tokio::time::timeout_at(deadline, self.socket.recv()).await {
                 Err(_) => {
                     self.fatal(
@@ -330,6 +364,7 @@ impl Conn {
         link_token: Option<String>,
     ) -> Result<JoinedConn, ApiError> {
         let me = authenticate(&self.state, ip, token).await?;
+        self.session = Some((me.user.id.clone(), me.token_hash.clone()));
         let room = self.state.registry.get(room_id).ok_or_else(room_gone)?;
         Self::check_access(&self.state.clone(), &room, &me.user.id, link_token)
             .await
@@ -356,19 +391,19 @@ impl Conn {
         token: &str,
     ) -> Result<JoinedConn, ApiError> {
         let state = self.state.clone();
-        state.limiter.check(ip)?;
+        let attempt = state.limiter.check(ip)?;
         if !state.guests.redeem(token, room_id) {
-            state.limiter.fail(ip);
+            attempt.fail();
             Metrics::inc(&state.metrics.auth_failures);
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,
                 "unknown, used or expired guest pass (get a new one)",
             ));
         }
-        if !state.guests.connect(state.max_guests) {
-            return Err(guest::slot_error());
-        }
-        let slot = GuestSlot(state.clone());
+        let slot = state
+            .guests
+            .connect(ip, state.max_guests)
+            .ok_or_else(guest::slot_error)?;
         let room = state.registry.get(room_id).ok_or_else(room_gone)?;
         let id = new_guest_id();
         let conn_id = state.registry.next_conn_id();
@@ -395,7 +430,7 @@ impl Conn {
         if store.has_access(&room.id, user).await.unwrap_or(false) {
             return Ok(());
         }
-        if link_token.as_deref() == Some(room.link_token.as_str()) {
+        if link_token.as_deref().is_some_and(|t| room.link_matches(t)) {
             // The link is the key: remember it so the room shows in their hallway.
             let _ = store.grant_access(&room.id, user).await;
             return Ok(());
@@ -416,8 +451,35 @@ impl Conn {
         ping.tick().await;
         let mut last_heard = Instant::now();
         let mut window = (Instant::now(), 0u32);
+        let mut revocations = self.state.revocations.subscribe();
+        // A logout that landed between authentication and this subscription.
+        if let Some((_, hash)) = &self.session {
+            if !matches!(
+                self.state.store.session_valid(hash).await,
+                Ok(true) | Err(_)
+            ) {
+                self.close(CloseReason::SessionRevoked).await;
+                return false;
+            }
+        }
         loop {
             tokio::select! {
+                revoked = revocations.recv() => {
+                    let hit = match (&revoked, &self.session) {
+                        (Ok(super::Revocation::Session(h)), Some((_, mine))) => h == mine,
+                        (Ok(super::Revocation::AllOf(u)), Some((me_id, _))) => u == me_id,
+                        // Missed some: check our own session directly.
+                        (Err(RecvError::Lagged(_)), Some((_, mine))) => {
+                            matches!(self.state.store.session_valid(mine).await, Ok(false))
+                        }
+                        _ => false,
+                    };
+                    if hit {
+                        self.close(CloseReason::SessionRevoked).await;
+                        // Gone like a lost connection: the grace period applies.
+                        return false;
+                    }
+                }
                 ev = events.recv() => match ev {
                     Ok(out) => {
                         if let Some(done) = self.deliver(room, me, &out).await {
@@ -435,21 +497,33 @@ impl Conn {
                 msg = self.socket.recv() => {
                     let Some(Ok(msg)) = msg else { return false };
                     last_heard = Instant::now();
-                    let text = match msg {
-                        Message::Text(t) => t,
-                        Message::Close(_) => return false,
-                        Message::Binary(_) => {
-                            self.error(None, ErrorCode::BadRequest, "messages are JSON text frames".into(), false).await;
-                            continue;
-                        }
-                        _ => continue,
-                    };
+                    if matches!(msg, Message::Close(_)) {
+                        return false;
+                    }
+                    if matches!(msg, Message::Ping(_) | Message::Pong(_)) {
+                        continue;
+                    }
                     Metrics::inc(&self.state.metrics.ws_messages);
                     if window.0.elapsed() >= Duration::from_secs(1) {
                         window = (Instant::now(), 0);
                     }
                     window.1 += 1;
                     let limited = window.1 > MAX_MESSAGES_PER_SECOND;
+                    if window.1 > 4 * MAX_MESSAGES_PER_SECOND {
+                        // Ignoring the slow-down answers: stop answering at all.
+                        tracing::debug!(user = %me, "flooding, dropping the connection");
+                        return false;
+                    }
+                    let text = match msg {
+                        Message::Text(t) => t,
+                        _ => {
+                            // Binary frames count against the same budget as text.
+                            if !limited {
+                                self.error(None, ErrorCode::BadRequest, "messages are JSON text frames".into(), false).await;
+                            }
+                            continue;
+                        }
+                    };
                     if !self.handle(room, me, conn, &text, limited).await {
                         return false;
                     }
@@ -459,7 +533,7 @@ impl Conn {
                         tracing::debug!(user = %me, "connection silent, dropping");
                         return false;
                     }
-                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                    if !self.send_frame(Message::Ping(Default::default())).await {
                         return false;
                     }
                 }
@@ -552,7 +626,7 @@ impl Conn {
                 if !self.snapshot(room, me).await {
                     return false;
                 }
-                Ok(())
+                Ok(None)
             }
             ClientMessage::Audience { cursor, limit } => {
                 let (participants, next, total) = room.audience_page(*cursor, *limit);
@@ -566,6 +640,15 @@ impl Conn {
                     .await;
             }
             msg => room.command(me, msg),
+        };
+        // Confirm only what is durable: wait for the change's writes before `ok`.
+        let reply = match reply {
+            Ok(Some(durable)) => match durable.await {
+                Ok(true) => Ok(()),
+                _ => Err(ErrorCode::Internal),
+            },
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
         };
         match (reply, req) {
             (Ok(()), Some(req)) => self.send(&ServerMessage::Ok { req }).await,

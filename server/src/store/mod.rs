@@ -3,7 +3,7 @@
 
 mod secrets;
 
-pub use secrets::{hash_token, new_id, new_invite_code, new_token};
+pub use secrets::{hash_token, new_id, new_invite_code, new_link_token, new_token};
 
 use ruang_proto::{Invite, InviteCheck, Profile, Role, RoomId, RoomKind, UserId, UserSummary};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -60,7 +60,8 @@ pub struct StoredRoom {
 pub struct LoadedRoom {
     pub room: StoredRoom,
     pub creator: UserSummary,
-    pub participants: Vec<(UserSummary, Role)>,
+    /// Everyone in the room: who, role, muted.
+    pub participants: Vec<(UserSummary, Role, bool)>,
     pub removed: Vec<UserId>,
 }
 
@@ -276,6 +277,17 @@ impl Store {
         }
     }
 
+    /// Whether the session with this token hash is still valid.
+    pub async fn session_valid(&self, token_hash: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM sessions WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn revoke_session(&self, token_hash: &str) -> Result<()> {
         sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
@@ -484,7 +496,7 @@ impl Store {
         .bind(room.created_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO room_participants (room_id, user_id, role, joined_at) VALUES ($1, $2, 'moderator', $3)")
+        sqlx::query("INSERT INTO room_participants (room_id, user_id, role, joined_at, muted) VALUES ($1, $2, 'moderator', $3, 0)")
             .bind(room.id.as_str())
             .bind(room.created_by.as_str())
             .bind(room.created_at)
@@ -494,17 +506,34 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_participant(&self, room: &RoomId, user: &UserId, role: Role) -> Result<()> {
+    pub async fn set_participant(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        role: Role,
+        muted: bool,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO room_participants (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role",
+            "INSERT INTO room_participants (room_id, user_id, role, joined_at, muted) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role, muted = excluded.muted",
         )
         .bind(room.as_str())
         .bind(user.as_str())
         .bind(role.as_str())
         .bind(now_ms())
+        .bind(muted as i64)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    pub async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> Result<()> {
+        sqlx::query("UPDATE room_participants SET muted = $1 WHERE room_id = $2 AND user_id = $3")
+            .bind(muted as i64)
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -525,6 +554,12 @@ impl Store {
             .bind(user.as_str())
             .execute(&mut *tx)
             .await?;
+        // A closed room they were let into is closed to them again.
+        sqlx::query("DELETE FROM room_access WHERE room_id = $1 AND user_id = $2")
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO room_removals (room_id, user_id, removed_by, removed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
@@ -535,6 +570,15 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_link_token(&self, room: &RoomId, token: &str) -> Result<()> {
+        sqlx::query("UPDATE rooms SET link_token = $1 WHERE id = $2")
+            .bind(token)
+            .bind(room.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -624,7 +668,7 @@ impl Store {
         for row in rows {
             let room = stored_room(&row, "rid")?;
             let people = sqlx::query(
-                "SELECT u.id AS id, u.handle AS handle, u.name AS name, p.role AS role
+                "SELECT u.id AS id, u.handle AS handle, u.name AS name, p.role AS role, p.muted AS muted
                  FROM room_participants p JOIN users u ON u.id = p.user_id
                  WHERE p.room_id = $1 ORDER BY p.joined_at, u.id",
             )
@@ -634,9 +678,11 @@ impl Store {
             let mut participants = Vec::new();
             for p in &people {
                 let role: String = p.try_get("role")?;
+                let muted: i64 = p.try_get("muted")?;
                 participants.push((
                     summary(p, "")?,
                     Role::parse(&role).unwrap_or(Role::Listener),
+                    muted != 0,
                 ));
             }
             let removed = sqlx::query("SELECT user_id FROM room_removals WHERE room_id = $1")

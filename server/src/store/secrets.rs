@@ -24,6 +24,11 @@ pub fn new_invite_code() -> String {
 }
 
 /// 256-bit session token, hex.
+/// The key of a closed room's shared link: 96 random bits as 24 hex characters.
+pub fn new_link_token() -> String {
+    new_token()[..24].to_owned()
+}
+
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
