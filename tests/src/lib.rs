@@ -46,7 +46,8 @@ macro_rules! each_backend {
     };
 }
 
-async fn fresh_postgres() -> String {
+/// A fresh database on the test PostgreSQL server (`RUANG_TEST_POSTGRES_URL`).
+pub async fn fresh_postgres() -> String {
     let admin = std::env::var("RUANG_TEST_POSTGRES_URL").expect("set");
     let name = format!("ruang_t_{}", rand::thread_rng().gen::<u64>());
     sqlx::any::install_default_drivers();

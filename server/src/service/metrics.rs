@@ -108,6 +108,12 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         people as i64,
     );
     metric(
+        "ruang_connections_open",
+        "gauge",
+        "TCP connections open (HTTP and WebSocket), counted against the connection caps.",
+        state.connections.open() as i64,
+    );
+    metric(
         "ruang_guests_connected",
         "gauge",
         "Guest listeners (no account) connected.",
