@@ -122,9 +122,9 @@ async fn confirmed_changes_survive(backend: Backend) {
     const N: usize = 30;
     let codes = admin.invites().await.unwrap();
     let mut members = Vec::new();
-    for i in 0..N {
+    for (i, invite) in codes.iter().enumerate().take(N) {
         let mut c = ApiClient::new(&server).unwrap();
-        c.signup(&codes[i].code, &format!("member{i}"), &format!("M {i}"))
+        c.signup(&invite.code, &format!("member{i}"), &format!("M {i}"))
             .await
             .unwrap();
         let s = session(&server, &c, room.id.as_str()).await;
