@@ -174,7 +174,10 @@ async fn guest_pass(srv: &TestServer, room: &str, from: &str, body: Value) -> (u
     (status, resp.json().await.unwrap())
 }
 
-async fn next_msg(ws: &mut Ws) -> ServerMessage {
+async fn next_msg<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> ServerMessage
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         let m = tokio::time::timeout(WAIT, ws.next())
             .await
@@ -612,3 +615,69 @@ each_backend!(
     junk_frames_before_and_after_hello_are_bounded,
     frames_before_hello
 );
+
+async fn stuck_reader(b: Backend) {
+    let srv = TestServer::start_with(b, |c| {
+        c.rejoin_grace = Duration::from_millis(500);
+        c.invites_per_user = 30;
+    })
+    .await;
+    let admin = srv.admin("root").await;
+    let room = admin.create_room("Readers", RoomKind::Open).await.unwrap();
+    let host = srv.join(&admin, room.id.as_str()).await;
+    // A full audience makes every snapshot a few kilobytes.
+    let mut audience = Vec::new();
+    for i in 0..20 {
+        let m = srv.member(&admin, &format!("listener{i:02}")).await;
+        audience.push(srv.join(&m, room.id.as_str()).await);
+    }
+    let ann = srv.member(&admin, "ann").await;
+
+    // Ann's client stops reading: a socket with a tiny receive buffer that is never read.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(2048).unwrap();
+    let stream = sock.connect(srv.addr).await.unwrap();
+    let url = ann.ws_url(room.id.as_str()).to_string();
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let hello = json!({"type":"hello","protocol":1,"token":ann.token().unwrap()});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_msg(&mut ws).await,
+        ServerMessage::Welcome { .. }
+    ));
+    let ann_id = host
+        .wait_for(WAIT, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.audience.len() == 21)
+        })
+        .await
+        .unwrap()
+        .room
+        .room
+        .unwrap()
+        .audience[20]
+        .user
+        .id
+        .clone();
+    // Ask for snapshot after snapshot (within the rate limit) and read none of them.
+    for _ in 0..100 {
+        let sent = tokio::time::timeout(
+            Duration::from_secs(1),
+            ws.send(Message::Text(r#"{"type":"sync"}"#.into())),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    // The server gives up on the stuck connection; after the grace period Ann is gone.
+    host.wait_for(Duration::from_secs(40), |s| {
+        s.room.participant(&ann_id).is_none()
+    })
+    .await
+    .expect("a client that stopped reading is dropped");
+    drop(ws);
+}
+each_backend!(a_client_that_stops_reading_is_dropped, stuck_reader);

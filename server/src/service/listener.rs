@@ -57,6 +57,9 @@ impl Default for ListenLimits {
     }
 }
 
+/// Kernel send buffer of each connection (signalling and pages need little).
+const SEND_BUFFER: usize = 64 * 1024;
+
 /// Seconds a refused client is told to wait.
 const RETRY_AFTER_SECS: u64 = 5;
 /// Refusals being written at once; past this a connection is closed without an answer.
@@ -297,6 +300,10 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        // A fixed kernel send buffer: a peer that stops reading holds at most this much
+        // kernel memory (autotuning would grow it to megabytes), and our writes to it stall
+        // soon, so the WebSocket write timeout notices.
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
         let io = TokioIo::new(GuardedStream::new(stream, guard, limits.idle_timeout));
         let service = hyper::service::service_fn({
             let app = app.clone();

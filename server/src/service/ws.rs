@@ -166,10 +166,12 @@ fn parse(text: &str) -> Parsed {
         };
     };
     if !CLIENT_TYPES.contains(&kind.as_str()) {
+        // Echo a short prefix only: an error must not reflect a client's bulk back at it.
+        let shown: String = kind.chars().take(40).collect();
         return Parsed::Bad {
             req,
             code: ErrorCode::UnknownMessage,
-            message: format!("unknown message type {kind:?}"),
+            message: format!("unknown message type {shown:?}"),
         };
     }
     match serde_json::from_value::<ClientEnvelope>(value) {
