@@ -681,3 +681,29 @@ async fn stuck_reader(b: Backend) {
     drop(ws);
 }
 each_backend!(a_client_that_stops_reading_is_dropped, stuck_reader);
+
+async fn media_loss_is_told(b: Backend) {
+    use ruang_client::media::{ruang_media::device::Source, MediaSession};
+    let srv = TestServer::start(b).await;
+    let admin = srv.admin("root").await;
+    let ann = srv.member(&admin, "ann").await;
+    let room = admin.create_room("Media", RoomKind::Open).await.unwrap();
+    let _host = srv.join(&admin, room.id.as_str()).await;
+    let session = srv.join(&ann, room.id.as_str()).await;
+    let mut dev = ruang_tests::media::device(Source::Silence);
+    let media = MediaSession::start(&session, &mut dev, ruang_tests::media::listener_opts())
+        .await
+        .expect("media starts");
+    // The client's media goes away while its room connection stays: the server's peer
+    // stops getting consent checks and is dropped, and the connection is told so.
+    media.stop().await;
+    let st = session
+        .wait_for(Duration::from_secs(40), |s| s.room.media_closed > 0)
+        .await
+        .expect("media_closed arrives on the WebSocket");
+    assert!(matches!(st.connection, ConnectionState::Connected));
+}
+each_backend!(
+    the_client_is_told_when_its_media_peer_is_dropped,
+    media_loss_is_told
+);

@@ -14,6 +14,9 @@ pub struct RoomState {
     pub levels: HashMap<UserId, f32>,
     pub ended: bool,
     pub removed: bool,
+    /// How many times the server said it dropped this connection's media (`media_closed`):
+    /// a change means "offer again".
+    pub media_closed: u64,
 }
 
 impl RoomState {
@@ -84,6 +87,10 @@ impl RoomStore {
                 }
                 self.state.seq = *seq;
                 self.apply_event(event);
+                Applied::Changed
+            }
+            ServerMessage::MediaClosed { .. } => {
+                self.state.media_closed += 1;
                 Applied::Changed
             }
             _ => Applied::Ignored,

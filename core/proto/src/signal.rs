@@ -139,6 +139,12 @@ pub enum ServerMessage {
         req: Option<u64>,
         sdp: String,
     },
+    /// The server dropped this connection's media peer (the client's ICE consent checks
+    /// stopped, or its transport failed). The room connection stays; send a new
+    /// `media_offer` to listen and speak again.
+    MediaClosed {
+        reason: String,
+    },
     /// The server closes this connection; `reason` says why.
     Closing {
         reason: CloseReason,

@@ -45,6 +45,12 @@ pub enum Outgoing {
     },
     /// Close every connection (after `Ended`).
     CloseAll(CloseReason),
+    /// The media peer of `user`'s connection `conn` is gone (timed out or failed).
+    MediaEnded {
+        user: UserId,
+        conn: u64,
+        reason: &'static str,
+    },
 }
 
 /// What the rules ask the store to record, in order.

@@ -484,7 +484,7 @@ impl Conn {
                 }
                 ev = events.recv() => match ev {
                     Ok(out) => {
-                        if let Some(done) = self.deliver(room, me, &out).await {
+                        if let Some(done) = self.deliver(room, me, conn, &out).await {
                             return done;
                         }
                     }
@@ -557,7 +557,13 @@ impl Conn {
     }
 
     /// Sends one room output if it is for this viewer. `Some(true)` ends the connection.
-    async fn deliver(&mut self, room: &LiveRoom, me: &UserId, out: &Outgoing) -> Option<bool> {
+    async fn deliver(
+        &mut self,
+        room: &LiveRoom,
+        me: &UserId,
+        conn: u64,
+        out: &Outgoing,
+    ) -> Option<bool> {
         match out {
             Outgoing::Event { to, event } if to.includes(me) => {
                 self.seq += 1;
@@ -575,6 +581,18 @@ impl Conn {
             Outgoing::Close { user, reason } if user == me => {
                 self.close(*reason).await;
                 return Some(true);
+            }
+            Outgoing::MediaEnded {
+                user,
+                conn: c,
+                reason,
+            } if user == me && *c == conn => {
+                let msg = ServerMessage::MediaClosed {
+                    reason: (*reason).to_owned(),
+                };
+                if !self.send(&msg).await {
+                    return Some(false);
+                }
             }
             Outgoing::CloseAll(reason) => {
                 self.close(*reason).await;

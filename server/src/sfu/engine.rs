@@ -40,6 +40,8 @@ struct Peer {
     /// The client's recvonly m-lines (we send on them) with their Opus payload type.
     slots: Vec<(Mid, Pt)>,
     timeout: Instant,
+    /// The client closed its transport (str0m's `Event::Closed`).
+    closed_by_client: bool,
 }
 
 struct RoomState {
@@ -269,10 +271,26 @@ impl Engine {
                 mic: shape.mic.as_deref().map(Mid::from),
                 slots,
                 timeout: now,
+                closed_by_client: false,
             },
         );
         self.metrics.peers.fetch_add(1, Ordering::Relaxed);
         Ok((id, answer.to_sdp_string()))
+    }
+
+    /// A peer died on its own (not removed by its connection): drop it and tell its
+    /// connection, so the client knows to offer again.
+    fn peer_lost(&mut self, id: PeerId, reason: &'static str) {
+        if let Some(peer) = self.peers.get(&id) {
+            if let Some(room) = self.rooms.get(&peer.room) {
+                room.live.send(crate::rooms::rules::Outgoing::MediaEnded {
+                    user: peer.user.clone(),
+                    conn: peer.conn,
+                    reason,
+                });
+            }
+        }
+        self.remove_peer(id);
     }
 
     fn remove_peer(&mut self, id: PeerId) {
@@ -354,19 +372,23 @@ impl Engine {
                 return;
             };
             if !peer.rtc.is_alive() {
-                self.remove_peer(id);
+                self.peer_lost(id, "media_timeout");
                 return;
             }
             let output = match peer.rtc.poll_output() {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::debug!(peer = id, error = %e, "peer failed");
-                    self.remove_peer(id);
+                    self.peer_lost(id, "media_failed");
                     return;
                 }
             };
             match output {
                 Output::Timeout(t) => {
+                    if peer.closed_by_client {
+                        self.peer_lost(id, "media_closed");
+                        return;
+                    }
                     peer.timeout = t;
                     return;
                 }
@@ -379,8 +401,13 @@ impl Engine {
                     IceConnectionState::Disconnected,
                 )) => {
                     // ICE-lite: the client stopped its consent checks. It may offer again.
-                    self.remove_peer(id);
+                    self.peer_lost(id, "media_timeout");
                     return;
+                }
+                Output::Event(Event::Closed) => {
+                    // The client closed its side (DTLS close_notify); drop the peer once the
+                    // closing output is drained.
+                    peer.closed_by_client = true;
                 }
                 Output::Event(_) => {}
             }

@@ -452,6 +452,7 @@ async fn watch_room(
     let mut retry = tokio::time::interval(Duration::from_secs(1));
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut needs_media = false;
+    let mut media_closed = state.borrow().room.media_closed;
     loop {
         tokio::select! {
             changed = state.changed() => if changed.is_err() { return },
@@ -471,6 +472,12 @@ async fn watch_room(
             return;
         }
         if connected && !was_connected {
+            needs_media = true;
+        }
+        if s.room.media_closed != media_closed {
+            // The server dropped our peer (consent timeout, failure): offer again now
+            // instead of waiting for our side to notice.
+            media_closed = s.room.media_closed;
             needs_media = true;
         }
         was_connected = connected;
