@@ -7,7 +7,7 @@
 //! which receivers and slots get a copy; the payload is shared (`Arc<[u8]>`), not copied.
 
 use super::forward::{Forward, ForwardConfig, PeerId, RoomForwarder, Verdict};
-use super::{offer, Command, SfuMetrics};
+use super::{answer, offer, Command, SfuMetrics};
 use crate::rooms::rules::{Audience, Outgoing};
 use crate::rooms::LiveRoom;
 use ruang_proto::{RoomEvent, RoomId, SpeakerLevel, UserId};
@@ -272,7 +272,7 @@ impl Engine {
             },
         );
         self.metrics.peers.fetch_add(1, Ordering::Relaxed);
-        Ok((id, answer.to_sdp_string()))
+        Ok((id, answer::finish(&answer.to_sdp_string())))
     }
 
     fn remove_peer(&mut self, id: PeerId) {

@@ -3,6 +3,8 @@
 //! every peer's `Rtc` (never a task or thread per peer).
 //!
 //! - `offer.rs`: checks the shape of a client's SDP offer (pure).
+//! - `answer.rs`: finishes str0m's SDP answer (candidates in every m-line, end of
+//!   candidates, no trickle).
 //! - `forward.rs`: the forwarding decisions (audible filter, loudest N with hysteresis,
 //!   slot assignment, per-slot RTP clocks, level smoothing), pure and unit-tested.
 //! - `engine.rs`: the loop: socket, `Rtc`s, commands from signalling, `levels` events.
@@ -10,6 +12,7 @@
 //! Signalling connections talk to the loop through [`Sfu`]: `offer` (answer comes back on a
 //! oneshot) and `remove`.
 
+pub mod answer;
 mod engine;
 pub mod forward;
 pub mod offer;
