@@ -172,7 +172,7 @@ mod tests {
 
 /// The same, with the answer str0m really writes for a browser-like offer.
 #[cfg(test)]
-mod str0m_tests {
+pub(crate) mod str0m_tests {
     use super::*;
     use std::time::Instant;
     use str0m::change::SdpOffer;

@@ -200,38 +200,12 @@ impl Engine {
         sdp: &str,
         now: Instant,
     ) -> Result<(PeerId, String), String> {
-        let shape = offer::inspect(sdp)?;
-        let parsed = SdpOffer::from_sdp_string(sdp).map_err(|e| format!("bad SDP: {e}"))?;
-        let mut rtc = Rtc::builder()
-            .set_ice_lite(true)
-            .set_crypto_provider(self.provider.clone())
-            .set_dtls_cert(self.cert.clone())
-            .clear_codecs()
-            .enable_opus(true, false)
-            // Forward soon after a loss: the clients' jitter buffers and FEC deal with gaps.
-            .set_reordering_size_audio(3)
-            .set_reordering_timeout_audio(Some(Duration::from_millis(100)))
-            .build(now);
-        let candidate =
-            Candidate::host(self.local, "udp").map_err(|e| format!("bad local candidate: {e}"))?;
-        rtc.add_local_candidate(candidate);
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(parsed)
-            .map_err(|e| format!("offer not accepted: {e}"))?;
-        let mut slots = Vec::with_capacity(shape.slots.len());
-        for mid in &shape.slots {
-            let mid = Mid::from(mid.as_str());
-            let pt = rtc.writer(mid).and_then(|w| {
-                w.payload_params()
-                    .find(|p| p.spec().codec == Codec::Opus)
-                    .map(|p| p.pt())
-            });
-            let Some(pt) = pt else {
-                return Err(format!("no opus on recvonly m-line {mid}"));
-            };
-            slots.push((mid, pt));
-        }
+        let Negotiated {
+            rtc,
+            shape,
+            slots,
+            answer,
+        } = negotiate(sdp, &self.provider, &self.cert, self.local, now)?;
         // One peer per member and room: a new offer (ICE restart) replaces the old peer.
         let old: Vec<PeerId> = self
             .peers
@@ -272,7 +246,7 @@ impl Engine {
             },
         );
         self.metrics.peers.fetch_add(1, Ordering::Relaxed);
-        Ok((id, answer::finish(&answer.to_sdp_string())))
+        Ok((id, answer))
     }
 
     fn remove_peer(&mut self, id: PeerId) {
@@ -485,6 +459,65 @@ impl Engine {
         self.rooms
             .retain(|_, r| !r.fwd.is_empty() || !r.users.is_empty());
     }
+}
+
+/// A negotiated offer: the peer's `Rtc`, what the offer asked for, the slots' (mid, payload
+/// type) and the finished SDP answer.
+pub(crate) struct Negotiated {
+    pub rtc: Rtc,
+    pub shape: offer::OfferShape,
+    pub slots: Vec<(Mid, Pt)>,
+    pub answer: String,
+}
+
+/// Everything the SFU does with a client's SDP text, without touching any peer or socket:
+/// the shape check, str0m's parse and negotiation, the slots' payload types, the answer.
+/// Any offer text gives an answer or an error, never a panic (`offer_proptest.rs`).
+pub(crate) fn negotiate(
+    sdp: &str,
+    provider: &Arc<CryptoProvider>,
+    cert: &DtlsCert,
+    local: SocketAddr,
+    now: Instant,
+) -> Result<Negotiated, String> {
+    let shape = offer::inspect(sdp)?;
+    let parsed = SdpOffer::from_sdp_string(sdp).map_err(|e| format!("bad SDP: {e}"))?;
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(true)
+        .set_crypto_provider(provider.clone())
+        .set_dtls_cert(cert.clone())
+        .clear_codecs()
+        .enable_opus(true, false)
+        // Forward soon after a loss: the clients' jitter buffers and FEC deal with gaps.
+        .set_reordering_size_audio(3)
+        .set_reordering_timeout_audio(Some(Duration::from_millis(100)))
+        .build(now);
+    let candidate =
+        Candidate::host(local, "udp").map_err(|e| format!("bad local candidate: {e}"))?;
+    rtc.add_local_candidate(candidate);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(parsed)
+        .map_err(|e| format!("offer not accepted: {e}"))?;
+    let mut slots = Vec::with_capacity(shape.slots.len());
+    for mid in &shape.slots {
+        let mid = Mid::from(mid.as_str());
+        let pt = rtc.writer(mid).and_then(|w| {
+            w.payload_params()
+                .find(|p| p.spec().codec == Codec::Opus)
+                .map(|p| p.pt())
+        });
+        let Some(pt) = pt else {
+            return Err(format!("no opus on recvonly m-line {mid}"));
+        };
+        slots.push((mid, pt));
+    }
+    Ok(Negotiated {
+        rtc,
+        shape,
+        slots,
+        answer: answer::finish(&answer.to_sdp_string()),
+    })
 }
 
 /// Re-reads who is audible when the room's set changed since the last look (one atomic

@@ -13,9 +13,11 @@
 //! oneshot) and `remove`.
 
 pub mod answer;
-mod engine;
+pub(crate) mod engine;
 pub mod forward;
 pub mod offer;
+#[cfg(test)]
+mod offer_proptest;
 
 use crate::rooms::LiveRoom;
 use anyhow::Context;
@@ -158,6 +160,24 @@ impl Sfu {
     pub fn shutdown(&self) {
         let _ = self.tx.send(Command::Shutdown);
     }
+}
+
+/// The SFU's whole offer path (shape check, str0m negotiation, finished answer) on a
+/// throwaway peer, without a socket: the SDP answer, or why the offer is refused. For the
+/// fuzz targets (`fuzz/`) and tests; never panics, whatever the text.
+pub fn answer_offer(sdp: &str) -> Result<String, String> {
+    use std::sync::OnceLock;
+    static CRYPTO: OnceLock<Option<(Arc<str0m::config::CryptoProvider>, str0m::config::DtlsCert)>> =
+        OnceLock::new();
+    let Some((provider, cert)) = CRYPTO.get_or_init(|| {
+        let provider = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = provider.dtls_provider.generate_certificate()?;
+        Some((provider, cert))
+    }) else {
+        return Err("no DTLS certificate".into());
+    };
+    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
+    engine::negotiate(sdp, provider, cert, local, std::time::Instant::now()).map(|n| n.answer)
 }
 
 impl SfuMetrics {
