@@ -43,7 +43,11 @@ fn riff(
 fn read(bytes: &[u8]) {
     if let Ok(samples) = read_wav_reader(Cursor::new(bytes)) {
         // Whatever was accepted is bounded by what the reader allows (no runaway resampling).
-        assert!(samples.len() <= bytes.len().max(1) * 48 * 8, "{} samples", samples.len());
+        assert!(
+            samples.len() <= bytes.len().max(1) * 48 * 8,
+            "{} samples",
+            samples.len()
+        );
     }
 }
 

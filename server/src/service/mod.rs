@@ -8,6 +8,10 @@ mod pages;
 mod ratelimit;
 mod ws;
 
+/// The link pages' input parsers, for the fuzz targets (`fuzz/`).
+#[cfg(feature = "fuzzing")]
+pub use pages::{plausible, query_value};
+
 pub use error::ApiError;
 pub use metrics::Metrics;
 

@@ -142,7 +142,9 @@ mod tests {
     #[test]
     fn str0m_output_has_the_problems_and_finish_fixes_them() {
         let before = problems(STR0M);
-        assert!(before.iter().any(|p| p.contains("m-line 1 has no candidate")));
+        assert!(before
+            .iter()
+            .any(|p| p.contains("m-line 1 has no candidate")));
         assert!(before.iter().any(|p| p.contains("end-of-candidates")));
         assert!(before.iter().any(|p| p.contains("trickle")));
         let after = finish(STR0M);
@@ -207,9 +209,7 @@ pub(crate) mod str0m_tests {
             .clear_codecs()
             .enable_opus(true, false)
             .build(Instant::now());
-        rtc.add_local_candidate(
-            Candidate::host("127.0.0.1:8443".parse().unwrap(), "udp").unwrap(),
-        );
+        rtc.add_local_candidate(Candidate::host("127.0.0.1:8443".parse().unwrap(), "udp").unwrap());
         let offer = SdpOffer::from_sdp_string(OFFER).unwrap();
         rtc.sdp_api().accept_offer(offer).unwrap().to_sdp_string()
     }

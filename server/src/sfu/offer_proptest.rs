@@ -51,7 +51,11 @@ fn offer(mic: bool, slots: usize, mids: &[String], pt: u8) -> String {
         mids.join(" ")
     );
     for (i, mid) in mids.iter().enumerate() {
-        let dir = if mic && i == 0 { "sendonly" } else { "recvonly" };
+        let dir = if mic && i == 0 {
+            "sendonly"
+        } else {
+            "recvonly"
+        };
         s.push_str(&format!(
             "m=audio 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\n\
              a=ice-pwd:abcdefghijklmnopqrstuvwx\r\n{FINGERPRINT}\r\na=setup:actpass\r\na=mid:{mid}\r\n\
