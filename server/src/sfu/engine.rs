@@ -352,7 +352,8 @@ impl Engine {
                 Output::Event(Event::IceConnectionStateChange(
                     IceConnectionState::Disconnected,
                 )) => {
-                    // ICE-lite: the client stopped its consent checks. It may offer again.
+                    // ICE-lite: the client stopped its consent checks (str0m prunes the pair 15 s after
+                    // the last binding request; docs/protocol.md §8.4). It may offer again.
                     self.remove_peer(id);
                     return;
                 }
