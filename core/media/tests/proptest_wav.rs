@@ -74,6 +74,23 @@ proptest! {
         read(&riff(format, channels, rate, byte_rate, block_align, bits, &fmt_extra, &data, data_len));
     }
 
+    /// Headers a WAV library accepts (consistent block align and byte rate) with any rate,
+    /// channel count and size: tiny rates must not blow up the resampler.
+    #[test]
+    fn consistent_headers_with_any_rate_never_panic(
+        float in any::<bool>(),
+        channels in 1u16..9,
+        bits in prop::sample::select(vec![8u16, 16, 24, 32]),
+        rate in prop_oneof![1u32..1_000, 1_000u32..200_000, any::<u32>()],
+        data in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let (format, bits) = if float { (3, 32) } else { (1, bits) };
+        let block_align = channels * bits / 8;
+        let byte_rate = rate.wrapping_mul(u32::from(block_align));
+        let whole = data.len() / usize::from(block_align) * usize::from(block_align);
+        read(&riff(format, channels, rate, byte_rate, block_align, bits, &[], &data[..whole], None));
+    }
+
     #[test]
     fn mutated_valid_files_never_panic(
         samples in prop::collection::vec(any::<i16>(), 0..64),
