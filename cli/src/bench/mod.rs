@@ -8,6 +8,7 @@
 mod analysis;
 mod device;
 mod relay;
+mod soak;
 mod stoi;
 
 use analysis::{
@@ -30,6 +31,9 @@ use std::time::{Duration, Instant};
 pub enum BenchAction {
     /// Mouth-to-ear latency, join → first audio and frame shares under loss and jitter.
     Latency(LatencyArgs),
+    /// A bounded soak on loopback: rooms, members and speech for N minutes with one server
+    /// restart; reports the server's memory and descriptors and checks the end state.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,6 +89,7 @@ pub struct LatencyArgs {
 pub async fn bench(action: BenchAction) -> Result<()> {
     match action {
         BenchAction::Latency(args) => latency(args).await,
+        BenchAction::Soak(args) => soak::soak(args).await,
     }
 }
 

@@ -12,6 +12,10 @@ pub enum WavError {
     Unsupported(String),
 }
 
+/// Lowest and highest sample rates [`read_wav`] accepts.
+pub const MIN_RATE: u32 = 1_000;
+pub const MAX_RATE: u32 = 768_000;
+
 /// Reads a WAV file as 48 kHz mono 16-bit PCM (downmixed and resampled if needed).
 pub fn read_wav(path: impl AsRef<Path>) -> Result<Vec<i16>, WavError> {
     read_wav_from(hound::WavReader::open(path)?)
@@ -25,7 +29,9 @@ pub fn read_wav_reader<R: Read>(reader: R) -> Result<Vec<i16>, WavError> {
 fn read_wav_from<R: Read>(reader: hound::WavReader<R>) -> Result<Vec<i16>, WavError> {
     let spec = reader.spec();
     let channels = usize::from(spec.channels);
-    if channels == 0 || spec.sample_rate == 0 {
+    // Rates outside what audio files use are refused: resampling 1 Hz "audio" to 48 kHz would
+    // turn a few bytes into gigabytes.
+    if channels == 0 || !(MIN_RATE..=MAX_RATE).contains(&spec.sample_rate) {
         return Err(WavError::Unsupported(format!("{spec:?}")));
     }
     // Everything goes through f32 in −1.0..1.0 so all bit depths are treated alike.

@@ -10,6 +10,10 @@ mod ratelimit;
 mod text;
 mod ws;
 
+/// The link pages' input parsers, for the fuzz targets (`fuzz/`).
+#[cfg(feature = "fuzzing")]
+pub use pages::{plausible, query_value};
+
 pub use error::ApiError;
 pub use metrics::Metrics;
 

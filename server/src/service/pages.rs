@@ -70,7 +70,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// One value of a raw query string (`t`, `listen`); malformed pairs are ignored.
-fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+pub fn query_value(query: Option<&str>, key: &str) -> Option<String> {
     query?
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
@@ -79,7 +79,7 @@ fn query_value(query: Option<&str>, key: &str) -> Option<String> {
 }
 
 /// Ids and link tokens are short strings of `a-z0-9`; anything else is not looked up.
-fn plausible(s: &str, max: usize) -> bool {
+pub fn plausible(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
@@ -479,6 +479,10 @@ fn invite_unusable(state: &AppState) -> Response {
 who sent it, or copied incompletely. Ask them for a new one.</p>";
     html(state, StatusCode::NOT_FOUND, page(&meta, false, body))
 }
+
+#[cfg(test)]
+#[path = "pages_proptest.rs"]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

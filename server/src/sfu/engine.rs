@@ -7,7 +7,7 @@
 //! which receivers and slots get a copy; the payload is shared (`Arc<[u8]>`), not copied.
 
 use super::forward::{Forward, ForwardConfig, PeerId, RoomForwarder, Verdict};
-use super::{offer, Command, SfuMetrics};
+use super::{answer, offer, Command, SfuMetrics};
 use crate::rooms::rules::{Audience, Outgoing};
 use crate::rooms::LiveRoom;
 use ruang_proto::{RoomEvent, RoomId, SpeakerLevel, UserId};
@@ -202,38 +202,12 @@ impl Engine {
         sdp: &str,
         now: Instant,
     ) -> Result<(PeerId, String), String> {
-        let shape = offer::inspect(sdp)?;
-        let parsed = SdpOffer::from_sdp_string(sdp).map_err(|e| format!("bad SDP: {e}"))?;
-        let mut rtc = Rtc::builder()
-            .set_ice_lite(true)
-            .set_crypto_provider(self.provider.clone())
-            .set_dtls_cert(self.cert.clone())
-            .clear_codecs()
-            .enable_opus(true, false)
-            // Forward soon after a loss: the clients' jitter buffers and FEC deal with gaps.
-            .set_reordering_size_audio(3)
-            .set_reordering_timeout_audio(Some(Duration::from_millis(100)))
-            .build(now);
-        let candidate =
-            Candidate::host(self.local, "udp").map_err(|e| format!("bad local candidate: {e}"))?;
-        rtc.add_local_candidate(candidate);
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(parsed)
-            .map_err(|e| format!("offer not accepted: {e}"))?;
-        let mut slots = Vec::with_capacity(shape.slots.len());
-        for mid in &shape.slots {
-            let mid = Mid::from(mid.as_str());
-            let pt = rtc.writer(mid).and_then(|w| {
-                w.payload_params()
-                    .find(|p| p.spec().codec == Codec::Opus)
-                    .map(|p| p.pt())
-            });
-            let Some(pt) = pt else {
-                return Err(format!("no opus on recvonly m-line {mid}"));
-            };
-            slots.push((mid, pt));
-        }
+        let Negotiated {
+            rtc,
+            shape,
+            slots,
+            answer,
+        } = negotiate(sdp, &self.provider, &self.cert, self.local, now)?;
         // One peer per member and room: a new offer (ICE restart) replaces the old peer.
         let old: Vec<PeerId> = self
             .peers
@@ -275,7 +249,7 @@ impl Engine {
             },
         );
         self.metrics.peers.fetch_add(1, Ordering::Relaxed);
-        Ok((id, answer.to_sdp_string()))
+        Ok((id, answer))
     }
 
     /// A peer died on its own (not removed by its connection): drop it and tell its
@@ -400,7 +374,8 @@ impl Engine {
                 Output::Event(Event::IceConnectionStateChange(
                     IceConnectionState::Disconnected,
                 )) => {
-                    // ICE-lite: the client stopped its consent checks. It may offer again.
+                    // ICE-lite: the client stopped its consent checks (str0m prunes the pair 15 s
+                    // after the last binding request; docs/protocol.md §8.4). It may offer again.
                     self.peer_lost(id, "media_timeout");
                     return;
                 }
@@ -512,6 +487,65 @@ impl Engine {
         self.rooms
             .retain(|_, r| !r.fwd.is_empty() || !r.users.is_empty());
     }
+}
+
+/// A negotiated offer: the peer's `Rtc`, what the offer asked for, the slots' (mid, payload
+/// type) and the finished SDP answer.
+pub(crate) struct Negotiated {
+    pub rtc: Rtc,
+    pub shape: offer::OfferShape,
+    pub slots: Vec<(Mid, Pt)>,
+    pub answer: String,
+}
+
+/// Everything the SFU does with a client's SDP text, without touching any peer or socket:
+/// the shape check, str0m's parse and negotiation, the slots' payload types, the answer.
+/// Any offer text gives an answer or an error, never a panic (`offer_proptest.rs`).
+pub(crate) fn negotiate(
+    sdp: &str,
+    provider: &Arc<CryptoProvider>,
+    cert: &DtlsCert,
+    local: SocketAddr,
+    now: Instant,
+) -> Result<Negotiated, String> {
+    let shape = offer::inspect(sdp)?;
+    let parsed = SdpOffer::from_sdp_string(sdp).map_err(|e| format!("bad SDP: {e}"))?;
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(true)
+        .set_crypto_provider(provider.clone())
+        .set_dtls_cert(cert.clone())
+        .clear_codecs()
+        .enable_opus(true, false)
+        // Forward soon after a loss: the clients' jitter buffers and FEC deal with gaps.
+        .set_reordering_size_audio(3)
+        .set_reordering_timeout_audio(Some(Duration::from_millis(100)))
+        .build(now);
+    let candidate =
+        Candidate::host(local, "udp").map_err(|e| format!("bad local candidate: {e}"))?;
+    rtc.add_local_candidate(candidate);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(parsed)
+        .map_err(|e| format!("offer not accepted: {e}"))?;
+    let mut slots = Vec::with_capacity(shape.slots.len());
+    for mid in &shape.slots {
+        let mid = Mid::from(mid.as_str());
+        let pt = rtc.writer(mid).and_then(|w| {
+            w.payload_params()
+                .find(|p| p.spec().codec == Codec::Opus)
+                .map(|p| p.pt())
+        });
+        let Some(pt) = pt else {
+            return Err(format!("no opus on recvonly m-line {mid}"));
+        };
+        slots.push((mid, pt));
+    }
+    Ok(Negotiated {
+        rtc,
+        shape,
+        slots,
+        answer: answer::finish(&answer.to_sdp_string()),
+    })
 }
 
 /// Re-reads who is audible when the room's set changed since the last look (one atomic

@@ -3,6 +3,8 @@
 //! every peer's `Rtc` (never a task or thread per peer).
 //!
 //! - `offer.rs`: checks the shape of a client's SDP offer (pure).
+//! - `answer.rs`: finishes str0m's SDP answer (candidates in every m-line, end of
+//!   candidates, no trickle).
 //! - `forward.rs`: the forwarding decisions (audible filter, loudest N with hysteresis,
 //!   slot assignment, per-slot RTP clocks, level smoothing), pure and unit-tested.
 //! - `engine.rs`: the loop: socket, `Rtc`s, commands from signalling, `levels` events.
@@ -10,9 +12,12 @@
 //! Signalling connections talk to the loop through [`Sfu`]: `offer` (answer comes back on a
 //! oneshot) and `remove`.
 
-mod engine;
+pub mod answer;
+pub(crate) mod engine;
 pub mod forward;
 pub mod offer;
+#[cfg(test)]
+mod offer_proptest;
 
 use crate::rooms::LiveRoom;
 use anyhow::Context;
@@ -155,6 +160,24 @@ impl Sfu {
     pub fn shutdown(&self) {
         let _ = self.tx.send(Command::Shutdown);
     }
+}
+
+/// The SFU's whole offer path (shape check, str0m negotiation, finished answer) on a
+/// throwaway peer, without a socket: the SDP answer, or why the offer is refused. For the
+/// fuzz targets (`fuzz/`) and tests; never panics, whatever the text.
+pub fn answer_offer(sdp: &str) -> Result<String, String> {
+    use std::sync::OnceLock;
+    static CRYPTO: OnceLock<Option<(Arc<str0m::config::CryptoProvider>, str0m::config::DtlsCert)>> =
+        OnceLock::new();
+    let Some((provider, cert)) = CRYPTO.get_or_init(|| {
+        let provider = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = provider.dtls_provider.generate_certificate()?;
+        Some((provider, cert))
+    }) else {
+        return Err("no DTLS certificate".into());
+    };
+    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
+    engine::negotiate(sdp, provider, cert, local, std::time::Instant::now()).map(|n| n.answer)
 }
 
 impl SfuMetrics {
