@@ -97,7 +97,8 @@ fn demo_room_is_heard_with_the_printed_listen_command() {
     let mut demo = Running(
         Command::new(BIN)
             .args(["demo", "--addr", "127.0.0.1:0"])
-            .env("RUANG_LOG", "warn")
+            // The default log filter, as a user runs it.
+            .env_remove("RUANG_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -132,6 +133,11 @@ fn demo_room_is_heard_with_the_printed_listen_command() {
     }
     let text = printed.join("\n");
     assert!(text.contains("Welcome to Ruang"), "{text}");
+    // The WebRTC stacks' chatter (every connection at info, the DTLS server_name warning)
+    // does not drown the lines that matter.
+    for noise in ["rtc::", "rtc_ice", "rtc_dtls", "rtc_srtp", "webrtc::", "str0m::", "server_name"] {
+        assert!(!text.contains(noise), "library log line {noise:?} in:\n{text}");
+    }
     assert!(text.contains("/r/"), "a room link: {text}");
     assert!(
         text.contains("Listen in a browser") && text.contains("?listen=1"),
