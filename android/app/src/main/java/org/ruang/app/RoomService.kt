@@ -34,6 +34,8 @@ class RoomService : Service() {
     private lateinit var audio: AudioManager
     private lateinit var notifications: NotificationManager
     private var session: MediaSession? = null
+    /** The media session (lock screen, headset and Bluetooth buttons); null once destroyed. */
+    val mediaSession: MediaSession? get() = session
 
     private var foreground = false
     private var micInForeground = false

@@ -31,6 +31,7 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
                     (if (t.speaking) ", speaking" else "")
             }
             if (relayout) requestLayout()
+            isFocusable = value.isNotEmpty()
             invalidate()
         }
 
@@ -52,7 +53,7 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
         textAlign = Paint.Align.CENTER
     }
     private val namePaint = TextPaint(Paint.ANTI_ALIAS_FLAG).apply {
-        color = Palette.TEXT
+        color = context.colors.onSurface
         textAlign = Paint.Align.CENTER
     }
     private val badgePaint = Paint(Paint.ANTI_ALIAS_FLAG)
@@ -129,10 +130,10 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
             if (level > 0.01f) {
                 // The wave: a translucent disc that breathes with the level, then a solid ring.
                 val wobble = 1f + 0.04f * kotlin.math.sin(phase + i)
-                wavePaint.color = Palette.ACCENT
+                wavePaint.color = context.colors.speaking
                 wavePaint.alpha = (60 + 80 * level).toInt().coerceAtMost(140)
                 canvas.drawCircle(cx, cy, (radius + context.dpf(4f) + level * context.dpf(10f)) * wobble, wavePaint)
-                ringPaint.color = Palette.ACCENT
+                ringPaint.color = context.colors.speaking
                 canvas.drawCircle(cx, cy, radius + context.dpf(2.5f), ringPaint)
             }
 
@@ -146,7 +147,7 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
                 // Moderator: a green star badge, bottom left.
                 val bx = cx - radius * 0.75f
                 val by = cy + radius * 0.75f
-                badgePaint.color = Palette.ACCENT
+                badgePaint.color = context.colors.primary
                 canvas.drawCircle(bx, by, badge, badgePaint)
                 val star = TextPaint(initialsPaint).apply { textSize = badge * 1.3f }
                 canvas.drawText("★", bx, by - (star.descent() + star.ascent()) / 2f, star)
@@ -155,7 +156,7 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
                 // Muted: a red disc with a slashed mic line, bottom right.
                 val bx = cx + radius * 0.75f
                 val by = cy + radius * 0.75f
-                badgePaint.color = Palette.DANGER
+                badgePaint.color = context.colors.error
                 canvas.drawCircle(bx, by, badge, badgePaint)
                 val d = badge * 0.5f
                 canvas.drawLine(bx - d, by - d, bx + d, by + d, markPaint)
@@ -171,8 +172,21 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
         if (animating) postInvalidateOnAnimation()
     }
 
-    private fun colorFor(id: String): Int {
-        val h = abs(id.hashCode() % 360).toFloat()
-        return Color.HSVToColor(floatArrayOf(h, 0.45f, max(0.55f, min(0.75f, 0.55f + (h % 20) / 100f))))
+    private fun colorFor(id: String): Int = Palette.avatarColor(id)
+
+    /** What the stage last announced to accessibility services ("Ana is speaking"). */
+    var lastAnnouncement: String? = null
+        private set
+    private var speakingNames: List<String> = emptyList()
+
+    /** Announces who starts speaking (TalkBack), once per change of speakers. */
+    fun announceSpeakers(stage: List<Tile>) {
+        val names = stage.filter { it.speaking }.map { it.name }
+        if (names == speakingNames) return
+        speakingNames = names
+        if (names.isEmpty()) return
+        val text = if (names.size == 1) "${names[0]} is speaking" else names.joinToString(", ") + " are speaking"
+        lastAnnouncement = text
+        announceForAccessibility(text)
     }
 }
