@@ -84,8 +84,21 @@ fun Activity.root(): View = window.decorView
 /** The dialogs showing now (ours are framework Dialogs). */
 fun dialogs(): List<Dialog> = ShadowDialog.getShownDialogs().filter { it.isShowing }
 
+/** The activity a dialog was made for (its context wraps the activity). */
+fun Dialog.activity(): Activity? {
+    ownerActivity?.let { return it }
+    var c: android.content.Context? = context
+    while (c is android.content.ContextWrapper) {
+        if (c is Activity) return c
+        c = c.baseContext
+    }
+    return null
+}
+
+fun dialogsOf(a: Activity): List<Dialog> = dialogs().filter { it.activity() === a }
+
 /** All visible texts: the activity and its showing dialogs. */
-fun Activity.allTexts(): List<String> = texts(root()) + dialogs().filter { it.ownerActivity === this }.flatMap { texts(it.window!!.decorView) }
+fun Activity.allTexts(): List<String> = texts(root()) + dialogsOf(this).flatMap { texts(it.window!!.decorView) }
 
 fun Activity.hasText(t: String): Boolean = allTexts().any { it.contains(t) }
 
@@ -94,7 +107,7 @@ fun Activity.waitText(t: String, timeoutMs: Long = 30_000): String =
 
 /** A visible, clickable view whose text or content description contains [t] (dialogs first). */
 fun Activity.findClickable(t: String): View? {
-    val roots = dialogs().filter { it.ownerActivity === this }.map { it.window!!.decorView } + root()
+    val roots = dialogsOf(this).map { it.window!!.decorView } + root()
     for (r in roots) {
         val v = views(r).firstOrNull { v ->
             shown(v) && v.isClickable && v.isEnabled &&

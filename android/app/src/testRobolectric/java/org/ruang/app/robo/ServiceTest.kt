@@ -88,17 +88,18 @@ class ServiceTest : LiveTest() {
         mod.states.await("still in the room") { st -> st.audience.any { it.user.id == myId() } }
 
         // Media session: playing; audio focus loss pauses it (volume 0), gain resumes.
-        val session = assertNotNull(s.mediaSession).let { s.mediaSession!! }
-        waitUntil("playing") { session.controller.playbackState?.state == PlaybackState.STATE_PLAYING }
+        val session = s.mediaSession ?: error("no media session")
+        assertTrue(session.isActive)
+        waitUntil("playing") { s.playbackState == PlaybackState.STATE_PLAYING }
         val audio = s.getSystemService(Context.AUDIO_SERVICE) as AudioManager
         val focus = assertNotNull(shadowOf(audio).lastAudioFocusRequest).let { shadowOf(audio).lastAudioFocusRequest!! }
         val listener = focus.listener ?: error("no focus listener")
         listener.onAudioFocusChange(AudioManager.AUDIOFOCUS_LOSS_TRANSIENT)
         idle()
-        assertEquals(PlaybackState.STATE_PAUSED, session.controller.playbackState?.state)
+        assertEquals(PlaybackState.STATE_PAUSED, s.playbackState)
         listener.onAudioFocusChange(AudioManager.AUDIOFOCUS_GAIN)
         idle()
-        assertEquals(PlaybackState.STATE_PLAYING, session.controller.playbackState?.state)
+        assertEquals(PlaybackState.STATE_PLAYING, s.playbackState)
 
         // On stage: the microphone type joins, and the notification offers Mute.
         mod.room!!.inviteToSpeak(myId())

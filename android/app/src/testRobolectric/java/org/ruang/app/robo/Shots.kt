@@ -53,8 +53,6 @@ object Shots {
         assertDiffer("$name-light-411x891", "$name-dark-411x891")
     }
 
-    fun dialogsOf(a: Activity): List<Dialog> = dialogs().filter { it.ownerActivity === a }
-
     /** One picture of [a] as it is now, at [wDp] x [hDp]. */
     fun save(a: Activity, name: String, wDp: Int = 411, hDp: Int = 891): Bitmap {
         val bmp = render(a, wDp, hDp)
