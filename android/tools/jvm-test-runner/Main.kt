@@ -1,6 +1,7 @@
 package org.ruang.app.testrunner
 
 import org.junit.platform.engine.TestExecutionResult
+import org.junit.platform.engine.discovery.DiscoverySelectors.selectClass
 import org.junit.platform.engine.discovery.DiscoverySelectors.selectPackage
 import org.junit.platform.launcher.TestExecutionListener
 import org.junit.platform.launcher.TestIdentifier
@@ -13,14 +14,15 @@ import kotlin.system.exitProcess
 /**
  * Runs JVM tests without Gradle: the presenters' JUnit 5 tests (scripts/android-check) and the
  * Robolectric JUnit 4 tests (scripts/android-test, through the JUnit Platform vintage engine,
- * which that script puts on the classpath). Arguments: the packages to run (default
- * org.ruang.app). Prints each finished test, then one `N passed, N failed, N skipped` line;
+ * which that script puts on the classpath). Arguments: the packages or classes to run
+ * (default org.ruang.app). Prints each finished test, then one `N passed, N failed, N skipped` line;
  * exits 1 on a failure or when nothing ran.
  */
 fun main(args: Array<String>) {
     val packages = args.toList().ifEmpty { listOf("org.ruang.app") }
     val request = LauncherDiscoveryRequestBuilder.request()
-        .selectors(packages.map { selectPackage(it) })
+        // A name whose last part starts upper case is a class (one test class), else a package.
+        .selectors(packages.map { if (it.substringAfterLast('.').first().isUpperCase()) selectClass(it) else selectPackage(it) })
         .build()
     val summary = SummaryGeneratingListener()
     val progress = object : TestExecutionListener {

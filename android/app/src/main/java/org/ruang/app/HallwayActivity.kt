@@ -206,7 +206,8 @@ class HallwayActivity : Activity() {
         if (c.speakers.isNotEmpty()) {
             // Overlapping faces of who is on stage.
             val faces = FrameLayout(this)
-            c.speakers.take(3).forEachIndexed { i, sp ->
+            // The first speaker on top, the others tucked behind to the right.
+            c.speakers.take(3).withIndex().reversed().forEach { (i, sp) ->
                 faces.addView(avatar(sp.initials, sp.userId, 40, ring = col.surface),
                     FrameLayout.LayoutParams(dp(40), dp(40)).apply { leftMargin = dp(26 * i) })
             }

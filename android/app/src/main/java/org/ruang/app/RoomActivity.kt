@@ -365,7 +365,8 @@ class RoomActivity : Activity() {
         }
         leaveButton = button("✌  Leave quietly", ButtonStyle.OUTLINED) { leave(quietly = true) }
         bottom.addView(leaveButton, wrap())
-        bottom.addView(View(this), weighted())
+        // A spacer (a bare View would take the whole height when wrapping).
+        bottom.addView(View(this), LinearLayout.LayoutParams(0, 0, 1f))
         muteButton = button("Mute", ButtonStyle.TONAL, large = true) { toggleMute() }
         bottom.addView(muteButton, wrap().margins(this, l = Space.S))
         handButton = button("✋  Raise hand", ButtonStyle.FILLED, large = true) { toggleHand() }

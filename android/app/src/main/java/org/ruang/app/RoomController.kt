@@ -164,6 +164,28 @@ class RoomController(private val app: RuangApp) {
         }
     }
 
+    /**
+     * Drops the room without telling the server, as a killed process does: the server keeps
+     * the seat and the role for its rejoin grace, and the next join (from the saved room id)
+     * gets them back. Used to simulate process death on the JVM.
+     */
+    fun abandon() {
+        val r = room
+        generation++
+        room = null
+        roomId = null
+        linkToken = null
+        shareLink = null
+        state = null
+        capture = null
+        if (r != null) {
+            app.executor.execute {
+                runCatching { r.stopAudio() }
+                r.close()
+            }
+        }
+    }
+
     /** The room ended for us (ended, removed, replaced): free it but keep the last state to show. */
     private fun release() {
         val r = room ?: return

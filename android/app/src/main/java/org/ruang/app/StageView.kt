@@ -82,7 +82,9 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
     override fun onTouchEvent(event: MotionEvent): Boolean = gestures.onTouchEvent(event) || super.onTouchEvent(event)
 
     private fun cellWidth(): Float = (width - paddingLeft - paddingRight).toFloat() / columns
-    private fun cellHeight(cellWidth: Float): Float = cellWidth * if (compact) 1.25f else 1.35f
+    /** The avatar, the ring's room above it, and one line of name under it. */
+    private fun cellHeight(cellWidth: Float): Float =
+        cellWidth * 2f * (if (compact) 0.28f else 0.31f) + context.dpf(if (compact) 44f else 50f)
 
     override fun onMeasure(widthMeasureSpec: Int, heightMeasureSpec: Int) {
         val w = MeasureSpec.getSize(widthMeasureSpec)

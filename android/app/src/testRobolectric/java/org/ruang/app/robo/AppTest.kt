@@ -66,7 +66,7 @@ class AppTest : LiveTest() {
         val cw = w / 3f
         val radius = cw * 0.31f
         val cy0 = radius + 10 * app.resources.displayMetrics.density
-        val centres = listOf(cw / 2 to cy0, cw * 1.5f to cy0, cw * 2.5f to cy0, cw / 2 to cy0 + cw * 1.35f)
+        val centres = listOf(cw / 2 to cy0, cw * 1.5f to cy0, cw * 2.5f to cy0, cw / 2 to cy0 + cw * 0.62f + 50 * app.resources.displayMetrics.density)
         // Sample just inside the circle, off the initials.
         val colours = centres.map { (x, y) -> bmp.getPixel(x.toInt(), (y + radius * 0.75f).toInt()) }
         assertTrue("u1..u4 -> ${colours.map { Integer.toHexString(it) }}", colours.toSet().size >= 3)
@@ -100,13 +100,15 @@ class AppTest : LiveTest() {
         val saved = Bundle()
         rc.saveInstanceState(saved)
         rc.pause().stop().destroy()
-        var left = false
-        app.rooms.leave(quietly = true) { left = true }
-        waitUntil("left") { left }
+        // The process dies: the core's room goes away without a goodbye.
+        app.rooms.abandon()
+        app.executor.submit {}.get()
         val again = track(Robolectric.buildActivity(RoomActivity::class.java).setup(saved)).get()
         again.waitText("Late night")
         waitUntil("re-joined") { app.rooms.state?.me != null }
-        mod.states.await("back in the room") { s -> (s.stage + s.audience).any { it.user.id == myId() } }
+        again.waitText("Unmute")
+        assertEquals(Role.SPEAKER, app.rooms.state?.me?.role)
+        mod.states.await("back on stage") { s -> s.stage.any { it.user.id == myId() && it.role == Role.SPEAKER } }
     }
 
     @Test

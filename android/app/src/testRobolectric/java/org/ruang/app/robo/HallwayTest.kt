@@ -22,6 +22,9 @@ class HallwayTest : LiveTest() {
     fun `rooms appear and disappear as they start and end elsewhere, pull to refresh`() {
         signIn("hana", "Hana")
         val h = launch(HallwayActivity::class.java).get()
+        // Before the core's first answer: the loading state.
+        Shots.save(h, "05a-hallway-loading-light-411x891")
+        Shots.save(h, "05a-hallway-loading-light-360x640", 360, 640)
         h.waitText("No live rooms right now")
         Shots.all("05-hallway-empty", h) { darkHallway() }
 
