@@ -354,7 +354,7 @@ class RoomActivity : Activity() {
         root.addView(scroll, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 0, 1f))
 
         // The bottom bar: leave quietly, mute, and the large raise-hand button.
-        val bottom = horizontal().apply {
+        val bottom = BottomBar(this).apply {
             setPadding(dp(Space.L), dp(Space.M), dp(Space.L), dp(Space.L))
             background = GradientDrawable().apply {
                 setColor(c.surface)
@@ -364,6 +364,7 @@ class RoomActivity : Activity() {
             elevation = dpf(8f)
         }
         leaveButton = button("✌  Leave quietly", ButtonStyle.OUTLINED) { leave(quietly = true) }
+            .apply { contentDescription = "Leave quietly" }
         bottom.addView(leaveButton, wrap())
         // A spacer (a bare View would take the whole height when wrapping).
         bottom.addView(View(this), LinearLayout.LayoutParams(0, 0, 1f))
@@ -371,6 +372,7 @@ class RoomActivity : Activity() {
         bottom.addView(muteButton, wrap().margins(this, l = Space.S))
         handButton = button("✋  Raise hand", ButtonStyle.FILLED, large = true) { toggleHand() }
         bottom.addView(handButton, wrap().margins(this, l = Space.S))
+        bottom.leave = leaveButton
         root.addView(bottom, matchWrap())
         setContentView(root)
     }
@@ -607,5 +609,41 @@ class RoomActivity : Activity() {
                 .putExtra(EXTRA_ROOM_ID, roomId)
                 .putExtra(EXTRA_LINK_TOKEN, linkToken)
                 .putExtra(EXTRA_LINK, link)
+    }
+}
+
+/**
+ * The room's bottom bar. When the buttons' labels do not fit side by side (a small phone with
+ * large text), "Leave quietly" becomes "Leave" (its content description stays the full label).
+ */
+class BottomBar(context: Context) : LinearLayout(context) {
+    var leave: TextView? = null
+
+    init {
+        orientation = HORIZONTAL
+        gravity = android.view.Gravity.CENTER_VERTICAL
+    }
+
+    override fun onMeasure(widthMeasureSpec: Int, heightMeasureSpec: Int) {
+        val l = leave
+        if (l != null && MeasureSpec.getMode(widthMeasureSpec) != MeasureSpec.UNSPECIFIED) {
+            val available = MeasureSpec.getSize(widthMeasureSpec) - paddingLeft - paddingRight
+            var need = 0f
+            for (i in 0 until childCount) {
+                val c = getChildAt(i) as? TextView ?: continue
+                if (c.visibility == View.GONE) continue
+                val lp = c.layoutParams as LayoutParams
+                val text = if (c === l) LONG else c.text.toString()
+                need += c.paint.measureText(text) + c.totalPaddingLeft + c.totalPaddingRight + lp.leftMargin + lp.rightMargin
+            }
+            val label = if (need <= available) LONG else SHORT
+            if (l.text.toString() != label) l.text = label
+        }
+        super.onMeasure(widthMeasureSpec, heightMeasureSpec)
+    }
+
+    private companion object {
+        const val LONG = "✌  Leave quietly"
+        const val SHORT = "✌  Leave"
     }
 }

@@ -165,7 +165,8 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
                 canvas.drawLine(bx, by - d * 0.9f, bx, by + d * 0.2f, markPaint)
             }
 
-            val name = (if (t.me) "${t.name} (you)" else t.name)
+            // Your own tile: the first name is enough to find yourself.
+            val name = if (t.me) "${t.name.trim().substringBefore(' ')} (you)" else t.name
             val fitted = TextUtils.ellipsize(name, namePaint, cw - context.dpf(8f), TextUtils.TruncateAt.END)
             namePaint.typeface = if (t.speaking) Typeface.DEFAULT_BOLD else Typeface.DEFAULT
             canvas.drawText(fitted.toString(), cx, cy + radius + context.dpf(20f), namePaint)

@@ -117,7 +117,7 @@ class AppTest : LiveTest() {
         val (mod, room) = moderatorWithRoom("Accessible room", name = "Maya Sari")
         person("wayan", "Wayan").join(room.id)
         val checks = mutableListOf<String>()
-        fun check(name: String, root: View) {
+        fun checkLaidOut(name: String, root: View) {
             for (v in views(root).filter { shown(it) && (it.isClickable || it.isLongClickable) }) {
                 val described = !v.contentDescription.isNullOrBlank() || !(v as? TextView)?.text.isNullOrBlank()
                 if (!described && v !is android.widget.EditText && v.javaClass.name.startsWith("android.widget.ScrollView").not() && v !is StageView) {
@@ -125,6 +125,18 @@ class AppTest : LiveTest() {
                 }
                 if (v.width > 0 && (v.width < dp(48) - 1 || v.height < dp(48) - 1) && v !is android.widget.EditText) {
                     checks += "$name: ${v.javaClass.simpleName} '${(v as? TextView)?.text ?: v.contentDescription}' is ${v.width}x${v.height} px, under 48 dp"
+                }
+            }
+            // Nothing sticks out of the screen sideways (a row too wide for its text).
+            for (v in views(root).filter { shown(it) && it.width > 0 && (it is TextView || it.isClickable) }) {
+                var x = 0
+                var p: View? = v
+                while (p != null && p !== root) {
+                    x += p.left - (if (p !== v) p.scrollX else 0)
+                    p = p.parent as? View
+                }
+                if (x < -1 || x + v.width > root.width + 1) {
+                    checks += "$name: '${(v as? TextView)?.text ?: v.contentDescription}' sticks out of the screen ($x..${x + v.width} of ${root.width} px)"
                 }
             }
             for (t in views(root).filterIsInstance<TextView>().filter { shown(it) && it.text.isNotEmpty() && it.width > 0 }) {
@@ -136,20 +148,31 @@ class AppTest : LiveTest() {
             }
         }
 
+        fun check(name: String, a: android.app.Activity) {
+            val d = app.resources.displayMetrics.density
+            for ((w, h) in Shots.sizes) {
+                val root = a.root()
+                root.measure(View.MeasureSpec.makeMeasureSpec((w * d).toInt(), View.MeasureSpec.EXACTLY),
+                    View.MeasureSpec.makeMeasureSpec((h * d).toInt(), View.MeasureSpec.EXACTLY))
+                root.layout(0, 0, (w * d).toInt(), (h * d).toInt())
+                checkLaidOut("$name ${w}x$h", root)
+            }
+        }
+
         RuntimeEnvironment.setFontScale(1.3f)
         try {
             val w = track(Robolectric.buildActivity(WelcomeActivity::class.java).setup()).get()
             idle()
-            check("welcome", w.root())
+            check("welcome", w)
             Shots.save(w, "21-welcome-font130-light-411x891")
             Shots.save(w, "21-welcome-font130-light-360x640", 360, 640)
             val h = launch(HallwayActivity::class.java).get()
             h.waitText("Accessible room", 30_000)
-            check("hallway", h.root())
+            check("hallway", h)
             Shots.save(h, "22-hallway-font130-light-360x640", 360, 640)
             val r = openRoom(room).get()
             r.waitText("Wayan")
-            check("room", r.root())
+            check("room", r)
             Shots.save(r, "23-room-font130-light-360x640", 360, 640)
             assertTrue(stageView(r).contentDescription.contains("Maya Sari, moderator"))
         } finally {

@@ -21,12 +21,18 @@ class HallwayTest : LiveTest() {
     @Test
     fun `rooms appear and disappear as they start and end elsewhere, pull to refresh`() {
         signIn("hana", "Hana")
+        // Before the core's first answer: the loading state (the core thread is held busy
+        // for the picture, so the answer cannot come first).
+        val hold = java.util.concurrent.CountDownLatch(1)
+        app.executor.execute { hold.await() }
         val h = launch(HallwayActivity::class.java).get()
-        // Before the core's first answer: the loading state.
         Shots.save(h, "05a-hallway-loading-light-411x891")
         Shots.save(h, "05a-hallway-loading-light-360x640", 360, 640)
+        assertTrue(h.hasText("Looking for live rooms"))
+        hold.countDown()
         h.waitText("No live rooms right now")
         Shots.all("05-hallway-empty", h) { darkHallway() }
+        Shots.assertDiffer("05a-hallway-loading-light-411x891", "05-hallway-empty-light-411x891")
 
         val (mod, room) = moderatorWithRoom("Morning coffee ☕", name = "Maya Sari")
         val guest = person("budi", "Budi Santoso")
