@@ -1,7 +1,6 @@
 package org.ruang.app
 
 import android.app.Activity
-import android.app.AlertDialog
 import android.content.Context
 import android.content.Intent
 import android.os.Bundle
@@ -14,8 +13,6 @@ import android.widget.FrameLayout
 import android.widget.ProgressBar
 import android.view.ViewGroup
 import android.widget.LinearLayout
-import android.widget.RadioButton
-import android.widget.RadioGroup
 import android.widget.ScrollView
 import android.widget.TextView
 import org.ruang.app.presenter.DeepLink
@@ -37,6 +34,9 @@ class HallwayActivity : Activity() {
     private lateinit var empty: LinearLayout
     private lateinit var progress: ProgressBar
     private lateinit var startButton: Button
+    /** The start-a-room dialog while it shows. */
+    var startDialog: android.app.Dialog? = null
+        private set
     private var watch: HallwayWatch? = null
     /** Bumped in onStop so a late watch callback does not render into a stopped screen. */
     private var watchGeneration = 0
@@ -242,30 +242,55 @@ class HallwayActivity : Activity() {
         startActivity(Intent.createChooser(send, "Share room link"))
     }
 
+    /** The dialog that starts a room: a title and the kind, as three selectable cards. */
     private fun startRoomDialog() {
-        val box = vertical(20)
-        val title = EditText(this).apply { hint = "What do you want to talk about?"; setSingleLine(true) }
-        box.addView(title, matchWrap())
-        val kinds = RadioGroup(this)
-        val labels = listOf(
-            RoomKind.OPEN to "Open — anyone can join",
-            RoomKind.SOCIAL to "Social — people you follow",
-            RoomKind.CLOSED to "Closed — only people with the link",
+        val c = colors
+        val d = android.app.Dialog(this)
+        d.requestWindowFeature(android.view.Window.FEATURE_NO_TITLE)
+        val box = vertical(Space.XL).apply { background = rounded(c.surface, 28) }
+        box.addView(label("Start a room", TypeScale.TITLE_LARGE, color = c.onSurface), matchWrap().margins(this, b = Space.L))
+        val title = field("What do you want to talk about?", ID_ROOM_TITLE)
+        box.addView(title, matchWrap().margins(this, b = Space.L))
+        val kinds = listOf(
+            Triple(RoomKind.OPEN, "Open", "Anyone can join"),
+            Triple(RoomKind.SOCIAL, "Social", "People you follow"),
+            Triple(RoomKind.CLOSED, "Closed", "Only people with the link"),
         )
-        labels.forEachIndexed { i, (_, text) ->
-            kinds.addView(RadioButton(this).apply { id = 100 + i; this.text = text })
-        }
-        kinds.check(100)
-        box.addView(kinds, matchWrap())
-        AlertDialog.Builder(this)
-            .setTitle("Start a room")
-            .setView(box)
-            .setPositiveButton("Let's go") { _, _ ->
-                val kind = labels.getOrNull(kinds.checkedRadioButtonId - 100)?.first ?: RoomKind.OPEN
-                createRoom(title.text.toString().trim(), kind)
+        var chosen = RoomKind.OPEN
+        val rows = ArrayList<LinearLayout>()
+        fun paint() {
+            kinds.forEachIndexed { i, (kind, _, _) ->
+                val on = kind == chosen
+                rows[i].isSelected = on
+                rows[i].background = ripple(rounded(if (on) c.primaryContainer else c.surface, 16, if (on) c.primary else c.outline), 16, c.onSurface)
             }
-            .setNegativeButton(android.R.string.cancel, null)
-            .show()
+        }
+        for ((kind, name, detail) in kinds) {
+            val row = vertical().apply {
+                setPadding(dp(Space.L), dp(Space.M), dp(Space.L), dp(Space.M))
+                minimumHeight = dp(56)
+                isClickable = true
+                contentDescription = "$name room: $detail"
+                addView(label(name, TypeScale.BODY_LARGE, color = c.onSurface, medium = true))
+                addView(label(detail, TypeScale.BODY, color = c.onSurfaceVariant))
+                setOnClickListener { chosen = kind; paint() }
+            }
+            rows += row
+            box.addView(row, matchWrap().margins(this, b = Space.S))
+        }
+        paint()
+        val buttons = horizontal().apply { gravity = Gravity.END or Gravity.CENTER_VERTICAL; setPadding(0, dp(Space.L), 0, 0) }
+        buttons.addView(button("Cancel", ButtonStyle.TEXT) { d.dismiss() })
+        buttons.addView(button("Let's go", ButtonStyle.FILLED) {
+            d.dismiss()
+            createRoom(title.text.toString().trim(), chosen)
+        }, wrap().margins(this, l = Space.S))
+        box.addView(buttons, matchWrap())
+        d.setContentView(box)
+        d.window?.setBackgroundDrawable(android.graphics.drawable.ColorDrawable(android.graphics.Color.TRANSPARENT))
+        d.window?.setLayout(dp(340).coerceAtMost(resources.displayMetrics.widthPixels - dp(32)), ViewGroup.LayoutParams.WRAP_CONTENT)
+        d.show()
+        startDialog = d
     }
 
     private fun createRoom(title: String, kind: RoomKind) {
@@ -282,11 +307,9 @@ class HallwayActivity : Activity() {
             }
         }
         if (ruang.rooms.roomId != null) {
-            AlertDialog.Builder(this)
-                .setMessage("Leave the room you are in and start a new one?")
-                .setPositiveButton("Start") { _, _ -> ruang.rooms.leave(quietly = true) { start() } }
-                .setNegativeButton(android.R.string.cancel, null)
-                .show()
+            dialog("Start a new room?", "You will leave the room you are in.", "Start", "Cancel") {
+                ruang.rooms.leave(quietly = true) { start() }
+            }
         } else {
             start()
         }
@@ -317,16 +340,15 @@ class HallwayActivity : Activity() {
             r.onFailure { onError(it) }
             r.onSuccess { invites ->
                 if (invites.isEmpty()) return@onSuccess alert("Invites", "You have no invites left.")
-                AlertDialog.Builder(this)
-                    .setTitle("Share an invite")
-                    .setItems(invites.map { it.code }.toTypedArray()) { _, i -> share(invites[i].link) }
-                    .show()
+                sheet("Share an invite", "Each code lets one friend in.", null,
+                    invites.map { inv -> SheetAction(inv.code) { share(inv.link) } })
             }
         }
     }
 
     companion object {
         const val WATCH_INTERVAL_MS = 5000u
+        const val ID_ROOM_TITLE = 0x7f0a0101
     }
 }
 

@@ -1,15 +1,11 @@
 package org.ruang.app.robo
 
-import android.app.AlertDialog
-import android.content.DialogInterface
 import android.os.SystemClock
 import android.view.MotionEvent
 import android.widget.EditText
-import android.widget.RadioButton
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Test
-import org.robolectric.shadows.ShadowDialog
 import org.ruang.app.HallwayActivity
 import org.ruang.app.PullToRefreshScrollView
 import org.ruang.app.RoomActivity
@@ -76,13 +72,20 @@ class HallwayTest : LiveTest() {
             val hc = launch(HallwayActivity::class.java)
             val h = hc.get()
             h.click("Start a room")
-            val d = waitFor("the start dialog") { ShadowDialog.getLatestDialog() as? AlertDialog }
-            if (kind == RoomKind.OPEN) Shots.all("07-hallway-start-room", h)
+            val d = waitFor("the start dialog") { h.startDialog?.takeIf { it.isShowing } }
             val title = "Ines talks ${label.lowercase()}"
             views(d.window!!.decorView).filterIsInstance<EditText>().first().setText(title)
-            views(d.window!!.decorView).filterIsInstance<RadioButton>().first { it.text.startsWith(label) }.performClick()
-            d.getButton(DialogInterface.BUTTON_POSITIVE).performClick()
-            idle()
+            h.click("$label room")
+            if (kind == RoomKind.CLOSED) {
+                Shots.all("07-hallway-start-room", h) {
+                    darkHallway().also { dc ->
+                        dc.get().click("Start a room")
+                        views(dc.get().startDialog!!.window!!.decorView).filterIsInstance<EditText>().first().setText(title)
+                        dc.get().click("$label room")
+                    }
+                }
+            }
+            h.click("Let's go")
             val rc = track(follow(h, RoomActivity::class.java))
             rc.get().waitText(title)
             val state = waitFor("in the new room as moderator") { app.rooms.state?.takeIf { it.me?.role == Role.MODERATOR } }
