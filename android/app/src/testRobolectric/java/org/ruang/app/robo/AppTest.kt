@@ -13,6 +13,7 @@ import org.robolectric.Robolectric
 import org.robolectric.RuntimeEnvironment
 import org.ruang.app.HallwayActivity
 import org.ruang.app.MissingCoreActivity
+import org.ruang.app.Palette
 import org.ruang.app.RoomActivity
 import org.ruang.app.StageView
 import org.ruang.app.WelcomeActivity
@@ -180,6 +181,48 @@ class AppTest : LiveTest() {
         }
         assertTrue(checks.joinToString("\n"), checks.isEmpty())
         mod.states.await("the app is in the room") { s -> s.audience.any { it.user.id == myId() } }
+    }
+
+    @Test
+    fun `palette contrast meets WCAG AA in both themes`() {
+        fun lum(c: Int): Double {
+            fun ch(v: Int): Double = (v / 255.0).let { if (it <= 0.03928) it / 12.92 else Math.pow((it + 0.055) / 1.055, 2.4) }
+            return 0.2126 * ch((c shr 16) and 0xFF) + 0.7152 * ch((c shr 8) and 0xFF) + 0.0722 * ch(c and 0xFF)
+        }
+        fun ratio(a: Int, b: Int): Double {
+            val (l1, l2) = lum(a) to lum(b)
+            return (maxOf(l1, l2) + 0.05) / (minOf(l1, l2) + 0.05)
+        }
+        val bad = mutableListOf<String>()
+        for ((theme, c) in listOf("light" to Palette.LIGHT, "dark" to Palette.DARK)) {
+            // Text: 4.5:1.
+            val text = listOf(
+                "onSurface/background" to (c.onSurface to c.background),
+                "onSurface/surface" to (c.onSurface to c.surface),
+                "onSurfaceVariant/background" to (c.onSurfaceVariant to c.background),
+                "onSurfaceVariant/surface" to (c.onSurfaceVariant to c.surface),
+                "onPrimary/primary" to (c.onPrimary to c.primary),
+                "onPrimaryContainer/primaryContainer" to (c.onPrimaryContainer to c.primaryContainer),
+                "primary/surface (text buttons)" to (c.primary to c.surface),
+                "primary/background" to (c.primary to c.background),
+                "error/surface" to (c.error to c.surface),
+                "onError/error" to (c.onError to c.error),
+                "onBanner/banner" to (c.onBanner to c.banner),
+                "speaking/surface (LIVE label)" to (c.speaking to c.surface),
+            )
+            for ((name, pair) in text) {
+                val r = ratio(pair.first, pair.second)
+                if (r < 4.5) bad += "$theme $name: ${"%.2f".format(r)}"
+            }
+            // Non-text (the speaking ring against the card): 3:1.
+            if (ratio(c.speaking, c.surface) < 3.0) bad += "$theme speaking ring"
+        }
+        // White initials on every avatar colour: large bold text, 3:1 (AA large); we hold 4.5.
+        for (a in Palette.AVATARS) {
+            val r = ratio(android.graphics.Color.WHITE, a)
+            if (r < 4.5) bad += "avatar ${Integer.toHexString(a)}: ${"%.2f".format(r)}"
+        }
+        assertTrue(bad.joinToString("\n"), bad.isEmpty())
     }
 
     private fun dp(v: Int) = (v * app.resources.displayMetrics.density).toInt()
