@@ -72,6 +72,7 @@ class WelcomeActivity : Activity() {
         inviter = label("", TypeScale.BODY, color = c.primary, medium = true).apply {
             setPadding(dp(Space.XS), dp(Space.S), 0, 0)
             id = ID_INVITER
+            visibility = View.GONE
         }
         handle = field("Handle (letters, digits, _)", ID_HANDLE)
         name = field("Your name", ID_NAME)
@@ -99,6 +100,7 @@ class WelcomeActivity : Activity() {
         form = f
         setContentView(ScrollView(this).apply {
             isFillViewport = true
+            isVerticalScrollBarEnabled = false
             setBackgroundColor(c.background)
             addView(root)
         })
@@ -138,6 +140,8 @@ class WelcomeActivity : Activity() {
         val code = DeepLinks.inviteCodeFrom(invite.text.toString(), ruang.publicHost)
         if (code.isEmpty()) return toast("Enter an invite code first")
         ruang.background({ it.checkInvite(code) }) { r ->
+            inviter.visibility = View.VISIBLE
+            inviter.setTextColor(if (r.isSuccess) colors.primary else colors.error)
             inviter.text = r.fold(
                 { u -> if (u != null) "Invited by ${u.name.ifBlank { u.handle }}" else "This code is valid." },
                 { errorText(it) },
@@ -153,11 +157,15 @@ class WelcomeActivity : Activity() {
         val n = name.text.toString().trim()
         if (code.isEmpty() || h.isEmpty()) return toast("An invite code and a handle are needed")
         busy = true
+        status.setTextColor(colors.onSurfaceVariant)
         status.text = "Creating your account…"
         ruang.signUp(code, h, n.ifEmpty { h }) { r ->
             busy = false
             r.onSuccess { goOn() }
-            r.onFailure { status.text = errorText(it) }
+            r.onFailure {
+                status.setTextColor(colors.error)
+                status.text = errorText(it)
+            }
         }
     }
 
