@@ -28,7 +28,7 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
             field = value
             contentDescription = value.joinToString(", ") { t ->
                 t.name + (if (t.moderator) ", moderator" else "") + (if (t.muted) ", muted" else "") +
-                    (if (t.speaking) ", speaking" else "")
+                    (if (t.speaking) ", speaking" else "") + (if (t.handRaised) ", hand raised" else "")
             }
             if (relayout) requestLayout()
             isFocusable = value.isNotEmpty()
@@ -166,6 +166,17 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
             }
 
             // Your own tile: the first name is enough to find yourself.
+            if (t.handRaised) {
+                // A raised hand, top right, that gently bobs.
+                val bx = cx + radius * 0.78f
+                val by = cy - radius * 0.78f + context.dpf(2f) * kotlin.math.sin(phase * 2f + i)
+                badgePaint.color = context.colors.surface
+                canvas.drawCircle(bx, by, badge * 1.15f, badgePaint)
+                val hand = TextPaint(initialsPaint).apply { textSize = badge * 1.4f }
+                canvas.drawText("✋", bx, by - (hand.descent() + hand.ascent()) / 2f, hand)
+                animating = true
+            }
+
             val name = if (t.me) "${t.name.trim().substringBefore(' ')} (you)" else t.name
             val fitted = TextUtils.ellipsize(name, namePaint, cw - context.dpf(8f), TextUtils.TruncateAt.END)
             namePaint.typeface = if (t.speaking) Typeface.DEFAULT_BOLD else Typeface.DEFAULT

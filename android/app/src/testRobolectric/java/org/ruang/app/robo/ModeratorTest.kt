@@ -25,7 +25,7 @@ class ModeratorTest : LiveTest() {
         other.join(room.id)
         guest.room!!.raiseHand()
         r.waitText("Raised hands · 1")
-        r.waitText("Lukas Hartono")
+        r.waitText("Lukas Hartono, hand raised")
         Shots.all("13-room-moderator-hands", r) { darkRoom() }
 
         // Invite from the queue; the guest accepts; the stage shows them.

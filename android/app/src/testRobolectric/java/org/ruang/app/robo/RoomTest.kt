@@ -38,6 +38,7 @@ class RoomTest : LiveTest() {
         r.click("Raise hand")
         mod.states.await("the app's hand in the queue") { s -> s.hands.any { it.participant.user.id == myId() } }
         r.waitText("Lower hand")
+        r.waitText("Dewi Lestari, hand raised")
         Shots.all("09-room-hand-raised", r) { darkRoom() }
         Shots.assertDiffer("08-room-listener-light-411x891", "09-room-hand-raised-light-411x891")
 
