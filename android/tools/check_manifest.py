@@ -70,8 +70,24 @@ def main():
     # Application.
     check("application class .RuangApp", attr(app, "name") == ".RuangApp")
     theme = attr(app, "theme") or ""
-    check("platform Material theme", theme.startswith("@android:style/Theme.Material") or
-          theme.startswith("@android:style/Theme.DeviceDefault"), theme)
+    def platform_material(t):
+        return t.startswith("@android:style/Theme.Material") or t.startswith("@android:style/Theme.DeviceDefault")
+    if theme.startswith("@style/"):
+        # The app's own theme (res/values*/themes.xml): each variant must extend a platform
+        # Material theme (no AppCompat / Material Components: the app has no AndroidX).
+        name = theme[len("@style/"):]
+        parents = []
+        res = os.path.join(APP, "src", "main", "res")
+        for d in sorted(os.listdir(res)):
+            f = os.path.join(res, d, "themes.xml")
+            if d.startswith("values") and os.path.exists(f):
+                for st in ET.parse(f).getroot().findall("style"):
+                    if st.get("name") == name:
+                        parents.append(st.get("parent") or "")
+        check("app theme extends a platform Material theme", bool(parents) and all(map(platform_material, parents)),
+              ", ".join(parents) or "theme not found")
+    else:
+        check("platform Material theme", platform_material(theme), theme)
     meta = {attr(m, "name"): attr(m, "value") for m in app.findall("meta-data")}
     check("default server from the build (meta-data ${ruangServerUrl})",
           meta.get("org.ruang.DEFAULT_SERVER_URL") == "${ruangServerUrl}")

@@ -135,8 +135,19 @@ fn demo_room_is_heard_with_the_printed_listen_command() {
     assert!(text.contains("Welcome to Ruang"), "{text}");
     // The WebRTC stacks' chatter (every connection at info, the DTLS server_name warning)
     // does not drown the lines that matter.
-    for noise in ["rtc::", "rtc_ice", "rtc_dtls", "rtc_srtp", "webrtc::", "str0m::", "server_name"] {
-        assert!(!text.contains(noise), "library log line {noise:?} in:\n{text}");
+    for noise in [
+        "rtc::",
+        "rtc_ice",
+        "rtc_dtls",
+        "rtc_srtp",
+        "webrtc::",
+        "str0m::",
+        "server_name",
+    ] {
+        assert!(
+            !text.contains(noise),
+            "library log line {noise:?} in:\n{text}"
+        );
     }
     assert!(text.contains("/r/"), "a room link: {text}");
     assert!(

@@ -1,17 +1,18 @@
 package org.ruang.app
 
 import android.app.Activity
-import android.app.AlertDialog
 import android.content.Context
 import android.content.Intent
 import android.os.Bundle
 import android.view.Gravity
 import android.view.MotionEvent
 import android.view.View
+import android.widget.Button
 import android.widget.EditText
+import android.widget.FrameLayout
+import android.widget.ProgressBar
+import android.view.ViewGroup
 import android.widget.LinearLayout
-import android.widget.RadioButton
-import android.widget.RadioGroup
 import android.widget.ScrollView
 import android.widget.TextView
 import org.ruang.app.presenter.DeepLink
@@ -30,40 +31,69 @@ class HallwayActivity : Activity() {
     private lateinit var list: LinearLayout
     private lateinit var status: TextView
     private lateinit var currentRoom: TextView
+    private lateinit var empty: LinearLayout
+    private lateinit var progress: ProgressBar
+    private lateinit var startButton: Button
+    /** The start-a-room dialog while it shows. */
+    var startDialog: android.app.Dialog? = null
+        private set
     private var watch: HallwayWatch? = null
     /** Bumped in onStop so a late watch callback does not render into a stopped screen. */
     private var watchGeneration = 0
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
-        val root = vertical().apply { setBackgroundColor(Palette.BACKGROUND) }
+        val c = colors
+        val root = vertical().apply { setBackgroundColor(c.background) }
 
-        val bar = horizontal().apply { setPadding(dp(16), dp(12), dp(8), dp(4)) }
-        bar.addView(label("Hallway", 24f, bold = true), weighted())
-        bar.addView(button("Refresh") { refresh() })
-        bar.addView(button("⋯") { v -> menu(v) })
+        val bar = horizontal().apply { setPadding(dp(Space.L), dp(Space.M), dp(Space.S), dp(Space.S)) }
+        val titles = vertical()
+        titles.addView(label("Hallway", TypeScale.HEADLINE, bold = true, color = c.onSurface))
+        titles.addView(label("Live now", TypeScale.BODY, color = c.onSurfaceVariant))
+        bar.addView(titles, weighted())
+        bar.addView(iconButton("⟳", "Refresh") { refresh() })
+        bar.addView(iconButton("⋮", "More options") { v -> menu(v) })
         root.addView(bar, matchWrap())
 
-        currentRoom = label("", 15f, bold = true, color = Palette.ACCENT).apply {
-            setPadding(dp(16), dp(8), dp(16), dp(8))
+        currentRoom = label("", TypeScale.BODY_LARGE, color = c.onPrimaryContainer, medium = true).apply {
+            background = ripple(rounded(c.primaryContainer, 16), 16, c.onPrimaryContainer)
+            setPadding(dp(Space.L), dp(Space.M), dp(Space.L), dp(Space.M))
+            minHeight = dp(56)
+            gravity = Gravity.CENTER_VERTICAL
             visibility = View.GONE
+            isClickable = true
             setOnClickListener { openCurrentRoom() }
         }
-        root.addView(currentRoom, matchWrap())
+        root.addView(currentRoom, matchWrap().margins(this, l = Space.L, r = Space.L, b = Space.S))
 
-        status = label("", 14f, color = Palette.MUTED_TEXT).apply {
-            setPadding(dp(16), dp(4), dp(16), dp(4))
+        status = label("", TypeScale.BODY, color = c.onSurfaceVariant).apply {
+            setPadding(dp(Space.L), dp(Space.XS), dp(Space.L), dp(Space.XS))
             gravity = Gravity.CENTER_HORIZONTAL
+            visibility = View.GONE
         }
         root.addView(status, matchWrap())
 
-        list = vertical(12)
-        val scroll = PullToRefreshScrollView(this) { refresh() }.apply { addView(list) }
-        root.addView(scroll, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 0, 1f))
-
-        root.addView(button("＋ Start a room") { startRoomDialog() }, matchWrap().apply {
-            setMargins(dp(16), dp(8), dp(16), dp(16))
+        list = vertical().apply { setPadding(dp(Space.L), dp(Space.S), dp(Space.L), dp(96)) }
+        empty = emptyState("🎙", "Looking for live rooms…", "Rooms your friends start show up here.")
+        progress = ProgressBar(this).apply { isIndeterminate = true }
+        list.addView(empty, matchWrap().margins(this, t = Space.XXL))
+        empty.addView(progress, LinearLayout.LayoutParams(dp(40), dp(40)).apply {
+            gravity = Gravity.CENTER_HORIZONTAL; topMargin = dp(Space.L)
         })
+        val scroll = PullToRefreshScrollView(this) { refresh() }.apply {
+            addView(list)
+            isFillViewport = true
+        }
+        val frame = FrameLayout(this)
+        frame.addView(scroll, FrameLayout.LayoutParams(FrameLayout.LayoutParams.MATCH_PARENT, FrameLayout.LayoutParams.MATCH_PARENT))
+        startButton = button("＋  Start a room", ButtonStyle.FILLED, large = true) { startRoomDialog() }.apply {
+            elevation = dpf(6f)
+        }
+        frame.addView(startButton, FrameLayout.LayoutParams(FrameLayout.LayoutParams.WRAP_CONTENT, FrameLayout.LayoutParams.WRAP_CONTENT).apply {
+            gravity = Gravity.BOTTOM or Gravity.CENTER_HORIZONTAL
+            bottomMargin = dp(Space.XL)
+        })
+        root.addView(frame, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 0, 1f))
         setContentView(root)
     }
 
@@ -71,7 +101,7 @@ class HallwayActivity : Activity() {
         super.onStart()
         val current = ruang.rooms.state
         if (ruang.rooms.roomId != null) {
-            currentRoom.text = "▶ Back to ${current?.title?.ifBlank { null } ?: "your room"}"
+            currentRoom.text = "▶  Back to ${current?.title?.ifBlank { null } ?: "your room"}"
             currentRoom.visibility = View.VISIBLE
         } else {
             currentRoom.visibility = View.GONE
@@ -117,6 +147,7 @@ class HallwayActivity : Activity() {
 
     private fun refresh() {
         status.text = "Refreshing…"
+        status.visibility = View.VISIBLE
         ruang.background({ it.hallway() }) { r ->
             r.onSuccess { render(HallwayPresenter.present(it)) }
             r.onFailure { onError(it) }
@@ -130,29 +161,68 @@ class HallwayActivity : Activity() {
             return
         }
         status.text = errorText(e)
+        status.visibility = View.VISIBLE
+        if (list.childCount <= 1) {
+            setEmpty("⚡", "Can't load the hallway", errorText(e), loading = false)
+        }
+    }
+
+    private fun setEmpty(glyph: String, title: String, body: String, loading: Boolean) {
+        list.removeAllViews()
+        empty = emptyState(glyph, title, body)
+        if (loading) empty.addView(progress.also { (it.parent as? ViewGroup)?.removeView(it) },
+            LinearLayout.LayoutParams(dp(40), dp(40)).apply { gravity = Gravity.CENTER_HORIZONTAL; topMargin = dp(Space.L) })
+        list.addView(empty, matchWrap().margins(this, t = Space.XXL))
     }
 
     private fun render(s: HallwayScreenState) {
-        status.text = s.emptyText ?: ""
+        status.text = ""
+        status.visibility = View.GONE
+        if (s.cards.isEmpty()) {
+            setEmpty("🎙", "No live rooms right now", "Start one and your friends will see it here.", loading = false)
+            return
+        }
         list.removeAllViews()
-        for (card in s.cards) list.addView(cardView(card), matchWrap().apply { bottomMargin = dp(12) })
+        for (card in s.cards) list.addView(cardView(card), matchWrap().margins(this, b = Space.M))
     }
 
     private fun cardView(c: RoomCard): View {
-        val v = vertical(16).apply { background = rounded(Palette.CARD) }
-        val top = horizontal()
-        top.addView(label(c.title, 18f, bold = true), weighted())
-        c.kindLabel?.let { top.addView(label(it, 12f, color = Palette.MUTED_TEXT)) }
-        v.addView(top, matchWrap())
-        if (c.speakerInitials.isNotEmpty()) {
-            v.addView(label(c.speakerInitials.joinToString("  ") { "($it)" }, 14f, bold = true, color = Palette.ACCENT))
+        val col = colors
+        val v = card(Space.L).apply {
+            background = ripple(rounded(col.surface, 20, if (col.dark) null else col.outline), 20, col.onSurface)
+            isClickable = true
+            contentDescription = "${c.title}. ${c.speakersLine}. ${c.countsLine}" + (c.kindLabel?.let { ". $it room" } ?: "")
         }
-        v.addView(label(c.speakersLine, 15f))
-        v.addView(label(c.countsLine, 13f, color = Palette.MUTED_TEXT))
-        c.followedLine?.let { v.addView(label(it, 13f, color = Palette.ACCENT)) }
-        val actions = horizontal()
-        actions.addView(button("Share") { share(c.link) })
-        v.addView(actions)
+        val top = horizontal()
+        top.addView(label("● LIVE", TypeScale.CAPTION, color = col.speaking, medium = true), weighted())
+        c.kindLabel?.let { top.addView(chip(it)) }
+        v.addView(top, matchWrap())
+        v.addView(label(c.title, TypeScale.TITLE_LARGE, color = col.onSurface).apply {
+            typeface = MEDIUM
+            ellipsizeEnd(2)
+            setPadding(0, dp(Space.XS), 0, dp(Space.M))
+        }, matchWrap())
+        val people = horizontal()
+        if (c.speakers.isNotEmpty()) {
+            // Overlapping faces of who is on stage.
+            val faces = FrameLayout(this)
+            // The first speaker on top, the others tucked behind to the right.
+            c.speakers.take(3).withIndex().reversed().forEach { (i, sp) ->
+                faces.addView(avatar(sp.initials, sp.userId, 40, ring = col.surface),
+                    FrameLayout.LayoutParams(dp(40), dp(40)).apply { leftMargin = dp(26 * i) })
+            }
+            people.addView(faces, LinearLayout.LayoutParams(dp(40 + 26 * (minOf(3, c.speakers.size) - 1)), dp(40)))
+        }
+        people.addView(label(c.speakersLine, TypeScale.BODY_LARGE, color = col.onSurface).apply {
+            ellipsizeEnd(2)
+            setPadding(dp(if (c.speakers.isNotEmpty()) Space.M else 0), 0, 0, 0)
+        }, weighted())
+        v.addView(people, matchWrap())
+        val bottom = horizontal().apply { setPadding(0, dp(Space.M), 0, 0) }
+        bottom.addView(label("🎧 ${c.countsLine}", TypeScale.BODY, color = col.onSurfaceVariant), weighted())
+        bottom.addView(button("Share", ButtonStyle.TEXT) { share(c.link) }.apply { contentDescription = "Share ${c.title}" })
+        v.addView(bottom, matchWrap())
+        c.followedLine?.let { v.addView(label(it, TypeScale.BODY, color = col.primary)) }
         v.setOnClickListener { open(c) }
         return v
     }
@@ -172,30 +242,55 @@ class HallwayActivity : Activity() {
         startActivity(Intent.createChooser(send, "Share room link"))
     }
 
+    /** The dialog that starts a room: a title and the kind, as three selectable cards. */
     private fun startRoomDialog() {
-        val box = vertical(20)
-        val title = EditText(this).apply { hint = "What do you want to talk about?"; setSingleLine(true) }
-        box.addView(title, matchWrap())
-        val kinds = RadioGroup(this)
-        val labels = listOf(
-            RoomKind.OPEN to "Open — anyone can join",
-            RoomKind.SOCIAL to "Social — people you follow",
-            RoomKind.CLOSED to "Closed — only people with the link",
+        val c = colors
+        val d = android.app.Dialog(this)
+        d.requestWindowFeature(android.view.Window.FEATURE_NO_TITLE)
+        val box = vertical(Space.XL).apply { background = rounded(c.surface, 28) }
+        box.addView(label("Start a room", TypeScale.TITLE_LARGE, color = c.onSurface), matchWrap().margins(this, b = Space.L))
+        val title = field("What do you want to talk about?", ID_ROOM_TITLE)
+        box.addView(title, matchWrap().margins(this, b = Space.L))
+        val kinds = listOf(
+            Triple(RoomKind.OPEN, "Open", "Anyone can join"),
+            Triple(RoomKind.SOCIAL, "Social", "People you follow"),
+            Triple(RoomKind.CLOSED, "Closed", "Only people with the link"),
         )
-        labels.forEachIndexed { i, (_, text) ->
-            kinds.addView(RadioButton(this).apply { id = 100 + i; this.text = text })
-        }
-        kinds.check(100)
-        box.addView(kinds, matchWrap())
-        AlertDialog.Builder(this)
-            .setTitle("Start a room")
-            .setView(box)
-            .setPositiveButton("Let's go") { _, _ ->
-                val kind = labels.getOrNull(kinds.checkedRadioButtonId - 100)?.first ?: RoomKind.OPEN
-                createRoom(title.text.toString().trim(), kind)
+        var chosen = RoomKind.OPEN
+        val rows = ArrayList<LinearLayout>()
+        fun paint() {
+            kinds.forEachIndexed { i, (kind, _, _) ->
+                val on = kind == chosen
+                rows[i].isSelected = on
+                rows[i].background = ripple(rounded(if (on) c.primaryContainer else c.surface, 16, if (on) c.primary else c.outline), 16, c.onSurface)
             }
-            .setNegativeButton(android.R.string.cancel, null)
-            .show()
+        }
+        for ((kind, name, detail) in kinds) {
+            val row = vertical().apply {
+                setPadding(dp(Space.L), dp(Space.M), dp(Space.L), dp(Space.M))
+                minimumHeight = dp(56)
+                isClickable = true
+                contentDescription = "$name room: $detail"
+                addView(label(name, TypeScale.BODY_LARGE, color = c.onSurface, medium = true))
+                addView(label(detail, TypeScale.BODY, color = c.onSurfaceVariant))
+                setOnClickListener { chosen = kind; paint() }
+            }
+            rows += row
+            box.addView(row, matchWrap().margins(this, b = Space.S))
+        }
+        paint()
+        val buttons = horizontal().apply { gravity = Gravity.END or Gravity.CENTER_VERTICAL; setPadding(0, dp(Space.L), 0, 0) }
+        buttons.addView(button("Cancel", ButtonStyle.TEXT) { d.dismiss() })
+        buttons.addView(button("Let's go", ButtonStyle.FILLED) {
+            d.dismiss()
+            createRoom(title.text.toString().trim(), chosen)
+        }, wrap().margins(this, l = Space.S))
+        box.addView(buttons, matchWrap())
+        d.setContentView(box)
+        d.window?.setBackgroundDrawable(android.graphics.drawable.ColorDrawable(android.graphics.Color.TRANSPARENT))
+        d.window?.setLayout(dp(340).coerceAtMost(resources.displayMetrics.widthPixels - dp(32)), ViewGroup.LayoutParams.WRAP_CONTENT)
+        d.show()
+        startDialog = d
     }
 
     private fun createRoom(title: String, kind: RoomKind) {
@@ -212,48 +307,48 @@ class HallwayActivity : Activity() {
             }
         }
         if (ruang.rooms.roomId != null) {
-            AlertDialog.Builder(this)
-                .setMessage("Leave the room you are in and start a new one?")
-                .setPositiveButton("Start") { _, _ -> ruang.rooms.leave(quietly = true) { start() } }
-                .setNegativeButton(android.R.string.cancel, null)
-                .show()
+            dialog("Start a new room?", "You will leave the room you are in.", "Start", "Cancel") {
+                ruang.rooms.leave(quietly = true) { start() }
+            }
         } else {
             start()
         }
     }
 
-    private fun menu(anchor: View) {
-        val popup = android.widget.PopupMenu(this, anchor)
-        popup.menu.add(0, 1, 0, "My invites")
-        popup.menu.add(0, 2, 1, "Sign out")
-        popup.setOnMenuItemClickListener { item ->
-            when (item.itemId) {
-                1 -> showInvites()
-                2 -> ruang.signOut {
-                    startActivity(Intent(this, WelcomeActivity::class.java))
-                    finish()
-                }
-            }
-            true
-        }
-        popup.show()
+    private fun menu(@Suppress("UNUSED_PARAMETER") anchor: View) {
+        val p = ruang.profile
+        sheet(
+            p?.let { displayNameOf(it.name, it.handle) } ?: "Ruang",
+            p?.let { "@${it.handle}" },
+            p?.let { avatar(org.ruang.app.presenter.initials(it.name, it.handle), it.id, 48) },
+            listOf(
+                SheetAction("My invites") { showInvites() },
+                SheetAction("Sign out", danger = true) {
+                    ruang.signOut {
+                        startActivity(Intent(this, WelcomeActivity::class.java))
+                        finish()
+                    }
+                },
+            ),
+        )
     }
+
+    private fun displayNameOf(name: String, handle: String) = org.ruang.app.presenter.displayName(name, handle)
 
     private fun showInvites() {
         ruang.background({ it.invites() }) { r ->
             r.onFailure { onError(it) }
             r.onSuccess { invites ->
                 if (invites.isEmpty()) return@onSuccess alert("Invites", "You have no invites left.")
-                AlertDialog.Builder(this)
-                    .setTitle("Share an invite")
-                    .setItems(invites.map { it.code }.toTypedArray()) { _, i -> share(invites[i].link) }
-                    .show()
+                sheet("Share an invite", "Each code lets one friend in.", null,
+                    invites.map { inv -> SheetAction(inv.code) { share(inv.link) } })
             }
         }
     }
 
     companion object {
         const val WATCH_INTERVAL_MS = 5000u
+        const val ID_ROOM_TITLE = 0x7f0a0101
     }
 }
 

@@ -2,7 +2,8 @@ package org.ruang.app
 
 import android.Manifest
 import android.app.Activity
-import android.app.AlertDialog
+import android.app.Dialog
+import android.graphics.drawable.GradientDrawable
 import android.content.Context
 import android.content.Intent
 import android.content.pm.PackageManager
@@ -11,7 +12,6 @@ import android.os.Bundle
 import android.view.View
 import android.widget.Button
 import android.widget.LinearLayout
-import android.widget.PopupMenu
 import android.widget.ScrollView
 import android.widget.TextView
 import org.ruang.app.presenter.AudiencePager
@@ -57,7 +57,17 @@ class RoomActivity : Activity() {
     private var link: String? = null
 
     private var last: RoomViewState? = null
-    private var inviteDialog: AlertDialog? = null
+    private var inviteDialog: Dialog? = null
+    /** The dialogs and sheets on screen (tests look at them; rotation dismisses them). */
+    var menuDialog: Dialog? = null
+        private set
+    var switchDialog: Dialog? = null
+        private set
+    var endedDialog: Dialog? = null
+        private set
+    private var handShownRaised: Boolean? = null
+    private lateinit var stageHeader: TextView
+    private lateinit var leaveButton: Button
     private var endedShown = false
     /** Asked for the microphone in this screen already (don't loop on refusal). */
     private var micAsked = false
@@ -110,6 +120,12 @@ class RoomActivity : Activity() {
         super.onStop()
     }
 
+    override fun onDestroy() {
+        // Rotation recreates the screen, and render() shows what is still pending again.
+        for (d in listOf(inviteDialog, menuDialog, switchDialog, endedDialog)) d?.dismiss()
+        super.onDestroy()
+    }
+
     @Deprecated("Deprecated in Java")
     override fun onBackPressed() {
         // Back keeps listening in the background (the notification stays); the hallway shows
@@ -157,14 +173,14 @@ class RoomActivity : Activity() {
             }
             is LinkDecision.AskToSwitch -> {
                 val current = ruang.rooms.state?.title?.ifBlank { null } ?: "this room"
-                AlertDialog.Builder(this)
-                    .setTitle("Switch rooms?")
-                    .setMessage("You are in \"$current\". Leave it and join the other room?")
-                    .setPositiveButton("Switch") { _, _ ->
-                        ruang.rooms.leave(quietly = true) { open(d.toRoomId, d.linkToken, shareLink) }
-                    }
-                    .setNegativeButton("Stay", null)
-                    .show()
+                switchDialog = dialog(
+                    "Switch rooms?",
+                    "You are in \"$current\". Leave it and join the other room?",
+                    positive = "Switch",
+                    negative = "Stay",
+                ) {
+                    ruang.rooms.leave(quietly = true) { open(d.toRoomId, d.linkToken, shareLink) }
+                }
             }
             is LinkDecision.Invite -> {
                 toast("You're already in — share your own invites from the hallway.")
@@ -281,38 +297,48 @@ class RoomActivity : Activity() {
     // ---- rendering -----------------------------------------------------------------------
 
     private fun buildUi() {
-        val root = vertical().apply { setBackgroundColor(Palette.BACKGROUND) }
+        val c = colors
+        val root = vertical().apply { setBackgroundColor(c.background) }
 
-        val bar = horizontal().apply { setPadding(dp(16), dp(12), dp(8), dp(4)) }
-        val titles = vertical()
-        titleView = label("", 20f, bold = true)
-        countsView = label("", 13f, color = Palette.MUTED_TEXT)
+        val bar = horizontal().apply { setPadding(dp(Space.XS), dp(Space.S), dp(Space.XS), dp(Space.XS)) }
+        bar.addView(iconButton("⌄", "Back to the hallway, keep listening") { finishToHallway() })
+        val titles = vertical().apply { setPadding(dp(Space.XS), 0, 0, 0) }
+        titleView = label("", TypeScale.TITLE, color = c.onSurface).apply { typeface = MEDIUM; ellipsizeEnd(2) }
+        countsView = label("", TypeScale.BODY, color = c.onSurfaceVariant)
         titles.addView(titleView)
         titles.addView(countsView)
         bar.addView(titles, weighted())
-        bar.addView(button("Share") { share() })
-        modButton = button("⋯") { v -> moderatorRoomMenu(v) }
+        bar.addView(iconButton("↗", "Share the room link") { share() })
+        modButton = iconButton("⋮", "Room settings") { v -> moderatorRoomMenu(v) }
         bar.addView(modButton)
         root.addView(bar, matchWrap())
 
-        banner = label("", 14f).apply {
-            setBackgroundColor(Palette.BANNER)
-            setPadding(dp(16), dp(6), dp(16), dp(6))
+        banner = label("", TypeScale.BODY, color = c.onBanner, medium = true).apply {
+            background = rounded(c.banner, 12)
+            setPadding(dp(Space.L), dp(Space.S), dp(Space.L), dp(Space.S))
             visibility = View.GONE
         }
-        root.addView(banner, matchWrap())
+        root.addView(banner, matchWrap().margins(this, l = Space.L, r = Space.L, b = Space.S))
 
-        val content = vertical(12)
-        stage = StageView(this, compact = false).apply { onLongPress = { t, v -> personMenu(t, v) } }
-        content.addView(stage, matchWrap())
+        val content = vertical().apply { setPadding(dp(Space.M), dp(Space.XS), dp(Space.M), dp(Space.L)) }
+        // The stage: a card of its own, the audience below it on the page.
+        val stageCard = card(Space.M)
+        stageHeader = sectionHeader().apply { text = "On stage"; setPadding(dp(Space.XS), 0, 0, dp(Space.S)) }
+        stageCard.addView(stageHeader, matchWrap())
+        stage = StageView(this, compact = false).apply { onLongPress = { t, v -> personMenu(t, v) }; onTap = { t -> personMenu(t, this) } }
+        stageCard.addView(stage, matchWrap())
+        content.addView(stageCard, matchWrap())
         handsBox = vertical()
         content.addView(handsBox, matchWrap())
         followedHeader = sectionHeader()
-        followed = StageView(this, compact = true).apply { onLongPress = { t, v -> personMenu(t, v) } }
+        followed = StageView(this, compact = true).apply { onLongPress = { t, v -> personMenu(t, v) }; onTap = { t -> personMenu(t, this) } }
         othersHeader = sectionHeader()
-        others = StageView(this, compact = true).apply { onLongPress = { t, v -> personMenu(t, v) } }
-        moreView = label("", 14f, bold = true, color = Palette.ACCENT).apply {
-            setPadding(dp(8), dp(12), dp(8), dp(16))
+        others = StageView(this, compact = true).apply { onLongPress = { t, v -> personMenu(t, v) }; onTap = { t -> personMenu(t, this) } }
+        moreView = label("", TypeScale.LABEL, color = c.primary, medium = true).apply {
+            minHeight = dp(48)
+            gravity = android.view.Gravity.CENTER_VERTICAL
+            setPadding(dp(Space.S), 0, dp(Space.S), 0)
+            background = ripple(null, 12, c.primary)
             setOnClickListener { loadAudience(pager.request()) }
         }
         content.addView(followedHeader, matchWrap())
@@ -327,18 +353,32 @@ class RoomActivity : Activity() {
         }
         root.addView(scroll, LinearLayout.LayoutParams(LinearLayout.LayoutParams.MATCH_PARENT, 0, 1f))
 
-        val bottom = horizontal().apply { setPadding(dp(12), dp(8), dp(12), dp(12)) }
-        bottom.addView(button("✌ Leave quietly") { leave(quietly = true) }, weighted())
-        muteButton = button("Mute") { toggleMute() }
-        bottom.addView(muteButton, weighted())
-        handButton = button("✋ Raise hand") { toggleHand() }
-        bottom.addView(handButton, weighted())
+        // The bottom bar: leave quietly, mute, and the large raise-hand button.
+        val bottom = BottomBar(this).apply {
+            setPadding(dp(Space.L), dp(Space.M), dp(Space.L), dp(Space.L))
+            background = GradientDrawable().apply {
+                setColor(c.surface)
+                val r = dpf(24f)
+                cornerRadii = floatArrayOf(r, r, r, r, 0f, 0f, 0f, 0f)
+            }
+            elevation = dpf(8f)
+        }
+        leaveButton = button("✌  Leave quietly", ButtonStyle.OUTLINED) { leave(quietly = true) }
+            .apply { contentDescription = "Leave quietly" }
+        bottom.addView(leaveButton, wrap())
+        // A spacer (a bare View would take the whole height when wrapping).
+        bottom.addView(View(this), LinearLayout.LayoutParams(0, 0, 1f))
+        muteButton = button("Mute", ButtonStyle.TONAL, large = true) { toggleMute() }
+        bottom.addView(muteButton, wrap().margins(this, l = Space.S))
+        handButton = button("✋  Raise hand", ButtonStyle.FILLED, large = true) { toggleHand() }
+        bottom.addView(handButton, wrap().margins(this, l = Space.S))
+        bottom.leave = leaveButton
         root.addView(bottom, matchWrap())
         setContentView(root)
     }
 
-    private fun sectionHeader() = label("", 15f, bold = true, color = Palette.MUTED_TEXT).apply {
-        setPadding(dp(8), dp(16), dp(8), dp(4))
+    private fun sectionHeader() = label("", TypeScale.LABEL, color = colors.onSurfaceVariant, medium = true).apply {
+        setPadding(dp(Space.S), dp(Space.L), dp(Space.S), dp(Space.XS))
     }
 
     private fun render(s: RoomViewState) {
@@ -363,9 +403,23 @@ class RoomActivity : Activity() {
 
         handButton.visibility = if (st.hand.visible) View.VISIBLE else View.GONE
         handButton.isEnabled = st.hand.enabled
-        handButton.text = (if (st.hand.raised) "✋ " else "") + st.hand.label
+        handButton.text = "✋  " + st.hand.label
+        handButton.contentDescription = st.hand.label
+        if (st.hand.raised != handShownRaised) {
+            handShownRaised = st.hand.raised
+            applyStyle(handButton, if (st.hand.raised) ButtonStyle.TONAL else ButtonStyle.FILLED)
+            // A small wave of the hand when it goes up.
+            if (st.hand.raised) {
+                handButton.animate().cancel()
+                handButton.scaleX = 0.92f; handButton.scaleY = 0.92f
+                handButton.animate().scaleX(1f).scaleY(1f).setDuration(220).start()
+            }
+        }
+        stageHeader.text = "On stage · ${st.stage.size}"
+        stage.announceSpeakers(st.stage)
         muteButton.visibility = if (st.mute.visible) View.VISIBLE else View.GONE
-        muteButton.text = st.mute.label
+        muteButton.text = (if (st.mute.label == "Unmute") "🔇  " else "🎙  ") + st.mute.label
+        muteButton.contentDescription = st.mute.label
         modButton.visibility = if (st.moderator) View.VISIBLE else View.GONE
 
         renderInvite(st)
@@ -375,7 +429,8 @@ class RoomActivity : Activity() {
         if (st.endedMessage != null && !endedShown) {
             endedShown = true
             inviteDialog?.dismiss()
-            alert("Room over", st.endedMessage) { finishToHallway() }
+            endedDialog = dialog("Room over", st.endedMessage, "Back to the hallway", cancelable = true,
+                onNegative = { finishToHallway() }) { finishToHallway() }
         }
     }
 
@@ -390,15 +445,25 @@ class RoomActivity : Activity() {
     private fun renderHands(st: RoomScreenState) {
         handsBox.removeAllViews()
         if (st.hands.isEmpty()) return
+        val c = colors
         handsBox.addView(sectionHeader().apply { text = "Raised hands · ${st.hands.size}" })
+        val box = card(Space.S)
         for (h in st.hands) {
-            val row = horizontal().apply { setPadding(dp(8), dp(4), dp(8), dp(4)) }
-            row.addView(label("✋ ${h.tile.name}", 15f), weighted())
-            row.addView(button(h.actionLabel) { ruang.rooms.command({ it.inviteToSpeak(h.tile.userId) }, ::report) }.apply {
+            val row = horizontal().apply { setPadding(dp(Space.S), dp(Space.XS), dp(Space.XS), dp(Space.XS)) }
+            row.addView(avatar(h.tile.initials, h.tile.userId, 40))
+            row.addView(label("✋ ${h.tile.name}", TypeScale.BODY_LARGE, color = c.onSurface).apply {
+                setPadding(dp(Space.M), 0, 0, 0)
+                ellipsizeEnd()
+            }, weighted())
+            row.addView(button(h.actionLabel, if (h.invited) ButtonStyle.OUTLINED else ButtonStyle.FILLED) {
+                ruang.rooms.command({ it.inviteToSpeak(h.tile.userId) }, ::report)
+            }.apply {
                 isEnabled = !h.invited
+                contentDescription = "${h.actionLabel} ${h.tile.name}"
             })
-            handsBox.addView(row, matchWrap())
+            box.addView(row, matchWrap())
         }
+        handsBox.addView(box, matchWrap())
     }
 
     private fun renderInvite(st: RoomScreenState) {
@@ -408,13 +473,14 @@ class RoomActivity : Activity() {
             return
         }
         if (inviteDialog?.isShowing == true) return
-        inviteDialog = AlertDialog.Builder(this)
-            .setTitle("Join the stage?")
-            .setMessage("The moderators invited you to speak in \"${st.title}\".")
-            .setPositiveButton("Join the stage") { _, _ -> acceptInvite() }
-            .setNegativeButton("Not now") { _, _ -> ruang.rooms.command({ it.declineInvite() }, ::report) }
-            .setCancelable(false)
-            .show()
+        inviteDialog = dialog(
+            "Join the stage?",
+            "The moderators invited you to speak in \"${st.title}\".",
+            positive = "Join the stage",
+            negative = "Not now",
+            cancelable = false,
+            onNegative = { ruang.rooms.command({ it.declineInvite() }, ::report) },
+        ) { acceptInvite() }
     }
 
     private fun acceptInvite() {
@@ -473,29 +539,28 @@ class RoomActivity : Activity() {
         startActivity(Intent.createChooser(send, "Share room link"))
     }
 
-    /** The moderator's long-press menu on a person. */
-    private fun personMenu(t: Tile, anchor: View) {
+    /** The moderator's menu on a person (tap or long-press), as a bottom sheet. */
+    private fun personMenu(t: Tile, @Suppress("UNUSED_PARAMETER") anchor: View) {
         val s = last ?: return
         val target = RoomPresenter.find(s, t.userId) ?: return
         val actions = RoomPresenter.actionsFor(s.me, target)
         if (actions.isEmpty()) return
-        val popup = PopupMenu(this, anchor)
-        popup.menu.add(0, 0, 0, t.name).isEnabled = false
-        actions.forEachIndexed { i, a -> popup.menu.add(0, i + 1, i + 1, a.label) }
-        popup.setOnMenuItemClickListener { item ->
-            val a = actions.getOrNull(item.itemId - 1) ?: return@setOnMenuItemClickListener false
-            if (a == ModeratorAction.REMOVE) {
-                AlertDialog.Builder(this)
-                    .setMessage("Remove ${t.name} from the room? They can't come back.")
-                    .setPositiveButton("Remove") { _, _ -> moderate(a, t.userId) }
-                    .setNegativeButton(android.R.string.cancel, null)
-                    .show()
-            } else {
-                moderate(a, t.userId)
-            }
-            true
+        val role = when (target.role) {
+            Role.MODERATOR -> "Moderator"
+            Role.SPEAKER -> "Speaker"
+            Role.LISTENER -> "Listener"
         }
-        popup.show()
+        menuDialog = sheet(t.name, "@${t.handle} · $role", avatar(t.initials, t.userId, 48), actions.map { a ->
+            SheetAction(a.label, danger = a == ModeratorAction.REMOVE) {
+                if (a == ModeratorAction.REMOVE) {
+                    dialog("Remove ${t.name}?", "They leave the room and can't come back.", "Remove", "Cancel") {
+                        moderate(a, t.userId)
+                    }
+                } else {
+                    moderate(a, t.userId)
+                }
+            }
+        })
     }
 
     private fun moderate(a: ModeratorAction, userId: String) {
@@ -511,25 +576,19 @@ class RoomActivity : Activity() {
     }
 
     /** Room-wide moderator actions. */
-    private fun moderatorRoomMenu(anchor: View) {
+    private fun moderatorRoomMenu(@Suppress("UNUSED_PARAMETER") anchor: View) {
         val s = last ?: return
-        val popup = PopupMenu(this, anchor)
-        popup.menu.add(0, 1, 0, if (s.handsEnabled) "Turn raised hands off" else "Turn raised hands on")
-        popup.menu.add(0, 2, 1, "Leave the stage")
-        popup.menu.add(0, 3, 2, "End the room")
-        popup.setOnMenuItemClickListener { item ->
-            when (item.itemId) {
-                1 -> ruang.rooms.command({ it.setHandsEnabled(!s.handsEnabled) }, ::report)
-                2 -> ruang.rooms.command({ it.leaveStage() }, ::report)
-                3 -> AlertDialog.Builder(this)
-                    .setMessage("End the room for everyone?")
-                    .setPositiveButton("End room") { _, _ -> ruang.rooms.command({ it.endRoom() }, ::report) }
-                    .setNegativeButton(android.R.string.cancel, null)
-                    .show()
-            }
-            true
-        }
-        popup.show()
+        menuDialog = sheet(s.title.ifBlank { "This room" }, "Room settings", null, listOf(
+            SheetAction(if (s.handsEnabled) "Turn raised hands off" else "Turn raised hands on") {
+                ruang.rooms.command({ it.setHandsEnabled(!s.handsEnabled) }, ::report)
+            },
+            SheetAction("Leave the stage") { ruang.rooms.command({ it.leaveStage() }, ::report) },
+            SheetAction("End the room", danger = true) {
+                dialog("End the room?", "Everyone leaves and the room closes.", "End room", "Cancel") {
+                    ruang.rooms.command({ it.endRoom() }, ::report)
+                }
+            },
+        ))
     }
 
     private fun finishToHallway() {
@@ -550,5 +609,41 @@ class RoomActivity : Activity() {
                 .putExtra(EXTRA_ROOM_ID, roomId)
                 .putExtra(EXTRA_LINK_TOKEN, linkToken)
                 .putExtra(EXTRA_LINK, link)
+    }
+}
+
+/**
+ * The room's bottom bar. When the buttons' labels do not fit side by side (a small phone with
+ * large text), "Leave quietly" becomes "Leave" (its content description stays the full label).
+ */
+class BottomBar(context: Context) : LinearLayout(context) {
+    var leave: TextView? = null
+
+    init {
+        orientation = HORIZONTAL
+        gravity = android.view.Gravity.CENTER_VERTICAL
+    }
+
+    override fun onMeasure(widthMeasureSpec: Int, heightMeasureSpec: Int) {
+        val l = leave
+        if (l != null && MeasureSpec.getMode(widthMeasureSpec) != MeasureSpec.UNSPECIFIED) {
+            val available = MeasureSpec.getSize(widthMeasureSpec) - paddingLeft - paddingRight
+            var need = 0f
+            for (i in 0 until childCount) {
+                val c = getChildAt(i) as? TextView ?: continue
+                if (c.visibility == View.GONE) continue
+                val lp = c.layoutParams as LayoutParams
+                val text = if (c === l) LONG else c.text.toString()
+                need += c.paint.measureText(text) + c.totalPaddingLeft + c.totalPaddingRight + lp.leftMargin + lp.rightMargin
+            }
+            val label = if (need <= available) LONG else SHORT
+            if (l.text.toString() != label) l.text = label
+        }
+        super.onMeasure(widthMeasureSpec, heightMeasureSpec)
+    }
+
+    private companion object {
+        const val LONG = "✌  Leave quietly"
+        const val SHORT = "✌  Leave"
     }
 }

@@ -33,6 +33,19 @@ class RoomController(private val app: RuangApp) {
     var state: RoomViewState? = null
         private set
 
+    /**
+     * The audio device configuration for the room: the platform device (Oboe on Android).
+     * Tests on the JVM, where the core has no platform device, point it at a WAV file played
+     * as the microphone (the core's virtual device); the rest of the path stays the real one.
+     */
+    var audioConfig: (capture: Boolean) -> AudioConfig = { capture ->
+        AudioConfig(micWav = null, recordWav = null, capture = capture)
+    }
+
+    /** Why audio last failed to start (null when it runs or was never started). */
+    var audioError: String? = null
+        private set
+
     private val observers = LinkedHashSet<Observer>()
     /** Bumped on every join/leave so callbacks of an older room are dropped. */
     private var generation = 0
@@ -105,8 +118,10 @@ class RoomController(private val app: RuangApp) {
         val want = onStage && micGranted()
         if (capture == want) return
         capture = want
+        val config = audioConfig(want)
         app.executor.execute {
-            runCatching { r.startAudio(AudioConfig(micWav = null, recordWav = null, capture = want)) }
+            val error = runCatching { r.startAudio(config) }.exceptionOrNull()
+            app.main.post { audioError = error?.let { errorText(it) } }
         }
     }
 
@@ -146,6 +161,28 @@ class RoomController(private val app: RuangApp) {
             runCatching { if (quietly) r.leaveQuietly() else r.leave() }
             r.close()
             app.main.post(done)
+        }
+    }
+
+    /**
+     * Drops the room without telling the server, as a killed process does: the server keeps
+     * the seat and the role for its rejoin grace, and the next join (from the saved room id)
+     * gets them back. Used to simulate process death on the JVM.
+     */
+    fun abandon() {
+        val r = room
+        generation++
+        room = null
+        roomId = null
+        linkToken = null
+        shareLink = null
+        state = null
+        capture = null
+        if (r != null) {
+            app.executor.execute {
+                runCatching { r.stopAudio() }
+                r.close()
+            }
         }
     }
 

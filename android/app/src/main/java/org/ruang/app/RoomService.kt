@@ -34,6 +34,12 @@ class RoomService : Service() {
     private lateinit var audio: AudioManager
     private lateinit var notifications: NotificationManager
     private var session: MediaSession? = null
+    /** The playback state last given to the media session (PlaybackState.STATE_*). */
+    var playbackState: Int = PlaybackState.STATE_NONE
+        private set
+
+    /** The media session (lock screen, headset and Bluetooth buttons); null once destroyed. */
+    val mediaSession: MediaSession? get() = session
 
     private var foreground = false
     private var micInForeground = false
@@ -266,13 +272,14 @@ class RoomService : Service() {
     private fun updatePlaybackState() {
         val me = app.rooms.state?.me
         val playing = if (me != null && me.role != Role.LISTENER) !me.muted else !pausedByUser && !focus.paused
+        playbackState = if (playing) PlaybackState.STATE_PLAYING else PlaybackState.STATE_PAUSED
         session?.setPlaybackState(
             PlaybackState.Builder()
                 .setActions(
                     PlaybackState.ACTION_PLAY or PlaybackState.ACTION_PAUSE or
                         PlaybackState.ACTION_PLAY_PAUSE or PlaybackState.ACTION_STOP
                 )
-                .setState(if (playing) PlaybackState.STATE_PLAYING else PlaybackState.STATE_PAUSED, 0L, 1f)
+                .setState(playbackState, 0L, 1f)
                 .build()
         )
     }

@@ -2,6 +2,7 @@ package org.ruang.app
 
 import android.app.Application
 import android.content.Context
+import android.content.Intent
 import android.content.SharedPreferences
 import android.content.pm.PackageManager
 import android.os.Build
@@ -29,6 +30,10 @@ class RuangApp : Application() {
 
     lateinit var tokens: TokenStore
         private set
+
+    /** The core's native library failed to load (this build lacks it for this phone). */
+    var coreMissing = false
+        private set
     lateinit var settings: SharedPreferences
         private set
     lateinit var rooms: RoomController
@@ -43,9 +48,14 @@ class RuangApp : Application() {
 
     override fun onCreate() {
         super.onCreate()
-        tokens = TokenStore(this)
+        tokens = KeystoreTokenStore(this)
         settings = getSharedPreferences("settings", Context.MODE_PRIVATE)
         rooms = RoomController(this)
+    }
+
+    /** Replaces the token store (tests: Robolectric has no AndroidKeyStore). */
+    fun installTokenStore(store: TokenStore) {
+        tokens = store
     }
 
     /** From the manifest meta-data set by the build (ruang.serverUrl). */
@@ -77,9 +87,27 @@ class RuangApp : Application() {
     fun <T> background(work: (RuangClient) -> T, done: (Result<T>) -> Unit) {
         val url = serverUrl
         executor.execute {
-            val result = runCatching { work(clientFor(url)) }
-            main.post { done(result) }
+            val result = try {
+                Result.success(work(clientFor(url)))
+            } catch (e: Throwable) {
+                // LinkageErrors too: a missing core library shows up as UnsatisfiedLinkError
+                // once, then as NoClassDefFoundError on every later call.
+                Result.failure(e)
+            }
+            main.post {
+                if (isCoreMissing(result.exceptionOrNull())) onCoreMissing() else done(result)
+            }
         }
+    }
+
+    /** One screen says it, whatever asked the core first. */
+    private fun onCoreMissing() {
+        if (coreMissing) return
+        coreMissing = true
+        startActivity(
+            Intent(this, MissingCoreActivity::class.java)
+                .addFlags(Intent.FLAG_ACTIVITY_NEW_TASK or Intent.FLAG_ACTIVITY_CLEAR_TASK)
+        )
     }
 
     private fun clientFor(url: String): RuangClient {

@@ -28,9 +28,10 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
             field = value
             contentDescription = value.joinToString(", ") { t ->
                 t.name + (if (t.moderator) ", moderator" else "") + (if (t.muted) ", muted" else "") +
-                    (if (t.speaking) ", speaking" else "")
+                    (if (t.speaking) ", speaking" else "") + (if (t.handRaised) ", hand raised" else "")
             }
             if (relayout) requestLayout()
+            isFocusable = value.isNotEmpty()
             invalidate()
         }
 
@@ -52,7 +53,7 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
         textAlign = Paint.Align.CENTER
     }
     private val namePaint = TextPaint(Paint.ANTI_ALIAS_FLAG).apply {
-        color = Palette.TEXT
+        color = context.colors.onSurface
         textAlign = Paint.Align.CENTER
     }
     private val badgePaint = Paint(Paint.ANTI_ALIAS_FLAG)
@@ -81,7 +82,9 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
     override fun onTouchEvent(event: MotionEvent): Boolean = gestures.onTouchEvent(event) || super.onTouchEvent(event)
 
     private fun cellWidth(): Float = (width - paddingLeft - paddingRight).toFloat() / columns
-    private fun cellHeight(cellWidth: Float): Float = cellWidth * if (compact) 1.25f else 1.35f
+    /** The avatar, the ring's room above it, and one line of name under it. */
+    private fun cellHeight(cellWidth: Float): Float =
+        cellWidth * 2f * (if (compact) 0.28f else 0.31f) + context.dpf(if (compact) 44f else 50f)
 
     override fun onMeasure(widthMeasureSpec: Int, heightMeasureSpec: Int) {
         val w = MeasureSpec.getSize(widthMeasureSpec)
@@ -129,10 +132,10 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
             if (level > 0.01f) {
                 // The wave: a translucent disc that breathes with the level, then a solid ring.
                 val wobble = 1f + 0.04f * kotlin.math.sin(phase + i)
-                wavePaint.color = Palette.ACCENT
+                wavePaint.color = context.colors.speaking
                 wavePaint.alpha = (60 + 80 * level).toInt().coerceAtMost(140)
                 canvas.drawCircle(cx, cy, (radius + context.dpf(4f) + level * context.dpf(10f)) * wobble, wavePaint)
-                ringPaint.color = Palette.ACCENT
+                ringPaint.color = context.colors.speaking
                 canvas.drawCircle(cx, cy, radius + context.dpf(2.5f), ringPaint)
             }
 
@@ -146,7 +149,7 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
                 // Moderator: a green star badge, bottom left.
                 val bx = cx - radius * 0.75f
                 val by = cy + radius * 0.75f
-                badgePaint.color = Palette.ACCENT
+                badgePaint.color = context.colors.primary
                 canvas.drawCircle(bx, by, badge, badgePaint)
                 val star = TextPaint(initialsPaint).apply { textSize = badge * 1.3f }
                 canvas.drawText("★", bx, by - (star.descent() + star.ascent()) / 2f, star)
@@ -155,14 +158,26 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
                 // Muted: a red disc with a slashed mic line, bottom right.
                 val bx = cx + radius * 0.75f
                 val by = cy + radius * 0.75f
-                badgePaint.color = Palette.DANGER
+                badgePaint.color = context.colors.error
                 canvas.drawCircle(bx, by, badge, badgePaint)
                 val d = badge * 0.5f
                 canvas.drawLine(bx - d, by - d, bx + d, by + d, markPaint)
                 canvas.drawLine(bx, by - d * 0.9f, bx, by + d * 0.2f, markPaint)
             }
 
-            val name = (if (t.me) "${t.name} (you)" else t.name)
+            // Your own tile: the first name is enough to find yourself.
+            if (t.handRaised) {
+                // A raised hand, top right, that gently bobs.
+                val bx = cx + radius * 0.78f
+                val by = cy - radius * 0.78f + context.dpf(2f) * kotlin.math.sin(phase * 2f + i)
+                badgePaint.color = context.colors.surface
+                canvas.drawCircle(bx, by, badge * 1.15f, badgePaint)
+                val hand = TextPaint(initialsPaint).apply { textSize = badge * 1.4f }
+                canvas.drawText("✋", bx, by - (hand.descent() + hand.ascent()) / 2f, hand)
+                animating = true
+            }
+
+            val name = if (t.me) "${t.name.trim().substringBefore(' ')} (you)" else t.name
             val fitted = TextUtils.ellipsize(name, namePaint, cw - context.dpf(8f), TextUtils.TruncateAt.END)
             namePaint.typeface = if (t.speaking) Typeface.DEFAULT_BOLD else Typeface.DEFAULT
             canvas.drawText(fitted.toString(), cx, cy + radius + context.dpf(20f), namePaint)
@@ -171,8 +186,21 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
         if (animating) postInvalidateOnAnimation()
     }
 
-    private fun colorFor(id: String): Int {
-        val h = abs(id.hashCode() % 360).toFloat()
-        return Color.HSVToColor(floatArrayOf(h, 0.45f, max(0.55f, min(0.75f, 0.55f + (h % 20) / 100f))))
+    private fun colorFor(id: String): Int = Palette.avatarColor(id)
+
+    /** What the stage last announced to accessibility services ("Ana is speaking"). */
+    var lastAnnouncement: String? = null
+        private set
+    private var speakingNames: List<String> = emptyList()
+
+    /** Announces who starts speaking (TalkBack), once per change of speakers. */
+    fun announceSpeakers(stage: List<Tile>) {
+        val names = stage.filter { it.speaking }.map { it.name }
+        if (names == speakingNames) return
+        speakingNames = names
+        if (names.isEmpty()) return
+        val text = if (names.size == 1) "${names[0]} is speaking" else names.joinToString(", ") + " are speaking"
+        lastAnnouncement = text
+        announceForAccessibility(text)
     }
 }

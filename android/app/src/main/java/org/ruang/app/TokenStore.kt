@@ -11,14 +11,26 @@ import javax.crypto.SecretKey
 import javax.crypto.spec.GCMParameterSpec
 
 /**
- * The session token, kept in app-private storage and encrypted with an AES/GCM key that never
- * leaves the Android Keystore. The core is created with persistSession = false so it never
- * writes the token itself.
+ * Where the session token is kept. The core is created with persistSession = false so it
+ * never writes the token itself. Production: [KeystoreTokenStore]. Tests install another
+ * store with [RuangApp.installTokenStore] (Robolectric has no AndroidKeyStore).
  */
-class TokenStore(context: Context) {
+interface TokenStore {
+    fun save(token: String)
+    /** The token, or null when there is none or it cannot be read (sign in again). */
+    fun load(): String?
+    fun hasToken(): Boolean
+    fun clear()
+}
+
+/**
+ * The token in app-private storage, encrypted with an AES/GCM key that never leaves the
+ * Android Keystore.
+ */
+class KeystoreTokenStore(context: Context) : TokenStore {
     private val prefs = context.getSharedPreferences("session", Context.MODE_PRIVATE)
 
-    fun save(token: String) {
+    override fun save(token: String) {
         val cipher = Cipher.getInstance(TRANSFORMATION)
         cipher.init(Cipher.ENCRYPT_MODE, key())
         val sealed = cipher.doFinal(token.toByteArray(Charsets.UTF_8))
@@ -26,8 +38,7 @@ class TokenStore(context: Context) {
         prefs.edit().putString(KEY_TOKEN, value).apply()
     }
 
-    /** The token, or null when there is none or it cannot be decrypted (key lost: sign in again). */
-    fun load(): String? {
+    override fun load(): String? {
         val value = prefs.getString(KEY_TOKEN, null) ?: return null
         return try {
             val (iv, sealed) = value.split(':', limit = 2).map { Base64.decode(it, Base64.NO_WRAP) }
@@ -40,9 +51,9 @@ class TokenStore(context: Context) {
         }
     }
 
-    fun hasToken(): Boolean = prefs.contains(KEY_TOKEN)
+    override fun hasToken(): Boolean = prefs.contains(KEY_TOKEN)
 
-    fun clear() {
+    override fun clear() {
         prefs.edit().remove(KEY_TOKEN).apply()
     }
 

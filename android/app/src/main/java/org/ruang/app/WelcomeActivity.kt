@@ -7,6 +7,7 @@ import android.os.Bundle
 import android.text.InputType
 import android.view.View
 import android.widget.EditText
+import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.TextView
 import org.ruang.app.presenter.DeepLinks
@@ -44,43 +45,65 @@ class WelcomeActivity : Activity() {
     }
 
     private fun buildUi() {
-        val root = vertical(24).apply { setBackgroundColor(Palette.BACKGROUND) }
-        root.addView(label("Ruang", 32f, bold = true))
-        root.addView(label("Live audio rooms. Invite only for now.", 16f, color = Palette.MUTED_TEXT))
-        status = label("", 15f, color = Palette.MUTED_TEXT).apply { setPadding(0, dp(16), 0, dp(8)) }
-        root.addView(status)
+        val c = colors
+        val root = vertical(Space.XL).apply { setBackgroundColor(c.background) }
 
-        val f = vertical()
-        invite = field("Invite code or invite link")
-        inviter = label("", 14f, color = Palette.ACCENT)
-        handle = field("Handle (letters, digits, _)")
-        name = field("Your name")
-        server = field("Server").apply {
+        // Brand: a mark of three overlapping voices and the wordmark.
+        val brand = horizontal().apply { setPadding(0, dp(Space.L), 0, dp(Space.XL)) }
+        brand.addView(BrandMark(this), LinearLayout.LayoutParams(dp(56), dp(40)))
+        brand.addView(label("Ruang", TypeScale.HEADLINE, bold = true, color = c.onSurface).apply {
+            setPadding(dp(Space.M), 0, 0, 0)
+        })
+        root.addView(brand)
+        root.addView(label("Live audio rooms with the people you like.", TypeScale.DISPLAY * 0.83f, color = c.onSurface).apply {
+            typeface = MEDIUM
+            setLineSpacing(0f, 1.05f)
+        }, matchWrap())
+        root.addView(label("Drop in, listen, raise your hand to talk. Invite only for now.", TypeScale.BODY_LARGE,
+            color = c.onSurfaceVariant).apply { setPadding(0, dp(Space.M), 0, 0) }, matchWrap())
+        status = label("", TypeScale.BODY, color = c.onSurfaceVariant).apply {
+            setPadding(0, dp(Space.XL), 0, dp(Space.M))
+            id = ID_STATUS
+        }
+        root.addView(status, matchWrap())
+
+        val f = card(Space.L)
+        invite = field("Invite code or invite link", ID_INVITE)
+        inviter = label("", TypeScale.BODY, color = c.primary, medium = true).apply {
+            setPadding(dp(Space.XS), dp(Space.S), 0, 0)
+            id = ID_INVITER
+            visibility = View.GONE
+        }
+        handle = field("Handle (letters, digits, _)", ID_HANDLE)
+        name = field("Your name", ID_NAME)
+        server = field("Server address", ID_SERVER).apply {
             inputType = InputType.TYPE_CLASS_TEXT or InputType.TYPE_TEXT_VARIATION_URI
             setText(ruang.serverUrl)
         }
-        f.addView(invite, matchWrap())
-        f.addView(button("Check invite") { checkInvite() })
-        f.addView(inviter)
+        f.addView(label("Your invite", TypeScale.LABEL, color = c.onSurface, medium = true), matchWrap().margins(this, b = Space.S))
+        val inviteRow = horizontal()
+        inviteRow.addView(invite, weighted())
+        inviteRow.addView(button("Check", ButtonStyle.TONAL) { checkInvite() }.apply {
+            contentDescription = "Check invite"
+        }, wrap().margins(this, l = Space.S))
+        f.addView(inviteRow, matchWrap())
+        f.addView(inviter, matchWrap())
+        f.addView(label("About you", TypeScale.LABEL, color = c.onSurface, medium = true), matchWrap().margins(this, t = Space.L, b = Space.S))
         f.addView(handle, matchWrap())
-        f.addView(name, matchWrap())
-        f.addView(button("Join Ruang") { signUp() }, matchWrap())
-        f.addView(label("Server (the operator's address)", 13f, color = Palette.MUTED_TEXT).apply {
-            setPadding(0, dp(24), 0, 0)
-        })
-        f.addView(server, matchWrap())
-        form = f
+        f.addView(name, matchWrap().margins(this, t = Space.S))
+        f.addView(button("Join Ruang", ButtonStyle.FILLED, large = true) { signUp() }, matchWrap().margins(this, t = Space.L))
         root.addView(f, matchWrap())
+        root.addView(label("Server (the operator's address)", TypeScale.CAPTION, color = c.onSurfaceVariant).apply {
+            setPadding(dp(Space.XS), dp(Space.XL), 0, dp(Space.S))
+        }, matchWrap())
+        root.addView(server, matchWrap())
+        form = f
         setContentView(ScrollView(this).apply {
             isFillViewport = true
-            setBackgroundColor(Palette.BACKGROUND)
+            isVerticalScrollBarEnabled = false
+            setBackgroundColor(c.background)
             addView(root)
         })
-    }
-
-    private fun field(hint: String) = EditText(this).apply {
-        this.hint = hint
-        setSingleLine(true)
     }
 
     private fun applyServer() {
@@ -109,7 +132,7 @@ class WelcomeActivity : Activity() {
 
     private fun showForm(message: String?) {
         form.visibility = View.VISIBLE
-        status.text = message ?: "Enter the invite code a friend sent you, or open their invite link."
+        status.text = message ?: "Enter the invite code a friend sent you, or paste their invite link."
     }
 
     private fun checkInvite() {
@@ -117,6 +140,8 @@ class WelcomeActivity : Activity() {
         val code = DeepLinks.inviteCodeFrom(invite.text.toString(), ruang.publicHost)
         if (code.isEmpty()) return toast("Enter an invite code first")
         ruang.background({ it.checkInvite(code) }) { r ->
+            inviter.visibility = View.VISIBLE
+            inviter.setTextColor(if (r.isSuccess) colors.primary else colors.error)
             inviter.text = r.fold(
                 { u -> if (u != null) "Invited by ${u.name.ifBlank { u.handle }}" else "This code is valid." },
                 { errorText(it) },
@@ -132,11 +157,15 @@ class WelcomeActivity : Activity() {
         val n = name.text.toString().trim()
         if (code.isEmpty() || h.isEmpty()) return toast("An invite code and a handle are needed")
         busy = true
+        status.setTextColor(colors.onSurfaceVariant)
         status.text = "Creating your account…"
         ruang.signUp(code, h, n.ifEmpty { h }) { r ->
             busy = false
             r.onSuccess { goOn() }
-            r.onFailure { status.text = errorText(it) }
+            r.onFailure {
+                status.setTextColor(colors.error)
+                status.text = errorText(it)
+            }
         }
     }
 
@@ -154,6 +183,13 @@ class WelcomeActivity : Activity() {
         const val EXTRA_INVITE_CODE = "org.ruang.app.INVITE_CODE"
         /** A room link to open once signed in. */
         const val EXTRA_PENDING_LINK = "org.ruang.app.PENDING_LINK"
+
+        const val ID_STATUS = 0x7f0a0001
+        const val ID_INVITE = 0x7f0a0002
+        const val ID_INVITER = 0x7f0a0003
+        const val ID_HANDLE = 0x7f0a0004
+        const val ID_NAME = 0x7f0a0005
+        const val ID_SERVER = 0x7f0a0006
 
         fun forInvite(context: Context, code: String) =
             Intent(context, WelcomeActivity::class.java).putExtra(EXTRA_INVITE_CODE, code)

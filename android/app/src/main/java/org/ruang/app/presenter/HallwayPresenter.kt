@@ -12,12 +12,17 @@ data class RoomCard(
     val speakersLine: String,
     /** Avatars for the first speakers. */
     val speakerInitials: List<String>,
+    /** The first speakers' faces (id for the avatar colour, initials). */
+    val speakers: List<Face>,
     /** "3 on stage · 120 listening". */
     val countsLine: String,
     /** "2 speakers you follow", or null. */
     val followedLine: String?,
     val link: String,
 )
+
+/** One face on a card: the avatar colour comes from the user id. */
+data class Face(val userId: String, val name: String, val initials: String)
 
 data class HallwayScreenState(
     val cards: List<RoomCard>,
@@ -56,6 +61,7 @@ object HallwayPresenter {
             },
             speakersLine = speakersLine,
             speakerInitials = r.speakers.take(3).map { initials(it.name, it.handle) },
+            speakers = r.speakers.take(3).map { Face(it.id, displayName(it.name, it.handle), initials(it.name, it.handle)) },
             countsLine = RoomPresenter.countsLine(speakerCount, r.listenerCount.toLong()),
             followedLine = when (followed) {
                 0L -> null

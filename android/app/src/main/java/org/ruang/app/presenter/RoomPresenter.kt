@@ -21,6 +21,8 @@ data class Tile(
     val me: Boolean,
     val followedBySpeakers: Boolean,
     val role: Role,
+    /** A raised hand: your own, or anyone's in the queue a moderator sees. */
+    val handRaised: Boolean = false,
 )
 
 /** A listener section: "Followed by the speakers" or "Others in the room". */
@@ -90,8 +92,12 @@ object RoomPresenter {
         val ended = endedMessage(s)
 
         val stage = s.stage.map { tile(it, myId) }
-        val followedPeople = s.audience.filter { it.followedBySpeakers }.map { tile(it, myId) }
-        val otherPeople = s.audience.filter { !it.followedBySpeakers }.map { tile(it, myId) }
+        // Hands shown on the audience tiles: the queue (moderators see it) and your own.
+        val hands = s.hands.map { it.participant.user.id }.toMutableSet()
+        if (s.handRaised && myId != null) hands += myId
+        fun listener(p: ParticipantView) = tile(p, myId).let { t -> if (t.userId in hands) t.copy(handRaised = true) else t }
+        val followedPeople = s.audience.filter { it.followedBySpeakers }.map(::listener)
+        val otherPeople = s.audience.filter { !it.followedBySpeakers }.map(::listener)
         val listeners = s.counts.listeners.toLong()
         // The room only sends the first listeners; the total comes from the counts. Who of the
         // rest the speakers follow is unknown, so they are counted among the others.

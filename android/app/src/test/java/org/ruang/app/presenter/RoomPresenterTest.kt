@@ -44,6 +44,21 @@ class RoomPresenterTest {
     }
 
     @Test
+    fun raisedHandsShowOnAudienceTiles() {
+        val me = person("me")
+        val other = person("h1")
+        val mine = RoomPresenter.present(roomState(me, stage = listOf(mod), audience = listOf(me, other), handRaised = true))
+        assertTrue(mine.others.people.first { it.me }.handRaised)
+        assertFalse(mine.others.people.first { !it.me }.handRaised)
+        // A moderator sees the queue's hands on the tiles.
+        val modView = RoomPresenter.present(
+            roomState(mod, stage = listOf(mod), audience = listOf(other, me), hands = listOf(HandView(other, false)))
+        )
+        assertTrue(modView.others.people.first { it.userId == "h1" }.handRaised)
+        assertFalse(modView.others.people.first { it.userId == "me" }.handRaised)
+    }
+
+    @Test
     fun raiseHandButtonStates() {
         val me = person("me")
         val up = RoomPresenter.present(roomState(me, stage = listOf(mod)))
