@@ -707,3 +707,33 @@ each_backend!(
     the_client_is_told_when_its_media_peer_is_dropped,
     media_loss_is_told
 );
+
+async fn closed_room_pages_tell_nothing(b: Backend) {
+    let srv = TestServer::start(b).await;
+    let admin = srv.admin("root").await;
+    let room = admin.create_room("Secret", RoomKind::Closed).await.unwrap();
+    let _host = srv.join(&admin, room.id.as_str()).await;
+    let page = |id: String| {
+        let url = format!("{}/r/{id}", srv.url);
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // A live closed room without its key and an id that never existed: the same answer,
+    // after the same work (one database lookup each), so neither content nor timing tells
+    // which closed rooms are live.
+    let before = srv.metric("ruang_room_page_lookups_total").await;
+    let live = page(room.id.0.clone()).await;
+    let after_live = srv.metric("ruang_room_page_lookups_total").await;
+    let unknown = page("zzzzzzzzzzzz".into()).await;
+    let after_unknown = srv.metric("ruang_room_page_lookups_total").await;
+    assert_eq!(live, unknown);
+    assert_eq!(live.0, 404);
+    assert_eq!(after_live - before, 1.0);
+    assert_eq!(after_unknown - after_live, 1.0);
+}
+each_backend!(
+    closed_room_pages_do_the_same_work_as_unknown_ids,
+    closed_room_pages_tell_nothing
+);

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub signups: AtomicU64,
     pub auth_failures: AtomicU64,
     pub rooms_created: AtomicU64,
+    /// Database lookups made by the `/r/ID` page (the same for every unusable link).
+    pub room_page_lookups: AtomicU64,
 }
 
 impl Metrics {
@@ -51,6 +53,12 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         "counter",
         "HTTP requests served.",
         c(&m.http_requests),
+    );
+    metric(
+        "ruang_room_page_lookups_total",
+        "counter",
+        "Database lookups made by /r/ID pages.",
+        c(&m.room_page_lookups),
     );
     metric(
         "ruang_http_errors_total",

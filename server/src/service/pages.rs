@@ -208,6 +208,7 @@ pub async fn room(
     }
     let id = RoomId(id);
     let Some(room) = state.registry.get(&id) else {
+        Metrics::inc(&state.metrics.room_page_lookups);
         return match state.store.room_record(&id).await {
             // Closed rooms stay hidden without their key, ended or not.
             Ok(Some((r, true))) if r.kind != RoomKind::Closed || r.link_token == token => {
@@ -223,6 +224,7 @@ pub async fn room(
     if room.kind() == RoomKind::Closed && !room.link_matches(&token) {
         // The same database lookup an unknown id costs, so timing tells nothing about
         // which closed rooms are live.
+        Metrics::inc(&state.metrics.room_page_lookups);
         let _ = state.store.room_record(&id).await;
         return room_missing(&state);
     }
