@@ -1,65 +1,10 @@
 //! The `ruang` binary as a user runs it: serve, signup, invites, room create, rooms,
 //! errors on stderr with a non-zero exit, and a graceful stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
-const RUANG: &str = env!("CARGO_BIN_EXE_ruang");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Serve {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Serve {
-    fn start(data: &std::path::Path, port: u16) -> Serve {
-        let mut child = Command::new(RUANG)
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(data)
-            .env("RUANG_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ruang serve starts");
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Serve { child, lines }
-    }
-
-    /// Waits for a stdout line containing `needle`.
-    fn wait_line(&self, needle: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no line with {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+use common::{free_port, Serve, RUANG};
+use std::process::Command;
 
 fn ruang(server: &str, args: &[&str]) -> std::process::Output {
     Command::new(RUANG)
@@ -87,9 +32,8 @@ fn cli_contract_and_graceful_stop() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let server = format!("http://127.0.0.1:{port}");
-    let serve = Serve::start(data.path(), port);
-    let line = serve.wait_line("Admin invite code:");
-    let code = line.rsplit(' ').next().unwrap().to_owned();
+    let serve = Serve::start(data.path(), port, &[]);
+    let code = serve.first_invite();
     let file = std::fs::read_to_string(data.path().join("first-invite.txt")).unwrap();
     assert_eq!(file.trim(), code);
     #[cfg(unix)]
@@ -153,18 +97,13 @@ fn cli_contract_and_graceful_stop() {
 
     // SIGTERM: graceful stop with exit 0.
     let mut serve = serve;
-    let pid = serve.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    serve.signal("-TERM");
     serve.wait_line("stopped cleanly");
     let status = serve.child.wait().unwrap();
     assert!(status.success());
 
     // Restart: nothing lost, no new admin invite.
-    let serve = Serve::start(data.path(), port);
+    let serve = Serve::start(data.path(), port, &[]);
     serve.wait_line("listening");
     let rooms = stdout_ok(&ruang(&server, &["rooms", "--token", &member]));
     assert!(rooms.starts_with(&room));

@@ -2,87 +2,23 @@
 //! room changes (nothing confirmed may be lost), and SIGTERM while a client holds a
 //! half-sent request (the process must still finish its shutdown).
 
+mod common;
+
+use common::{free_port, Serve};
 use ruang_client::{ApiClient, RoomSession, SessionOptions};
 use ruang_proto::{Role, RoomKind};
 use ruang_tests::{backends, fresh_postgres, Backend, WAIT};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
 use std::time::Duration;
 
-const RUANG: &str = env!("CARGO_BIN_EXE_ruang");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Serve {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Serve {
-    fn start(data: &std::path::Path, port: u16, db: Option<&str>, extra: &[&str]) -> Serve {
-        let mut cmd = Command::new(RUANG);
-        cmd.args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--rtc-port",
-            "0",
-        ])
-        .args(["--invites-per-user", "40"])
-        .arg("--data")
-        .arg(data)
-        .args(extra)
-        .env("RUANG_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-        if let Some(url) = db {
-            cmd.args(["--database-url", url]);
-        }
-        let mut child = cmd.spawn().expect("ruang serve starts");
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Serve { child, lines }
+/// `ruang serve` on `port` with room for 40 invites, on SQLite in `data` or on `db`.
+fn start(data: &std::path::Path, port: u16, db: Option<&str>, extra: &[&str]) -> Serve {
+    let mut args = vec!["--rtc-port", "0", "--invites-per-user", "40"];
+    if let Some(url) = db {
+        args.extend(["--database-url", url]);
     }
-
-    fn wait_line(&self, needle: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no line with {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap()
-            .success());
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    args.extend(extra);
+    Serve::start(data, port, &args)
 }
 
 async fn session(server: &str, c: &ApiClient, room: &str) -> RoomSession {
@@ -107,13 +43,8 @@ async fn confirmed_changes_survive(backend: Backend) {
     };
     let port = free_port();
     let server = format!("http://127.0.0.1:{port}");
-    let serve = Serve::start(data.path(), port, db.as_deref(), &[]);
-    let code = serve
-        .wait_line("Admin invite code:")
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
+    let serve = start(data.path(), port, db.as_deref(), &[]);
+    let code = serve.first_invite();
     let mut admin = ApiClient::new(&server).unwrap();
     admin.signup(&code, "host", "Host").await.unwrap();
     let room = admin.create_room("Crash", RoomKind::Open).await.unwrap();
@@ -163,7 +94,7 @@ async fn confirmed_changes_survive(backend: Backend) {
     drop(members);
     drop(host);
 
-    let serve = Serve::start(data.path(), port, db.as_deref(), &[]);
+    let serve = start(data.path(), port, db.as_deref(), &[]);
     serve.wait_line("listening");
     let host = session(&server, &admin, room.id.as_str()).await;
     let st = host
@@ -194,7 +125,7 @@ fn sigterm_finishes_while_a_request_is_half_sent() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     // A header timeout far away: only the bounded shutdown can end the stuck request.
-    let serve = Serve::start(data.path(), port, None, &["--header-timeout-secs", "600"]);
+    let serve = start(data.path(), port, None, &["--header-timeout-secs", "600"]);
     serve.wait_line("listening");
     let mut stuck = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stuck

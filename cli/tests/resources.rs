@@ -1,60 +1,14 @@
 //! What idle connections cost the real `ruang serve` process: memory per open WebSocket,
 //! and memory given back once they close (rounds of connect / hold / close).
 
+mod common;
+
+use common::{free_port, Serve};
 use futures_util::{SinkExt, StreamExt};
 use ruang_client::ApiClient;
 use ruang_proto::RoomKind;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-
-const RUANG: &str = env!("CARGO_BIN_EXE_ruang");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Serve {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Serve {
-    fn wait_line(&self, needle: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no line with {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    /// Resident memory of the server process, in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -80,36 +34,12 @@ async fn idle_websockets_are_cheap_and_memory_comes_back() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let server = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(RUANG)
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--rtc-port",
-            "0",
-        ])
-        .args(["--max-connections-per-ip", "0"])
-        .arg("--data")
-        .arg(data.path())
-        .env("RUANG_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let serve = Serve { child, lines };
-    let code = serve
-        .wait_line("Admin invite code:")
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
+    let serve = Serve::start(
+        data.path(),
+        port,
+        &["--rtc-port", "0", "--max-connections-per-ip", "0"],
+    );
+    let code = serve.first_invite();
     let mut admin = ApiClient::new(&server).unwrap();
     admin.signup(&code, "host", "Host").await.unwrap();
     let room = admin.create_room("Idle", RoomKind::Open).await.unwrap();
