@@ -3,6 +3,7 @@
 //! `RUANG_TEST_POSTGRES_URL`), and makes real clients.
 
 pub mod media;
+pub mod ws;
 
 use rand::Rng;
 use ruang_client::{ApiClient, RoomSession, SessionOptions};

@@ -1,7 +1,8 @@
 //! Malformed and hostile input: clear errors, nothing half-written, the server keeps going.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use ruang_proto::{ErrorCode, RoomKind, ServerMessage};
+use ruang_tests::ws::{next_msg, next_reply};
 use ruang_tests::{each_backend, Backend, TestServer};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -162,37 +163,6 @@ async fn http_bad_input(b: Backend) {
     assert_eq!(error_of(r).await, (429, "rate_limited".into()));
 }
 each_backend!(http_bad_input_gets_clear_errors, http_bad_input);
-
-async fn next_msg(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> ServerMessage {
-    loop {
-        let m = tokio::time::timeout(ruang_tests::WAIT, ws.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("ok");
-        if let Message::Text(t) = m {
-            return serde_json::from_str(&t).expect("valid server message");
-        }
-    }
-}
-
-/// The next message that is not a room delta.
-async fn next_reply(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> ServerMessage {
-    loop {
-        match next_msg(ws).await {
-            ServerMessage::Delta { .. } => continue,
-            m => return m,
-        }
-    }
-}
 
 fn assert_error(m: ServerMessage, want: ErrorCode, want_req: Option<u64>) {
     match m {

@@ -1,7 +1,7 @@
 //! Guest listeners (no account): guest passes, what guests may and may not do, closed
 //! rooms, rate limits and the connection cap, and guest media through the real SFU.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use ruang_client::media::ruang_media;
 use ruang_client::media::{MediaOptions, MediaSession};
 use ruang_client::{ApiClient, RoomSession, SessionOptions};
@@ -9,13 +9,11 @@ use ruang_media::device::Source;
 use ruang_media::signal::speech_like;
 use ruang_proto::{ErrorCode, RoomKind, ServerMessage};
 use ruang_tests::media::{device, forcing_tone, listener_opts};
+use ruang_tests::ws::{next_msg, next_reply, Ws};
 use ruang_tests::{each_backend, Backend, TestServer, WAIT};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// `POST /v1/rooms/{room}/guest` with an optional body: (status, JSON body).
 async fn guest_pass(srv: &TestServer, room: &str, body: Option<Value>) -> (u16, Value) {
@@ -37,29 +35,6 @@ async fn pass_token(srv: &TestServer, room: &str) -> String {
 
 fn code_of(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("")
-}
-
-async fn next_msg(ws: &mut Ws) -> ServerMessage {
-    loop {
-        let m = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("ok");
-        if let Message::Text(t) = m {
-            return serde_json::from_str(&t).expect("valid server message");
-        }
-    }
-}
-
-/// The next message that is not a room delta.
-async fn next_reply(ws: &mut Ws) -> ServerMessage {
-    loop {
-        match next_msg(ws).await {
-            ServerMessage::Delta { .. } => continue,
-            m => return m,
-        }
-    }
 }
 
 /// Opens the room's WebSocket and sends `hello` with `token`; returns the first reply.

@@ -6,6 +6,7 @@
 use futures_util::{SinkExt, StreamExt};
 use ruang_client::session::{ConnectionState, SessionState};
 use ruang_proto::{CloseReason, ErrorCode, RoomKind, ServerMessage};
+use ruang_tests::ws::{next_msg, Ws};
 use ruang_tests::{each_backend, Backend, TestServer, WAIT};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -13,9 +14,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Reads what the server sends until it closes the socket (or `WAIT` passes: None).
 async fn read_until_closed(s: &mut TcpStream) -> Option<String> {
@@ -172,22 +170,6 @@ async fn guest_pass(srv: &TestServer, room: &str, from: &str, body: Value) -> (u
         .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
-}
-
-async fn next_msg<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> ServerMessage
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    loop {
-        let m = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("ok");
-        if let Message::Text(t) = m {
-            return serde_json::from_str(&t).expect("valid server message");
-        }
-    }
 }
 
 async fn hello_from(srv: &TestServer, room: &str, token: &str, from: &str) -> (Ws, ServerMessage) {
