@@ -98,7 +98,10 @@ object RoomPresenter {
         fun listener(p: ParticipantView) = tile(p, myId).let { t -> if (t.userId in hands) t.copy(handRaised = true) else t }
         val followedPeople = s.audience.filter { it.followedBySpeakers }.map(::listener)
         val otherPeople = s.audience.filter { !it.followedBySpeakers }.map(::listener)
-        val listeners = s.counts.listeners.toLong()
+        // Counts are coalesced by the server (a few per second) and may lag the lists: never
+        // show fewer than the people on screen.
+        val listeners = maxOf(s.counts.listeners.toLong(), s.audience.size.toLong())
+        val speakers = maxOf(s.counts.speakers.toLong(), s.stage.size.toLong())
         // The room only sends the first listeners; the total comes from the counts. Who of the
         // rest the speakers follow is unknown, so they are counted among the others.
         val othersCount = maxOf(listeners - followedPeople.size, otherPeople.size.toLong())
@@ -128,7 +131,7 @@ object RoomPresenter {
             stage = stage,
             followed = Section("Followed by the speakers", followedPeople.size.toLong(), followedPeople),
             others = Section("Others in the room", othersCount, otherPeople),
-            countsLine = countsLine(s.counts.speakers.toLong(), listeners),
+            countsLine = countsLine(speakers, listeners),
             hand = hand,
             mute = mute,
             showInviteDialog = s.invitedToSpeak && myRole == Role.LISTENER && ended == null,

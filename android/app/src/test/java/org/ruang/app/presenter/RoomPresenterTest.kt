@@ -29,6 +29,14 @@ class RoomPresenterTest {
     }
 
     @Test
+    fun countsNeverShowFewerPeopleThanTheListsWhileTheyCatchUp() {
+        val me = person("me")
+        val audience = listOf(me, person("c"), person("d"))
+        val s = RoomPresenter.present(roomState(me, stage = listOf(mod), audience = audience, listeners = 0))
+        assertEquals("1 on stage · 3 listening", s.countsLine)
+    }
+
+    @Test
     fun listenersSplitIntoFollowedAndOthersWithCountsForBigRooms() {
         val me = person("me")
         val audience = listOf(me, person("c", followed = true), person("d"), person("e", followed = true))
