@@ -456,10 +456,8 @@ impl Conn {
         let mut revocations = self.state.revocations.subscribe();
         // A logout that landed between authentication and this subscription.
         if let Some((_, hash)) = &self.session {
-            if !matches!(
-                self.state.store.session_valid(hash).await,
-                Ok(true) | Err(_)
-            ) {
+            // A database error here is not a revocation: the socket stays.
+            if let Ok(false) = self.state.store.session_valid(hash).await {
                 self.close(CloseReason::SessionRevoked).await;
                 return false;
             }
