@@ -131,7 +131,10 @@ async fn load_counts_agree_with_the_servers_metrics() {
     // In the steady window the SFU's count and the loader's agree.
     let fw = n("server_packets_forwarded_in_window");
     let rw = n("packets_received_in_window");
-    assert!(rw <= fw + 5.0 * 10.0 && rw >= fw * 0.9, "window: {rw} vs {fw}");
+    assert!(
+        rw <= fw + 5.0 * 10.0 && rw >= fw * 0.9,
+        "window: {rw} vs {fw}"
+    );
     assert_eq!(metric(&m, "ruang_signups_total"), 6.0);
     assert!(metric(&m, "ruang_process_cpu_seconds_total") > 0.0);
 
