@@ -105,6 +105,19 @@ fn own_cpu_seconds() -> f64 {
     s(u.ru_utime) + s(u.ru_stime)
 }
 
+/// Raises the soft limit of open descriptors to the hard one: each listener holds a UDP
+/// socket and a WebSocket.
+fn raise_nofile_limit() {
+    // SAFETY: getrlimit/setrlimit on a struct we own.
+    unsafe {
+        let mut l: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
 /// The local address that reaches the server (peers bind their sockets on it).
 fn local_ip_towards(server: &str) -> Result<IpAddr> {
     let url = url::Url::parse(server).context("server URL")?;
@@ -206,6 +219,7 @@ pub async fn load(args: LoadArgs) -> Result<()> {
     if args.speakers == 0 {
         bail!("--speakers must be at least 1");
     }
+    raise_nofile_limit();
     let started = Instant::now();
     let tag: String = {
         let mut rng = rand::thread_rng();
