@@ -120,18 +120,32 @@ impl SeqTrack {
 pub struct ListenerFigures {
     pub hello: Option<Instant>,
     pub first_packet: Option<Instant>,
+    /// By the RTP sequence numbers of the server's slot streams: what the server sent and
+    /// this listener did not get (the SFU numbers a slot's packets itself, so a packet lost
+    /// on its way from the speaker to the server leaves no gap here).
     streams: Vec<(Ssrc, SeqTrack)>,
+    /// By each speaker's frame numbers (recognised by payload): end to end, speaker to
+    /// listener.
+    frames: Vec<(usize, SeqTrack)>,
 }
 
 impl ListenerFigures {
+    /// Frames received (distinct), end to end.
     pub fn received(&self) -> u64 {
-        self.streams.iter().map(|(_, s)| s.received).sum()
+        self.frames.iter().map(|(_, s)| s.received).sum()
     }
+    /// Frames the speakers sent from this listener's first frame to its last.
     pub fn expected(&self) -> u64 {
-        self.streams.iter().map(|(_, s)| s.expected()).sum()
+        self.frames.iter().map(|(_, s)| s.expected()).sum()
     }
     pub fn duplicates(&self) -> u64 {
-        self.streams.iter().map(|(_, s)| s.duplicates).sum()
+        self.frames.iter().map(|(_, s)| s.duplicates).sum()
+    }
+    /// Slot packets (server → listener): expected by sequence number, and received.
+    pub fn slot_packets(&self) -> (u64, u64) {
+        let e = self.streams.iter().map(|(_, s)| s.expected()).sum();
+        let r = self.streams.iter().map(|(_, s)| s.received).sum();
+        (e, r)
     }
     /// Hello to first packet.
     pub fn join(&self) -> Option<Duration> {
@@ -174,6 +188,8 @@ struct Speaker {
     encoder: OpusEncoder,
     rtp: u64,
     phase: f32,
+    /// Frames sent so far (the frame number).
+    frames: u64,
 }
 
 struct Peer {
@@ -268,8 +284,8 @@ impl MediaLoop {
 struct State {
     peers: Vec<Peer>,
     listeners: Vec<ListenerFigures>,
-    /// Payload hash → send instant.
-    sent: HashMap<u64, Instant>,
+    /// Payload hash → (speaker peer, frame number, send instant).
+    sent: HashMap<u64, (usize, u64, Instant)>,
     delays: Vec<u64>,
     unmatched: u64,
     packets_sent: u64,
@@ -387,7 +403,8 @@ fn run(
                 };
                 let data = opus[..n].to_vec();
                 let sent_at = Instant::now();
-                st.sent.insert(payload_key(&data), sent_at);
+                st.sent.insert(payload_key(&data), (i, sp.frames, sent_at));
+                sp.frames += 1;
                 let time = MediaTime::new(sp.rtp, Frequency::FORTY_EIGHT_KHZ);
                 sp.rtp += 960;
                 let mid = sp.mid;
@@ -405,7 +422,8 @@ fn run(
         }
         if now.duration_since(last_prune) > Duration::from_secs(1) {
             last_prune = now;
-            st.sent.retain(|_, t| now.duration_since(*t) < SENT_KEEP);
+            st.sent
+                .retain(|_, (_, _, t)| now.duration_since(*t) < SENT_KEEP);
         }
 
         // Wait for packets or the next timer.
@@ -475,6 +493,7 @@ impl State {
                 .map_err(|e| anyhow!("opus encoder: {e:?}"))?,
                 rtp: 0,
                 phase: 0.0,
+                frames: 0,
             }),
             None => None,
         };
@@ -576,15 +595,23 @@ impl State {
                 Ok(Output::Event(Event::RtpPacket(pkt))) => {
                     let Some(l) = p.listener else { continue };
                     let at = pkt.timestamp;
+                    let f = &mut self.listeners[l];
                     match self.sent.get(&payload_key(&pkt.payload)) {
-                        Some(sent) => {
-                            let us = at.saturating_duration_since(*sent).as_micros() as u64;
+                        Some(&(speaker, frame, sent)) => {
+                            let us = at.saturating_duration_since(sent).as_micros() as u64;
                             let b = (us.min(MAX_DELAY_US) / BUCKET_US) as usize;
                             self.delays[b] += 1;
+                            let idx = match f.frames.iter().position(|(s, _)| *s == speaker) {
+                                Some(i) => i,
+                                None => {
+                                    f.frames.push((speaker, SeqTrack::default()));
+                                    f.frames.len() - 1
+                                }
+                            };
+                            f.frames[idx].1.add(frame);
                         }
                         None => self.unmatched += 1,
                     }
-                    let f = &mut self.listeners[l];
                     if f.first_packet.is_none() {
                         f.first_packet = Some(at);
                         self.live

@@ -542,6 +542,12 @@ fn finish_report(report: &mut serde_json::Value, f: &Figures, args: &LoadArgs) {
     let expected: u64 = f.listeners.iter().map(|l| l.expected()).sum();
     let duplicates: u64 = f.listeners.iter().map(|l| l.duplicates()).sum();
     let lost = expected.saturating_sub(received);
+    let (slot_expected, slot_received) = f
+        .listeners
+        .iter()
+        .map(|l| l.slot_packets())
+        .fold((0, 0), |(e, r), (a, b)| (e + a, r + b));
+    let slot_lost = slot_expected.saturating_sub(slot_received);
     let without_audio = f
         .listeners
         .iter()
@@ -562,6 +568,9 @@ fn finish_report(report: &mut serde_json::Value, f: &Figures, args: &LoadArgs) {
         "packets_lost": lost,
         "duplicates": duplicates,
         "packets_unmatched": f.unmatched,
+        "server_to_listener_packets_expected": slot_expected,
+        "server_to_listener_packets_lost": slot_lost,
+        "server_to_listener_loss_percent": if slot_expected == 0 { 0.0 } else { round(slot_lost as f64 * 100.0 / slot_expected as f64, 3) },
         "loss_percent": if expected == 0 { 0.0 } else { round(lost as f64 * 100.0 / expected as f64, 3) },
         "forward_delay_ms": {
             "p50": r(f.delay_ms(0.50)),
