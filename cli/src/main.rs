@@ -3,6 +3,7 @@
 mod account;
 mod bench;
 mod bot;
+mod load;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -106,6 +107,9 @@ enum Command {
         #[command(subcommand)]
         action: bench::BenchAction,
     },
+    /// Capacity test: N real listeners (str0m peers on one loop) and S Opus speakers in one
+    /// room; reports loss, forwarding delay, join time and the server's CPU and memory.
+    Load(load::LoadArgs),
     /// Revoke this session token (or all of yours with --all).
     Logout {
         #[command(flatten)]
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
             Command::Logout { remote, all } => account::logout(&remote, all).await,
             Command::Bot { remote, action } => bot::bot(&remote, action).await,
             Command::Bench { action } => bench::bench(action).await,
+            Command::Load(args) => load::load(args).await,
         }
     });
     match result {

@@ -154,6 +154,12 @@ async fn http_bad_input(b: Backend) {
         .unwrap();
     assert!(m.contains("ruang_auth_failures_total"));
     assert!(m.contains("ruang_signups_total 1"));
+    // The server's own CPU time and resident memory, independent of any load tool.
+    let cpu1 = srv.metric("ruang_process_cpu_seconds_total").await;
+    let cpu2 = srv.metric("ruang_process_cpu_seconds_total").await;
+    assert!(cpu1 > 0.0 && cpu2 >= cpu1, "cpu {cpu1} then {cpu2}");
+    let rss = srv.metric("ruang_process_resident_memory_bytes").await;
+    assert!(rss > 1_000_000.0, "rss {rss}");
     let r = http
         .get(url("/v1/me"))
         .bearer_auth(&token)
