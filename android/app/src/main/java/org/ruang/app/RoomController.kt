@@ -142,7 +142,8 @@ class RoomController(private val app: RuangApp) {
         app.background({ work(r) }, done)
     }
 
-    fun leave(quietly: Boolean, done: () -> Unit) {
+    /** Forgets the current room and everything about it; returns it for closing. */
+    private fun forget(): Room? {
         val r = room
         generation++
         room = null
@@ -151,6 +152,11 @@ class RoomController(private val app: RuangApp) {
         shareLink = null
         state = null
         capture = null
+        return r
+    }
+
+    fun leave(quietly: Boolean, done: () -> Unit) {
+        val r = forget()
         app.stopService(Intent(app, RoomService::class.java))
         if (r == null) {
             done()
@@ -170,14 +176,7 @@ class RoomController(private val app: RuangApp) {
      * gets them back. Used to simulate process death on the JVM.
      */
     fun abandon() {
-        val r = room
-        generation++
-        room = null
-        roomId = null
-        linkToken = null
-        shareLink = null
-        state = null
-        capture = null
+        val r = forget()
         if (r != null) {
             app.executor.execute {
                 runCatching { r.stopAudio() }
