@@ -62,9 +62,13 @@ pub struct ServeArgs {
     /// Failed invite codes or tokens allowed per address per minute.
     #[arg(long, env = "RUANG_AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
     auth_failures_per_minute: u32,
-    /// UDP port for all WebRTC media (on the IP of --addr); 0 picks a free port.
+    /// First UDP port for WebRTC media (on the IP of --addr): each forwarding thread has its
+    /// own, from this one up (8443–8444 with 2 threads); 0 picks free ports.
     #[arg(long, env = "RUANG_RTC_PORT", default_value_t = 8443)]
     rtc_port: u16,
+    /// SFU forwarding threads (one UDP port each); 0: one per core, at most 8.
+    #[arg(long, env = "RUANG_RTC_THREADS", default_value_t = 0)]
+    rtc_threads: usize,
     /// Public IP put in the media answer's candidate (behind NAT, or with --addr 0.0.0.0).
     #[arg(long, env = "RUANG_RTC_PUBLIC_IP")]
     rtc_public_ip: Option<IpAddr>,
@@ -173,6 +177,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         android_cert_fingerprints: args.android_cert_fingerprints,
         auth_failures_per_minute: args.auth_failures_per_minute,
         rtc_port: args.rtc_port,
+        rtc_threads: args.rtc_threads,
         rtc_public_ip: args.rtc_public_ip,
         forward_limit: args.forward_limit.max(1),
         max_guests: args.max_guests,

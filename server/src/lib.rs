@@ -48,6 +48,9 @@ pub struct Config {
     pub rtc_public_ip: Option<IpAddr>,
     /// Most speakers forwarded to one client at once (the loudest).
     pub forward_limit: usize,
+    /// SFU forwarding threads, each with its own UDP port from `rtc_port` up (0: one per
+    /// core, at most 8).
+    pub rtc_threads: usize,
     /// Guest listeners (no account, from the browser page) connected at once, server-wide.
     pub max_guests: usize,
     /// Guest passes (`POST /v1/rooms/{id}/guest`) one client address may get per minute.
@@ -83,6 +86,7 @@ impl Default for Config {
             rtc_port: 0,
             rtc_public_ip: None,
             forward_limit: 4,
+            rtc_threads: 0,
             max_guests: 1000,
             guest_joins_per_minute: 30,
             max_connections: 10_000,
@@ -151,6 +155,7 @@ impl Server {
             bind: SocketAddr::new(addr.ip(), config.rtc_port),
             public_ip: config.rtc_public_ip,
             forward_limit: config.forward_limit,
+            threads: config.rtc_threads,
         })?;
         let rtc_addr = sfu.addr();
         let state = service::AppState::new(

@@ -87,6 +87,8 @@ impl TestServer {
             addr: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_owned(),
             database_url,
+            // Several forwarding threads whatever the machine, so every media test crosses shards.
+            rtc_threads: 3,
             ..Config::default()
         };
         tweak(&mut config);

@@ -136,6 +136,14 @@ async fn one_speaker_reaches_three_listeners() {
         );
         drop(session);
     }
+    // The listeners offered first and went one to each of the three forwarding threads; the
+    // speaker shares the first one's: its audio reached the two others by relay.
+    assert_eq!(ts.metric("ruang_sfu_threads").await, 3.0);
+    let relayed = ts.metric("ruang_sfu_packets_relayed_total").await;
+    assert!(
+        relayed >= 2.0 * 190.0,
+        "the speaker's audio was relayed to the two other threads: {relayed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

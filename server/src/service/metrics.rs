@@ -153,6 +153,24 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         c(&sfu.packets_dropped_not_on_stage),
     );
     metric(
+        "ruang_sfu_packets_relayed_total",
+        "counter",
+        "Audio packets passed from the forwarding thread that received them to another one.",
+        c(&sfu.packets_relayed),
+    );
+    metric(
+        "ruang_sfu_threads",
+        "gauge",
+        "SFU forwarding threads (each with its own UDP port).",
+        state.sfu.shard_count() as i64,
+    );
+    metric(
+        "ruang_sfu_socket_drops_total",
+        "counter",
+        "Datagrams the kernel dropped because an SFU socket's receive queue was full.",
+        state.sfu.socket_drops() as i64,
+    );
+    metric(
         "ruang_sfu_offers_accepted_total",
         "counter",
         "Media offers answered.",

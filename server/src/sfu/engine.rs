@@ -1,19 +1,27 @@
-//! The SFU loop: one UDP socket, every peer's str0m `Rtc`, one task on the SFU thread.
+//! One SFU shard's loop: one UDP socket, the str0m `Rtc` of every peer the shard serves,
+//! one task on the shard's thread.
 //!
-//! Each turn waits for the first of: a command from signalling, a datagram, the earliest
-//! peer timeout or the levels timer. A datagram goes to the peer that `accepts` it (cached
-//! by source address); the peer's outputs are drained at once (transmits, events). Audio
-//! from a peer's microphone m-line goes through the room's [`RoomForwarder`], which says
-//! which receivers and slots get a copy; the payload is shared (`Arc<[u8]>`), not copied.
+//! Each turn waits for the first of: a command (signalling, or audio relayed by another
+//! shard), datagrams, the earliest peer timeout (a min-heap, not a scan of every peer) or
+//! the levels timer. Datagrams are read in batches (`recvmmsg`); each goes to its peer, found
+//! by source address, or for a new address by the ICE username of its STUN request. The
+//! peer's outputs are drained at once; what it transmits is queued and sent in batches
+//! (`sendmmsg`) before the loop waits again. Audio from a peer's microphone m-line goes
+//! through the room's [`RoomForwarder`], which says which local receivers and slots get a
+//! copy; the payload is one shared `Arc<[u8]>` for every copy. Audible audio is also
+//! relayed once to the other shards, which forward it to their own receivers.
 
 use super::forward::{Forward, ForwardConfig, PeerId, RoomForwarder, Verdict};
-use super::{answer, offer, Command, SfuMetrics};
+use super::udp::{self, RecvBatch, SendBatch};
+use super::{answer, offer, Command, Relayed, SfuMetrics};
 use crate::rooms::rules::{Audience, Outgoing};
 use crate::rooms::LiveRoom;
 use ruang_proto::{RoomEvent, RoomId, SpeakerLevel, UserId};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
@@ -21,7 +29,9 @@ use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaData, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -29,6 +39,10 @@ use tokio::sync::mpsc;
 const LEVELS_EVERY: Duration = Duration::from_millis(250);
 /// Longest sleep when no peer has anything to do.
 const IDLE: Duration = Duration::from_millis(500);
+/// A peer's timer that never fires (set while its due timer is being handled).
+const NEVER: Duration = Duration::from_secs(3600 * 24 * 365);
+/// A speaker of another shard heard from no longer than this is still in the room's forwarder.
+const REMOTE_SPEAKER_KEEP: Duration = Duration::from_secs(5);
 
 struct Peer {
     room: RoomId,
@@ -42,6 +56,8 @@ struct Peer {
     timeout: Instant,
     /// The client closed its transport (str0m's `Event::Closed`).
     closed_by_client: bool,
+    /// Our ICE username fragment (STUN requests for this peer carry it).
+    ufrag: String,
 }
 
 struct RoomState {
@@ -50,6 +66,15 @@ struct RoomState {
     audible_version: Option<u64>,
     /// Users of the room's peers, kept one levels round after a peer left (to report 0).
     users: HashMap<PeerId, UserId>,
+    /// Speakers served by other shards whose audio arrives relayed, and when last heard.
+    remote: HashMap<PeerId, Instant>,
+}
+
+/// The other shards of the SFU, for relaying audio (weak: the loops end when the `Sfu`
+/// handle is dropped).
+pub(crate) struct Bus {
+    pub shard: usize,
+    pub others: Vec<mpsc::WeakUnboundedSender<Command>>,
 }
 
 pub(crate) struct Engine {
@@ -60,12 +85,19 @@ pub(crate) struct Engine {
     metrics: Arc<SfuMetrics>,
     peers: HashMap<PeerId, Peer>,
     by_addr: HashMap<SocketAddr, PeerId>,
+    by_ufrag: HashMap<String, PeerId>,
     rooms: HashMap<RoomId, RoomState>,
-    next_id: PeerId,
+    /// Peer ids, unique across shards (relayed audio names its sender).
+    ids: Arc<AtomicU64>,
     start: Instant,
+    /// Peers' next timeouts; an entry is current only if it equals the peer's `timeout`.
+    timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
+    bus: Bus,
     /// Reused buffers of the forwarding path.
     forwards: Vec<Forward>,
     dirty: Vec<PeerId>,
+    out: SendBatch,
+    fd: RawFd,
 }
 
 impl Engine {
@@ -73,12 +105,11 @@ impl Engine {
         local: SocketAddr,
         forward_limit: usize,
         metrics: Arc<SfuMetrics>,
+        provider: Arc<CryptoProvider>,
+        cert: DtlsCert,
+        ids: Arc<AtomicU64>,
+        bus: Bus,
     ) -> anyhow::Result<Engine> {
-        let provider = Arc::new(str0m::crypto::from_feature_flags());
-        let cert = provider
-            .dtls_provider
-            .generate_certificate()
-            .ok_or_else(|| anyhow::anyhow!("could not generate the DTLS certificate"))?;
         Ok(Engine {
             local,
             provider,
@@ -90,11 +121,16 @@ impl Engine {
             metrics,
             peers: HashMap::new(),
             by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
             rooms: HashMap::new(),
-            next_id: 1,
+            ids,
             start: Instant::now(),
+            timers: BinaryHeap::new(),
+            bus,
             forwards: Vec::with_capacity(64),
             dirty: Vec::with_capacity(64),
+            out: SendBatch::default(),
+            fd: -1,
         })
     }
 
@@ -114,49 +150,90 @@ impl Engine {
                 return;
             }
         };
-        let mut buf = vec![0u8; 2048];
+        self.fd = socket.as_raw_fd();
+        let mut batch = RecvBatch::default();
         let mut next_levels = Instant::now() + LEVELS_EVERY;
         loop {
+            self.out.flush(self.fd);
             let deadline = self
-                .peers
-                .values()
-                .map(|p| p.timeout)
-                .min()
+                .timers
+                .peek()
+                .map(|Reverse((t, _))| *t)
                 .unwrap_or_else(|| Instant::now() + IDLE)
                 .min(next_levels);
             enum Wake {
                 Cmd(Option<Command>),
-                Packet(std::io::Result<(usize, SocketAddr)>),
+                Readable(std::io::Result<()>),
                 Timer,
             }
             let wake = tokio::select! {
                 cmd = rx.recv() => Wake::Cmd(cmd),
-                r = socket.recv_from(&mut buf) => Wake::Packet(r),
+                r = socket.readable() => Wake::Readable(r),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
-            let now = Instant::now();
             match wake {
                 Wake::Cmd(None) | Wake::Cmd(Some(Command::Shutdown)) => break,
-                Wake::Cmd(Some(cmd)) => self.command(cmd, now, &socket),
-                Wake::Packet(Ok((n, source))) => self.receive(&buf[..n], source, now, &socket),
-                // ICMP errors from gone clients surface here on some systems; keep going.
-                Wake::Packet(Err(e)) => tracing::debug!(error = %e, "SFU socket receive"),
+                Wake::Cmd(Some(cmd)) => {
+                    self.command(cmd, Instant::now());
+                    // Take what else is queued (relayed audio comes 50 times a second per
+                    // speaker) before waiting again.
+                    for _ in 0..64 {
+                        match rx.try_recv() {
+                            Ok(Command::Shutdown) => return self.stop(),
+                            Ok(cmd) => self.command(cmd, Instant::now()),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Wake::Readable(Ok(())) => {
+                    // Drain the socket, a batch per system call, a bounded number of batches
+                    // per turn so commands and timers are not starved.
+                    for _ in 0..8 {
+                        let fd = self.fd;
+                        let got = socket.try_io(Interest::READABLE, || batch.recv(fd));
+                        let n = match got {
+                            Ok(n) => n,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                            // ICMP errors from gone clients surface here; keep going.
+                            Err(e) => {
+                                tracing::debug!(error = %e, "SFU socket receive");
+                                break;
+                            }
+                        };
+                        let now = Instant::now();
+                        for i in 0..n {
+                            if let Some((data, source)) = batch.get(i) {
+                                self.receive(data, source, now);
+                            }
+                        }
+                        if n < udp::BATCH {
+                            break;
+                        }
+                    }
+                }
+                Wake::Readable(Err(e)) => tracing::debug!(error = %e, "SFU socket readiness"),
                 Wake::Timer => {}
             }
-            self.timeouts(now, &socket);
+            let now = Instant::now();
+            self.timeouts(now);
             if now >= next_levels {
                 self.levels(now);
                 next_levels = now + LEVELS_EVERY;
             }
         }
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.out.flush(self.fd);
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in ids {
             self.remove_peer(id);
         }
-        tracing::info!("SFU stopped");
+        tracing::debug!(shard = self.bus.shard, "SFU shard stopped");
     }
 
-    fn command(&mut self, cmd: Command, now: Instant, socket: &UdpSocket) {
+    fn command(&mut self, cmd: Command, now: Instant) {
         match cmd {
             Command::Offer {
                 room,
@@ -178,7 +255,7 @@ impl Engine {
                     answer
                 });
                 let _ = reply.send(answer);
-                self.drive_dirty(now, socket);
+                self.drive_dirty(now);
             }
             Command::Remove { room, user, conn } => {
                 let id = self
@@ -188,6 +265,14 @@ impl Engine {
                     .map(|(id, _)| *id);
                 if let Some(id) = id {
                     self.remove_peer(id);
+                }
+            }
+            Command::Relay(relayed) => self.relayed(relayed, now),
+            Command::RelayGone { room, peer } => {
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    if state.remote.remove(&peer).is_some() {
+                        state.fwd.remove_peer(peer);
+                    }
                 }
             }
             Command::Shutdown => {}
@@ -203,7 +288,7 @@ impl Engine {
         now: Instant,
     ) -> Result<(PeerId, String), String> {
         let Negotiated {
-            rtc,
+            mut rtc,
             shape,
             slots,
             answer,
@@ -218,8 +303,8 @@ impl Engine {
         for id in old {
             self.remove_peer(id);
         }
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         let fwd_config = self.fwd_config.clone();
         let state = self
             .rooms
@@ -229,6 +314,7 @@ impl Engine {
                 fwd: RoomForwarder::new(fwd_config),
                 audible_version: None,
                 users: HashMap::new(),
+                remote: HashMap::new(),
             });
         state.live = room.clone();
         state.fwd.add_peer(id, slots.len());
@@ -246,8 +332,11 @@ impl Engine {
                 slots,
                 timeout: now,
                 closed_by_client: false,
+                ufrag: ufrag.clone(),
             },
         );
+        self.by_ufrag.insert(ufrag, id);
+        self.timers.push(Reverse((now, id)));
         self.metrics.peers.fetch_add(1, Ordering::Relaxed);
         Ok((id, answer))
     }
@@ -273,13 +362,17 @@ impl Engine {
         };
         self.metrics.peers.fetch_sub(1, Ordering::Relaxed);
         self.by_addr.retain(|_, p| *p != id);
+        self.by_ufrag.remove(&peer.ufrag);
         if let Some(room) = self.rooms.get_mut(&peer.room) {
+            if room.fwd.audible(id) {
+                relay_gone(&self.bus, &peer.room, id);
+            }
             room.fwd.remove_peer(id);
         }
         tracing::debug!(room = %peer.room, user = %peer.user, peer = id, "media peer removed");
     }
 
-    fn receive(&mut self, data: &[u8], source: SocketAddr, now: Instant, socket: &UdpSocket) {
+    fn receive(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
         let Ok(contents) = data.try_into() else {
             return;
         };
@@ -297,11 +390,10 @@ impl Engine {
             .get(&source)
             .copied()
             .filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
+        // A new address starts with a STUN request naming our ICE username fragment.
         let id = cached.or_else(|| {
-            self.peers
-                .iter()
-                .find(|(_, p)| p.rtc.accepts(&input))
-                .map(|(id, _)| *id)
+            let id = *self.by_ufrag.get(udp::stun_local_ufrag(data)?)?;
+            self.peers.get(&id)?.rtc.accepts(&input).then_some(id)
         });
         let Some(id) = id else {
             return;
@@ -317,30 +409,49 @@ impl Engine {
             peer.rtc.disconnect();
         }
         self.dirty.push(id);
-        self.drive_dirty(now, socket);
+        self.drive_dirty(now);
     }
 
-    fn timeouts(&mut self, now: Instant, socket: &UdpSocket) {
-        for (id, peer) in &mut self.peers {
-            if peer.timeout <= now {
-                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                    tracing::debug!(peer = id, error = %e, "peer timeout failed");
-                    peer.rtc.disconnect();
-                }
-                self.dirty.push(*id);
+    /// Fires the timers that are due (each peer's latest timeout only).
+    fn timeouts(&mut self, now: Instant) {
+        while let Some(&Reverse((t, id))) = self.timers.peek() {
+            if t > now {
+                break;
             }
+            self.timers.pop();
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if peer.timeout != t {
+                continue; // superseded by a later `Output::Timeout`
+            }
+            // Whatever str0m asks for next is a change, so it gets a heap entry.
+            peer.timeout = now + NEVER;
+            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                tracing::debug!(peer = id, error = %e, "peer timeout failed");
+                peer.rtc.disconnect();
+            }
+            self.dirty.push(id);
         }
-        self.drive_dirty(now, socket);
+        self.drive_dirty(now);
+        // Superseded entries pile up when timeouts move often: rebuild from the peers.
+        if self.timers.len() > 4 * self.peers.len() + 64 {
+            self.timers = self
+                .peers
+                .iter()
+                .map(|(id, p)| Reverse((p.timeout, *id)))
+                .collect();
+        }
     }
 
     /// Drains the outputs of every peer that got input or media.
-    fn drive_dirty(&mut self, now: Instant, socket: &UdpSocket) {
+    fn drive_dirty(&mut self, now: Instant) {
         while let Some(id) = self.dirty.pop() {
-            self.drive(id, now, socket);
+            self.drive(id, now);
         }
     }
 
-    fn drive(&mut self, id: PeerId, now: Instant, socket: &UdpSocket) {
+    fn drive(&mut self, id: PeerId, now: Instant) {
         loop {
             let Some(peer) = self.peers.get_mut(&id) else {
                 return;
@@ -363,12 +474,15 @@ impl Engine {
                         self.peer_lost(id, "media_closed");
                         return;
                     }
-                    peer.timeout = t;
+                    if t != peer.timeout {
+                        peer.timeout = t;
+                        self.timers.push(Reverse((t, id)));
+                    }
                     return;
                 }
                 Output::Transmit(t) => {
                     // UDP: a full send buffer drops the datagram, like the network would.
-                    let _ = socket.try_send_to(&t.contents, t.destination);
+                    self.out.push(self.fd, t.destination, &t.contents);
                 }
                 Output::Event(Event::MediaData(data)) => self.media(id, data, now),
                 Output::Event(Event::IceConnectionStateChange(
@@ -389,7 +503,8 @@ impl Engine {
         }
     }
 
-    /// Audio from `from`: forwarded to the receivers and slots the room's forwarder picks.
+    /// Audio from `from`: forwarded to the local receivers and slots the room's forwarder
+    /// picks, and relayed once to the other shards when audible.
     fn media(&mut self, from: PeerId, data: MediaData, now: Instant) {
         let now_ms = self.now_ms(now);
         let Some(peer) = self.peers.get(&from) else {
@@ -404,18 +519,64 @@ impl Engine {
         let Some(room) = self.rooms.get_mut(&peer.room) else {
             return;
         };
-        refresh_audible(room, &self.peers);
+        refresh_audible(room, &self.peers, &self.bus);
         let level = data.ext_vals.audio_level.map(|l| l.unsigned_abs().min(127));
-        let verdict =
-            room.fwd
-                .on_packet(from, level, data.time.numer(), now_ms, &mut self.forwards);
+        let rtp_time = data.time.numer();
+        let verdict = room
+            .fwd
+            .on_packet(from, level, rtp_time, now_ms, &mut self.forwards);
         if verdict == Verdict::NotAudible {
             self.metrics
                 .packets_dropped_not_on_stage
                 .fetch_add(1, Ordering::Relaxed);
             return;
         }
-        for f in &self.forwards {
+        let relayed = Relayed {
+            room: room.live.clone(),
+            from,
+            audio_level: data.ext_vals.audio_level,
+            voice_activity: data.ext_vals.voice_activity,
+            rtp_time,
+            network_time: data.network_time,
+            payload: data.data,
+        };
+        for other in &self.bus.others {
+            if let Some(tx) = other.upgrade() {
+                if tx.send(Command::Relay(relayed.clone())).is_ok() {
+                    self.metrics.packets_relayed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.write_forwards(&relayed);
+    }
+
+    /// Audio another shard received from one of its audible speakers.
+    fn relayed(&mut self, relayed: Relayed, now: Instant) {
+        let now_ms = self.now_ms(now);
+        let Some(room) = self.rooms.get_mut(&relayed.room.id) else {
+            return; // nobody in this room on this shard
+        };
+        if !room.fwd.has_peer(relayed.from) {
+            room.fwd.add_peer(relayed.from, 0);
+            room.fwd.set_audible(relayed.from, true);
+        }
+        room.remote.insert(relayed.from, now);
+        let level = relayed.audio_level.map(|l| l.unsigned_abs().min(127));
+        room.fwd.on_packet(
+            relayed.from,
+            level,
+            relayed.rtp_time,
+            now_ms,
+            &mut self.forwards,
+        );
+        self.write_forwards(&relayed);
+    }
+
+    /// Writes `self.forwards` (one copy per local receiver slot) and sends them.
+    fn write_forwards(&mut self, packet: &Relayed) {
+        let mut written = 0;
+        for i in 0..self.forwards.len() {
+            let f = self.forwards[i];
             let Some(rx) = self.peers.get_mut(&f.to) else {
                 continue;
             };
@@ -425,19 +586,22 @@ impl Engine {
             let Some(mut writer) = rx.rtc.writer(mid) else {
                 continue;
             };
-            if let Some(l) = data.ext_vals.audio_level {
-                writer = writer.audio_level(l, data.ext_vals.voice_activity.unwrap_or(l > -127));
+            if let Some(l) = packet.audio_level {
+                writer = writer.audio_level(l, packet.voice_activity.unwrap_or(l > -127));
             }
             let time = MediaTime::new(f.rtp_time, Frequency::FORTY_EIGHT_KHZ);
-            match writer.write(pt, data.network_time, time, data.data.clone()) {
+            match writer.write(pt, packet.network_time, time, packet.payload.clone()) {
                 Ok(()) => {
-                    self.metrics
-                        .packets_forwarded
-                        .fetch_add(1, Ordering::Relaxed);
+                    written += 1;
                     self.dirty.push(f.to);
                 }
                 Err(e) => tracing::debug!(peer = f.to, error = %e, "write failed"),
             }
+        }
+        if written > 0 {
+            self.metrics
+                .packets_forwarded
+                .fetch_add(written, Ordering::Relaxed);
         }
     }
 
@@ -450,7 +614,17 @@ impl Engine {
                 ended.push(id.clone());
                 continue;
             }
-            refresh_audible(room, &self.peers);
+            refresh_audible(room, &self.peers, &self.bus);
+            // Speakers of other shards that stopped sending (their shard says when they
+            // stop being audible; this covers a shard that could not).
+            let fwd = &mut room.fwd;
+            room.remote.retain(|p, seen| {
+                let keep = now.duration_since(*seen) < REMOTE_SPEAKER_KEEP;
+                if !keep {
+                    fwd.remove_peer(*p);
+                }
+                keep
+            });
             let due = room.fwd.levels_due(now_ms);
             let levels: Vec<SpeakerLevel> = due
                 .iter()
@@ -485,7 +659,7 @@ impl Engine {
             self.rooms.remove(&room);
         }
         self.rooms
-            .retain(|_, r| !r.fwd.is_empty() || !r.users.is_empty());
+            .retain(|_, r| r.fwd.peers().count() > r.remote.len() || !r.users.is_empty());
     }
 }
 
@@ -510,10 +684,19 @@ pub(crate) fn negotiate(
 ) -> Result<Negotiated, String> {
     let shape = offer::inspect(sdp)?;
     let parsed = SdpOffer::from_sdp_string(sdp).map_err(|e| format!("bad SDP: {e}"))?;
+    // Only the header extensions forwarding uses: the speaker's level (loudest-N, `levels`)
+    // and the MID. No transport-wide congestion control for audio: it would make every
+    // listener send feedback the SFU has no use for, and register every packet sent.
+    let mut exts = ExtensionMap::empty();
+    exts.set(1, Extension::AudioLevel);
+    exts.set(4, Extension::RtpMid);
     let mut rtc = Rtc::builder()
         .set_ice_lite(true)
         .set_crypto_provider(provider.clone())
         .set_dtls_cert(cert.clone())
+        .set_extension_map(exts)
+        // Every write is one packet, sent at once; audio is not retransmitted (no NACK).
+        .set_send_buffer_audio(4)
         .clear_codecs()
         .enable_opus(true, false)
         // Forward soon after a loss: the clients' jitter buffers and FEC deal with gaps.
@@ -549,8 +732,10 @@ pub(crate) fn negotiate(
 }
 
 /// Re-reads who is audible when the room's set changed since the last look (one atomic
-/// load per packet otherwise).
-fn refresh_audible(room: &mut RoomState, peers: &HashMap<PeerId, Peer>) {
+/// load per packet otherwise). Only this shard's peers: speakers of other shards are
+/// audible while their shard relays them. A local speaker who stops being audible is
+/// announced to the other shards, which free its slots at once.
+fn refresh_audible(room: &mut RoomState, peers: &HashMap<PeerId, Peer>, bus: &Bus) {
     let set = room.live.audible_set();
     let version = set.version();
     if room.audible_version == Some(version) {
@@ -559,7 +744,25 @@ fn refresh_audible(room: &mut RoomState, peers: &HashMap<PeerId, Peer>) {
     room.audible_version = Some(version);
     let ids: Vec<PeerId> = room.fwd.peers().collect();
     for id in ids {
-        let audible = peers.get(&id).is_some_and(|p| set.contains(&p.user));
+        let Some(p) = peers.get(&id) else {
+            continue;
+        };
+        let audible = set.contains(&p.user);
+        if !audible && room.fwd.audible(id) {
+            relay_gone(bus, &room.live.id, id);
+        }
         room.fwd.set_audible(id, audible);
+    }
+}
+
+/// Tells the other shards that `peer` of `room` is no longer audible (or gone).
+fn relay_gone(bus: &Bus, room: &RoomId, peer: PeerId) {
+    for other in &bus.others {
+        if let Some(tx) = other.upgrade() {
+            let _ = tx.send(Command::RelayGone {
+                room: room.clone(),
+                peer,
+            });
+        }
     }
 }

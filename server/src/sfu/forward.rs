@@ -187,6 +187,10 @@ impl RoomForwarder {
         self.speakers.retain(|s| s.peer != peer || s.reported > 0.0);
     }
 
+    pub fn has_peer(&self, peer: PeerId) -> bool {
+        self.peers.contains_key(&peer)
+    }
+
     pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
         self.peers.keys().copied()
     }

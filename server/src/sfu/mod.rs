@@ -1,13 +1,19 @@
-//! The audio SFU: WebRTC (ICE-lite, DTLS-SRTP) on one UDP port for every peer, built on
-//! str0m (sans-IO) and driven by ONE loop on a dedicated thread that owns the socket and
-//! every peer's `Rtc` (never a task or thread per peer).
+//! The audio SFU: WebRTC (ICE-lite, DTLS-SRTP) built on str0m (sans-IO), driven by a few
+//! **shards**: each is one loop on a dedicated thread that owns one UDP socket (its own
+//! port) and the `Rtc` of every peer it serves (never a task or thread per peer). A member
+//! joining a room's media goes to the shard with the fewest members and stays there while
+//! their connection lives, so a new offer (ICE restart) replaces their old peer there. A speaker's audio enters at their shard, which forwards it to its own
+//! listeners and relays it once (one `Arc` payload, no copy) to the other shards for theirs:
+//! one room's listeners are spread over every core.
 //!
 //! - `offer.rs`: checks the shape of a client's SDP offer (pure).
 //! - `answer.rs`: finishes str0m's SDP answer (candidates in every m-line, end of
 //!   candidates, no trickle).
 //! - `forward.rs`: the forwarding decisions (audible filter, loudest N with hysteresis,
 //!   slot assignment, per-slot RTP clocks, level smoothing), pure and unit-tested.
-//! - `engine.rs`: the loop: socket, `Rtc`s, commands from signalling, `levels` events.
+//! - `engine.rs`: a shard's loop: socket, `Rtc`s, commands from signalling and relayed
+//!   audio, `levels` events for its own speakers.
+//! - `udp.rs`: batched `recvmmsg` / `sendmmsg`, socket buffers, STUN username lookup.
 //!
 //! Signalling connections talk to the loop through [`Sfu`]: `offer` (answer comes back on a
 //! oneshot) and `remove`.
@@ -18,14 +24,16 @@ pub mod forward;
 pub mod offer;
 #[cfg(test)]
 mod offer_proptest;
+pub mod udp;
 
 use crate::rooms::LiveRoom;
 use anyhow::Context;
 use ruang_proto::{RoomId, UserId};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// How the SFU is set up (from [`crate::Config`]).
@@ -38,6 +46,23 @@ pub struct SfuConfig {
     pub public_ip: Option<IpAddr>,
     /// Most speakers forwarded to one client at once.
     pub forward_limit: usize,
+    /// Forwarding threads (shards), each on its own UDP port: `bind`'s port and the next
+    /// ones when it is not 0. 0: one per available core, at most [`MAX_SHARDS`].
+    pub threads: usize,
+}
+
+/// Most forwarding threads started by default.
+pub const MAX_SHARDS: usize = 8;
+
+/// The shard count for `threads` (0: one per core, at most [`MAX_SHARDS`]).
+pub fn shard_count(threads: usize) -> usize {
+    if threads > 0 {
+        return threads.min(64);
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_SHARDS)
 }
 
 /// Counters for `/metrics`.
@@ -49,6 +74,8 @@ pub struct SfuMetrics {
     pub offers_accepted: AtomicU64,
     pub offers_refused: AtomicU64,
     pub peers: AtomicI64,
+    /// Packets relayed from one shard to another.
+    pub packets_relayed: AtomicU64,
 }
 
 pub(crate) enum Command {
@@ -64,62 +91,210 @@ pub(crate) enum Command {
         user: UserId,
         conn: u64,
     },
+    /// An audible speaker's packet, from the shard that serves the speaker.
+    Relay(Relayed),
+    /// A speaker of another shard stopped being audible or left.
+    RelayGone {
+        room: RoomId,
+        peer: forward::PeerId,
+    },
     Shutdown,
 }
 
-/// Handle to the SFU loop. Cheap to clone.
+/// One audio packet as shards pass it to each other: what forwarding needs, the payload
+/// shared.
+#[derive(Clone)]
+pub(crate) struct Relayed {
+    pub room: Arc<LiveRoom>,
+    pub from: forward::PeerId,
+    pub audio_level: Option<i8>,
+    pub voice_activity: Option<bool>,
+    pub rtp_time: u64,
+    pub network_time: Instant,
+    pub payload: Arc<[u8]>,
+}
+
+/// Handle to the SFU's shards. Cheap to clone.
 #[derive(Clone)]
 pub struct Sfu {
+    shards: Arc<[Shard]>,
+    assignments: Arc<std::sync::Mutex<Assignments>>,
+    metrics: Arc<SfuMetrics>,
+}
+
+/// Which shard serves each member's media in each room (taken only at offers and removals,
+/// never on the media path).
+#[derive(Debug)]
+pub struct Assignments {
+    /// (room, member) → (shard, the connection that last offered).
+    members: std::collections::HashMap<(RoomId, UserId), (usize, u64)>,
+    /// Members per shard.
+    load: Vec<usize>,
+}
+
+impl Assignments {
+    pub fn new(shards: usize) -> Self {
+        Assignments {
+            members: Default::default(),
+            load: vec![0; shards.max(1)],
+        }
+    }
+
+    /// The shard for an offer of `user`'s connection `conn` in `room`: the one already
+    /// serving them, else the least loaded (lowest index on ties).
+    pub fn offer(&mut self, room: &RoomId, user: &UserId, conn: u64) -> usize {
+        let key = (room.clone(), user.clone());
+        if let Some((shard, c)) = self.members.get_mut(&key) {
+            *c = conn;
+            return *shard;
+        }
+        let shard = (0..self.load.len())
+            .min_by_key(|&i| (self.load[i], i))
+            .unwrap_or(0);
+        self.load[shard] += 1;
+        self.members.insert(key, (shard, conn));
+        shard
+    }
+
+    /// `user`'s connection `conn` left `room`'s media: the shard that served it (the
+    /// assignment is kept if a newer connection took over).
+    pub fn remove(&mut self, room: &RoomId, user: &UserId, conn: u64) -> Option<usize> {
+        let key = (room.clone(), user.clone());
+        let &(shard, c) = self.members.get(&key)?;
+        if c == conn {
+            self.members.remove(&key);
+            self.load[shard] = self.load[shard].saturating_sub(1);
+        }
+        Some(shard)
+    }
+}
+
+struct Shard {
     tx: mpsc::UnboundedSender<Command>,
     addr: SocketAddr,
-    metrics: Arc<SfuMetrics>,
 }
 
 const OFFER_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Sfu {
-    /// Binds the UDP socket and starts the loop on its own thread.
+    /// Binds one UDP socket per shard and starts each shard's loop on its own thread.
     pub fn start(config: SfuConfig) -> anyhow::Result<Sfu> {
-        let socket = UdpSocket::bind(config.bind)
-            .with_context(|| format!("binding the RTC UDP socket {}", config.bind))?;
-        socket.set_nonblocking(true)?;
-        let bound = socket.local_addr()?;
-        let ip = match config.public_ip {
-            Some(ip) => ip,
-            None if bound.ip().is_unspecified() => guess_local_ip(bound.ip()),
-            None => bound.ip(),
-        };
-        let addr = SocketAddr::new(ip, bound.port());
+        let count = shard_count(config.threads);
         let metrics = Arc::new(SfuMetrics::default());
-        let (tx, rx) = mpsc::unbounded_channel();
-        let engine = engine::Engine::new(addr, config.forward_limit, metrics.clone())?;
-        std::thread::Builder::new()
-            .name("ruang-sfu".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "SFU runtime did not start");
-                        return;
-                    }
-                };
-                rt.block_on(engine.run(socket, rx));
-            })
-            .context("starting the SFU thread")?;
-        tracing::info!(%bound, candidate = %addr, "SFU listening (UDP)");
-        Ok(Sfu { tx, addr, metrics })
+        let provider = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = provider
+            .dtls_provider
+            .generate_certificate()
+            .ok_or_else(|| anyhow::anyhow!("could not generate the DTLS certificate"))?;
+        let ids = Arc::new(AtomicU64::new(1));
+        let mut sockets = Vec::with_capacity(count);
+        for i in 0..count {
+            let mut bind = config.bind;
+            if bind.port() != 0 {
+                let port = usize::from(bind.port()) + i;
+                let port = u16::try_from(port)
+                    .map_err(|_| anyhow::anyhow!("RTC port {port} is out of range"))?;
+                bind.set_port(port);
+            }
+            let socket = UdpSocket::bind(bind)
+                .with_context(|| format!("binding the RTC UDP socket {bind}"))?;
+            socket.set_nonblocking(true)?;
+            let granted = udp::enlarge_buffers(socket.as_raw_fd());
+            tracing::debug!(shard = i, receive_buffer = granted, "RTC socket buffers");
+            let bound = socket.local_addr()?;
+            let ip = match config.public_ip {
+                Some(ip) => ip,
+                None if bound.ip().is_unspecified() => guess_local_ip(bound.ip()),
+                None => bound.ip(),
+            };
+            sockets.push((socket, bound, SocketAddr::new(ip, bound.port())));
+        }
+        let channels: Vec<_> = (0..count).map(|_| mpsc::unbounded_channel()).collect();
+        let senders: Vec<mpsc::UnboundedSender<Command>> =
+            channels.iter().map(|(tx, _)| tx.clone()).collect();
+        let mut shards = Vec::with_capacity(count);
+        for (i, ((socket, bound, addr), (tx, rx))) in
+            sockets.into_iter().zip(channels).enumerate()
+        {
+            let bus = engine::Bus {
+                shard: i,
+                others: senders
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, s)| s.downgrade())
+                    .collect(),
+            };
+            let engine = engine::Engine::new(
+                addr,
+                config.forward_limit,
+                metrics.clone(),
+                provider.clone(),
+                cert.clone(),
+                ids.clone(),
+                bus,
+            )?;
+            std::thread::Builder::new()
+                .name(format!("ruang-sfu-{i}"))
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            tracing::error!(error = %e, "SFU runtime did not start");
+                            return;
+                        }
+                    };
+                    rt.block_on(engine.run(socket, rx));
+                })
+                .context("starting an SFU thread")?;
+            tracing::info!(%bound, candidate = %addr, shard = i, "SFU listening (UDP)");
+            shards.push(Shard { tx, addr });
+        }
+        drop(senders);
+        Ok(Sfu {
+            assignments: Arc::new(std::sync::Mutex::new(Assignments::new(shards.len()))),
+            shards: shards.into(),
+            metrics,
+        })
     }
 
-    /// The address clients send media to (the answer's host candidate).
+    fn assignments(&self) -> std::sync::MutexGuard<'_, Assignments> {
+        self.assignments
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The address of the first shard (clients are told their shard's in the answer).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.shards[0].addr
+    }
+
+    /// Every shard's address (the answer's host candidate of the members it serves).
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.shards.iter().map(|s| s.addr).collect()
     }
 
     pub fn metrics(&self) -> &SfuMetrics {
         &self.metrics
+    }
+
+    /// Forwarding threads.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Datagrams the kernel dropped because a shard's receive queue was full (Linux
+    /// `/proc/net/udp*`, summed over the shards' ports; 0 where unavailable).
+    pub fn socket_drops(&self) -> u64 {
+        let ports: Vec<u16> = self.shards.iter().map(|s| s.addr.port()).collect();
+        ["/proc/net/udp", "/proc/net/udp6"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|table| udp::drops_for_ports(&table, &ports))
+            .sum()
     }
 
     /// Negotiates `sdp` for `user`'s connection `conn` in `room`, replacing any peer the
@@ -132,7 +307,9 @@ impl Sfu {
         sdp: String,
     ) -> Result<String, String> {
         let (reply, rx) = oneshot::channel();
-        self.tx
+        let shard = self.assignments().offer(&room.id, &user, conn);
+        self.shards[shard]
+            .tx
             .send(Command::Offer {
                 room,
                 user,
@@ -149,7 +326,10 @@ impl Sfu {
 
     /// Drops the peer of `user`'s connection `conn` (no-op if it was replaced since).
     pub fn remove(&self, room: &RoomId, user: &UserId, conn: u64) {
-        let _ = self.tx.send(Command::Remove {
+        let Some(shard) = self.assignments().remove(room, user, conn) else {
+            return;
+        };
+        let _ = self.shards[shard].tx.send(Command::Remove {
             room: room.clone(),
             user: user.clone(),
             conn,
@@ -158,7 +338,9 @@ impl Sfu {
 
     /// Stops the loop (every peer is dropped).
     pub fn shutdown(&self) {
-        let _ = self.tx.send(Command::Shutdown);
+        for s in self.shards.iter() {
+            let _ = s.tx.send(Command::Shutdown);
+        }
     }
 }
 
@@ -178,6 +360,32 @@ pub fn answer_offer(sdp: &str) -> Result<String, String> {
     };
     let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
     engine::negotiate(sdp, provider, cert, local, std::time::Instant::now()).map(|n| n.answer)
+}
+
+#[cfg(test)]
+mod assignment_tests {
+    use super::Assignments;
+    use ruang_proto::{RoomId, UserId};
+
+    #[test]
+    fn members_spread_over_shards_and_stay_on_theirs() {
+        let mut a = Assignments::new(3);
+        let room = RoomId::from("r");
+        let users: Vec<UserId> = ["a", "b", "c", "d"].into_iter().map(UserId::from).collect();
+        let shards: Vec<usize> = users.iter().map(|u| a.offer(&room, u, 1)).collect();
+        assert_eq!(shards, [0, 1, 2, 0]);
+        // An ICE restart (new offer, same or new connection) stays on the same shard.
+        assert_eq!(a.offer(&room, &users[1], 2), 1);
+        // The old connection's removal does not free the newer one's place ...
+        assert_eq!(a.remove(&room, &users[1], 1), Some(1));
+        assert_eq!(a.offer(&room, &users[1], 3), 1);
+        // ... the current one's does, and the freed shard is the next one filled.
+        assert_eq!(a.remove(&room, &users[1], 3), Some(1));
+        assert_eq!(a.remove(&room, &users[1], 3), None);
+        assert_eq!(a.offer(&room, &UserId::from("e"), 1), 1);
+        // The same member in another room is another assignment.
+        assert_eq!(a.offer(&RoomId::from("s"), &users[0], 1), 2);
+    }
 }
 
 impl SfuMetrics {
