@@ -159,6 +159,12 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         c(&sfu.packets_relayed),
     );
     metric(
+        "ruang_sfu_packets_relay_dropped_total",
+        "counter",
+        "Relayed audio packets dropped by a busy forwarding thread (queue full, or stale).",
+        c(&sfu.packets_relay_dropped),
+    );
+    metric(
         "ruang_sfu_threads",
         "gauge",
         "SFU forwarding threads (each with its own UDP port).",

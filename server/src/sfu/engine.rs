@@ -18,7 +18,8 @@ use crate::rooms::rules::{Audience, Outgoing};
 use crate::rooms::LiveRoom;
 use ruang_proto::{RoomEvent, RoomId, SpeakerLevel, UserId};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,8 +75,15 @@ struct RoomState {
 /// handle is dropped).
 pub(crate) struct Bus {
     pub shard: usize,
-    pub others: Vec<mpsc::WeakUnboundedSender<Command>>,
+    /// The other shards' command queues (a speaker stopped being audible).
+    pub control: Vec<mpsc::WeakUnboundedSender<Command>>,
+    /// The other shards' bounded queues of relayed audio.
+    pub relay: Vec<mpsc::WeakSender<Relayed>>,
 }
+
+/// Relayed audio that waited longer than this in a busy shard's queue is dropped: a listener's
+/// jitter buffer would throw it away anyway.
+const RELAY_STALE: Duration = Duration::from_millis(250);
 
 pub(crate) struct Engine {
     local: SocketAddr,
@@ -96,6 +104,8 @@ pub(crate) struct Engine {
     /// Reused buffers of the forwarding path.
     forwards: Vec<Forward>,
     dirty: Vec<PeerId>,
+    /// Peers given a packet to send (driven until it is out).
+    dirty_tx: Vec<PeerId>,
     out: SendBatch,
     fd: RawFd,
 }
@@ -119,16 +129,17 @@ impl Engine {
                 ..ForwardConfig::default()
             },
             metrics,
-            peers: HashMap::new(),
-            by_addr: HashMap::new(),
-            by_ufrag: HashMap::new(),
-            rooms: HashMap::new(),
+            peers: HashMap::default(),
+            by_addr: HashMap::default(),
+            by_ufrag: HashMap::default(),
+            rooms: HashMap::default(),
             ids,
             start: Instant::now(),
             timers: BinaryHeap::new(),
             bus,
             forwards: Vec::with_capacity(64),
             dirty: Vec::with_capacity(64),
+            dirty_tx: Vec::with_capacity(1024),
             out: SendBatch::default(),
             fd: -1,
         })
@@ -142,6 +153,7 @@ impl Engine {
         mut self,
         socket: std::net::UdpSocket,
         mut rx: mpsc::UnboundedReceiver<Command>,
+        mut relay_rx: mpsc::Receiver<Relayed>,
     ) {
         let socket = match UdpSocket::from_std(socket) {
             Ok(s) => s,
@@ -163,27 +175,32 @@ impl Engine {
                 .min(next_levels);
             enum Wake {
                 Cmd(Option<Command>),
+                Relay(Option<Relayed>),
                 Readable(std::io::Result<()>),
                 Timer,
             }
             let wake = tokio::select! {
                 cmd = rx.recv() => Wake::Cmd(cmd),
+                r = relay_rx.recv() => Wake::Relay(r),
                 r = socket.readable() => Wake::Readable(r),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
             match wake {
                 Wake::Cmd(None) | Wake::Cmd(Some(Command::Shutdown)) => break,
-                Wake::Cmd(Some(cmd)) => {
-                    self.command(cmd, Instant::now());
-                    // Take what else is queued (relayed audio comes 50 times a second per
-                    // speaker) before waiting again.
+                Wake::Cmd(Some(cmd)) => self.command(cmd, Instant::now()),
+                // Both queues close when the `Sfu` handle is dropped.
+                Wake::Relay(None) => break,
+                Wake::Relay(Some(first)) => {
+                    // Take what else is queued before waiting again.
+                    let now = Instant::now();
+                    self.relayed(first, now);
                     for _ in 0..64 {
-                        match rx.try_recv() {
-                            Ok(Command::Shutdown) => return self.stop(),
-                            Ok(cmd) => self.command(cmd, Instant::now()),
+                        match relay_rx.try_recv() {
+                            Ok(r) => self.relayed(r, now),
                             Err(_) => break,
                         }
                     }
+                    self.drive_dirty(now);
                 }
                 Wake::Readable(Ok(())) => {
                     // Drain the socket, a batch per system call, a bounded number of batches
@@ -267,7 +284,6 @@ impl Engine {
                     self.remove_peer(id);
                 }
             }
-            Command::Relay(relayed) => self.relayed(relayed, now),
             Command::RelayGone { room, peer } => {
                 if let Some(state) = self.rooms.get_mut(&room) {
                     if state.remote.remove(&peer).is_some() {
@@ -313,8 +329,8 @@ impl Engine {
                 live: room.clone(),
                 fwd: RoomForwarder::new(fwd_config),
                 audible_version: None,
-                users: HashMap::new(),
-                remote: HashMap::new(),
+                users: HashMap::default(),
+                remote: HashMap::default(),
             });
         state.live = room.clone();
         state.fwd.add_peer(id, slots.len());
@@ -446,12 +462,22 @@ impl Engine {
 
     /// Drains the outputs of every peer that got input or media.
     fn drive_dirty(&mut self, now: Instant) {
-        while let Some(id) = self.dirty.pop() {
-            self.drive(id, now);
+        loop {
+            if let Some(id) = self.dirty_tx.pop() {
+                self.drive(id, now, true);
+            } else if let Some(id) = self.dirty.pop() {
+                self.drive(id, now, false);
+            } else {
+                return;
+            }
         }
     }
 
-    fn drive(&mut self, id: PeerId, now: Instant) {
+    /// Handles a peer's outputs until its next timeout, or, with `until_transmit` (a peer
+    /// that was just given one packet to send), until that packet is out: asking str0m for
+    /// its next timeout costs as much as the send itself, and the peer's timer entry stays
+    /// valid (an early wake-up is harmless).
+    fn drive(&mut self, id: PeerId, now: Instant, until_transmit: bool) {
         loop {
             let Some(peer) = self.peers.get_mut(&id) else {
                 return;
@@ -483,6 +509,9 @@ impl Engine {
                 Output::Transmit(t) => {
                     // UDP: a full send buffer drops the datagram, like the network would.
                     self.out.push(self.fd, t.destination, &t.contents);
+                    if until_transmit {
+                        return;
+                    }
                 }
                 Output::Event(Event::MediaData(data)) => self.media(id, data, now),
                 Output::Event(Event::IceConnectionStateChange(
@@ -540,18 +569,27 @@ impl Engine {
             network_time: data.network_time,
             payload: data.data,
         };
-        for other in &self.bus.others {
+        for other in &self.bus.relay {
             if let Some(tx) = other.upgrade() {
-                if tx.send(Command::Relay(relayed.clone())).is_ok() {
-                    self.metrics.packets_relayed.fetch_add(1, Ordering::Relaxed);
-                }
+                let counter = match tx.try_send(relayed.clone()) {
+                    Ok(()) => &self.metrics.packets_relayed,
+                    Err(_) => &self.metrics.packets_relay_dropped,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.write_forwards(&relayed);
     }
 
-    /// Audio another shard received from one of its audible speakers.
+    /// Audio another shard received from one of its audible speakers (the caller drives the
+    /// peers it wrote to).
     fn relayed(&mut self, relayed: Relayed, now: Instant) {
+        if now.saturating_duration_since(relayed.network_time) > RELAY_STALE {
+            self.metrics
+                .packets_relay_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let now_ms = self.now_ms(now);
         let Some(room) = self.rooms.get_mut(&relayed.room.id) else {
             return; // nobody in this room on this shard
@@ -593,7 +631,7 @@ impl Engine {
             match writer.write(pt, packet.network_time, time, packet.payload.clone()) {
                 Ok(()) => {
                     written += 1;
-                    self.dirty.push(f.to);
+                    self.dirty_tx.push(f.to);
                 }
                 Err(e) => tracing::debug!(peer = f.to, error = %e, "write failed"),
             }
@@ -757,7 +795,7 @@ fn refresh_audible(room: &mut RoomState, peers: &HashMap<PeerId, Peer>, bus: &Bu
 
 /// Tells the other shards that `peer` of `room` is no longer audible (or gone).
 fn relay_gone(bus: &Bus, room: &RoomId, peer: PeerId) {
-    for other in &bus.others {
+    for other in &bus.control {
         if let Some(tx) = other.upgrade() {
             let _ = tx.send(Command::RelayGone {
                 room: room.clone(),

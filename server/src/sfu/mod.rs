@@ -51,6 +51,10 @@ pub struct SfuConfig {
     pub threads: usize,
 }
 
+/// Relayed packets a shard may have waiting (beyond that, they are dropped like a full
+/// network queue would).
+const RELAY_QUEUE: usize = 1024;
+
 /// Most forwarding threads started by default.
 pub const MAX_SHARDS: usize = 8;
 
@@ -76,6 +80,9 @@ pub struct SfuMetrics {
     pub peers: AtomicI64,
     /// Packets relayed from one shard to another.
     pub packets_relayed: AtomicU64,
+    /// Relayed packets dropped: the receiving shard's queue was full, or they waited there
+    /// longer than audio is worth playing.
+    pub packets_relay_dropped: AtomicU64,
 }
 
 pub(crate) enum Command {
@@ -91,8 +98,6 @@ pub(crate) enum Command {
         user: UserId,
         conn: u64,
     },
-    /// An audible speaker's packet, from the shard that serves the speaker.
-    Relay(Relayed),
     /// A speaker of another shard stopped being audible or left.
     RelayGone {
         room: RoomId,
@@ -171,6 +176,8 @@ impl Assignments {
 
 struct Shard {
     tx: mpsc::UnboundedSender<Command>,
+    /// Keeps the shard's relay queue open (shards hold each other's only weakly).
+    _relay: mpsc::Sender<Relayed>,
     addr: SocketAddr,
 }
 
@@ -212,17 +219,28 @@ impl Sfu {
         let channels: Vec<_> = (0..count).map(|_| mpsc::unbounded_channel()).collect();
         let senders: Vec<mpsc::UnboundedSender<Command>> =
             channels.iter().map(|(tx, _)| tx.clone()).collect();
+        let relays: Vec<_> = (0..count)
+            .map(|_| mpsc::channel::<Relayed>(RELAY_QUEUE))
+            .collect();
+        let relay_senders: Vec<mpsc::Sender<Relayed>> =
+            relays.iter().map(|(tx, _)| tx.clone()).collect();
         let mut shards = Vec::with_capacity(count);
-        for (i, ((socket, bound, addr), (tx, rx))) in
-            sockets.into_iter().zip(channels).enumerate()
+        for (i, (((socket, bound, addr), (tx, rx)), (relay_tx, relay_rx))) in sockets
+            .into_iter()
+            .zip(channels)
+            .zip(relays)
+            .enumerate()
         {
+            let others = |j: &usize| *j != i;
             let bus = engine::Bus {
                 shard: i,
-                others: senders
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, s)| s.downgrade())
+                control: (0..count)
+                    .filter(others)
+                    .map(|j| senders[j].downgrade())
+                    .collect(),
+                relay: (0..count)
+                    .filter(others)
+                    .map(|j| relay_senders[j].downgrade())
                     .collect(),
             };
             let engine = engine::Engine::new(
@@ -247,13 +265,18 @@ impl Sfu {
                             return;
                         }
                     };
-                    rt.block_on(engine.run(socket, rx));
+                    rt.block_on(engine.run(socket, rx, relay_rx));
                 })
                 .context("starting an SFU thread")?;
             tracing::info!(%bound, candidate = %addr, shard = i, "SFU listening (UDP)");
-            shards.push(Shard { tx, addr });
+            shards.push(Shard {
+                tx,
+                _relay: relay_tx,
+                addr,
+            });
         }
         drop(senders);
+        drop(relay_senders);
         Ok(Sfu {
             assignments: Arc::new(std::sync::Mutex::new(Assignments::new(shards.len()))),
             shards: shards.into(),

@@ -7,7 +7,7 @@
 //! forwarded audio packet goes to many destinations once each.
 
 use std::io;
-use std::mem::{size_of, zeroed};
+use std::mem::{size_of, zeroed, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
@@ -43,14 +43,16 @@ impl RecvBatch {
     /// Reads up to [`BATCH`] datagrams without blocking. `Ok(0)` never happens: an empty
     /// socket is `WouldBlock`.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
-        // SAFETY: zeroed sockaddr_storage / mmsghdr / iovec are valid initial values.
-        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
+        // The kernel writes the names; only the headers need zeroing.
+        let mut names: [MaybeUninit<libc::sockaddr_storage>; BATCH] =
+            [const { MaybeUninit::uninit() }; BATCH];
+        // SAFETY: zeroed mmsghdr / iovec are valid initial values.
         let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         for i in 0..BATCH {
             iovs[i].iov_base = self.bufs[i].as_mut_ptr().cast();
             iovs[i].iov_len = MAX_DATAGRAM;
-            msgs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            msgs[i].msg_hdr.msg_name = names[i].as_mut_ptr().cast();
             msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
             msgs[i].msg_hdr.msg_iov = &mut iovs[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
@@ -73,7 +75,9 @@ impl RecvBatch {
         for i in 0..n {
             let truncated = msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             self.lens[i] = if truncated { 0 } else { msgs[i].msg_len as usize };
-            self.sources[i] = from_storage(&names[i]);
+            // SAFETY: the kernel filled this name (`msg_namelen` bytes of it; the family
+            // field comes first and decides how much is read).
+            self.sources[i] = from_storage(unsafe { names[i].assume_init_ref() });
         }
         self.count = n;
         Ok(n)
@@ -137,23 +141,35 @@ impl SendBatch {
     pub fn flush(&mut self, fd: RawFd) {
         let mut start = 0;
         while start < self.count {
-            // SAFETY: zeroed sockaddr_storage / mmsghdr / iovec are valid initial values.
-            let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
-            let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
-            let mut msgs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+            // Only the entries used are initialised (zeroed, then filled).
+            let mut names: [MaybeUninit<libc::sockaddr_storage>; BATCH] =
+                [const { MaybeUninit::uninit() }; BATCH];
+            let mut iovs: [MaybeUninit<libc::iovec>; BATCH] =
+                [const { MaybeUninit::uninit() }; BATCH];
+            let mut msgs: [MaybeUninit<libc::mmsghdr>; BATCH] =
+                [const { MaybeUninit::uninit() }; BATCH];
             let n = self.count - start;
             for k in 0..n {
                 let i = start + k;
-                let len = to_storage(self.dests[i], &mut names[k]);
-                iovs[k].iov_base = self.bufs[i].as_mut_ptr().cast();
-                iovs[k].iov_len = self.lens[i];
-                msgs[k].msg_hdr.msg_name = (&mut names[k] as *mut libc::sockaddr_storage).cast();
-                msgs[k].msg_hdr.msg_namelen = len;
-                msgs[k].msg_hdr.msg_iov = &mut iovs[k];
-                msgs[k].msg_hdr.msg_iovlen = 1;
+                // SAFETY: all-zero is a valid sockaddr_storage, iovec and mmsghdr.
+                let name = names[k].write(unsafe { zeroed() });
+                let len = to_storage(self.dests[i], name);
+                let iov = iovs[k].write(libc::iovec {
+                    iov_base: self.bufs[i].as_mut_ptr().cast(),
+                    iov_len: self.lens[i],
+                });
+                // SAFETY: as above.
+                let msg = msgs[k].write(unsafe { zeroed() });
+                msg.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
+                msg.msg_hdr.msg_namelen = len;
+                msg.msg_hdr.msg_iov = iov;
+                msg.msg_hdr.msg_iovlen = 1;
             }
-            // SAFETY: every pointer in `msgs` points into live arrays of the right sizes.
-            let sent = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
+            // SAFETY: the first `n` entries of `msgs` are initialised and point into live
+            // arrays of the right sizes.
+            let sent = unsafe {
+                libc::sendmmsg(fd, msgs.as_mut_ptr().cast(), n as u32, libc::MSG_DONTWAIT)
+            };
             if sent <= 0 {
                 // The first datagram failed (full buffer, ICMP error pending): drop it and go on
                 // with the rest.
