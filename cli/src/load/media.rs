@@ -1,21 +1,25 @@
 //! The media side of `ruang load`: every WebRTC peer (speakers and listeners) of the run, as
 //! str0m (sans-IO) state machines driven by ONE thread. Each peer has its own UDP socket (the
 //! server tells peers apart by their address); the thread waits on all of them at once with
-//! `poll(2)`, feeds what arrives to the peer that owns the socket, and fires str0m's timers.
-//! Listeners run str0m in RTP mode: packets are decrypted (SRTP) and counted, never decoded.
-//! Speakers send real Opus frames; the send instant of each frame is remembered by a hash of
-//! its payload (the SFU forwards payloads unchanged), which gives the forwarding delay.
+//! `epoll(7)` (work per wake-up is per ready socket, not per peer), feeds what arrives to the
+//! peer that owns the socket, and fires str0m's timers from a min-heap. Listeners run str0m
+//! in RTP mode: packets are decrypted (SRTP) and counted, never decoded. Speakers send real
+//! Opus frames; the send time of each frame is remembered by a hash of its payload (the SFU
+//! forwards payloads unchanged). The forwarding delay is from that send time to the
+//! kernel's receive timestamp of the listener's datagram (`SO_TIMESTAMPNS`), so time the
+//! datagram waited for this loop to read it is not counted as the server's.
 
 use anyhow::{anyhow, Context, Result};
 use rand::Rng;
 use ruang_media::codec::{Encoded, EncoderConfig, OpusEncoder};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
@@ -46,6 +50,9 @@ pub enum Cmd {
         sdp: String,
         reply: oneshot::Sender<Result<()>>,
     },
+    /// From now on, frames sent belong to a new phase (e.g. a join storm); the listeners
+    /// that exist now (the `cohort`: listener indexes below it) are watched during it.
+    Phase,
     /// End the loop and return the figures.
     Stop,
 }
@@ -161,25 +168,53 @@ pub struct Figures {
     delays: Vec<u64>,
     /// Received packets whose payload matched no sent frame.
     pub unmatched: u64,
+    /// Phases after the first ([`Cmd::Phase`]), in order.
+    pub phases: Vec<PhaseFigures>,
+}
+
+/// What the listeners that existed when a phase began got of the frames sent during it.
+#[derive(Clone)]
+pub struct PhaseFigures {
+    /// Listeners watched (those that existed when the phase began).
+    pub cohort: usize,
+    /// Frames the speakers sent during the phase.
+    pub frames_sent: u64,
+    /// Of those, copies the cohort received (distinct frames per listener).
+    pub received: u64,
+    delays: Vec<u64>,
+}
+
+impl PhaseFigures {
+    /// Frames the cohort should have received (every listener hears every speaker).
+    pub fn expected(&self) -> u64 {
+        self.frames_sent * self.cohort as u64
+    }
+    pub fn delay_ms(&self, q: f64) -> Option<f64> {
+        histogram_quantile_ms(&self.delays, q)
+    }
 }
 
 impl Figures {
     /// The `q` quantile (0..=1) of the forwarding delay, in milliseconds.
     pub fn delay_ms(&self, q: f64) -> Option<f64> {
-        let total: u64 = self.delays.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
-        let mut seen = 0;
-        for (i, n) in self.delays.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return Some((i as u64 * BUCKET_US + BUCKET_US / 2) as f64 / 1000.0);
-            }
-        }
-        None
+        histogram_quantile_ms(&self.delays, q)
     }
+}
+
+fn histogram_quantile_ms(delays: &[u64], q: f64) -> Option<f64> {
+    let total: u64 = delays.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let mut seen = 0;
+    for (i, n) in delays.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return Some((i as u64 * BUCKET_US + BUCKET_US / 2) as f64 / 1000.0);
+        }
+    }
+    None
 }
 
 struct Speaker {
@@ -270,6 +305,11 @@ impl MediaLoop {
             .map_err(|_| anyhow!("the media loop has stopped"))?
     }
 
+    /// Starts a new measured phase (see [`Cmd::Phase`]).
+    pub fn phase(&self) -> Result<()> {
+        self.send(Cmd::Phase)
+    }
+
     /// Stops the loop and returns what it measured.
     pub fn stop(mut self) -> Result<Figures> {
         self.send(Cmd::Stop)?;
@@ -284,8 +324,15 @@ impl MediaLoop {
 struct State {
     peers: Vec<Peer>,
     listeners: Vec<ListenerFigures>,
-    /// Payload hash → (speaker peer, frame number, send instant).
-    sent: HashMap<u64, (usize, u64, Instant)>,
+    /// Payload hash → (speaker peer, frame number, send instant, phase).
+    sent: HashMap<u64, (usize, u64, Instant, usize)>,
+    /// Phases begun with [`Cmd::Phase`] (phase k + 1 is `phases[k]`).
+    phases: Vec<PhaseFigures>,
+    /// Peers' next timeouts; an entry is current only if it equals the peer's `timeout`.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    epoll: libc::c_int,
+    /// Kernel receive time of the datagram being handled.
+    rx_at: Option<Instant>,
     delays: Vec<u64>,
     unmatched: u64,
     packets_sent: u64,
@@ -306,10 +353,16 @@ fn run(
     local_ip: IpAddr,
     live: Arc<Live>,
 ) -> Figures {
+    // SAFETY: plain system call; the descriptor is closed when the loop ends.
+    let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     let mut st = State {
         peers: Vec::new(),
         listeners: Vec::new(),
         sent: HashMap::new(),
+        phases: Vec::new(),
+        timers: BinaryHeap::new(),
+        epoll,
+        rx_at: None,
         delays: vec![0; (MAX_DELAY_US / BUCKET_US) as usize + 1],
         unmatched: 0,
         packets_sent: 0,
@@ -317,30 +370,24 @@ fn run(
         local_ip,
         buf: vec![0u8; 2048],
     };
-    let mut fds: Vec<libc::pollfd> = vec![libc::pollfd {
-        fd: wake.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    }];
+    // Token 0 is the waker; peer i is token i + 1.
+    st.watch(wake.as_raw_fd(), 0);
+    let mut events: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     let mut next_frame = Instant::now();
     let mut last_prune = Instant::now();
     let mut pcm = vec![0i16; 960];
     let mut opus = vec![0u8; 1500];
     let mut rng = rand::thread_rng();
-    loop {
+    let figures = loop {
         // Commands.
         let mut drop_wake = [0u8; 64];
         while wake.recv_from(&mut drop_wake).is_ok() {}
+        let mut stop = false;
         loop {
             match commands.try_recv() {
                 Ok(Cmd::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
-                    let listeners = std::mem::take(&mut st.listeners);
-                    return Figures {
-                        listeners,
-                        packets_sent: st.packets_sent,
-                        delays: st.delays,
-                        unmatched: st.unmatched,
-                    };
+                    stop = true;
+                    break;
                 }
                 Ok(Cmd::NewPeer {
                     speaker,
@@ -349,31 +396,37 @@ fn run(
                     reply,
                 }) => {
                     let r = st.new_peer(speaker, slots, hello);
-                    if let Ok((id, _)) = &r {
-                        fds.push(libc::pollfd {
-                            fd: st.peers[*id].socket.as_raw_fd(),
-                            events: libc::POLLIN,
-                            revents: 0,
-                        });
-                    }
                     let _ = reply.send(r);
                 }
                 Ok(Cmd::Answer { peer, sdp, reply }) => {
                     let r = st.accept(peer, &sdp);
                     let _ = reply.send(r);
                 }
+                Ok(Cmd::Phase) => {
+                    st.phases.push(PhaseFigures {
+                        cohort: st.listeners.len(),
+                        frames_sent: 0,
+                        received: 0,
+                        delays: vec![0; (MAX_DELAY_US / BUCKET_US) as usize + 1],
+                    });
+                }
                 Err(mpsc::TryRecvError::Empty) => break,
             }
+        }
+        if stop {
+            let listeners = std::mem::take(&mut st.listeners);
+            break Figures {
+                listeners,
+                packets_sent: st.packets_sent,
+                delays: std::mem::take(&mut st.delays),
+                unmatched: st.unmatched,
+                phases: std::mem::take(&mut st.phases),
+            };
         }
 
         // Timers.
         let now = Instant::now();
-        for i in 0..st.peers.len() {
-            if !st.peers[i].dead && now >= st.peers[i].timeout {
-                let _ = st.peers[i].rtc.handle_input(Input::Timeout(now));
-                st.drain(i);
-            }
-        }
+        st.timeouts(now);
 
         // Speakers: one Opus frame every 20 ms.
         if now >= next_frame {
@@ -403,7 +456,11 @@ fn run(
                 };
                 let data = opus[..n].to_vec();
                 let sent_at = Instant::now();
-                st.sent.insert(payload_key(&data), (i, sp.frames, sent_at));
+                let phase = st.phases.len();
+                if let Some(ph) = st.phases.last_mut() {
+                    ph.frames_sent += 1;
+                }
+                st.sent.insert(payload_key(&data), (i, sp.frames, sent_at, phase));
                 sp.frames += 1;
                 let time = MediaTime::new(sp.rtp, Frequency::FORTY_EIGHT_KHZ);
                 sp.rtp += 960;
@@ -423,32 +480,30 @@ fn run(
         if now.duration_since(last_prune) > Duration::from_secs(1) {
             last_prune = now;
             st.sent
-                .retain(|_, (_, _, t)| now.duration_since(*t) < SENT_KEEP);
+                .retain(|_, (_, _, t, _)| now.duration_since(*t) < SENT_KEEP);
         }
 
         // Wait for packets or the next timer.
         let mut wake_at = next_frame;
-        for p in &st.peers {
-            if !p.dead && p.timeout < wake_at {
-                wake_at = p.timeout;
-            }
+        if let Some(Reverse((t, _))) = st.timers.peek() {
+            wake_at = wake_at.min(*t);
         }
         let wait = wake_at.saturating_duration_since(Instant::now());
         let ms = (wait.as_micros().div_ceil(1000) as i32).min(20);
-        for f in fds.iter_mut() {
-            f.revents = 0;
-        }
-        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if n <= 0 {
-            continue;
-        }
-        for (k, f) in fds.iter().enumerate().skip(1) {
-            if f.revents & libc::POLLIN != 0 {
-                st.receive(k - 1);
+        // SAFETY: `events` is a valid, writable array of `events.len()` entries.
+        let n = unsafe {
+            libc::epoll_wait(st.epoll, events.as_mut_ptr(), events.len() as i32, ms)
+        };
+        for e in events.iter().take(n.max(0) as usize) {
+            let token = e.u64 as usize;
+            if token > 0 {
+                st.receive(token - 1);
             }
         }
-    }
+    };
+    // SAFETY: closing the descriptor this loop created.
+    unsafe { libc::close(st.epoll) };
+    figures
 }
 
 impl State {
@@ -456,6 +511,17 @@ impl State {
         let socket = UdpSocket::bind((self.local_ip, 0)).context("binding a UDP socket")?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt with a c_int value of the right length.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
+            );
+        }
         let mut rtc = Rtc::builder()
             .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
             .clear_codecs()
@@ -508,7 +574,10 @@ impl State {
             speaker,
             listener,
         });
-        Ok((self.peers.len() - 1, offer.to_sdp_string()))
+        let id = self.peers.len() - 1;
+        self.watch(self.peers[id].socket.as_raw_fd(), id as u64 + 1);
+        self.timers.push(Reverse((self.peers[id].timeout, id)));
+        Ok((id, offer.to_sdp_string()))
     }
 
     fn accept(&mut self, id: usize, sdp: &str) -> Result<()> {
@@ -534,22 +603,66 @@ impl State {
             });
         }
         p.timeout = Instant::now();
+        self.timers.push(Reverse((p.timeout, id)));
         self.drain(id);
         Ok(())
     }
 
-    /// Reads everything the peer's socket holds.
+    /// Adds `fd` to the epoll set with `token`.
+    fn watch(&self, fd: libc::c_int, token: u64) {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: token,
+        };
+        // SAFETY: a valid epoll descriptor, socket descriptor and event.
+        unsafe { libc::epoll_ctl(self.epoll, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+    }
+
+    /// Fires the due timers (each peer's latest timeout only).
+    fn timeouts(&mut self, now: Instant) {
+        while let Some(&Reverse((t, id))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let p = &mut self.peers[id];
+            if p.dead || p.timeout != t {
+                continue;
+            }
+            // Whatever str0m asks for next is a change, so it gets a heap entry.
+            p.timeout = now + Duration::from_secs(86_400);
+            let _ = p.rtc.handle_input(Input::Timeout(now));
+            self.drain(id);
+        }
+        if self.timers.len() > 4 * self.peers.len() + 64 {
+            self.timers = self
+                .peers
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.dead)
+                .map(|(i, p)| Reverse((p.timeout, i)))
+                .collect();
+        }
+    }
+
+    /// Reads everything the peer's socket holds, each datagram with the kernel's receive
+    /// time.
     fn receive(&mut self, id: usize) {
         loop {
-            let p = &mut self.peers[id];
-            let (n, source) = match p.socket.recv_from(&mut self.buf) {
-                Ok(r) => r,
-                Err(_) => return,
+            let fd = self.peers[id].socket.as_raw_fd();
+            let Some((n, source, kernel_time)) = recv_timestamped(fd, &mut self.buf) else {
+                return;
             };
+            let p = &mut self.peers[id];
             if p.dead {
                 continue;
             }
             let now = Instant::now();
+            // The kernel's receive time, as an `Instant` (what str0m stamps the packet with).
+            let at = kernel_time
+                .and_then(|k| SystemTime::now().duration_since(k).ok())
+                .and_then(|ago| now.checked_sub(ago))
+                .unwrap_or(now);
             let Ok(contents) = self.buf[..n].try_into() else {
                 continue;
             };
@@ -565,7 +678,9 @@ impl State {
             if p.rtc.handle_input(input).is_err() {
                 continue;
             }
+            self.rx_at = Some(at.min(now));
             self.drain(id);
+            self.rx_at = None;
         }
     }
 
@@ -575,7 +690,10 @@ impl State {
             let p = &mut self.peers[id];
             match p.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
-                    p.timeout = t;
+                    if t != p.timeout {
+                        p.timeout = t;
+                        self.timers.push(Reverse((t, id)));
+                    }
                     return;
                 }
                 Ok(Output::Transmit(t)) => {
@@ -594,10 +712,10 @@ impl State {
                 }
                 Ok(Output::Event(Event::RtpPacket(pkt))) => {
                     let Some(l) = p.listener else { continue };
-                    let at = pkt.timestamp;
+                    let at = self.rx_at.unwrap_or(pkt.timestamp);
                     let f = &mut self.listeners[l];
                     match self.sent.get(&payload_key(&pkt.payload)) {
-                        Some(&(speaker, frame, sent)) => {
+                        Some(&(speaker, frame, sent, phase)) => {
                             let us = at.saturating_duration_since(sent).as_micros() as u64;
                             let b = (us.min(MAX_DELAY_US) / BUCKET_US) as usize;
                             self.delays[b] += 1;
@@ -608,7 +726,15 @@ impl State {
                                     f.frames.len() - 1
                                 }
                             };
+                            let before = f.frames[idx].1.received;
                             f.frames[idx].1.add(frame);
+                            let new = f.frames[idx].1.received > before;
+                            if let Some(ph) = phase.checked_sub(1).and_then(|k| self.phases.get_mut(k)) {
+                                if l < ph.cohort && new {
+                                    ph.received += 1;
+                                    ph.delays[b] += 1;
+                                }
+                            }
                         }
                         None => self.unmatched += 1,
                     }
@@ -637,6 +763,63 @@ impl State {
                 }
             }
         }
+    }
+}
+
+/// One datagram from a non-blocking socket with its kernel receive time (`SO_TIMESTAMPNS`):
+/// (length, source, time), or `None` when the socket is empty.
+fn recv_timestamped(fd: libc::c_int, buf: &mut [u8]) -> Option<(usize, SocketAddr, Option<SystemTime>)> {
+    // SAFETY: zeroed sockaddr_storage / msghdr are valid initial values; every pointer
+    // stored in `msg` points to a live local of the right size for the call.
+    unsafe {
+        let mut name: libc::sockaddr_storage = std::mem::zeroed();
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut control = [0u64; 8];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        let n = libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT);
+        if n < 0 {
+            return None;
+        }
+        let source = match name.ss_family as libc::c_int {
+            libc::AF_INET => {
+                let sin = &*(&name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                SocketAddr::from((
+                    std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()),
+                    u16::from_be(sin.sin_port),
+                ))
+            }
+            libc::AF_INET6 => {
+                let sin6 = &*(&name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                SocketAddr::from((
+                    std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                    u16::from_be(sin6.sin6_port),
+                ))
+            }
+            _ => return Some((0, SocketAddr::from(([0, 0, 0, 0], 0)), None)),
+        };
+        let mut time = None;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
+                time = Some(
+                    SystemTime::UNIX_EPOCH
+                        + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
+                );
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        Some((n as usize, source, time))
     }
 }
 

@@ -35,8 +35,12 @@ pub struct LoadArgs {
     token: Option<String>,
     /// An existing live room (the loader's account must be on stage in it); by default the
     /// loader creates an open room and ends it at the end.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rooms")]
     room: Option<String>,
+    /// Rooms to create, each with its own speaker(s); listeners are dealt out over them in
+    /// turn. Needs an admin's --token above 3 (members may have 3 live rooms).
+    #[arg(long, default_value_t = 1)]
+    rooms: usize,
     /// Listener sessions to open (one account each: one connection per member per room).
     #[arg(long)]
     listeners: usize,
@@ -52,6 +56,14 @@ pub struct LoadArgs {
     /// Receive slots each listener offers (speakers heard at once).
     #[arg(long, default_value_t = 4)]
     slots: usize,
+    /// After the steady window, this many more listeners join at --storm-per-second (a
+    /// join storm): reported are their join times and what the listeners already there
+    /// got of the audio sent meanwhile.
+    #[arg(long, default_value_t = 0)]
+    storm: usize,
+    /// Joins per second during the storm.
+    #[arg(long, default_value_t = 100.0)]
+    storm_per_second: f64,
     /// Print the report as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -252,35 +264,48 @@ pub async fn load(args: LoadArgs) -> Result<()> {
         me.handle,
         if me.is_admin { " (admin)" } else { "" }
     );
-    let extra_speakers = args.speakers - 1;
+    if args.rooms == 0 {
+        bail!("--rooms must be at least 1");
+    }
+    if args.rooms > 1 && args.storm > 0 {
+        bail!("--storm measures one room: use it with --rooms 1");
+    }
+    let extra_speakers = (args.speakers - 1) * args.rooms;
     let accounts = make_accounts(
         &args.server,
         &driver,
         me.is_admin,
         &tag,
-        args.listeners + extra_speakers,
+        args.listeners + extra_speakers + args.storm,
     )
     .await?;
     eprintln!("load: {} accounts ready", accounts.len());
 
-    let (room, created) = match &args.room {
-        Some(r) => (r.clone(), false),
-        None => (
-            driver
-                .create_room(&format!("ruang load {tag}"), RoomKind::Open)
-                .await
-                .context("creating the room")?
-                .id
-                .to_string(),
-            true,
-        ),
+    let (rooms, created) = match &args.room {
+        Some(r) => (vec![r.clone()], false),
+        None => {
+            let mut rooms = Vec::with_capacity(args.rooms);
+            for k in 0..args.rooms {
+                let title = if args.rooms == 1 {
+                    format!("ruang load {tag}")
+                } else {
+                    format!("ruang load {tag} #{}", k + 1)
+                };
+                let room = driver
+                    .create_room(&title, RoomKind::Open)
+                    .await
+                    .context("creating a room")?;
+                rooms.push(room.id.to_string());
+            }
+            (rooms, true)
+        }
     };
     let media = Arc::new(MediaLoop::start(local_ip_towards(&args.server)?)?);
     let result = run(
         &args,
         &driver,
         &accounts,
-        &room,
+        &rooms,
         media.clone(),
         &http,
         started,
@@ -296,14 +321,14 @@ pub async fn load(args: LoadArgs) -> Result<()> {
     let (sessions, report) = match result {
         Ok(v) => v,
         Err((sessions, e)) => {
-            cleanup(&sessions, &driver, &room, created, &accounts).await;
+            cleanup(&sessions, &driver, &rooms, created, &accounts).await;
             if let Ok(m) = Arc::try_unwrap(media) {
                 let _ = m.stop();
             }
             return Err(e);
         }
     };
-    cleanup(&sessions, &driver, &room, created, &accounts).await;
+    cleanup(&sessions, &driver, &rooms, created, &accounts).await;
     let mut report = report;
     let figures = match Arc::try_unwrap(media) {
         Ok(m) => m.stop()?,
@@ -323,7 +348,7 @@ type Sessions = Vec<RoomSession>;
 async fn cleanup(
     sessions: &Sessions,
     driver: &ApiClient,
-    room: &str,
+    rooms: &[String],
     created: bool,
     accounts: &[ApiClient],
 ) {
@@ -332,16 +357,18 @@ async fn cleanup(
         let _ = r;
     }
     if created {
-        // The loader's own session ended the room when it left as its last moderator; make
+        // The loader's own session ended each room when it left as its last moderator; make
         // sure with a fresh connection if it did not.
-        if let Ok(s) = RoomSession::join(
-            driver.ws_url(room),
-            driver.token().unwrap_or_default().to_owned(),
-            SessionOptions::default(),
-        )
-        .await
-        {
-            let _ = s.end_room().await;
+        for room in rooms {
+            if let Ok(s) = RoomSession::join(
+                driver.ws_url(room),
+                driver.token().unwrap_or_default().to_owned(),
+                SessionOptions::default(),
+            )
+            .await
+            {
+                let _ = s.end_room().await;
+            }
         }
     }
     let logouts = accounts.iter().map(|a| a.logout());
@@ -349,8 +376,9 @@ async fn cleanup(
         let _ = r;
     }
     eprintln!(
-        "load: cleaned up (left the room{}, logged the accounts out)",
-        if created { ", ended it" } else { "" }
+        "load: cleaned up (left the room{}{}, logged the accounts out)",
+        if rooms.len() > 1 { "s" } else { "" },
+        if created { ", ended them" } else { "" }
     );
 }
 
@@ -358,7 +386,7 @@ async fn run(
     args: &LoadArgs,
     driver: &ApiClient,
     accounts: &[ApiClient],
-    room: &str,
+    rooms: &[String],
     media: Arc<MediaLoop>,
     http: &reqwest::Client,
     started: Instant,
@@ -374,104 +402,80 @@ async fn run(
     }
     let token = |c: &ApiClient| c.token().unwrap_or_default().to_owned();
 
-    // Speakers: the loader's account, then others brought on stage by it.
-    let host = tri!(
-        RoomSession::join(
-            driver.ws_url(room),
-            token(driver),
-            SessionOptions::default()
-        )
-        .await
-    );
-    let on_stage = host
-        .state()
-        .room
-        .room
-        .as_ref()
-        .map(|r| r.you.role != Role::Listener)
-        .unwrap_or(false);
-    if !on_stage {
-        sessions.push(host);
-        return Err((
-            sessions,
-            anyhow!("the loader's account is not on stage in room {room}"),
-        ));
-    }
-    tri!(host.set_muted(false).await);
-    let mut speaker_sessions = vec![host];
-    for c in &accounts[args.listeners..] {
-        let s = tri!(RoomSession::join(c.ws_url(room), token(c), SessionOptions::default()).await);
-        let id = s.me().clone();
-        tri!(speaker_sessions[0].invite_to_speak(&id).await);
-        let invited = s
-            .wait_for(Duration::from_secs(10), |st| {
-                st.room
-                    .room
-                    .as_ref()
-                    .map(|r| r.invited_to_speak)
-                    .unwrap_or(false)
-            })
-            .await;
-        if invited.is_err() {
-            sessions.push(s);
-            return Err((sessions, anyhow!("a speaker was not invited in time")));
+    // Speakers of each room: the loader's account, then others brought on stage by it.
+    let mut extra = accounts[args.listeners..args.listeners + (args.speakers - 1) * rooms.len()]
+        .iter();
+    for room in rooms {
+        let host = tri!(
+            RoomSession::join(
+                driver.ws_url(room),
+                token(driver),
+                SessionOptions::default()
+            )
+            .await
+        );
+        let on_stage = host
+            .state()
+            .room
+            .room
+            .as_ref()
+            .map(|r| r.you.role != Role::Listener)
+            .unwrap_or(false);
+        if !on_stage {
+            sessions.push(host);
+            return Err((
+                sessions,
+                anyhow!("the loader's account is not on stage in room {room}"),
+            ));
         }
-        tri!(s.accept_invite().await);
-        tri!(s.set_muted(false).await);
-        speaker_sessions.push(s);
+        tri!(host.set_muted(false).await);
+        let mut speaker_sessions = vec![host];
+        for c in extra.by_ref().take(args.speakers - 1) {
+            let s =
+                tri!(RoomSession::join(c.ws_url(room), token(c), SessionOptions::default()).await);
+            let id = s.me().clone();
+            tri!(speaker_sessions[0].invite_to_speak(&id).await);
+            let invited = s
+                .wait_for(Duration::from_secs(10), |st| {
+                    st.room
+                        .room
+                        .as_ref()
+                        .map(|r| r.invited_to_speak)
+                        .unwrap_or(false)
+                })
+                .await;
+            if invited.is_err() {
+                sessions.push(s);
+                return Err((sessions, anyhow!("a speaker was not invited in time")));
+            }
+            tri!(s.accept_invite().await);
+            tri!(s.set_muted(false).await);
+            speaker_sessions.push(s);
+        }
+        for s in &speaker_sessions {
+            let (peer, offer) = tri!(media.new_peer(true, 0, Instant::now()).await);
+            let answer = tri!(s.media_offer(offer).await);
+            tri!(media.answer(peer, answer).await);
+        }
+        sessions.extend(speaker_sessions);
     }
-    for s in &speaker_sessions {
-        let (peer, offer) = tri!(media.new_peer(true, 0, Instant::now()).await);
-        let answer = tri!(s.media_offer(offer).await);
-        tri!(media.answer(peer, answer).await);
-    }
-    sessions.extend(speaker_sessions);
-    eprintln!("load: {} speaker(s) on stage in room {room}", args.speakers);
+    eprintln!(
+        "load: {} speaker(s) on stage in {} room(s)",
+        args.speakers * rooms.len(),
+        rooms.len()
+    );
 
     // Listeners, at --ramp-per-second.
     let ramp_started = Instant::now();
-    let gap = Duration::from_secs_f64(1.0 / args.ramp_per_second.max(0.001));
-    let mut joins = Vec::with_capacity(args.listeners);
-    for (i, c) in accounts[..args.listeners].iter().enumerate() {
-        let at = ramp_started + gap.mul_f64(i as f64);
-        tokio::time::sleep_until(at.into()).await;
-        let media = media.clone();
-        let url = c.ws_url(room);
-        let tok = token(c);
-        let slots = args.slots;
-        joins.push(tokio::spawn(async move {
-            let hello = Instant::now();
-            let s = RoomSession::join(url, tok, SessionOptions::default())
-                .await
-                .map_err(|e| anyhow!("join: {e}"))?;
-            let (peer, offer) = media.new_peer(false, slots, hello).await?;
-            let answer = s
-                .media_offer(offer)
-                .await
-                .map_err(|e| anyhow!("offer: {e}"));
-            let answer = match answer {
-                Ok(a) => a,
-                Err(e) => return Err(e),
-            };
-            media.answer(peer, answer).await?;
-            Ok::<RoomSession, anyhow::Error>(s)
-        }));
-    }
-    let mut join_failures = 0u64;
-    let mut first_error = None;
-    for j in joins {
-        match j.await {
-            Ok(Ok(s)) => sessions.push(s),
-            Ok(Err(e)) => {
-                join_failures += 1;
-                first_error.get_or_insert(e.to_string());
-            }
-            Err(e) => {
-                join_failures += 1;
-                first_error.get_or_insert(e.to_string());
-            }
-        }
-    }
+    let (joined_sessions, join_failures, first_error) = join_listeners(
+        &accounts[..args.listeners],
+        rooms,
+        args.ramp_per_second,
+        args.slots,
+        &media,
+    )
+    .await;
+    sessions.extend(joined_sessions);
     if let Some(e) = &first_error {
         eprintln!("load: {join_failures} listener(s) failed to join; first: {e}");
     }
@@ -515,9 +519,51 @@ async fn run(
     };
     let cpu = s1.cpu_seconds - s0.cpu_seconds;
     let listener_seconds = joined.max(1) as f64 * wall;
+
+    // The join storm: more listeners at --storm-per-second while the others listen.
+    let mut storm = serde_json::Value::Null;
+    if args.storm > 0 {
+        tri!(media.phase());
+        let first = args.listeners + (args.speakers - 1) * rooms.len();
+        eprintln!(
+            "load: join storm: {} listeners at {}/s",
+            args.storm, args.storm_per_second
+        );
+        let storm_started = Instant::now();
+        let (storm_sessions, failures, first_error) = join_listeners(
+            &accounts[first..first + args.storm],
+            rooms,
+            args.storm_per_second,
+            args.slots,
+            &media,
+        )
+        .await;
+        sessions.extend(storm_sessions);
+        if let Some(e) = &first_error {
+            eprintln!("load: {failures} storm listener(s) failed to join; first: {e}");
+        }
+        let all = joined + args.storm as u64 - failures;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while media.live.listeners_with_audio.load(Ordering::Relaxed) < all
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let s2 = tri!(server_sample(http, &args.server).await);
+        let storm_wall = storm_started.elapsed().as_secs_f64();
+        storm = json!({
+            "listeners": args.storm,
+            "per_second": args.storm_per_second,
+            "join_failures": failures,
+            "seconds": round(storm_wall, 2),
+            "server_cpu_percent": round((s2.cpu_seconds - s1.cpu_seconds) / storm_wall * 100.0, 2),
+            "server_rss_mib": round(s2.rss_bytes / (1024.0 * 1024.0), 1),
+        });
+    }
     let report = json!({
         "server": args.server,
-        "room": room,
+        "room": rooms[0],
+        "rooms": rooms,
         "listeners": args.listeners,
         "speakers": args.speakers,
         "seconds": args.seconds,
@@ -533,8 +579,60 @@ async fn run(
         "server_packets_forwarded_in_window": s1.forwarded - s0.forwarded,
         "packets_received_in_window": rx1 - rx0,
         "loader_cpu_percent": round((own1 - own0) / wall * 100.0, 2),
+        "storm": storm,
     });
     Ok((sessions, report))
+}
+
+/// `accounts` join `rooms` (in turn) as listeners at `per_second`, each with a media peer
+/// of `slots` receive slots: the sessions, the failures and the first failure's reason.
+async fn join_listeners(
+    accounts: &[ApiClient],
+    rooms: &[String],
+    per_second: f64,
+    slots: usize,
+    media: &Arc<MediaLoop>,
+) -> (Sessions, u64, Option<String>) {
+    let started = Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / per_second.max(0.001));
+    let mut joins = Vec::with_capacity(accounts.len());
+    for (i, c) in accounts.iter().enumerate() {
+        let at = started + gap.mul_f64(i as f64);
+        tokio::time::sleep_until(at.into()).await;
+        let media = media.clone();
+        let url = c.ws_url(&rooms[i % rooms.len()]);
+        let tok = c.token().unwrap_or_default().to_owned();
+        joins.push(tokio::spawn(async move {
+            let hello = Instant::now();
+            let s = RoomSession::join(url, tok, SessionOptions::default())
+                .await
+                .map_err(|e| anyhow!("join: {e}"))?;
+            let (peer, offer) = media.new_peer(false, slots, hello).await?;
+            let answer = s
+                .media_offer(offer)
+                .await
+                .map_err(|e| anyhow!("offer: {e}"))?;
+            media.answer(peer, answer).await?;
+            Ok::<RoomSession, anyhow::Error>(s)
+        }));
+    }
+    let mut sessions = Vec::with_capacity(accounts.len());
+    let mut failures = 0u64;
+    let mut first_error = None;
+    for j in joins {
+        match j.await {
+            Ok(Ok(s)) => sessions.push(s),
+            Ok(Err(e)) => {
+                failures += 1;
+                first_error.get_or_insert(e.to_string());
+            }
+            Err(e) => {
+                failures += 1;
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    (sessions, failures, first_error)
 }
 
 fn finish_report(report: &mut serde_json::Value, f: &Figures, args: &LoadArgs) {
@@ -553,8 +651,12 @@ fn finish_report(report: &mut serde_json::Value, f: &Figures, args: &LoadArgs) {
         .iter()
         .filter(|l| l.first_packet.is_none())
         .count();
-    let mut joins: Vec<f64> = f
-        .listeners
+    // Join times of the first ramp (the storm's are reported apart).
+    let ramp = f
+        .phases
+        .first()
+        .map_or(f.listeners.len(), |p| p.cohort.min(f.listeners.len()));
+    let mut joins: Vec<f64> = f.listeners[..ramp]
         .iter()
         .filter_map(|l| l.join())
         .map(|d| d.as_secs_f64() * 1000.0)
@@ -582,11 +684,47 @@ fn finish_report(report: &mut serde_json::Value, f: &Figures, args: &LoadArgs) {
             "p95": r(quantile(&joins, 0.95)),
             "max": r(joins.last().copied()),
         },
-        "listeners_without_audio": without_audio + (args.listeners - f.listeners.len()),
+        "listeners_without_audio": without_audio
+            + (args.listeners + args.storm).saturating_sub(f.listeners.len()),
     });
     if let (Some(o), Some(e)) = (report.as_object_mut(), extra.as_object()) {
         for (k, v) in e {
             o.insert(k.clone(), v.clone());
+        }
+    }
+    if let (Some(phase), Some(storm)) = (f.phases.first(), report["storm"].as_object_mut()) {
+        let newcomers = &f.listeners[phase.cohort.min(f.listeners.len())..];
+        let mut joins: Vec<f64> = newcomers
+            .iter()
+            .filter_map(|l| l.join())
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        joins.sort_by(|a, b| a.total_cmp(b));
+        let within_2s = joins.iter().filter(|&&ms| ms <= 2000.0).count();
+        let expected = phase.expected();
+        let lost = expected.saturating_sub(phase.received);
+        let more = json!({
+            "join_ms": {
+                "p50": r(quantile(&joins, 0.50)),
+                "p95": r(quantile(&joins, 0.95)),
+                "max": r(joins.last().copied()),
+            },
+            "heard_audio_within_2s": within_2s,
+            "without_audio": args.storm - joins.len(),
+            "existing_listeners": phase.cohort,
+            "existing_packets_expected": expected,
+            "existing_packets_received": phase.received,
+            "existing_loss_percent": if expected == 0 { 0.0 } else { round(lost as f64 * 100.0 / expected as f64, 3) },
+            "existing_forward_delay_ms": {
+                "p50": r(phase.delay_ms(0.50)),
+                "p95": r(phase.delay_ms(0.95)),
+                "p99": r(phase.delay_ms(0.99)),
+            },
+        });
+        if let Some(m) = more.as_object() {
+            for (k, v) in m {
+                storm.insert(k.clone(), v.clone());
+            }
         }
     }
 }
@@ -619,4 +757,20 @@ fn print_human(r: &serde_json::Value) {
         r["server_rss_mib"],
         r["loader_cpu_percent"]
     );
+    let s = &r["storm"];
+    if s.is_object() {
+        println!(
+            "join storm: {} at {}/s: join ms p50 {} p95 {} max {}; {} heard audio within 2 s; \
+             the {} already listening: loss {}%, delay p99 {} ms",
+            s["listeners"],
+            s["per_second"],
+            s["join_ms"]["p50"],
+            s["join_ms"]["p95"],
+            s["join_ms"]["max"],
+            s["heard_audio_within_2s"],
+            s["existing_listeners"],
+            s["existing_loss_percent"],
+            s["existing_forward_delay_ms"]["p99"]
+        );
+    }
 }
