@@ -76,6 +76,8 @@ struct ServerSample {
     rss_bytes: f64,
     forwarded: f64,
     received: f64,
+    socket_drops: f64,
+    relay_dropped: f64,
     at: Option<Instant>,
 }
 
@@ -102,6 +104,8 @@ async fn server_sample(http: &reqwest::Client, base: &str) -> Result<ServerSampl
         rss_bytes: get("ruang_process_resident_memory_bytes"),
         forwarded: get("ruang_sfu_packets_forwarded_total"),
         received: get("ruang_sfu_packets_received_total"),
+        socket_drops: get("ruang_sfu_socket_drops_total"),
+        relay_dropped: get("ruang_sfu_packets_relay_dropped_total"),
         at,
     })
 }
@@ -558,6 +562,8 @@ async fn run(
             "seconds": round(storm_wall, 2),
             "server_cpu_percent": round((s2.cpu_seconds - s1.cpu_seconds) / storm_wall * 100.0, 2),
             "server_rss_mib": round(s2.rss_bytes / (1024.0 * 1024.0), 1),
+            "server_socket_drops": s2.socket_drops - s1.socket_drops,
+            "server_relay_dropped": s2.relay_dropped - s1.relay_dropped,
         });
     }
     let report = json!({
@@ -577,6 +583,8 @@ async fn run(
         "server_packets_forwarded_total": s1.forwarded,
         "server_packets_received_total": s1.received,
         "server_packets_forwarded_in_window": s1.forwarded - s0.forwarded,
+        "server_socket_drops_total": s1.socket_drops,
+        "server_relay_dropped_total": s1.relay_dropped,
         "packets_received_in_window": rx1 - rx0,
         "loader_cpu_percent": round((own1 - own0) / wall * 100.0, 2),
         "storm": storm,
