@@ -553,6 +553,9 @@ async fn run(
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // The storm's phase ends here: what is sent from now on (while everyone leaves) is
+        // not the storm's.
+        tri!(media.phase());
         let s2 = tri!(server_sample(http, &args.server).await);
         let storm_wall = storm_started.elapsed().as_secs_f64();
         storm = json!({
