@@ -62,6 +62,12 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Rooms one member may have live at once (admins are not limited).
     pub max_live_rooms_per_member: u32,
+    /// Where photos are stored; `DATA/media` when absent.
+    pub media_dir: Option<PathBuf>,
+    /// Largest photo upload accepted, in bytes.
+    pub max_avatar_bytes: usize,
+    /// How long before an event's start "starts soon" is sent to those who asked.
+    pub event_reminder_lead: Duration,
 }
 
 impl Default for Config {
@@ -90,6 +96,9 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
             max_live_rooms_per_member: 3,
+            media_dir: None,
+            max_avatar_bytes: 5 * 1024 * 1024,
+            event_reminder_lead: Duration::from_secs(600),
         }
     }
 }
@@ -176,6 +185,24 @@ impl Server {
             }
         });
 
+        // Event reminders ("starts in 10 minutes").
+        let reminder_store = store.clone();
+        let lead_ms = config.event_reminder_lead.as_millis() as i64;
+        let mut reminder_stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(REMIND_EVERY);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        if let Err(e) = service::notify::remind(&reminder_store, lead_ms).await {
+                            tracing::warn!(error = %e, "event reminders");
+                        }
+                    }
+                    _ = reminder_stop.changed() => break,
+                }
+            }
+        });
+
         let connections = state.connections.clone();
         let app = service::router(state);
         let stop_registry = registry.clone();
@@ -236,6 +263,9 @@ impl Server {
         self.shutdown().await
     }
 }
+
+/// How often due event reminders are looked for.
+const REMIND_EVERY: Duration = Duration::from_secs(2);
 
 /// How often freed heap memory is handed back to the OS.
 const TRIM_EVERY: Duration = Duration::from_secs(5);

@@ -4,9 +4,12 @@ mod error;
 mod guest;
 mod http;
 pub mod listener;
+mod media;
 mod metrics;
+pub mod notify;
 mod pages;
 mod ratelimit;
+mod social;
 mod text;
 mod ws;
 
@@ -22,7 +25,7 @@ use crate::sfu::Sfu;
 use crate::store::Store;
 use crate::Config;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use ratelimit::RateLimiter;
 use std::sync::Arc;
@@ -51,6 +54,9 @@ pub struct AppInner {
     /// Revoked sessions, announced to live WebSockets so they close at once.
     pub revocations: tokio::sync::broadcast::Sender<Revocation>,
     pub max_live_rooms_per_member: u32,
+    /// Where photos are kept (`DATA/media` by default).
+    pub media_dir: std::path::PathBuf,
+    pub max_avatar_bytes: usize,
 }
 
 /// A session (or all of a member's sessions) that stopped being valid.
@@ -97,12 +103,18 @@ impl AppState {
             connections: Arc::new(listener::ConnCounter::default()),
             revocations: tokio::sync::broadcast::channel(256).0,
             max_live_rooms_per_member: config.max_live_rooms_per_member,
+            media_dir: config
+                .media_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("media")),
+            max_avatar_bytes: config.max_avatar_bytes,
         }))
     }
 }
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
+    let max_avatar = state.max_avatar_bytes;
     Router::new()
         .route("/healthz", get(http::healthz))
         .route("/.well-known/assetlinks.json", get(http::serve_assetlinks))
@@ -111,7 +123,39 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/logout", post(http::logout))
         .route("/v1/logout-all", post(http::logout_all))
         .route("/v1/me", get(http::me).patch(http::update_me))
+        .route(
+            "/v1/me/avatar",
+            put(media::put_avatar)
+                .delete(media::delete_avatar)
+                .layer(DefaultBodyLimit::max(max_avatar)),
+        )
+        .route("/media/avatars/{file}", get(media::get_avatar))
         .route("/v1/users/{handle}", get(http::user_profile))
+        .route("/v1/users/{handle}/followers", get(social::followers))
+        .route("/v1/users/{handle}/following", get(social::following))
+        .route("/v1/users/{handle}/invited", get(social::invited))
+        .route(
+            "/v1/events",
+            get(social::upcoming).post(social::create_event),
+        )
+        .route(
+            "/v1/events/{id}",
+            get(social::get_event)
+                .patch(social::update_event)
+                .delete(social::cancel_event),
+        )
+        .route(
+            "/v1/events/{id}/notify",
+            post(social::notify_me).delete(social::unnotify_me),
+        )
+        .route("/v1/events/{id}/start", post(social::start_event))
+        .route("/v1/notifications", get(social::notifications))
+        .route("/v1/notifications/read", post(social::mark_read))
+        .route(
+            "/v1/notifications/settings",
+            get(social::get_settings).put(social::put_settings),
+        )
+        .route("/e/{id}", get(pages::event))
         .route(
             "/v1/users/{handle}/follow",
             post(http::follow).delete(http::unfollow),
