@@ -558,12 +558,21 @@ fn event_cohosts_join_as_muted_moderators() {
     assert_eq!(r.role_of(&UserId("co".into())), Some(Role::Moderator));
     assert!(r.member(&UserId("co".into())).unwrap().muted);
     assert!(!r.audible(&UserId("co".into())), "muted until they unmute");
-    assert!(fx.persist.iter().any(|p| matches!(p,
-        Persist::Participant { role: Role::Moderator, muted: true, .. })));
+    assert!(fx.persist.iter().any(|p| matches!(
+        p,
+        Persist::Participant {
+            role: Role::Moderator,
+            muted: true,
+            ..
+        }
+    )));
     // Anyone else still joins as a listener.
     r.join(user("bob"), false).unwrap();
     assert_eq!(r.role_of(&UserId("bob".into())), Some(Role::Listener));
     // A co-host can moderate: invite bob to speak.
-    r.apply(&UserId("co".into()), &ClientMessage::InviteToSpeak { user: uid("a") })
-        .unwrap();
+    r.apply(
+        &UserId("co".into()),
+        &ClientMessage::InviteToSpeak { user: uid("a") },
+    )
+    .unwrap();
 }

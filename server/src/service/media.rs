@@ -43,6 +43,11 @@ pub fn process(bytes: &[u8]) -> Result<Processed, String> {
         Some(ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) => {}
         _ => return Err("the photo must be a JPEG, PNG or WebP image".into()),
     }
+    // JPEG decoders fill a cut-off file with grey; a whole JPEG has its end marker
+    // (0xFFD9 cannot occur inside the entropy-coded data, where 0xFF is stuffed).
+    if reader.format() == Some(ImageFormat::Jpeg) && !bytes.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return Err("the photo is cut off (incomplete JPEG)".into());
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_EDGE);
     limits.max_image_height = Some(MAX_EDGE);
@@ -164,7 +169,9 @@ pub async fn put_avatar(
         remove_unused(&state, &old).await;
     }
     tracing::info!(user = %me.user.id, hash = %processed.hash, "new photo");
-    Ok(Json(super::social::full_profile(&state, &me, &me.user.id).await?))
+    Ok(Json(
+        super::social::full_profile(&state, &me, &me.user.id).await?,
+    ))
 }
 
 /// `DELETE /v1/me/avatar`.
@@ -296,6 +303,8 @@ mod tests {
         // Truncated data.
         let png = encode(&gradient(100, 100), ImageFormat::Png);
         assert!(process(&png[..png.len() / 2]).is_err());
+        let jpeg = encode(&gradient(100, 100), ImageFormat::Jpeg);
+        assert!(process(&jpeg[..jpeg.len() / 2]).is_err());
     }
 
     #[test]
@@ -317,6 +326,8 @@ mod tests {
         assert!(!valid_name("0123456789abcdef0123456789abcdef-64.jpg"));
         assert!(!valid_name("../../ruang.db"));
         assert!(!valid_name("0123456789ABCDEF0123456789abcdef-128.jpg"));
-        assert!(!valid_name(".tmp-x-0123456789abcdef0123456789abcdef-128.jpg"));
+        assert!(!valid_name(
+            ".tmp-x-0123456789abcdef0123456789abcdef-128.jpg"
+        ));
     }
 }

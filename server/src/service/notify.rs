@@ -127,7 +127,9 @@ pub fn describe(public_url: &str, kind: NotificationKind, n: &NotificationRow) -
         NotificationKind::EventStarted => (format!("“{event}” is live now"), room_link),
         NotificationKind::EventChanged => (format!("“{event}” was changed"), event_link),
         NotificationKind::EventCancelled => (format!("“{event}” was cancelled"), event_link),
-        NotificationKind::InviteeJoined => (format!("{who}, whom you invited, joined Ruang"), profile),
+        NotificationKind::InviteeJoined => {
+            (format!("{who}, whom you invited, joined Ruang"), profile)
+        }
     }
 }
 

@@ -212,7 +212,11 @@ fn face(user: &UserSummary) -> String {
 /// The absolute URL of a person's large photo, for link previews.
 fn preview_image(state: &AppState, user: &UserSummary) -> Option<String> {
     let hash = user.avatar.as_deref().filter(|h| plausible(h, 64))?;
-    Some(format!("{}{}", state.public_url, avatar_path(hash, AVATAR_PROFILE)))
+    Some(format!(
+        "{}{}",
+        state.public_url,
+        avatar_path(hash, AVATAR_PROFILE)
+    ))
 }
 
 fn plural(n: u32, one: &str, many: &str) -> String {
@@ -526,7 +530,11 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
     if !plausible(&id, 32) {
         return event_missing(&state);
     }
-    let e = match state.store.event(&ruang_proto::UserId(String::new()), &id).await {
+    let e = match state
+        .store
+        .event(&ruang_proto::UserId(String::new()), &id)
+        .await
+    {
         Ok(e) => e,
         Err(crate::store::StoreError::NotFound) => return event_missing(&state),
         Err(e) => {
@@ -559,7 +567,9 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
         "<p class=\"live\">Scheduled room</p>".to_owned()
     };
     let mut hosts = String::new();
-    for (u, role) in std::iter::once((&e.host, "Host")).chain(e.cohosts.iter().map(|c| (c, "Co-host"))) {
+    for (u, role) in
+        std::iter::once((&e.host, "Host")).chain(e.cohosts.iter().map(|c| (c, "Co-host")))
+    {
         let _ = writeln!(
             hosts,
             "<li>{}<span class=\"name\">{}</span><span class=\"role\">{role}</span></li>",
@@ -570,7 +580,10 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
     let description = if e.description.is_empty() {
         String::new()
     } else {
-        format!("<p class=\"description\">{}</p>", escape(&e.description).replace('\n', "<br>"))
+        format!(
+            "<p class=\"description\">{}</p>",
+            escape(&e.description).replace('\n', "<br>")
+        )
     };
     let body = format!(
         "<div id=\"event\" data-event=\"{id}\">
@@ -594,9 +607,16 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
         title = escape(&e.title),
         local = escape(&local),
         when = escape(&when),
-        interested = plural(e.interested, "person wants to be notified", "people want to be notified"),
+        interested = plural(
+            e.interested,
+            "person wants to be notified",
+            "people want to be notified"
+        ),
     );
-    let summary = format!("Scheduled audio room on Ruang, {when}, hosted by {}.", e.host.name);
+    let summary = format!(
+        "Scheduled audio room on Ruang, {when}, hosted by {}.",
+        e.host.name
+    );
     let meta = Meta {
         title: &e.title,
         description: &summary,
@@ -612,7 +632,11 @@ fn human_time(ms: i64, tz: &str) -> String {
     match jiff::Timestamp::from_millisecond(ms) {
         Ok(t) => {
             let z = t.to_zoned(zone);
-            format!("{} ({tz}, UTC{})", z.strftime("%a %-d %b %Y, %H:%M"), z.offset())
+            format!(
+                "{} ({tz}, UTC{})",
+                z.strftime("%a %-d %b %Y, %H:%M"),
+                z.offset()
+            )
         }
         Err(_) => String::new(),
     }
@@ -685,13 +709,20 @@ pub fn ics(e: &crate::store::StoredEvent, url: &str, host: &str, now: i64) -> St
             ics_text(&if e.description.is_empty() {
                 format!("Hosted by {} on Ruang. {url}", e.host.name)
             } else {
-                format!("{}\n\nHosted by {} on Ruang. {url}", e.description, e.host.name)
+                format!(
+                    "{}\n\nHosted by {} on Ruang. {url}",
+                    e.description, e.host.name
+                )
             })
         ),
         format!("URL:{url}"),
         format!(
             "STATUS:{}",
-            if e.cancelled { "CANCELLED" } else { "CONFIRMED" }
+            if e.cancelled {
+                "CANCELLED"
+            } else {
+                "CONFIRMED"
+            }
         ),
         "END:VEVENT".to_owned(),
         "END:VCALENDAR".to_owned(),
@@ -781,7 +812,8 @@ mod tests {
             description: "Line one\nline two ".repeat(10),
             kind: RoomKind::Open,
             // 2026-12-08T19:00+07:00
-            starts_at: super::super::social::parse_start("2026-12-08T19:00", "Asia/Jakarta").unwrap(),
+            starts_at: super::super::social::parse_start("2026-12-08T19:00", "Asia/Jakarta")
+                .unwrap(),
             time_zone: "Asia/Jakarta".into(),
             created_at: 0,
             cancelled: true,

@@ -111,7 +111,11 @@ pub fn clean_links(links: &[String]) -> Result<Vec<String>, String> {
 }
 
 /// A profile with what a profile screen shows: rooms hosted now and events to come.
-pub async fn full_profile(state: &AppState, viewer: &AuthUser, user: &UserId) -> ApiResult<Profile> {
+pub async fn full_profile(
+    state: &AppState,
+    viewer: &AuthUser,
+    user: &UserId,
+) -> ApiResult<Profile> {
     let mut p = state.store.profile(&viewer.user.id, user).await?;
     let follows: HashSet<UserId> = state
         .store
@@ -247,7 +251,8 @@ pub fn listed_to(e: &StoredEvent, viewer: &UserId, follows: &HashSet<UserId>) ->
 /// viewer's own, then the rest; soonest first within each.
 pub fn upcoming_order(events: &mut [StoredEvent], viewer: &UserId, follows: &HashSet<UserId>) {
     events.sort_by_key(|e| {
-        let followed = follows.contains(&e.host.id) || e.cohosts.iter().any(|c| follows.contains(&c.id));
+        let followed =
+            follows.contains(&e.host.id) || e.cohosts.iter().any(|c| follows.contains(&c.id));
         let own = e.host.id == *viewer;
         (!followed, !own, e.starts_at)
     });
@@ -302,13 +307,18 @@ async fn resolve_cohosts(
     handles: &[String],
 ) -> ApiResult<Vec<ruang_proto::UserSummary>> {
     if handles.len() > MAX_COHOSTS {
-        return Err(invalid(format!("an event has at most {MAX_COHOSTS} co-hosts")));
+        return Err(invalid(format!(
+            "an event has at most {MAX_COHOSTS} co-hosts"
+        )));
     }
     let mut out: Vec<ruang_proto::UserSummary> = Vec::new();
     for h in handles {
         let u = super::http::lookup_handle(state, ip, h.trim_start_matches('@')).await?;
         if u.id == *host {
-            return Err(ApiError::new(ErrorCode::InvalidTarget, "the host is not a co-host"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidTarget,
+                "the host is not a co-host",
+            ));
         }
         if !out.iter().any(|o| o.id == u.id) {
             out.push(u);
@@ -339,16 +349,22 @@ pub async fn create_event(
     Body(body): Body,
 ) -> ApiResult<(StatusCode, Json<Event>)> {
     let req: CreateEventRequest = parse_json(&body)?;
-    let title = super::text::clean_text(&req.title, "an event title", 1, 100, false).map_err(invalid)?;
-    let description =
-        super::text::clean_text(&req.description, "a description", 0, 1000, true).map_err(invalid)?;
+    let title =
+        super::text::clean_text(&req.title, "an event title", 1, 100, false).map_err(invalid)?;
+    let description = super::text::clean_text(&req.description, "a description", 0, 1000, true)
+        .map_err(invalid)?;
     let tz = req.time_zone.clone().unwrap_or_else(|| "UTC".into());
     let starts_at = parse_start(&req.starts_at, &tz).map_err(invalid)?;
     check_start(starts_at)?;
     let cohosts = resolve_cohosts(&state, ip, &me.user.id, &req.cohosts).await?;
     let mine = state
         .store
-        .upcoming_events(&me.user.id, 0, Some(&me.user.id), MAX_UPCOMING_PER_MEMBER + 1)
+        .upcoming_events(
+            &me.user.id,
+            0,
+            Some(&me.user.id),
+            MAX_UPCOMING_PER_MEMBER + 1,
+        )
         .await?
         .iter()
         .filter(|e| e.host.id == me.user.id)
@@ -402,7 +418,12 @@ pub async fn upcoming(
     State(state): State<AppState>,
     Authed(me): Authed,
 ) -> ApiResult<Json<Vec<Event>>> {
-    let follows: HashSet<UserId> = state.store.followees(&me.user.id).await?.into_iter().collect();
+    let follows: HashSet<UserId> = state
+        .store
+        .followees(&me.user.id)
+        .await?
+        .into_iter()
+        .collect();
     let mut events: Vec<StoredEvent> = state
         .store
         .upcoming_events(&me.user.id, now_ms() - LATE_START_MS, None, 500)
@@ -438,15 +459,27 @@ fn only_host(e: &StoredEvent, me: &AuthUser, what: &str) -> ApiResult<()> {
         ));
     }
     if e.cancelled {
-        return Err(ApiError::new(ErrorCode::InvalidTarget, "the event was cancelled"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidTarget,
+            "the event was cancelled",
+        ));
     }
     if e.room_id.is_some() {
-        return Err(ApiError::new(ErrorCode::InvalidTarget, "the event has started"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidTarget,
+            "the event has started",
+        ));
     }
     Ok(())
 }
 
-fn tell_subscribers(state: &AppState, e: &StoredEvent, subs: Vec<UserId>, kind: NotificationKind, room: Option<RoomId>) {
+fn tell_subscribers(
+    state: &AppState,
+    e: &StoredEvent,
+    subs: Vec<UserId>,
+    kind: NotificationKind,
+    room: Option<RoomId>,
+) {
     super::notify::send(
         state,
         subs.into_iter()
@@ -492,7 +525,9 @@ pub async fn update_event(
             let at = match at {
                 Some(a) => parse_start(a, &tz).map_err(invalid)?,
                 // Only the zone changed: the same local time in the new zone.
-                None => parse_start(&local_civil(e.starts_at, &e.time_zone), &tz).map_err(invalid)?,
+                None => {
+                    parse_start(&local_civil(e.starts_at, &e.time_zone), &tz).map_err(invalid)?
+                }
             };
             check_start(at)?;
             Some((at, tz))
@@ -519,7 +554,10 @@ pub async fn update_event(
         )
         .await
         .map_err(|err| match err {
-            StoreError::NotFound => ApiError::new(ErrorCode::InvalidTarget, "the event was cancelled or started"),
+            StoreError::NotFound => ApiError::new(
+                ErrorCode::InvalidTarget,
+                "the event was cancelled or started",
+            ),
             err => err.into(),
         })?;
     let subs = state.store.event_subscribers(&e.id).await?;
@@ -544,10 +582,17 @@ pub async fn cancel_event(
 ) -> ApiResult<StatusCode> {
     let e = load_event(&state, &me.user.id, &id).await?;
     only_host(&e, &me, "cancels an event")?;
-    state.store.cancel_event(&e.id).await.map_err(|err| match err {
-        StoreError::NotFound => ApiError::new(ErrorCode::InvalidTarget, "the event was cancelled or started"),
-        err => err.into(),
-    })?;
+    state
+        .store
+        .cancel_event(&e.id)
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound => ApiError::new(
+                ErrorCode::InvalidTarget,
+                "the event was cancelled or started",
+            ),
+            err => err.into(),
+        })?;
     let subs = state.store.event_subscribers(&e.id).await?;
     tell_subscribers(&state, &e, subs, NotificationKind::EventCancelled, None);
     tracing::info!(event = %e.id, "event cancelled");
@@ -562,7 +607,10 @@ async fn set_notify(state: AppState, me: AuthUser, id: String, on: bool) -> ApiR
             "the event was cancelled or has started",
         ));
     }
-    state.store.set_event_subscription(&e.id, &me.user.id, on).await?;
+    state
+        .store
+        .set_event_subscription(&e.id, &me.user.id, on)
+        .await?;
     let e = load_event(&state, &me.user.id, &id).await?;
     Ok(Json(to_wire(&state, e)))
 }
@@ -610,7 +658,10 @@ pub async fn start_event(
         .start_event(&e.id, &room, &cohosts)
         .await
         .map_err(|err| match err {
-            StoreError::NotFound => ApiError::new(ErrorCode::InvalidTarget, "the event was cancelled or started"),
+            StoreError::NotFound => ApiError::new(
+                ErrorCode::InvalidTarget,
+                "the event was cancelled or started",
+            ),
             err => err.into(),
         })?;
     let live = state
@@ -624,7 +675,13 @@ pub async fn start_event(
     tracing::info!(event = %e.id, room = %room.id, "event started");
     let subs = state.store.event_subscribers(&e.id).await?;
     let mut told: HashSet<UserId> = subs.iter().cloned().collect();
-    tell_subscribers(&state, &e, subs, NotificationKind::EventStarted, Some(room.id.clone()));
+    tell_subscribers(
+        &state,
+        &e,
+        subs,
+        NotificationKind::EventStarted,
+        Some(room.id.clone()),
+    );
     if room.kind != RoomKind::Closed {
         let followers = state.store.followers(&me.user.id).await?;
         super::notify::send(
@@ -700,7 +757,10 @@ pub async fn mark_read(
     let mut s = state.store.notification_settings(&me.user.id).await?;
     // Never backwards, never into the future.
     s.read_up_to = s.read_up_to.max(req.up_to.min(now_ms()));
-    state.store.set_notification_settings(&me.user.id, &s).await?;
+    state
+        .store
+        .set_notification_settings(&me.user.id, &s)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -731,11 +791,18 @@ pub async fn put_settings(
 ) -> ApiResult<Json<NotificationSettings>> {
     let req: NotificationSettings = parse_json(&body)?;
     let mut s = state.store.notification_settings(&me.user.id).await?;
-    let mut kinds: Vec<String> = req.muted_kinds.iter().map(|k| k.as_str().to_owned()).collect();
+    let mut kinds: Vec<String> = req
+        .muted_kinds
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect();
     kinds.sort();
     kinds.dedup();
     s.muted_kinds = kinds;
-    state.store.set_notification_settings(&me.user.id, &s).await?;
+    state
+        .store
+        .set_notification_settings(&me.user.id, &s)
+        .await?;
     Ok(Json(settings_wire(&s)))
 }
 
@@ -766,10 +833,22 @@ mod tests {
 
     #[test]
     fn malformed_zones_and_times_are_refused() {
-        for tz in ["Mars/Olympus", "", "../../etc/passwd", "Asia/Jakarta\n", &"A".repeat(80)] {
+        for tz in [
+            "Mars/Olympus",
+            "",
+            "../../etc/passwd",
+            "Asia/Jakarta\n",
+            &"A".repeat(80),
+        ] {
             assert!(parse_start("2026-12-08T19:00", tz).is_err(), "{tz:?}");
         }
-        for at in ["tomorrow", "2026-13-01T10:00", "2026-12-08", "", "2026-12-08T25:00"] {
+        for at in [
+            "tomorrow",
+            "2026-13-01T10:00",
+            "2026-12-08",
+            "",
+            "2026-12-08T25:00",
+        ] {
             assert!(parse_start(at, "UTC").is_err(), "{at:?}");
         }
         // 02:30 on the spring-forward night in New York does not exist: it is read with
@@ -828,9 +907,25 @@ mod tests {
         upcoming_order(&mut events, &me, &follows);
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["later-followed", "mine", "soon"]);
-        assert!(!listed_to(&ev("c", "bob", RoomKind::Closed, 1), &me, &follows));
-        assert!(listed_to(&ev("c", "me", RoomKind::Closed, 1), &me, &follows));
-        assert!(!listed_to(&ev("s", "bob", RoomKind::Social, 1), &me, &follows));
-        assert!(listed_to(&ev("s", "ann", RoomKind::Social, 1), &me, &follows));
+        assert!(!listed_to(
+            &ev("c", "bob", RoomKind::Closed, 1),
+            &me,
+            &follows
+        ));
+        assert!(listed_to(
+            &ev("c", "me", RoomKind::Closed, 1),
+            &me,
+            &follows
+        ));
+        assert!(!listed_to(
+            &ev("s", "bob", RoomKind::Social, 1),
+            &me,
+            &follows
+        ));
+        assert!(listed_to(
+            &ev("s", "ann", RoomKind::Social, 1),
+            &me,
+            &follows
+        ));
     }
 }

@@ -208,12 +208,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for (i, c) in e.cohosts.iter().enumerate() {
-            sqlx::query("INSERT INTO event_cohosts (event_id, user_id, position) VALUES ($1, $2, $3)")
-                .bind(&e.id)
-                .bind(c.id.as_str())
-                .bind(i as i64)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO event_cohosts (event_id, user_id, position) VALUES ($1, $2, $3)",
+            )
+            .bind(&e.id)
+            .bind(c.id.as_str())
+            .bind(i as i64)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
