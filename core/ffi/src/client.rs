@@ -223,7 +223,11 @@ impl RuangClient {
     }
 
     pub fn update_profile(&self, name: Option<String>, bio: Option<String>) -> Result<Profile> {
-        let update = ProfileUpdate { name, bio };
+        let update = ProfileUpdate {
+            name,
+            bio,
+            links: None,
+        };
         Ok(block_on(self.authed()?.update_profile(&update))?.into())
     }
 
