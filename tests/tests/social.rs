@@ -317,6 +317,24 @@ fn jiff_like(ms: i64) -> String {
     )
 }
 
+/// The UTC date `days` from now: `(YYYY-MM-DD, its 12:00 UTC in ms, "Tue 1 Jun 2027")`.
+fn day_ahead(days: i64) -> (String, i64, String) {
+    let now = ruang_server::store::now_ms();
+    let noon = (now / 86_400_000 + days) * 86_400_000 + 12 * 3_600_000;
+    let date = jiff_like(noon)[..10].to_owned();
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+        [(noon / 86_400_000).rem_euclid(7) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][date[5..7].parse::<usize>().unwrap() - 1];
+    let human = format!(
+        "{weekday} {} {month} {}",
+        date[8..10].parse::<u32>().unwrap(),
+        &date[..4]
+    );
+    (date, noon, human)
+}
+
 async fn feed(c: &ApiClient) -> Vec<(NotificationKind, String)> {
     c.notifications(None, Some(100))
         .await
@@ -353,21 +371,22 @@ async fn events(b: Backend) {
     cat.follow("ann").await.unwrap();
     let http = reqwest::Client::new();
 
-    // Local time in a foreign zone: 19:00 in Jakarta (UTC+7) next year is 12:00 UTC.
+    // Local time in a foreign zone: 19:00 in Jakarta (UTC+7) is 12:00 UTC. A day a month
+    // from now (Jakarta has no daylight saving time).
+    let (day, noon_utc, human_day) = day_ahead(30);
     let e = ann
         .create_event(&CreateEventRequest {
             title: "Jazz, late".into(),
             description: "Standards; requests\ntaken".into(),
-            starts_at: "2027-06-01T19:00".into(),
+            starts_at: format!("{day}T19:00"),
             time_zone: Some("Asia/Jakarta".into()),
             kind: RoomKind::Open,
             cohosts: vec!["bob".into()],
         })
         .await
         .unwrap();
-    let noon_utc = 1_811_851_200_000; // 2027-06-01T12:00:00Z
     assert_eq!(e.starts_at, noon_utc);
-    assert_eq!(e.starts_at_local, "2027-06-01T19:00:00+07:00");
+    assert_eq!(e.starts_at_local, format!("{day}T19:00:00+07:00"));
     assert_eq!(e.time_zone, "Asia/Jakarta");
     assert_eq!(e.status, EventStatus::Scheduled);
     assert_eq!(e.cohosts[0].handle, "bob");
@@ -376,21 +395,21 @@ async fn events(b: Backend) {
     let same = admin
         .create_event(&CreateEventRequest {
             title: "Same time".into(),
-            starts_at: "2027-06-01T08:00:00-04:00".into(),
-            time_zone: Some("America/New_York".into()),
+            starts_at: format!("{day}T21:00:00+09:00"),
+            time_zone: Some("Asia/Tokyo".into()),
             ..Default::default()
         })
         .await
         .unwrap();
     assert_eq!(same.starts_at, noon_utc);
-    assert_eq!(same.starts_at_local, "2027-06-01T08:00:00-04:00");
+    assert_eq!(same.starts_at_local, format!("{day}T21:00:00+09:00"));
 
     // Bad times and zones: clear errors, nothing stored.
     for (at, tz) in [
-        ("2027-06-01T19:00", "Mars/Olympus_Mons"),
-        ("2027-06-01T19:00", "../../etc/localtime"),
+        ("2030-06-01T19:00", "Mars/Olympus_Mons"),
+        ("2030-06-01T19:00", "../../etc/localtime"),
         ("next tuesday", "UTC"),
-        ("2027-06-01", "UTC"),
+        ("2030-06-01", "UTC"),
         ("2020-01-01T10:00:00Z", "UTC"),
         ("2099-01-01T10:00:00Z", "UTC"),
     ] {
@@ -456,13 +475,13 @@ async fn events(b: Backend) {
             &e.id,
             &UpdateEventRequest {
                 title: Some("Jazz, later".into()),
-                starts_at: Some("2027-06-01T20:30".into()),
+                starts_at: Some(format!("{day}T20:30")),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
-    assert_eq!(edited.starts_at_local, "2027-06-01T20:30:00+07:00");
+    assert_eq!(edited.starts_at_local, format!("{day}T20:30:00+07:00"));
     wait_kind(&cat, NotificationKind::EventChanged, 1).await;
     assert!(feed(&admin)
         .await
@@ -536,7 +555,7 @@ async fn events(b: Backend) {
     let page = resp.text().await.unwrap();
     assert!(page.contains("<meta property=\"og:title\" content=\"Jazz, later\">"));
     assert!(
-        page.contains("Tue 1 Jun 2027, 20:30 (Asia/Jakarta, UTC+07)"),
+        page.contains(&format!("{human_day}, 20:30 (Asia/Jakarta, UTC+07)")),
         "{page}"
     );
     assert!(page.contains("Standards; requests<br>taken"));
@@ -547,7 +566,10 @@ async fn events(b: Backend) {
         "text/calendar; charset=utf-8"
     );
     let ics = resp.text().await.unwrap();
-    assert!(ics.contains("DTSTART:20270601T133000Z\r\n"), "{ics}");
+    assert!(
+        ics.contains(&format!("DTSTART:{}T133000Z\r\n", day.replace('-', ""))),
+        "{ics}"
+    );
     assert!(ics.contains("SUMMARY:Jazz\\, later\r\n"));
     let cancelled = http
         .get(format!("{}/e/{}.ics", srv.url, gone.id))
