@@ -260,11 +260,16 @@ async fn profiles(b: Backend) {
     let handles: Vec<&str> = invited.users.iter().map(|u| u.handle.as_str()).collect();
     assert_eq!(handles, ["bob", "cat"]);
 
-    // Rooms they host now and next.
+    // Rooms they host now and next. Followers hear of the room.
     let room = ann
         .create_room("Morning show", RoomKind::Open)
         .await
         .unwrap();
+    wait_kind(&bob, NotificationKind::RoomStarted, 1).await;
+    let n = &bob.notifications(None, None).await.unwrap().notifications[0];
+    assert_eq!(n.text, "ANN started a room");
+    assert_eq!(n.link, format!("{}/r/{}", srv.url, room.id));
+    assert_eq!(n.actor.as_ref().unwrap().handle, "ann");
     let event = ann
         .create_event(&CreateEventRequest {
             title: "Evening show".into(),

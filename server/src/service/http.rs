@@ -434,6 +434,22 @@ pub async fn create_room(
     state.store.create_room(&room).await?;
     let live = state.registry.add_room(&room, me.user.clone());
     Metrics::inc(&state.metrics.rooms_created);
+    if room.kind != RoomKind::Closed {
+        let followers = state.store.followers(&me.user.id).await?;
+        super::notify::send(
+            &state,
+            followers
+                .into_iter()
+                .map(|u| crate::store::NewNotification {
+                    user: u,
+                    kind: ruang_proto::NotificationKind::RoomStarted.as_str(),
+                    actor: Some(me.user.id.clone()),
+                    room: Some(room.id.clone()),
+                    event: None,
+                })
+                .collect(),
+        );
+    }
     tracing::info!(room = %room.id, kind = room.kind.as_str(), "room created");
     let summary = summary_for(&state, &live, &me, &HashSet::new(), &HashSet::new());
     Ok((StatusCode::CREATED, Json(summary)))
