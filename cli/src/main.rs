@@ -99,6 +99,12 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Search people, live rooms and scheduled rooms.
+    Search {
+        #[command(flatten)]
+        remote: Remote,
+        query: String,
+    },
     /// Your notifications, newest first (`*` marks unread).
     Notifications {
         #[command(flatten)]
@@ -177,6 +183,7 @@ fn main() -> ExitCode {
             Command::Profile { remote, handle, .. } => account::profile(&remote, handle).await,
             Command::Event { remote, action } => social::event(&remote, action).await,
             Command::Events { remote } => social::events(&remote).await,
+            Command::Search { remote, query } => social::search(&remote, &query).await,
             Command::Notifications { remote, read } => social::notifications(&remote, read).await,
             Command::Follow { remote, handle } => account::follow(&remote, &handle, true).await,
             Command::Unfollow { remote, handle } => account::follow(&remote, &handle, false).await,

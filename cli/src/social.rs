@@ -271,3 +271,29 @@ pub async fn notifications(remote: &Remote, mark_read: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// `ruang search Q`: one hit per line: `person @handle name`, `room ID title`,
+/// `event ID start status title`.
+pub async fn search(remote: &Remote, q: &str) -> Result<()> {
+    let c = authed(remote)?;
+    let r = c.search(q).await?;
+    for u in &r.people {
+        emit!(
+            "person\t@{}\t{}",
+            printable(&u.handle, false),
+            printable(&u.name, false)
+        );
+    }
+    for room in &r.rooms {
+        emit!("room\t{}\t{}", room.id, printable(&room.title, false));
+    }
+    for e in &r.events {
+        emit!(
+            "event\t{}\t{}\t{}",
+            e.id,
+            e.starts_at_local,
+            printable(&e.title, false)
+        );
+    }
+    Ok(())
+}

@@ -169,6 +169,16 @@ fn run(db: Option<String>) {
     assert!(rooms.starts_with(&room), "{rooms}");
     assert!(ok(ruang(&server, &co, &["event", "show", &id])).contains("\tlive\t"));
 
+    // search: people, rooms and events, one per line.
+    let found = ok(ruang(&server, &co, &["search", "the host"]));
+    assert_eq!(found, "person\t@host\tThe Host");
+    let found = ok(ruang(&server, &co, &["search", "radio"]));
+    assert!(
+        found.contains(&format!("room\t{room}\tRadio hour")),
+        "{found}"
+    );
+    assert!(found.contains(&format!("event\t{id}\t")), "{found}");
+
     // notifications: the started event reached the co-host (created in the background).
     let mut feed = String::new();
     for _ in 0..100 {

@@ -778,3 +778,116 @@ each_backend!(
     notifications_feed_paging_read_marker_mutes_caps_reminders,
     notifications
 );
+
+async fn search(b: Backend) {
+    let srv = TestServer::start(b).await;
+    let admin = srv.admin("root").await;
+    let mut maya = srv.anon();
+    maya.signup(
+        &admin.create_invite().await.unwrap().code,
+        "maya_sari",
+        "Maya Sari",
+    )
+    .await
+    .unwrap();
+    let mut mayb = srv.anon();
+    mayb.signup(
+        &admin.create_invite().await.unwrap().code,
+        "mayang",
+        "Mayang Putri",
+    )
+    .await
+    .unwrap();
+    let mut other = srv.anon();
+    other
+        .signup(&admin.create_invite().await.unwrap().code, "budi", "Budi")
+        .await
+        .unwrap();
+    other.follow("mayang").await.unwrap();
+
+    // People by handle or name prefix; the followed one first for budi.
+    let r = other.search("may").await.unwrap();
+    let handles: Vec<&str> = r.people.iter().map(|u| u.handle.as_str()).collect();
+    assert_eq!(handles.len(), 2);
+    assert_eq!(handles[0], "mayang", "followed first");
+    assert!(handles.contains(&"maya_sari"));
+    let r = other.search("sari").await.unwrap();
+    assert_eq!(r.people.len(), 1);
+    assert_eq!(r.people[0].handle, "maya_sari");
+    // Every word must match.
+    assert!(other.search("sari putri").await.unwrap().people.is_empty());
+    assert_eq!(other.search("mayang putri").await.unwrap().people.len(), 1);
+    // A renamed member is found by the new name only.
+    maya.update_profile(&ProfileUpdate {
+        name: Some("Maya Kusuma".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(other.search("sari kus").await.unwrap().people.len() == 1);
+    assert!(other
+        .search("maya sari")
+        .await
+        .unwrap()
+        .people
+        .iter()
+        .all(|u| u.name != "Maya Sari"));
+
+    // Rooms: live ones the caller may see, by title.
+    let open = maya.create_room("Kopi pagi", RoomKind::Open).await.unwrap();
+    let closed = maya
+        .create_room("Kopi rahasia", RoomKind::Closed)
+        .await
+        .unwrap();
+    let r = other.search("kopi").await.unwrap();
+    let ids: Vec<&str> = r.rooms.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(ids, [open.id.as_str()], "the closed room stays hidden");
+    assert_eq!(maya.search("kopi").await.unwrap().rooms.len(), 2);
+    let _ = closed;
+
+    // Events by title and description; cancelled ones drop out; live first.
+    let talk = mayb
+        .create_event(&CreateEventRequest {
+            title: "Gamelan evening".into(),
+            description: "Traditional kopi and music".into(),
+            starts_at: soon(90),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let later = maya
+        .create_event(&CreateEventRequest {
+            title: "Kopi tasting".into(),
+            starts_at: soon(30),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = other.search("kopi").await.unwrap();
+    let ids: Vec<&str> = r.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0], talk.id, "the followed host's event first");
+    assert_eq!(other.search("gamelan").await.unwrap().events.len(), 1);
+    maya.cancel_event(&later.id).await.unwrap();
+    assert_eq!(other.search("kopi").await.unwrap().events.len(), 1);
+
+    // Query syntax is never passed through; empty or over-long queries are refused.
+    for q in [
+        "* OR kopi",
+        "NEAR(kopi",
+        "kopi\" OR \"x",
+        "a:* | b",
+        "kopi'); DROP TABLE users; --",
+    ] {
+        other.search(q).await.unwrap();
+    }
+    assert_eq!(other.search("\"kopi\"").await.unwrap().rooms.len(), 1);
+    for q in ["", "   ", "!!!", &"x".repeat(101)] {
+        assert_eq!(
+            code(other.search(q).await.unwrap_err()),
+            Some(ErrorCode::InvalidField),
+            "{q:?}"
+        );
+    }
+}
+each_backend!(search_people_rooms_events_ranked_on_both_databases, search);

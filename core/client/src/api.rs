@@ -334,6 +334,13 @@ impl ApiClient {
         .await
     }
 
+    /// People, live rooms and events matching `q`.
+    pub async fn search(&self, q: &str) -> Result<ruang_proto::SearchResults> {
+        let mut u = self.url("v1/search");
+        u.query_pairs_mut().append_pair("q", q);
+        self.send(self.http.get(u)).await
+    }
+
     // ----- notifications -----
 
     pub async fn notifications(

@@ -382,3 +382,15 @@ pub struct NotificationSettings {
     #[serde(default)]
     pub muted_kinds: Vec<NotificationKind>,
 }
+
+/// `GET /v1/search?q=…`: each list best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// By handle and name; people the caller follows first.
+    pub people: Vec<UserSummary>,
+    /// Live rooms the caller may see, by title; rooms with people they follow first.
+    pub rooms: Vec<RoomSummary>,
+    /// Events by title and description, not cancelled or ended; live first, then those of
+    /// hosts the caller follows.
+    pub events: Vec<Event>,
+}

@@ -149,6 +149,7 @@ pub fn router(state: AppState) -> Router {
             post(social::notify_me).delete(social::unnotify_me),
         )
         .route("/v1/events/{id}/start", post(social::start_event))
+        .route("/v1/search", get(social::search))
         .route("/v1/notifications", get(social::notifications))
         .route("/v1/notifications/read", post(social::mark_read))
         .route(

@@ -703,6 +703,92 @@ pub async fn start_event(
     Ok((StatusCode::CREATED, Json(summary)))
 }
 
+// ----- search -----
+
+/// `GET /v1/search?q=TEXT[&limit=N]`
+pub async fn search(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<ruang_proto::SearchResults>> {
+    let mut q = None;
+    let mut limit = 20usize;
+    for (k, v) in url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match &*k {
+            "q" => q = Some(v.into_owned()),
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=50).contains(n))
+                    .ok_or_else(|| invalid("limit is a number from 1 to 50"))?
+            }
+            _ => {}
+        }
+    }
+    let q = q.unwrap_or_default();
+    if q.chars().count() > 100 {
+        return Err(invalid("a search has at most 100 characters"));
+    }
+    if crate::store::search_words(&q).is_empty() {
+        return Err(invalid("search for at least one word (letters or digits)"));
+    }
+    let hits = state.store.search(&q, limit * 2).await?;
+    let follows: HashSet<UserId> = state
+        .store
+        .followees(&me.user.id)
+        .await?
+        .into_iter()
+        .collect();
+    let access: HashSet<RoomId> = state
+        .store
+        .accessible_rooms(&me.user.id)
+        .await?
+        .into_iter()
+        .collect();
+    let v = crate::rooms::hallway::Viewer {
+        id: &me.user.id,
+        follows: &follows,
+        access: &access,
+    };
+    let mut people = hits.people;
+    // Followed first; the text rank orders the rest (stable sort).
+    people.sort_by_key(|u| !follows.contains(&u.id));
+    people.truncate(limit);
+    let mut rooms: Vec<RoomSummary> = hits
+        .rooms
+        .iter()
+        .filter_map(|id| state.registry.get(id))
+        .map(|r| r.view_for(&me.user.id))
+        .filter(|view| view.visible_to(&v))
+        .map(|view| view.summary(&v, &state.public_url))
+        .collect();
+    rooms.sort_by_key(|r| r.followed_speakers == 0);
+    rooms.truncate(limit);
+    let mut events = Vec::new();
+    for id in &hits.events {
+        let e = state.store.event(&me.user.id, id).await?;
+        if listed_to(&e, &me.user.id, &follows) {
+            let w = to_wire(&state, e);
+            if matches!(w.status, EventStatus::Live | EventStatus::Scheduled) {
+                events.push(w);
+            }
+        }
+    }
+    events.sort_by_key(|e| {
+        (
+            e.status != EventStatus::Live,
+            !(follows.contains(&e.host.id) || e.cohosts.iter().any(|c| follows.contains(&c.id))),
+        )
+    });
+    events.truncate(limit);
+    Ok(Json(ruang_proto::SearchResults {
+        people,
+        rooms,
+        events,
+    }))
+}
+
 // ----- notifications -----
 
 /// `GET /v1/notifications[?limit=N][&cursor=C]`

@@ -1,9 +1,11 @@
 //! Persistence with sqlx over SQLite (embedded, WAL) or PostgreSQL, same migrations.
 //! Every multi-step change runs in one transaction.
 
+mod search;
 mod secrets;
 mod social;
 
+pub use search::{words as search_words, SearchHits};
 pub use secrets::{hash_token, new_id, new_invite_code, new_link_token, new_token};
 pub use social::{
     parse_cursor, NewNotification, NotificationRow, NotificationSettingsRow, StoredEvent,
@@ -122,6 +124,7 @@ impl Store {
         }
         let pool = options.connect(&url).await?;
         MIGRATOR.run(&pool).await?;
+        search::prepare(&pool, is_sqlite).await?;
         Ok(Store { pool, is_sqlite })
     }
 
