@@ -68,3 +68,19 @@ CREATE TABLE notification_settings (
     -- Kinds switched off, JSON array of kind names.
     muted_kinds TEXT NOT NULL DEFAULT '[]'
 );
+
+-- Push delivery (Web Push / UnifiedPush endpoints with their RFC 8291 keys).
+CREATE TABLE push_subscriptions (
+    endpoint TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    p256dh TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id);
+
+-- Server-wide secrets made on first start (the VAPID key).
+CREATE TABLE server_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -68,6 +68,8 @@ pub struct Config {
     pub max_avatar_bytes: usize,
     /// How long before an event's start "starts soon" is sent to those who asked.
     pub event_reminder_lead: Duration,
+    /// Accept `http://` push endpoints (tests on loopback); only `https://` otherwise.
+    pub push_allow_http: bool,
 }
 
 impl Default for Config {
@@ -99,6 +101,7 @@ impl Default for Config {
             media_dir: None,
             max_avatar_bytes: 5 * 1024 * 1024,
             event_reminder_lead: Duration::from_secs(600),
+            push_allow_http: false,
         }
     }
 }
@@ -162,12 +165,15 @@ impl Server {
             forward_limit: config.forward_limit,
         })?;
         let rtc_addr = sfu.addr();
+        let pusher =
+            service::push::Pusher::load(store.clone(), &public_url, config.push_allow_http).await?;
         let state = service::AppState::new(
             store.clone(),
             registry.clone(),
             sfu.clone(),
             &config,
             &public_url,
+            pusher.clone(),
         );
         let (shutdown, mut shutdown_rx) = watch::channel(false);
 
@@ -186,7 +192,11 @@ impl Server {
         });
 
         // Event reminders ("starts in 10 minutes").
-        let reminder_store = store.clone();
+        let notifier = service::notify::Notifier {
+            store: store.clone(),
+            pusher,
+            public_url: public_url.clone(),
+        };
         let lead_ms = config.event_reminder_lead.as_millis() as i64;
         let mut reminder_stop = shutdown_rx.clone();
         tokio::spawn(async move {
@@ -194,7 +204,7 @@ impl Server {
             loop {
                 tokio::select! {
                     _ = every.tick() => {
-                        if let Err(e) = service::notify::remind(&reminder_store, lead_ms).await {
+                        if let Err(e) = service::notify::remind(&notifier, lead_ms).await {
                             tracing::warn!(error = %e, "event reminders");
                         }
                     }

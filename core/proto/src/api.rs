@@ -394,3 +394,27 @@ pub struct SearchResults {
     /// hosts the caller follows.
     pub events: Vec<Event>,
 }
+
+/// `GET /v1/push/key`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushKey {
+    /// The server's VAPID public key: an uncompressed P-256 point, base64url without
+    /// padding (a browser's `applicationServerKey`).
+    pub vapid_public_key: String,
+}
+
+/// `POST /v1/push/subscriptions`: the shape of a browser's `PushSubscription.toJSON()`;
+/// UnifiedPush apps send their distributor's endpoint and their own keys the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushSubscriptionRequest {
+    pub endpoint: String,
+    pub keys: PushKeys,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushKeys {
+    /// The receiver's P-256 public key, uncompressed, base64url.
+    pub p256dh: String,
+    /// The 16-byte authentication secret, base64url.
+    pub auth: String,
+}

@@ -8,6 +8,7 @@ mod media;
 mod metrics;
 pub mod notify;
 mod pages;
+pub mod push;
 mod ratelimit;
 mod social;
 mod text;
@@ -57,6 +58,8 @@ pub struct AppInner {
     /// Where photos are kept (`DATA/media` by default).
     pub media_dir: std::path::PathBuf,
     pub max_avatar_bytes: usize,
+    /// Push delivery (VAPID key, HTTP client).
+    pub pusher: Arc<push::Pusher>,
 }
 
 /// A session (or all of a member's sessions) that stopped being valid.
@@ -82,6 +85,7 @@ impl AppState {
         sfu: Sfu,
         config: &Config,
         public_url: &str,
+        pusher: Arc<push::Pusher>,
     ) -> Self {
         AppState(Arc::new(AppInner {
             store,
@@ -108,6 +112,7 @@ impl AppState {
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("media")),
             max_avatar_bytes: config.max_avatar_bytes,
+            pusher,
         }))
     }
 }
@@ -150,6 +155,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/events/{id}/start", post(social::start_event))
         .route("/v1/search", get(social::search))
+        .route("/v1/push/key", get(push::key))
+        .route(
+            "/v1/push/subscriptions",
+            get(push::list)
+                .post(push::subscribe)
+                .delete(push::unsubscribe),
+        )
         .route("/v1/notifications", get(social::notifications))
         .route("/v1/notifications/read", post(social::mark_read))
         .route(

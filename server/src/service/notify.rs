@@ -1,9 +1,19 @@
 //! Creating notifications: per-kind preferences and rate limits (so a busy follow graph
 //! cannot flood anyone), the event reminders, and the one line each one shows.
 
+use super::push::Pusher;
 use super::AppState;
 use crate::store::{now_ms, NewNotification, NotificationRow, Store};
-use ruang_proto::{NotificationKind, UserId};
+use ruang_proto::{Notification, NotificationKind, UserId};
+use std::sync::Arc;
+
+/// What creating a notification needs: storage, push delivery, the links' base.
+#[derive(Clone)]
+pub struct Notifier {
+    pub store: Store,
+    pub pusher: Arc<Pusher>,
+    pub public_url: String,
+}
 
 /// Window of the rate limits.
 pub const WINDOW_MS: i64 = 60 * 60 * 1000;
@@ -36,18 +46,24 @@ pub fn send(state: &AppState, list: Vec<NewNotification>) {
     if list.is_empty() {
         return;
     }
-    let store = state.store.clone();
+    let notifier = Notifier {
+        store: state.store.clone(),
+        pusher: state.pusher.clone(),
+        public_url: state.public_url.clone(),
+    };
     tokio::spawn(async move {
         for n in list {
-            if let Err(e) = deliver(&store, &n).await {
+            if let Err(e) = deliver(&notifier, &n).await {
                 tracing::warn!(error = %e, kind = n.kind, "notification not stored");
             }
         }
     });
 }
 
-/// Stores one notification if the rules admit it; returns whether it was stored.
-pub async fn deliver(store: &Store, n: &NewNotification) -> crate::store::Result<bool> {
+/// Stores one notification if the rules admit it and pushes it to the member's endpoints;
+/// returns whether it was stored.
+pub async fn deliver(notifier: &Notifier, n: &NewNotification) -> crate::store::Result<bool> {
+    let store = &notifier.store;
     let Some(kind) = NotificationKind::parse(n.kind) else {
         return Ok(false);
     };
@@ -64,13 +80,32 @@ pub async fn deliver(store: &Store, n: &NewNotification) -> crate::store::Result
         tracing::debug!(kind = n.kind, user = %n.user, "notification held back by the rate limit");
         return Ok(false);
     }
-    store.insert_notification(n).await?;
+    let id = store.insert_notification(n).await?;
+    let row = store.notification(&id).await?;
+    let (text, link) = describe(&notifier.public_url, kind, &row);
+    let wire = Notification {
+        id: row.id,
+        kind,
+        actor: row.actor,
+        room_id: row.room,
+        event_id: row.event,
+        text,
+        link,
+        created_at: row.created_at,
+        read: false,
+    };
+    for outcome in notifier.pusher.push_to(&n.user, &wire).await {
+        if let super::push::Outcome::Failed(why) = outcome {
+            tracing::debug!(%why, "push not delivered");
+        }
+    }
     Ok(true)
 }
 
 /// Sends "starts soon" for events starting within `lead` that have not had it; returns
 /// how many events were due.
-pub async fn remind(store: &Store, lead_ms: i64) -> crate::store::Result<usize> {
+pub async fn remind(notifier: &Notifier, lead_ms: i64) -> crate::store::Result<usize> {
+    let store = &notifier.store;
     let due = store.take_due_reminders(now_ms() + lead_ms).await?;
     for id in &due {
         let e = store.event(&UserId(String::new()), id).await?;
@@ -81,7 +116,7 @@ pub async fn remind(store: &Store, lead_ms: i64) -> crate::store::Result<usize> 
         to.dedup();
         for u in to {
             deliver(
-                store,
+                notifier,
                 &NewNotification {
                     user: u,
                     kind: NotificationKind::EventStarting.as_str(),

@@ -8,7 +8,8 @@ mod social;
 pub use search::{words as search_words, SearchHits};
 pub use secrets::{hash_token, new_id, new_invite_code, new_link_token, new_token};
 pub use social::{
-    parse_cursor, NewNotification, NotificationRow, NotificationSettingsRow, StoredEvent,
+    parse_cursor, NewNotification, NotificationRow, NotificationSettingsRow, PushSubscription,
+    StoredEvent,
 };
 
 use ruang_proto::{Invite, InviteCheck, Profile, Role, RoomId, RoomKind, UserId, UserSummary};

@@ -54,6 +54,36 @@ pub struct NotificationSettingsRow {
     pub muted_kinds: Vec<String>,
 }
 
+const NOTIFICATION_SELECT: &str = "SELECT n.id AS n_id, n.kind AS kind, n.room_id AS room_id,
+        n.event_id AS event_id, n.created_at AS at, e.title AS event_title,
+        u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar
+     FROM notifications n LEFT JOIN users u ON u.id = n.actor_id
+          LEFT JOIN events e ON e.id = n.event_id";
+
+fn notification_row(r: &AnyRow) -> Result<NotificationRow> {
+    let actor = match r.try_get::<Option<String>, _>("id")? {
+        Some(_) => Some(summary(r, "")?),
+        None => None,
+    };
+    Ok(NotificationRow {
+        id: r.try_get("n_id")?,
+        kind: r.try_get("kind")?,
+        actor,
+        room: r.try_get::<Option<String>, _>("room_id")?.map(RoomId),
+        event: r.try_get("event_id")?,
+        event_title: r.try_get("event_title")?,
+        created_at: r.try_get("at")?,
+    })
+}
+
+/// A push endpoint of a member with its RFC 8291 keys (base64url as sent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushSubscription {
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+}
+
 const EVENT_COLUMNS: &str = "e.id AS e_id, e.title AS title, e.description AS description, e.kind AS kind,
     e.starts_at AS starts_at, e.time_zone AS time_zone, e.created_at AS created_at,
     e.cancelled_at AS cancelled_at, e.room_id AS room_id,
@@ -555,15 +585,11 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<NotificationRow>, Option<String>)> {
         let (t, id) = cursor.unwrap_or((i64::MAX, String::new()));
-        let rows = sqlx::query(
-            "SELECT n.id AS n_id, n.kind AS kind, n.room_id AS room_id, n.event_id AS event_id,
-                    n.created_at AS at, e.title AS event_title,
-                    u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar
-             FROM notifications n LEFT JOIN users u ON u.id = n.actor_id
-                  LEFT JOIN events e ON e.id = n.event_id
+        let rows = sqlx::query(&format!(
+            "{NOTIFICATION_SELECT}
              WHERE n.user_id = $1 AND (n.created_at < $2 OR (n.created_at = $2 AND n.id > $3))
-             ORDER BY n.created_at DESC, n.id LIMIT $4",
-        )
+             ORDER BY n.created_at DESC, n.id LIMIT $4"
+        ))
         .bind(user.as_str())
         .bind(t)
         .bind(id)
@@ -579,19 +605,7 @@ impl Store {
                 next = Some(format!("{}.{}", last.created_at, last.id));
                 break;
             }
-            let actor = match r.try_get::<Option<String>, _>("id")? {
-                Some(_) => Some(summary(r, "")?),
-                None => None,
-            };
-            out.push(NotificationRow {
-                id: r.try_get("n_id")?,
-                kind: r.try_get("kind")?,
-                actor,
-                room: r.try_get::<Option<String>, _>("room_id")?.map(RoomId),
-                event: r.try_get("event_id")?,
-                event_title: r.try_get("event_title")?,
-                created_at: r.try_get("at")?,
-            });
+            out.push(notification_row(r)?);
         }
         Ok((out, next))
     }
@@ -642,5 +656,99 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    pub async fn notification(&self, id: &str) -> Result<NotificationRow> {
+        let row = sqlx::query(&format!("{NOTIFICATION_SELECT} WHERE n.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        notification_row(&row)
+    }
+
+    // ----- push -----
+
+    /// A server secret by name, created with `make` the first time (the first writer wins
+    /// when several nodes start at once).
+    pub async fn secret_or_insert(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(make())
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("value")?,
+        )
+    }
+
+    /// Adds (or moves to `user`) a push endpoint.
+    pub async fn add_push_subscription(&self, user: &UserId, s: &PushSubscription) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh,
+                auth = excluded.auth, created_at = excluded.created_at",
+        )
+        .bind(&s.endpoint)
+        .bind(user.as_str())
+        .bind(&s.p256dh)
+        .bind(&s.auth)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes an endpoint: the member's own (`Some(user)`), or any (the push service said
+    /// it is gone). Returns whether one was removed.
+    pub async fn remove_push_subscription(
+        &self,
+        user: Option<&UserId>,
+        endpoint: &str,
+    ) -> Result<bool> {
+        let r = match user {
+            Some(u) => {
+                sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = $1 AND user_id = $2")
+                    .bind(endpoint)
+                    .bind(u.as_str())
+                    .execute(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = $1")
+                    .bind(endpoint)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub async fn push_subscriptions(&self, user: &UserId) -> Result<Vec<PushSubscription>> {
+        let rows = sqlx::query(
+            "SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE user_id = $1 ORDER BY created_at, endpoint",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PushSubscription {
+                    endpoint: r.try_get("endpoint")?,
+                    p256dh: r.try_get("p256dh")?,
+                    auth: r.try_get("auth")?,
+                })
+            })
+            .collect()
     }
 }
