@@ -891,3 +891,224 @@ async fn search(b: Backend) {
     }
 }
 each_backend!(search_people_rooms_events_ranked_on_both_databases, search);
+
+/// A push service on loopback: `/ok/NAME` takes messages (201), `/gone` answers 410,
+/// `/missing` 404. Everything received is kept.
+struct PushService {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, Vec<u8>)>>>,
+}
+
+impl PushService {
+    async fn start() -> PushService {
+        use axum::extract::{Path, State};
+        type Got = std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, Vec<u8>)>>>;
+        let got: Got = Default::default();
+        async fn take(
+            State(got): State<Got>,
+            Path(name): Path<String>,
+            headers: axum::http::HeaderMap,
+            body: axum::body::Bytes,
+        ) -> axum::http::StatusCode {
+            got.lock().unwrap().push((name, headers, body.to_vec()));
+            axum::http::StatusCode::CREATED
+        }
+        let app = axum::Router::new()
+            .route("/ok/{name}", axum::routing::post(take))
+            .route(
+                "/gone",
+                axum::routing::post(|| async { axum::http::StatusCode::GONE }),
+            )
+            .route(
+                "/missing",
+                axum::routing::post(|| async { axum::http::StatusCode::NOT_FOUND }),
+            )
+            .with_state(got.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        PushService { url, got }
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .count()
+    }
+}
+
+/// A browser's or UnifiedPush app's side of a subscription.
+struct Receiver {
+    secret: p256::SecretKey,
+    auth: [u8; 16],
+}
+
+impl Receiver {
+    fn new(seed: u8) -> Receiver {
+        use p256::elliptic_curve::rand_core::OsRng;
+        Receiver {
+            secret: p256::SecretKey::random(&mut OsRng),
+            auth: [seed; 16],
+        }
+    }
+
+    fn request(&self, endpoint: &str) -> serde_json::Value {
+        use base64::Engine;
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        serde_json::json!({
+            "endpoint": endpoint,
+            "keys": {
+                "p256dh": b64.encode(self.secret.public_key().to_encoded_point(false).as_bytes()),
+                "auth": b64.encode(self.auth),
+            }
+        })
+    }
+}
+
+async fn push(b: Backend) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let srv = TestServer::start_with(b, |c| c.push_allow_http = true).await;
+    let admin = srv.admin("root").await;
+    let ann = srv.member(&admin, "ann").await;
+    let bob = srv.member(&admin, "bob").await;
+    let service = PushService::start().await;
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}{path}", srv.url);
+    let key: serde_json::Value = http
+        .get(api("/v1/push/key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let vapid = key["vapid_public_key"].as_str().unwrap().to_owned();
+    assert_eq!(b64.decode(&vapid).unwrap().len(), 65);
+
+    let phone = Receiver::new(7);
+    let subscribe = |c: &ApiClient, body: serde_json::Value| {
+        http.post(api("/v1/push/subscriptions"))
+            .bearer_auth(c.token().unwrap())
+            .json(&body)
+            .send()
+    };
+    let endpoint = format!("{}/ok/ann", service.url);
+    let r = subscribe(&ann, phone.request(&endpoint)).await.unwrap();
+    assert_eq!(r.status(), 201);
+    for dead in ["gone", "missing"] {
+        let r = subscribe(
+            &ann,
+            Receiver::new(1).request(&format!("{}/{dead}", service.url)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let list = |c: &ApiClient| {
+        let req = http
+            .get(api("/v1/push/subscriptions"))
+            .bearer_auth(c.token().unwrap().to_owned());
+        async move {
+            req.send()
+                .await
+                .unwrap()
+                .json::<Vec<String>>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(list(&ann).await.len(), 3);
+    // Bad subscriptions: clear errors, nothing stored.
+    for bad in [
+        serde_json::json!({"endpoint": "ftp://x.example/", "keys": {"p256dh": "x", "auth": "y"}}),
+        {
+            let mut v = phone.request(&endpoint);
+            v["keys"]["auth"] = "c2hvcnQ".into();
+            v
+        },
+        {
+            let mut v = phone.request(&endpoint);
+            v["keys"]["p256dh"] = b64.encode([4u8; 65]).into();
+            v
+        },
+    ] {
+        let r = subscribe(&bob, bad).await.unwrap();
+        assert_eq!(r.status(), 400);
+    }
+    assert!(list(&bob).await.is_empty());
+
+    // bob follows ann: the notification reaches ann's phone, encrypted for it alone.
+    bob.follow("ann").await.unwrap();
+    let until = Instant::now() + WAIT;
+    while service.count("ann") == 0 {
+        assert!(Instant::now() < until, "no push arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, headers, body) = service.got.lock().unwrap()[0].clone();
+    assert_eq!(headers["content-encoding"], "aes128gcm");
+    assert_eq!(headers["ttl"], "86400");
+    let plain = ruang_server::service::push::decrypt(&body, &phone.secret, &phone.auth)
+        .expect("decrypts with the subscription's private key");
+    let n: ruang_proto::Notification = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(n.kind, NotificationKind::FollowedYou);
+    assert_eq!(n.text, "BOB followed you");
+    assert_eq!(n.link, "ruang://u/bob");
+    // Another key cannot read it.
+    let other = Receiver::new(7);
+    assert!(ruang_server::service::push::decrypt(&body, &other.secret, &other.auth).is_err());
+    // VAPID: a JWT for the endpoint's origin, signed by the key the server publishes.
+    let auth = headers["authorization"].to_str().unwrap();
+    let (t, k) = auth
+        .strip_prefix("vapid t=")
+        .unwrap()
+        .split_once(", k=")
+        .unwrap();
+    assert_eq!(k, vapid);
+    let (signing_input, sig) = t.rsplit_once('.').unwrap();
+    use p256::ecdsa::signature::Verifier;
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&b64.decode(k).unwrap())
+        .unwrap()
+        .verify(
+            signing_input.as_bytes(),
+            &p256::ecdsa::Signature::from_slice(&b64.decode(sig).unwrap()).unwrap(),
+        )
+        .expect("the JWT verifies");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &b64.decode(signing_input.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], service.url);
+
+    // The endpoints that answered 410 and 404 are gone; the good one stays.
+    let until = Instant::now() + WAIT;
+    while list(&ann).await.len() != 1 {
+        assert!(Instant::now() < until, "dead endpoints not removed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(list(&ann).await, [endpoint.clone()]);
+
+    // Unsubscribed: nothing more arrives there.
+    let r = http
+        .delete(api("/v1/push/subscriptions"))
+        .bearer_auth(ann.token().unwrap())
+        .json(&serde_json::json!({ "endpoint": endpoint }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(list(&ann).await.is_empty());
+    admin.follow("ann").await.unwrap();
+    wait_kind(&ann, NotificationKind::FollowedYou, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(service.count("ann"), 1);
+}
+each_backend!(
+    push_encrypted_to_a_loopback_endpoint_dead_ones_removed,
+    push
+);
