@@ -892,17 +892,20 @@ async fn search(b: Backend) {
 }
 each_backend!(search_people_rooms_events_ranked_on_both_databases, search);
 
+/// What the loopback push service received: (endpoint name, headers, body).
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, Vec<u8>)>>>;
+
 /// A push service on loopback: `/ok/NAME` takes messages (201), `/gone` answers 410,
 /// `/missing` 404. Everything received is kept.
 struct PushService {
     url: String,
-    got: std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, Vec<u8>)>>>,
+    got: Received,
 }
 
 impl PushService {
     async fn start() -> PushService {
         use axum::extract::{Path, State};
-        type Got = std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, Vec<u8>)>>>;
+        type Got = Received;
         let got: Got = Default::default();
         async fn take(
             State(got): State<Got>,
@@ -1091,7 +1094,7 @@ async fn push(b: Backend) {
         assert!(Instant::now() < until, "dead endpoints not removed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(list(&ann).await, [endpoint.clone()]);
+    assert_eq!(list(&ann).await, std::slice::from_ref(&endpoint));
 
     // Unsubscribed: nothing more arrives there.
     let r = http
