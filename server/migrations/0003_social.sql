@@ -66,7 +66,11 @@ CREATE TABLE notification_settings (
     -- Everything created at or before this is read (Unix ms).
     read_up_to BIGINT NOT NULL DEFAULT 0,
     -- Kinds switched off, JSON array of kind names.
-    muted_kinds TEXT NOT NULL DEFAULT '[]'
+    muted_kinds TEXT NOT NULL DEFAULT '[]',
+    -- Quiet hours (no pushes), minutes after local midnight; both NULL for none.
+    quiet_start BIGINT,
+    quiet_end BIGINT,
+    time_zone TEXT NOT NULL DEFAULT 'UTC'
 );
 
 -- Push delivery (Web Push / UnifiedPush endpoints with their RFC 8291 keys).

@@ -716,6 +716,7 @@ async fn notifications(b: Backend) {
     // Muted kinds are not created.
     ann.set_notification_settings(&NotificationSettings {
         muted_kinds: vec![NotificationKind::EventScheduled],
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -1110,6 +1111,63 @@ async fn push(b: Backend) {
     wait_kind(&ann, NotificationKind::FollowedYou, 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(service.count("ann"), 1);
+
+    // Quiet hours in the member's zone: the feed gets it, the phone does not; after them,
+    // pushes flow again.
+    let r = subscribe(&ann, phone.request(&endpoint)).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let tokyo_hour = (ruang_server::store::now_ms() / 3_600_000 + 9).rem_euclid(24);
+    let quiet = ruang_proto::QuietHours {
+        start: format!("{:02}:00", (tokyo_hour + 23) % 24),
+        end: format!("{:02}:00", (tokyo_hour + 1) % 24),
+    };
+    let s = ann
+        .set_notification_settings(&NotificationSettings {
+            quiet_hours: Some(quiet.clone()),
+            time_zone: Some("Asia/Tokyo".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.quiet_hours.as_ref(), Some(&quiet));
+    let cat = srv.member(&admin, "cat").await;
+    cat.follow("ann").await.unwrap();
+    wait_kind(&ann, NotificationKind::FollowedYou, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(service.count("ann"), 1, "held back in quiet hours");
+    for (bad_hours, tz) in [
+        (Some(("25:00", "07:00")), "UTC"),
+        (Some(("07:00", "07:00")), "UTC"),
+        (None, "Mars/Base"),
+    ] {
+        let err = ann
+            .set_notification_settings(&NotificationSettings {
+                quiet_hours: bad_hours.map(|(a, b)| ruang_proto::QuietHours {
+                    start: a.into(),
+                    end: b.into(),
+                }),
+                time_zone: Some(tz.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), Some(ErrorCode::InvalidField));
+    }
+    assert_eq!(
+        ann.notification_settings().await.unwrap().quiet_hours,
+        Some(quiet),
+        "a refused change changes nothing"
+    );
+    ann.set_notification_settings(&NotificationSettings::default())
+        .await
+        .unwrap();
+    let dan = srv.member(&admin, "dan").await;
+    dan.follow("ann").await.unwrap();
+    let until = Instant::now() + WAIT;
+    while service.count("ann") < 2 {
+        assert!(Instant::now() < until, "no push after the quiet hours");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 each_backend!(
     push_encrypted_to_a_loopback_endpoint_dead_ones_removed,

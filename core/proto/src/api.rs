@@ -381,6 +381,19 @@ pub struct NotificationSettings {
     /// Kinds the member does not want; none of these are created for them.
     #[serde(default)]
     pub muted_kinds: Vec<NotificationKind>,
+    /// Pushes are held back between these local times (the feed still gets everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+    /// IANA zone of the quiet hours; `UTC` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// Local wall-clock times `HH:MM`; `start` after `end` spans midnight (`22:00`–`07:00`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuietHours {
+    pub start: String,
+    pub end: String,
 }
 
 /// `GET /v1/search?q=…`: each list best first.

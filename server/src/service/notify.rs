@@ -94,12 +94,35 @@ pub async fn deliver(notifier: &Notifier, n: &NewNotification) -> crate::store::
         created_at: row.created_at,
         read: false,
     };
+    if quiet_now(now_ms(), settings.quiet, &settings.time_zone) {
+        tracing::debug!(user = %n.user, "quiet hours: not pushed");
+        return Ok(true);
+    }
     for outcome in notifier.pusher.push_to(&n.user, &wire).await {
         if let super::push::Outcome::Failed(why) = outcome {
             tracing::debug!(%why, "push not delivered");
         }
     }
     Ok(true)
+}
+
+/// Whether `now` falls in the quiet hours `(start, end)` (minutes after local midnight in
+/// `tz`; `start > end` spans midnight).
+pub fn quiet_now(now_ms: i64, quiet: Option<(i64, i64)>, tz: &str) -> bool {
+    let Some((start, end)) = quiet else {
+        return false;
+    };
+    let zone = super::social::time_zone(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    let Ok(t) = jiff::Timestamp::from_millisecond(now_ms) else {
+        return false;
+    };
+    let z = t.to_zoned(zone);
+    let m = i64::from(z.hour()) * 60 + i64::from(z.minute());
+    if start < end {
+        (start..end).contains(&m)
+    } else {
+        m >= start || m < end
+    }
 }
 
 /// Sends "starts soon" for events starting within `lead` that have not had it; returns
@@ -171,6 +194,28 @@ pub fn describe(public_url: &str, kind: NotificationKind, n: &NotificationRow) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quiet_hours_in_the_members_zone() {
+        // 2026-12-08T15:30:00Z is 22:30 in Jakarta and 00:30 (next day) in Tokyo.
+        let t = super::super::social::parse_start("2026-12-08T15:30:00Z", "UTC").unwrap();
+        let night = Some((22 * 60, 7 * 60));
+        assert!(quiet_now(t, night, "Asia/Jakarta"));
+        assert!(quiet_now(t, night, "Asia/Tokyo"), "after midnight");
+        assert!(!quiet_now(t, night, "UTC"), "15:30 in UTC");
+        assert!(!quiet_now(t, None, "Asia/Jakarta"));
+        let afternoon = Some((13 * 60, 16 * 60));
+        assert!(quiet_now(t, afternoon, "UTC"));
+        assert!(!quiet_now(t, afternoon, "Asia/Jakarta"));
+        assert!(
+            !quiet_now(t + 30 * 60_000, afternoon, "UTC"),
+            "the end is exclusive"
+        );
+        assert_eq!(super::super::social::parse_hhmm("07:05"), Some(425));
+        for bad in ["7:05", "24:00", "12:60", "ab:cd", "", "12-00"] {
+            assert_eq!(super::super::social::parse_hhmm(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn muted_repeated_and_over_the_cap_are_held_back() {

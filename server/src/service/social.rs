@@ -860,13 +860,33 @@ pub async fn get_settings(
 }
 
 fn settings_wire(s: &NotificationSettingsRow) -> NotificationSettings {
+    let hhmm = |m: i64| format!("{:02}:{:02}", m / 60, m % 60);
     NotificationSettings {
         muted_kinds: s
             .muted_kinds
             .iter()
             .filter_map(|k| NotificationKind::parse(k))
             .collect(),
+        quiet_hours: s.quiet.map(|(a, b)| ruang_proto::QuietHours {
+            start: hhmm(a),
+            end: hhmm(b),
+        }),
+        time_zone: Some(if s.time_zone.is_empty() {
+            "UTC".to_owned()
+        } else {
+            s.time_zone.clone()
+        }),
     }
+}
+
+/// `HH:MM` (00:00–23:59) as minutes after midnight.
+pub fn parse_hhmm(s: &str) -> Option<i64> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
 }
 
 /// `PUT /v1/notifications/settings`
@@ -885,6 +905,20 @@ pub async fn put_settings(
     kinds.sort();
     kinds.dedup();
     s.muted_kinds = kinds;
+    s.quiet = match &req.quiet_hours {
+        None => None,
+        Some(q) => {
+            let (Some(a), Some(b)) = (parse_hhmm(&q.start), parse_hhmm(&q.end)) else {
+                return Err(invalid("quiet hours are HH:MM times, like 22:00 and 07:00"));
+            };
+            if a == b {
+                return Err(invalid("quiet hours start and end at different times"));
+            }
+            Some((a, b))
+        }
+    };
+    s.time_zone = req.time_zone.clone().unwrap_or_else(|| "UTC".into());
+    time_zone(&s.time_zone).map_err(invalid)?;
     state
         .store
         .set_notification_settings(&me.user.id, &s)

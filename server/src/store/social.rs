@@ -52,6 +52,10 @@ pub struct NotificationRow {
 pub struct NotificationSettingsRow {
     pub read_up_to: i64,
     pub muted_kinds: Vec<String>,
+    /// Quiet hours: (start, end) in minutes after local midnight.
+    pub quiet: Option<(i64, i64)>,
+    /// Zone of the quiet hours (empty reads as UTC).
+    pub time_zone: String,
 }
 
 const NOTIFICATION_SELECT: &str = "SELECT n.id AS n_id, n.kind AS kind, n.room_id AS room_id,
@@ -623,7 +627,7 @@ impl Store {
 
     pub async fn notification_settings(&self, user: &UserId) -> Result<NotificationSettingsRow> {
         let row = sqlx::query(
-            "SELECT read_up_to, muted_kinds FROM notification_settings WHERE user_id = $1",
+            "SELECT read_up_to, muted_kinds, quiet_start, quiet_end, time_zone FROM notification_settings WHERE user_id = $1",
         )
         .bind(user.as_str())
         .fetch_optional(&self.pool)
@@ -635,6 +639,10 @@ impl Store {
             read_up_to: r.try_get("read_up_to")?,
             muted_kinds: serde_json::from_str(&r.try_get::<String, _>("muted_kinds")?)
                 .unwrap_or_default(),
+            quiet: r
+                .try_get::<Option<i64>, _>("quiet_start")?
+                .zip(r.try_get::<Option<i64>, _>("quiet_end")?),
+            time_zone: r.try_get("time_zone")?,
         })
     }
 
@@ -645,14 +653,22 @@ impl Store {
         s: &NotificationSettingsRow,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO notification_settings (user_id, read_up_to, muted_kinds)
-             VALUES ($1, $2, $3)
+            "INSERT INTO notification_settings (user_id, read_up_to, muted_kinds, quiet_start, quiet_end, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (user_id) DO UPDATE SET read_up_to = excluded.read_up_to,
-                muted_kinds = excluded.muted_kinds",
+                muted_kinds = excluded.muted_kinds, quiet_start = excluded.quiet_start,
+                quiet_end = excluded.quiet_end, time_zone = excluded.time_zone",
         )
         .bind(user.as_str())
         .bind(s.read_up_to)
         .bind(serde_json::to_string(&s.muted_kinds).unwrap_or_else(|_| "[]".into()))
+        .bind(s.quiet.map(|q| q.0))
+        .bind(s.quiet.map(|q| q.1))
+        .bind(if s.time_zone.is_empty() {
+            "UTC"
+        } else {
+            s.time_zone.as_str()
+        })
         .execute(&self.pool)
         .await?;
         Ok(())
