@@ -70,6 +70,8 @@ pub struct Config {
     pub event_reminder_lead: Duration,
     /// Accept `http://` push endpoints (tests on loopback); only `https://` otherwise.
     pub push_allow_http: bool,
+    /// Photo uploads one client address may make per minute.
+    pub photo_uploads_per_minute: u32,
 }
 
 impl Default for Config {
@@ -102,6 +104,7 @@ impl Default for Config {
             max_avatar_bytes: 5 * 1024 * 1024,
             event_reminder_lead: Duration::from_secs(600),
             push_allow_http: false,
+            photo_uploads_per_minute: 10,
         }
     }
 }

@@ -173,6 +173,19 @@ async fn photos(b: Backend) {
     assert_eq!(media_files(&srv).len(), 2, "still shown by root");
     admin.delete_avatar().await.unwrap();
     assert!(media_files(&srv).is_empty());
+
+    // Uploads are rate limited per address (10 a minute by default, good or bad): 8 reached
+    // the handler above (the oversized one was refused before it).
+    for _ in 0..2 {
+        let err = ann.set_avatar(b"junk".to_vec()).await.unwrap_err();
+        assert_eq!(code(err), Some(ErrorCode::InvalidField));
+    }
+    let err = ann
+        .set_avatar(picture(100, 100, 5, ImageFormat::Png))
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), Some(ErrorCode::RateLimited));
+    assert!(ann.me().await.unwrap().avatar.is_none());
     // The CLI's flag goes through the same endpoint: covered in cli/tests/social.rs.
 }
 each_backend!(

@@ -6,7 +6,7 @@
 //! Files are named by the hash of their content, written to a temporary file and renamed,
 //! so a URL always means the same bytes and can be cached for a year.
 
-use super::http::{Authed, Body};
+use super::http::{Authed, Body, ClientIp};
 use super::{ApiError, AppState};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -25,6 +25,8 @@ pub const MIN_EDGE: u32 = 64;
 /// Memory the decoder may use.
 const MAX_DECODE_BYTES: u64 = 256 << 20;
 const JPEG_QUALITY: u8 = 85;
+/// Photos decoded at once, server-wide; more uploads wait their turn.
+pub const MAX_CONCURRENT_DECODES: usize = 2;
 
 /// A processed photo: its content hash and the JPEG of each size.
 #[derive(Debug)]
@@ -142,8 +144,17 @@ fn write_atomic(dir: &FsPath, name: &str, bytes: &[u8]) -> std::io::Result<()> {
 pub async fn put_avatar(
     State(state): State<AppState>,
     Authed(me): Authed,
+    ClientIp(ip): ClientIp,
     Body(body): Body,
 ) -> Result<Json<Profile>, ApiError> {
+    // Every upload counts, good or bad: decoding costs CPU and memory.
+    let budget = state.photo_limiter.check(ip).map_err(|_| {
+        ApiError::new(
+            ErrorCode::RateLimited,
+            "too many photo uploads from this address; try again in a minute",
+        )
+    })?;
+    budget.fail();
     if body.is_empty() {
         return Err(ApiError::new(
             ErrorCode::InvalidField,
@@ -151,6 +162,12 @@ pub async fn put_avatar(
         ));
     }
     let dir = avatar_dir(&state.media_dir);
+    let _permit = state
+        .photo_decodes
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::code(ErrorCode::Unavailable))?;
     let processed = tokio::task::spawn_blocking(move || -> Result<Processed, ApiError> {
         let p = process(&body).map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
         std::fs::create_dir_all(&dir).map_err(io_error)?;

@@ -60,6 +60,10 @@ pub struct AppInner {
     pub max_avatar_bytes: usize,
     /// Push delivery (VAPID key, HTTP client).
     pub pusher: Arc<push::Pusher>,
+    /// Photo uploads per address per minute (each one counts).
+    pub photo_limiter: RateLimiter,
+    /// Photos decoded at once (each may take up to 256 MiB while it is decoded).
+    pub photo_decodes: Arc<tokio::sync::Semaphore>,
 }
 
 /// A session (or all of a member's sessions) that stopped being valid.
@@ -113,6 +117,8 @@ impl AppState {
                 .unwrap_or_else(|| config.data_dir.join("media")),
             max_avatar_bytes: config.max_avatar_bytes,
             pusher,
+            photo_limiter: RateLimiter::new(config.photo_uploads_per_minute),
+            photo_decodes: Arc::new(tokio::sync::Semaphore::new(media::MAX_CONCURRENT_DECODES)),
         }))
     }
 }
