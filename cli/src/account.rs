@@ -187,7 +187,28 @@ pub async fn profile(remote: &Remote, handle: Option<String>) -> Result<()> {
             printable(&by.name, false)
         );
     }
+    for l in &p.links {
+        emit!("{}", printable(l, false));
+    }
+    if let Some(a) = &p.avatar {
+        emit!(
+            "photo {}{}",
+            remote.server.trim_end_matches('/'),
+            ruang_proto::avatar_path(a, ruang_proto::AVATAR_PROFILE)
+        );
+    }
     emit!("{} followers\t{} following", p.followers, p.following);
+    for r in &p.hosting_now {
+        emit!("hosting now\t{}\t{}", r.id, printable(&r.title, false));
+    }
+    for e in &p.upcoming {
+        emit!(
+            "upcoming\t{}\t{}\t{}",
+            e.id,
+            e.starts_at_local,
+            printable(&e.title, false)
+        );
+    }
     Ok(())
 }
 

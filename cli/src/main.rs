@@ -5,6 +5,7 @@ mod bench;
 mod bot;
 mod load;
 mod serve;
+mod social;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -77,11 +78,40 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Your profile, or someone else's.
+    /// Your profile, or someone else's; `profile set` changes yours.
+    #[command(args_conflicts_with_subcommands = true)]
     Profile {
         #[command(flatten)]
         remote: Remote,
+        #[command(subcommand)]
+        action: Option<social::ProfileAction>,
         handle: Option<String>,
+    },
+    /// Scheduled rooms: create, show, edit, cancel, notify, start.
+    Event {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        action: social::EventAction,
+    },
+    /// Upcoming scheduled rooms, one per line: id, local start, status, title.
+    Events {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Search people, live rooms and scheduled rooms.
+    Search {
+        #[command(flatten)]
+        remote: Remote,
+        query: String,
+    },
+    /// Your notifications, newest first (`*` marks unread).
+    Notifications {
+        #[command(flatten)]
+        remote: Remote,
+        /// Mark them read.
+        #[arg(long)]
+        read: bool,
     },
     /// Follow someone.
     Follow {
@@ -145,7 +175,16 @@ fn main() -> ExitCode {
             } => account::invites(&remote, action, links).await,
             Command::Room { remote, action } => account::room(&remote, action).await,
             Command::Rooms { remote } => account::rooms(&remote).await,
-            Command::Profile { remote, handle } => account::profile(&remote, handle).await,
+            Command::Profile {
+                remote,
+                action: Some(action),
+                ..
+            } => social::profile_action(&remote, action).await,
+            Command::Profile { remote, handle, .. } => account::profile(&remote, handle).await,
+            Command::Event { remote, action } => social::event(&remote, action).await,
+            Command::Events { remote } => social::events(&remote).await,
+            Command::Search { remote, query } => social::search(&remote, &query).await,
+            Command::Notifications { remote, read } => social::notifications(&remote, read).await,
             Command::Follow { remote, handle } => account::follow(&remote, &handle, true).await,
             Command::Unfollow { remote, handle } => account::follow(&remote, &handle, false).await,
             Command::Logout { remote, all } => account::logout(&remote, all).await,

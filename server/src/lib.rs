@@ -65,6 +65,16 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Rooms one member may have live at once (admins are not limited).
     pub max_live_rooms_per_member: u32,
+    /// Where photos are stored; `DATA/media` when absent.
+    pub media_dir: Option<PathBuf>,
+    /// Largest photo upload accepted, in bytes.
+    pub max_avatar_bytes: usize,
+    /// How long before an event's start "starts soon" is sent to those who asked.
+    pub event_reminder_lead: Duration,
+    /// Accept `http://` push endpoints (tests on loopback); only `https://` otherwise.
+    pub push_allow_http: bool,
+    /// Photo uploads one client address may make per minute.
+    pub photo_uploads_per_minute: u32,
 }
 
 impl Default for Config {
@@ -94,6 +104,11 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
             max_live_rooms_per_member: 3,
+            media_dir: None,
+            max_avatar_bytes: 5 * 1024 * 1024,
+            event_reminder_lead: Duration::from_secs(600),
+            push_allow_http: false,
+            photo_uploads_per_minute: 10,
         }
     }
 }
@@ -158,12 +173,15 @@ impl Server {
             threads: config.rtc_threads,
         })?;
         let rtc_addr = sfu.addr();
+        let pusher =
+            service::push::Pusher::load(store.clone(), &public_url, config.push_allow_http).await?;
         let state = service::AppState::new(
             store.clone(),
             registry.clone(),
             sfu.clone(),
             &config,
             &public_url,
+            pusher.clone(),
         );
         let (shutdown, mut shutdown_rx) = watch::channel(false);
 
@@ -177,6 +195,28 @@ impl Server {
                     _ = every.tick() => ticker_registry.tick(),
                     _ = trim.tick() => give_back_free_memory(),
                     _ = ticker_stop.changed() => break,
+                }
+            }
+        });
+
+        // Event reminders ("starts in 10 minutes").
+        let notifier = service::notify::Notifier {
+            store: store.clone(),
+            pusher,
+            public_url: public_url.clone(),
+        };
+        let lead_ms = config.event_reminder_lead.as_millis() as i64;
+        let mut reminder_stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(REMIND_EVERY);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        if let Err(e) = service::notify::remind(&notifier, lead_ms).await {
+                            tracing::warn!(error = %e, "event reminders");
+                        }
+                    }
+                    _ = reminder_stop.changed() => break,
                 }
             }
         });
@@ -241,6 +281,9 @@ impl Server {
         self.shutdown().await
     }
 }
+
+/// How often due event reminders are looked for.
+const REMIND_EVERY: Duration = Duration::from_secs(2);
 
 /// How often freed heap memory is handed back to the OS.
 const TRIM_EVERY: Duration = Duration::from_secs(5);

@@ -62,7 +62,23 @@
       li.append(avatar, name, role);
       stageEl.append(li);
     }
-    li.querySelector('.avatar').textContent = (p.user.name || '?').charAt(0).toUpperCase();
+    const avatar = li.querySelector('.avatar');
+    // A photo when the member has one (same origin, content-hashed URL), else the initial.
+    if (p.user.avatar && /^[0-9a-f]{32}$/.test(p.user.avatar)) {
+      let img = avatar.querySelector('img');
+      if (!img) {
+        img = document.createElement('img');
+        img.alt = '';
+        img.width = 128;
+        img.height = 128;
+        avatar.textContent = '';
+        avatar.append(img);
+      }
+      const src = '../media/avatars/' + p.user.avatar + '-128.jpg';
+      if (img.getAttribute('src') !== src) img.setAttribute('src', src);
+    } else {
+      avatar.textContent = (p.user.name || '?').charAt(0).toUpperCase();
+    }
     li.querySelector('.name').textContent = p.user.name;
     li.querySelector('.role').textContent = roleLabel(p.role) + (p.muted ? ' · muted' : '');
     return li;

@@ -117,6 +117,7 @@ async fn sessions_profiles_follows(b: Backend) {
         .update_profile(&ProfileUpdate {
             name: Some("Ann Lee".into()),
             bio: Some("I host the morning room".into()),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -2,8 +2,10 @@
 
 use crate::error::ClientError;
 use ruang_proto::{
-    ApiErrorBody, CreateRoomRequest, ErrorCode, GrantAccessRequest, Health, Invite, InviteCheck,
-    Profile, ProfileUpdate, RoomKind, RoomSummary, SessionResponse, SignupRequest,
+    ApiErrorBody, CreateEventRequest, CreateRoomRequest, ErrorCode, Event, GrantAccessRequest,
+    Health, Invite, InviteCheck, MarkReadRequest, NotificationPage, NotificationSettings, Profile,
+    ProfileUpdate, RoomKind, RoomSummary, SessionResponse, SignupRequest, UpdateEventRequest,
+    UserPage,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -240,6 +242,137 @@ impl ApiClient {
             handle: handle.to_owned(),
         };
         self.send_empty(self.post(&format!("v1/rooms/{}/access", enc(room)), &body))
+            .await
+    }
+
+    // ----- photos, profiles -----
+
+    /// Uploads a photo (the bytes of a JPEG, PNG or WebP file).
+    pub async fn set_avatar(&self, image: Vec<u8>) -> Result<Profile> {
+        self.send(
+            self.http
+                .put(self.url("v1/me/avatar"))
+                .header("content-type", "application/octet-stream")
+                .body(image),
+        )
+        .await
+    }
+
+    pub async fn delete_avatar(&self) -> Result<()> {
+        self.send_empty(self.http.delete(self.url("v1/me/avatar")))
+            .await
+    }
+
+    /// `followers` or `following` of a member, one page.
+    pub async fn follow_list(
+        &self,
+        handle: &str,
+        which: &str,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<UserPage> {
+        let mut u = self.url(&format!("v1/users/{}/{}", enc(handle), enc(which)));
+        if let Some(c) = cursor {
+            u.query_pairs_mut().append_pair("cursor", c);
+        }
+        if let Some(l) = limit {
+            u.query_pairs_mut().append_pair("limit", &l.to_string());
+        }
+        self.send(self.http.get(u)).await
+    }
+
+    // ----- events -----
+
+    pub async fn create_event(&self, req: &CreateEventRequest) -> Result<Event> {
+        self.send(self.post("v1/events", req)).await
+    }
+
+    /// The hallway's "Upcoming" section.
+    pub async fn events(&self) -> Result<Vec<Event>> {
+        self.send(self.http.get(self.url("v1/events"))).await
+    }
+
+    pub async fn event(&self, id: &str) -> Result<Event> {
+        self.send(self.http.get(self.url(&format!("v1/events/{}", enc(id)))))
+            .await
+    }
+
+    pub async fn update_event(&self, id: &str, req: &UpdateEventRequest) -> Result<Event> {
+        self.send(
+            self.http
+                .patch(self.url(&format!("v1/events/{}", enc(id))))
+                .json(req),
+        )
+        .await
+    }
+
+    pub async fn cancel_event(&self, id: &str) -> Result<()> {
+        self.send_empty(
+            self.http
+                .delete(self.url(&format!("v1/events/{}", enc(id)))),
+        )
+        .await
+    }
+
+    /// "Notify me" on (true) or off.
+    pub async fn notify_event(&self, id: &str, on: bool) -> Result<Event> {
+        let u = self.url(&format!("v1/events/{}/notify", enc(id)));
+        self.send(if on {
+            self.http.post(u)
+        } else {
+            self.http.delete(u)
+        })
+        .await
+    }
+
+    /// The host starts the event's room.
+    pub async fn start_event(&self, id: &str) -> Result<RoomSummary> {
+        self.send(
+            self.http
+                .post(self.url(&format!("v1/events/{}/start", enc(id)))),
+        )
+        .await
+    }
+
+    /// People, live rooms and events matching `q`.
+    pub async fn search(&self, q: &str) -> Result<ruang_proto::SearchResults> {
+        let mut u = self.url("v1/search");
+        u.query_pairs_mut().append_pair("q", q);
+        self.send(self.http.get(u)).await
+    }
+
+    // ----- notifications -----
+
+    pub async fn notifications(
+        &self,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<NotificationPage> {
+        let mut u = self.url("v1/notifications");
+        if let Some(c) = cursor {
+            u.query_pairs_mut().append_pair("cursor", c);
+        }
+        if let Some(l) = limit {
+            u.query_pairs_mut().append_pair("limit", &l.to_string());
+        }
+        self.send(self.http.get(u)).await
+    }
+
+    pub async fn mark_notifications_read(&self, up_to: i64) -> Result<()> {
+        self.send_empty(self.post("v1/notifications/read", &MarkReadRequest { up_to }))
+            .await
+    }
+
+    pub async fn notification_settings(&self) -> Result<NotificationSettings> {
+        self.send(self.http.get(self.url("v1/notifications/settings")))
+            .await
+    }
+
+    pub async fn set_notification_settings(
+        &self,
+        s: &NotificationSettings,
+    ) -> Result<NotificationSettings> {
+        self.send(self.http.put(self.url("v1/notifications/settings")).json(s))
             .await
     }
 }

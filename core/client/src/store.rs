@@ -204,6 +204,7 @@ mod tests {
                 id: UserId::from(id),
                 handle: id.into(),
                 name: id.into(),
+                avatar: None,
             },
             role,
             muted: role != Role::Moderator,

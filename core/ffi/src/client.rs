@@ -3,7 +3,7 @@
 use crate::error::RuangError;
 use crate::room::{Room, RoomListener};
 use crate::runtime::{block_on, handle};
-use crate::types::{Invite, LinkTarget, Profile, RoomKind, RoomSummary, UserSummary};
+use crate::types::{EventSummary, Invite, LinkTarget, Profile, RoomKind, RoomSummary, UserSummary};
 use ruang_client::ApiClient;
 use ruang_proto::ProfileUpdate;
 use std::path::PathBuf;
@@ -223,7 +223,11 @@ impl RuangClient {
     }
 
     pub fn update_profile(&self, name: Option<String>, bio: Option<String>) -> Result<Profile> {
-        let update = ProfileUpdate { name, bio };
+        let update = ProfileUpdate {
+            name,
+            bio,
+            links: None,
+        };
         Ok(block_on(self.authed()?.update_profile(&update))?.into())
     }
 
@@ -309,6 +313,50 @@ impl RuangClient {
                 detail: format!("cannot start the hallway watcher: {e}"),
             })?;
         Ok(Arc::new(HallwayWatch { stop }))
+    }
+
+    /// The hallway's "Upcoming" section: scheduled rooms, followed hosts first.
+    pub fn upcoming_events(&self) -> Result<Vec<EventSummary>> {
+        Ok(block_on(self.authed()?.events())?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Schedules a room. `starts_at`: RFC 3339, or a local time read in `time_zone`.
+    pub fn create_event(
+        &self,
+        title: String,
+        starts_at: String,
+        time_zone: Option<String>,
+        description: String,
+        kind: RoomKind,
+        cohosts: Vec<String>,
+    ) -> Result<EventSummary> {
+        let req = ruang_proto::CreateEventRequest {
+            title,
+            description,
+            starts_at,
+            time_zone,
+            kind: kind.into(),
+            cohosts,
+        };
+        Ok(block_on(self.authed()?.create_event(&req))?.into())
+    }
+
+    /// "Notify me" on or off.
+    pub fn notify_event(&self, event_id: String, on: bool) -> Result<EventSummary> {
+        Ok(block_on(self.authed()?.notify_event(&event_id, on))?.into())
+    }
+
+    /// The host cancels an event; those who asked to be notified hear.
+    pub fn cancel_event(&self, event_id: String) -> Result<()> {
+        Ok(block_on(self.authed()?.cancel_event(&event_id))?)
+    }
+
+    /// The host starts the event's room; co-hosts become its moderators.
+    pub fn start_event(&self, event_id: String) -> Result<RoomSummary> {
+        Ok(block_on(self.authed()?.start_event(&event_id))?.into())
     }
 
     pub fn create_room(&self, title: String, kind: RoomKind) -> Result<RoomSummary> {

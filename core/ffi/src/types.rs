@@ -287,3 +287,51 @@ impl RoomViewState {
         }
     }
 }
+
+/// A scheduled room, as the hallway's "Upcoming" section shows it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct EventSummary {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub host: UserSummary,
+    pub cohosts: Vec<UserSummary>,
+    /// Unix milliseconds.
+    pub starts_at: i64,
+    /// RFC 3339 in the event's own zone (`2026-12-08T19:00:00+07:00`).
+    pub starts_at_local: String,
+    pub time_zone: String,
+    /// `scheduled`, `live`, `ended` or `cancelled`.
+    pub status: String,
+    pub room_id: Option<String>,
+    pub notify_me: bool,
+    pub interested: u32,
+    /// `PUBLIC_URL/e/ID`.
+    pub link: String,
+}
+
+impl From<proto::Event> for EventSummary {
+    fn from(e: proto::Event) -> Self {
+        EventSummary {
+            status: match e.status {
+                proto::EventStatus::Scheduled => "scheduled",
+                proto::EventStatus::Live => "live",
+                proto::EventStatus::Ended => "ended",
+                proto::EventStatus::Cancelled => "cancelled",
+            }
+            .to_owned(),
+            id: e.id,
+            title: e.title,
+            description: e.description,
+            host: e.host.into(),
+            cohosts: e.cohosts.into_iter().map(Into::into).collect(),
+            starts_at: e.starts_at,
+            starts_at_local: e.starts_at_local,
+            time_zone: e.time_zone,
+            room_id: e.room_id.map(|r| r.0),
+            notify_me: e.notify_me,
+            interested: e.interested,
+            link: e.link,
+        }
+    }
+}

@@ -74,6 +74,21 @@ pub struct UserSummary {
     pub id: UserId,
     pub handle: String,
     pub name: String,
+    /// Content hash of the member's photo, absent when they have none. The image URLs are
+    /// [`avatar_path`]`(hash, size)` on the server (immutable: a new photo has a new hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+}
+
+/// Edge of the small square photo used on stage tiles and hallway cards, in pixels.
+pub const AVATAR_TILE: u32 = 128;
+/// Edge of the large square photo on profiles and link previews, in pixels.
+pub const AVATAR_PROFILE: u32 = 512;
+
+/// Path (relative to the server's base URL) of a photo: `/media/avatars/HASH-SIZE.jpg`,
+/// SIZE being [`AVATAR_TILE`] or [`AVATAR_PROFILE`].
+pub fn avatar_path(hash: &str, size: u32) -> String {
+    format!("/media/avatars/{hash}-{size}.jpg")
 }
 
 /// `POST /v1/signup`
@@ -105,6 +120,18 @@ pub struct Profile {
     /// Whether the caller follows this person (false on one's own profile).
     pub followed_by_you: bool,
     pub created_at: i64,
+    /// Photo content hash (see [`UserSummary::avatar`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+    /// Up to three `http(s)` links the member chose to show.
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// Live rooms this person hosts now (moderator), as the caller may see them.
+    #[serde(default)]
+    pub hosting_now: Vec<RoomSummary>,
+    /// Their scheduled rooms still to come (host or co-host), soonest first.
+    #[serde(default)]
+    pub upcoming: Vec<Event>,
 }
 
 /// `PATCH /v1/me`: fields left out stay as they are.
@@ -114,6 +141,91 @@ pub struct ProfileUpdate {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bio: Option<String>,
+    /// Replaces all links (at most three `http://` or `https://` URLs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<String>>,
+}
+
+/// One page of a member list (`GET /v1/users/{handle}/followers`, `/following`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserPage {
+    pub users: Vec<UserSummary>,
+    /// Pass as `?cursor=` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A scheduled room ("event").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    /// Kind of the room it becomes.
+    pub kind: RoomKind,
+    pub host: UserSummary,
+    pub cohosts: Vec<UserSummary>,
+    /// Start, Unix milliseconds.
+    pub starts_at: i64,
+    /// The start as RFC 3339 in the event's own time zone (`2026-12-08T19:00:00+07:00`).
+    pub starts_at_local: String,
+    /// IANA time zone name the host scheduled in (`Asia/Jakarta`, `UTC`).
+    pub time_zone: String,
+    /// `scheduled`, `live` (the room was started and is live), `ended` or `cancelled`.
+    pub status: EventStatus,
+    /// The room started from it, once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
+    /// Whether the caller asked to be notified.
+    pub notify_me: bool,
+    /// How many members asked to be notified.
+    pub interested: u32,
+    /// `PUBLIC_URL/e/ID`, to share (`PUBLIC_URL/e/ID.ics` is the calendar file).
+    pub link: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Scheduled,
+    Live,
+    Ended,
+    Cancelled,
+}
+
+/// `POST /v1/events`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateEventRequest {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// RFC 3339 with an offset (`2026-12-08T12:00:00Z`), or a local date-time without one
+    /// (`2026-12-08T19:00`) read in `time_zone`.
+    pub starts_at: String,
+    /// IANA time zone name; `UTC` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub kind: RoomKind,
+    /// Handles of up to 5 co-hosts (moderators of the room once started).
+    #[serde(default)]
+    pub cohosts: Vec<String>,
+}
+
+/// `PATCH /v1/events/{id}`: fields left out stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateEventRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohosts: Option<Vec<String>>,
 }
 
 /// One unused invite code of the caller.
@@ -168,4 +280,154 @@ pub struct GrantAccessRequest {
 pub struct Health {
     pub status: String,
     pub version: String,
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// Someone followed you (`actor`).
+    FollowedYou,
+    /// Someone you follow (`actor`) started a room (`room_id`).
+    RoomStarted,
+    /// Someone you follow (`actor`) scheduled a room (`event_id`).
+    EventScheduled,
+    /// An event you asked to be notified about starts within minutes.
+    EventStarting,
+    /// An event you asked about started: its room (`room_id`) is live.
+    EventStarted,
+    /// An event you asked about changed (title, time or co-hosts).
+    EventChanged,
+    /// An event you asked about was cancelled.
+    EventCancelled,
+    /// Someone you invited (`actor`) joined Ruang.
+    InviteeJoined,
+}
+
+impl NotificationKind {
+    pub const ALL: [NotificationKind; 8] = [
+        NotificationKind::FollowedYou,
+        NotificationKind::RoomStarted,
+        NotificationKind::EventScheduled,
+        NotificationKind::EventStarting,
+        NotificationKind::EventStarted,
+        NotificationKind::EventChanged,
+        NotificationKind::EventCancelled,
+        NotificationKind::InviteeJoined,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::FollowedYou => "followed_you",
+            NotificationKind::RoomStarted => "room_started",
+            NotificationKind::EventScheduled => "event_scheduled",
+            NotificationKind::EventStarting => "event_starting",
+            NotificationKind::EventStarted => "event_started",
+            NotificationKind::EventChanged => "event_changed",
+            NotificationKind::EventCancelled => "event_cancelled",
+            NotificationKind::InviteeJoined => "invitee_joined",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One entry of `GET /v1/notifications`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: String,
+    pub kind: NotificationKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<UserSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// One line to show, in English.
+    pub text: String,
+    /// Where a tap leads: the room (`PUBLIC_URL/r/ID`), the event (`/e/ID`) or the actor's
+    /// profile (`ruang://u/HANDLE`).
+    pub link: String,
+    pub created_at: i64,
+    /// At or before the read marker.
+    pub read: bool,
+}
+
+/// `GET /v1/notifications`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationPage {
+    /// Newest first.
+    pub notifications: Vec<Notification>,
+    /// How many are newer than the read marker (all pages).
+    pub unread: u32,
+    /// The read marker: everything created at or before it is read.
+    pub read_up_to: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/notifications/read`: moves the read marker forward (never back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MarkReadRequest {
+    /// `created_at` of the newest notification read.
+    pub up_to: i64,
+}
+
+/// `GET`/`PUT /v1/notifications/settings`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NotificationSettings {
+    /// Kinds the member does not want; none of these are created for them.
+    #[serde(default)]
+    pub muted_kinds: Vec<NotificationKind>,
+    /// Pushes are held back between these local times (the feed still gets everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+    /// IANA zone of the quiet hours; `UTC` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// Local wall-clock times `HH:MM`; `start` after `end` spans midnight (`22:00`–`07:00`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuietHours {
+    pub start: String,
+    pub end: String,
+}
+
+/// `GET /v1/search?q=…`: each list best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// By handle and name; people the caller follows first.
+    pub people: Vec<UserSummary>,
+    /// Live rooms the caller may see, by title; rooms with people they follow first.
+    pub rooms: Vec<RoomSummary>,
+    /// Events by title and description, not cancelled or ended; live first, then those of
+    /// hosts the caller follows.
+    pub events: Vec<Event>,
+}
+
+/// `GET /v1/push/key`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushKey {
+    /// The server's VAPID public key: an uncompressed P-256 point, base64url without
+    /// padding (a browser's `applicationServerKey`).
+    pub vapid_public_key: String,
+}
+
+/// `POST /v1/push/subscriptions`: the shape of a browser's `PushSubscription.toJSON()`;
+/// UnifiedPush apps send their distributor's endpoint and their own keys the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushSubscriptionRequest {
+    pub endpoint: String,
+    pub keys: PushKeys,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushKeys {
+    /// The receiver's P-256 public key, uncompressed, base64url.
+    pub p256dh: String,
+    /// The 16-byte authentication secret, base64url.
+    pub auth: String,
 }

@@ -107,6 +107,7 @@ mod tests {
             id: UserId::from(id),
             handle: id.into(),
             name: id.into(),
+            avatar: None,
         }
     }
 

@@ -338,6 +338,7 @@ impl Registry {
                 .new_rules(&l.room, l.creator)
                 .restore(members, l.removed, deadline);
             rules.hands_enabled = l.room.hands_enabled;
+            rules.cohosts = l.cohosts.into_iter().collect();
             // A new room keeps its wait for the creator's first connection across a restart.
             let first_join_until = l.room.created_at + registry.config.first_join_grace_ms;
             if first_join_until > deadline && rules.member(&creator).is_some() {
@@ -389,7 +390,18 @@ impl Registry {
 
     /// Adds a room already stored by the caller.
     pub fn add_room(&self, room: &StoredRoom, creator: UserSummary) -> Arc<LiveRoom> {
+        self.add_room_with_cohosts(room, creator, Vec::new())
+    }
+
+    /// Adds a room started from an event: its co-hosts join as moderators.
+    pub fn add_room_with_cohosts(
+        &self,
+        room: &StoredRoom,
+        creator: UserSummary,
+        cohosts: Vec<UserId>,
+    ) -> Arc<LiveRoom> {
         let mut rules = self.new_rules(room, creator);
+        rules.cohosts = cohosts.into_iter().collect();
         // The creator opened the room over HTTP and has not connected yet: give them time
         // (a room nobody ever hosts still ends, so it does not linger in hallways).
         let wait = self

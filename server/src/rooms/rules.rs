@@ -145,6 +145,8 @@ pub struct RoomRules {
     /// Guests: listen-only visitors without an account (the browser page). Counted as
     /// listeners, never listed, never persisted, never moved on stage.
     guests: HashSet<UserId>,
+    /// Co-hosts of the event the room was started from: they join as moderators.
+    pub cohosts: HashSet<UserId>,
     audience_sample: usize,
     counts_dirty: bool,
 }
@@ -171,6 +173,7 @@ impl RoomRules {
             invited: HashSet::new(),
             removed: HashSet::new(),
             guests: HashSet::new(),
+            cohosts: HashSet::new(),
             audience_sample: DEFAULT_AUDIENCE_SAMPLE,
             counts_dirty: true,
         };
@@ -402,6 +405,23 @@ impl RoomRules {
         let mut m = Member::new(user, Role::Listener);
         m.followed_by_speakers = followed_by_speakers;
         let id = m.user.id.clone();
+        if self.cohosts.contains(&id) {
+            // A co-host of the event comes straight onto the stage as a moderator, muted.
+            m.role = Role::Moderator;
+            let p = m.participant();
+            self.stage.insert(id.clone(), m);
+            fx.event(
+                Audience::All,
+                RoomEvent::ParticipantJoined { participant: p },
+            );
+            fx.persist.push(Persist::Participant {
+                user: id,
+                role: Role::Moderator,
+                muted: true,
+            });
+            self.counts_dirty = true;
+            return Ok((fx, false));
+        }
         let p = m.participant();
         self.audience.insert(id.clone(), m);
         if self.audience.len() <= self.audience_sample {
@@ -921,6 +941,7 @@ pub fn guest_summary(id: &UserId) -> UserSummary {
         id: id.clone(),
         handle: String::new(),
         name: "Guest".into(),
+        avatar: None,
     }
 }
 

@@ -5,6 +5,7 @@ fn user(id: &str) -> UserSummary {
         id: UserId::from(id),
         handle: id.to_owned(),
         name: id.to_uppercase(),
+        avatar: None,
     }
 }
 
@@ -546,4 +547,32 @@ fn guests_are_counted_listeners_that_can_do_nothing_else() {
     r.guest_left(&g);
     assert_eq!(r.counts(false).listeners, 2);
     assert!(r.snapshot_for(&g).is_none());
+}
+
+#[test]
+fn event_cohosts_join_as_muted_moderators() {
+    let mut r = room();
+    r.cohosts.insert(UserId("co".into()));
+    let (fx, resumed) = r.join(user("co"), false).unwrap();
+    assert!(!resumed);
+    assert_eq!(r.role_of(&UserId("co".into())), Some(Role::Moderator));
+    assert!(r.member(&UserId("co".into())).unwrap().muted);
+    assert!(!r.audible(&UserId("co".into())), "muted until they unmute");
+    assert!(fx.persist.iter().any(|p| matches!(
+        p,
+        Persist::Participant {
+            role: Role::Moderator,
+            muted: true,
+            ..
+        }
+    )));
+    // Anyone else still joins as a listener.
+    r.join(user("bob"), false).unwrap();
+    assert_eq!(r.role_of(&UserId("bob".into())), Some(Role::Listener));
+    // A co-host can moderate: invite bob to speak.
+    r.apply(
+        &UserId("co".into()),
+        &ClientMessage::InviteToSpeak { user: uid("a") },
+    )
+    .unwrap();
 }

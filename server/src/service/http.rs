@@ -1,6 +1,7 @@
 //! HTTP handlers of `/v1`. Each validates input, checks permissions, and answers JSON.
 
 use super::metrics::Metrics;
+use super::social::full_profile;
 use super::{ApiError, AppState};
 use crate::store::{new_id, now_ms, AuthUser, StoredRoom};
 use axum::body::Bytes;
@@ -181,6 +182,18 @@ pub async fn signup(
     Metrics::inc(&state.metrics.signups);
     let user = state.store.profile(&id, &id).await?;
     tracing::info!(handle = %user.handle, admin = user.is_admin, "new member");
+    if let Some(inviter) = &user.invited_by {
+        super::notify::send(
+            &state,
+            vec![crate::store::NewNotification {
+                user: inviter.id.clone(),
+                kind: ruang_proto::NotificationKind::InviteeJoined.as_str(),
+                actor: Some(id.clone()),
+                room: None,
+                event: None,
+            }],
+        );
+    }
     Ok((StatusCode::CREATED, Json(SessionResponse { token, user })))
 }
 
@@ -205,7 +218,27 @@ pub async fn logout_all(
 }
 
 pub async fn me(State(state): State<AppState>, Authed(me): Authed) -> ApiResult<Json<Profile>> {
-    Ok(Json(state.store.profile(&me.user.id, &me.user.id).await?))
+    Ok(Json(full_profile(&state, &me, &me.user.id).await?))
+}
+
+/// Members host a few live rooms at once (admins any number).
+pub(super) fn check_room_limit(state: &AppState, me: &AuthUser) -> ApiResult<()> {
+    let limit = state.max_live_rooms_per_member as usize;
+    if !me.is_admin
+        && state
+            .registry
+            .all()
+            .iter()
+            .filter(|r| r.created_by() == me.user.id)
+            .count()
+            >= limit
+    {
+        return Err(ApiError::new(
+            ErrorCode::LimitReached,
+            format!("you already host {limit} live rooms; end one first"),
+        ));
+    }
+    Ok(())
 }
 
 pub async fn update_me(
@@ -221,16 +254,25 @@ pub async fn update_me(
         .map(|b| super::text::clean_text(b, "a bio", 0, 500, true))
         .transpose()
         .map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
+    let links = update
+        .links
+        .as_deref()
+        .map(super::social::clean_links)
+        .transpose()
+        .map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
     state
         .store
         .update_profile(&me.user.id, name.as_deref(), bio.as_deref())
         .await?;
-    Ok(Json(state.store.profile(&me.user.id, &me.user.id).await?))
+    if let Some(links) = links {
+        state.store.set_links(&me.user.id, &links).await?;
+    }
+    Ok(Json(full_profile(&state, &me, &me.user.id).await?))
 }
 
 /// Looks a member up by handle; misses count like failed guesses, so handles cannot be
 /// enumerated without limit.
-async fn lookup_handle(
+pub(super) async fn lookup_handle(
     state: &AppState,
     ip: IpAddr,
     handle: &str,
@@ -256,7 +298,7 @@ pub async fn user_profile(
     Path(handle): Path<String>,
 ) -> ApiResult<Json<Profile>> {
     let user = lookup_handle(&state, ip, &handle).await?;
-    Ok(Json(state.store.profile(&me.user.id, &user.id).await?))
+    Ok(Json(full_profile(&state, &me, &user.id).await?))
 }
 
 pub async fn follow(
@@ -273,7 +315,17 @@ pub async fn follow(
         ));
     }
     state.store.follow(&me.user.id, &user.id).await?;
-    Ok(Json(state.store.profile(&me.user.id, &user.id).await?))
+    super::notify::send(
+        &state,
+        vec![crate::store::NewNotification {
+            user: user.id.clone(),
+            kind: ruang_proto::NotificationKind::FollowedYou.as_str(),
+            actor: Some(me.user.id.clone()),
+            room: None,
+            event: None,
+        }],
+    );
+    Ok(Json(full_profile(&state, &me, &user.id).await?))
 }
 
 pub async fn unfollow(
@@ -284,7 +336,7 @@ pub async fn unfollow(
 ) -> ApiResult<Json<Profile>> {
     let user = lookup_handle(&state, ip, &handle).await?;
     state.store.unfollow(&me.user.id, &user.id).await?;
-    Ok(Json(state.store.profile(&me.user.id, &user.id).await?))
+    Ok(Json(full_profile(&state, &me, &user.id).await?))
 }
 
 pub async fn list_invites(
@@ -369,21 +421,7 @@ pub async fn create_room(
     let req: CreateRoomRequest = parse_json(&body)?;
     let title = super::text::clean_text(&req.title, "a room title", 1, 100, false)
         .map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
-    let limit = state.max_live_rooms_per_member as usize;
-    if !me.is_admin
-        && state
-            .registry
-            .all()
-            .iter()
-            .filter(|r| r.created_by() == me.user.id)
-            .count()
-            >= limit
-    {
-        return Err(ApiError::new(
-            ErrorCode::LimitReached,
-            format!("you already host {limit} live rooms; end one first"),
-        ));
-    }
+    check_room_limit(&state, &me)?;
     let room = StoredRoom {
         id: RoomId(new_id()),
         title,
@@ -396,12 +434,28 @@ pub async fn create_room(
     state.store.create_room(&room).await?;
     let live = state.registry.add_room(&room, me.user.clone());
     Metrics::inc(&state.metrics.rooms_created);
+    if room.kind != RoomKind::Closed {
+        let followers = state.store.followers(&me.user.id).await?;
+        super::notify::send(
+            &state,
+            followers
+                .into_iter()
+                .map(|u| crate::store::NewNotification {
+                    user: u,
+                    kind: ruang_proto::NotificationKind::RoomStarted.as_str(),
+                    actor: Some(me.user.id.clone()),
+                    room: Some(room.id.clone()),
+                    event: None,
+                })
+                .collect(),
+        );
+    }
     tracing::info!(room = %room.id, kind = room.kind.as_str(), "room created");
     let summary = summary_for(&state, &live, &me, &HashSet::new(), &HashSet::new());
     Ok((StatusCode::CREATED, Json(summary)))
 }
 
-fn summary_for(
+pub(super) fn summary_for(
     state: &AppState,
     room: &crate::rooms::LiveRoom,
     me: &AuthUser,

@@ -4,9 +4,13 @@ mod error;
 mod guest;
 mod http;
 pub mod listener;
+mod media;
 mod metrics;
+pub mod notify;
 mod pages;
+pub mod push;
 mod ratelimit;
+mod social;
 mod text;
 mod ws;
 
@@ -22,7 +26,7 @@ use crate::sfu::Sfu;
 use crate::store::Store;
 use crate::Config;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use ratelimit::RateLimiter;
 use std::sync::Arc;
@@ -51,6 +55,15 @@ pub struct AppInner {
     /// Revoked sessions, announced to live WebSockets so they close at once.
     pub revocations: tokio::sync::broadcast::Sender<Revocation>,
     pub max_live_rooms_per_member: u32,
+    /// Where photos are kept (`DATA/media` by default).
+    pub media_dir: std::path::PathBuf,
+    pub max_avatar_bytes: usize,
+    /// Push delivery (VAPID key, HTTP client).
+    pub pusher: Arc<push::Pusher>,
+    /// Photo uploads per address per minute (each one counts).
+    pub photo_limiter: RateLimiter,
+    /// Photos decoded at once (each may take up to 256 MiB while it is decoded).
+    pub photo_decodes: Arc<tokio::sync::Semaphore>,
 }
 
 /// A session (or all of a member's sessions) that stopped being valid.
@@ -76,6 +89,7 @@ impl AppState {
         sfu: Sfu,
         config: &Config,
         public_url: &str,
+        pusher: Arc<push::Pusher>,
     ) -> Self {
         AppState(Arc::new(AppInner {
             store,
@@ -97,12 +111,21 @@ impl AppState {
             connections: Arc::new(listener::ConnCounter::default()),
             revocations: tokio::sync::broadcast::channel(256).0,
             max_live_rooms_per_member: config.max_live_rooms_per_member,
+            media_dir: config
+                .media_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("media")),
+            max_avatar_bytes: config.max_avatar_bytes,
+            pusher,
+            photo_limiter: RateLimiter::new(config.photo_uploads_per_minute),
+            photo_decodes: Arc::new(tokio::sync::Semaphore::new(media::MAX_CONCURRENT_DECODES)),
         }))
     }
 }
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body_bytes;
+    let max_avatar = state.max_avatar_bytes;
     Router::new()
         .route("/healthz", get(http::healthz))
         .route("/.well-known/assetlinks.json", get(http::serve_assetlinks))
@@ -111,7 +134,47 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/logout", post(http::logout))
         .route("/v1/logout-all", post(http::logout_all))
         .route("/v1/me", get(http::me).patch(http::update_me))
+        .route(
+            "/v1/me/avatar",
+            put(media::put_avatar)
+                .delete(media::delete_avatar)
+                .layer(DefaultBodyLimit::max(max_avatar)),
+        )
+        .route("/media/avatars/{file}", get(media::get_avatar))
         .route("/v1/users/{handle}", get(http::user_profile))
+        .route("/v1/users/{handle}/followers", get(social::followers))
+        .route("/v1/users/{handle}/following", get(social::following))
+        .route("/v1/users/{handle}/invited", get(social::invited))
+        .route(
+            "/v1/events",
+            get(social::upcoming).post(social::create_event),
+        )
+        .route(
+            "/v1/events/{id}",
+            get(social::get_event)
+                .patch(social::update_event)
+                .delete(social::cancel_event),
+        )
+        .route(
+            "/v1/events/{id}/notify",
+            post(social::notify_me).delete(social::unnotify_me),
+        )
+        .route("/v1/events/{id}/start", post(social::start_event))
+        .route("/v1/search", get(social::search))
+        .route("/v1/push/key", get(push::key))
+        .route(
+            "/v1/push/subscriptions",
+            get(push::list)
+                .post(push::subscribe)
+                .delete(push::unsubscribe),
+        )
+        .route("/v1/notifications", get(social::notifications))
+        .route("/v1/notifications/read", post(social::mark_read))
+        .route(
+            "/v1/notifications/settings",
+            get(social::get_settings).put(social::put_settings),
+        )
+        .route("/e/{id}", get(pages::event))
         .route(
             "/v1/users/{handle}/follow",
             post(http::follow).delete(http::unfollow),

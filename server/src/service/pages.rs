@@ -10,7 +10,9 @@ use super::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ruang_proto::{normalize_invite_code, RoomId, RoomKind};
+use ruang_proto::{
+    avatar_path, normalize_invite_code, RoomId, RoomKind, UserSummary, AVATAR_PROFILE, AVATAR_TILE,
+};
 use std::fmt::Write;
 
 const SCRIPT: &str = include_str!("../../web/room.js");
@@ -135,6 +137,8 @@ struct Meta<'a> {
     title: &'a str,
     description: &'a str,
     url: &'a str,
+    /// Absolute URL of the preview image (a host's photo).
+    image: Option<String>,
 }
 
 /// The page around `body` (already escaped HTML). Assets are linked relative to the page
@@ -143,6 +147,13 @@ fn page(meta: &Meta, with_script: bool, body: &str) -> String {
     let title = escape(meta.title);
     let description = escape(meta.description);
     let url = escape(meta.url);
+    let image = match &meta.image {
+        Some(i) => format!(
+            "<meta property=\"og:image\" content=\"{}\">\n<meta property=\"og:image:width\" content=\"{AVATAR_PROFILE}\">\n<meta property=\"og:image:height\" content=\"{AVATAR_PROFILE}\">\n",
+            escape(i)
+        ),
+        None => String::new(),
+    };
     let script = if with_script {
         format!("<script src=\"../web/room.js?v={SCRIPT_VERSION:x}\" defer></script>\n")
     } else {
@@ -163,7 +174,7 @@ fn page(meta: &Meta, with_script: bool, body: &str) -> String {
 <meta property=\"og:title\" content=\"{title}\">
 <meta property=\"og:description\" content=\"{description}\">
 <meta property=\"og:url\" content=\"{url}\">
-<meta name=\"twitter:card\" content=\"summary\">
+{image}<meta name=\"twitter:card\" content=\"summary\">
 <link rel=\"stylesheet\" href=\"../web/room.css?v={STYLE_VERSION:x}\">
 {script}</head>
 <body>
@@ -182,6 +193,30 @@ fn initial(name: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().collect())
         .unwrap_or_default()
+}
+
+/// A person's round face: their photo, or their initial. Linked relative to the page.
+fn face(user: &UserSummary) -> String {
+    match &user.avatar {
+        Some(hash) if plausible(hash, 64) => format!(
+            "<span class=\"avatar\" aria-hidden=\"true\"><img src=\"..{}\" alt=\"\" width=\"{AVATAR_TILE}\" height=\"{AVATAR_TILE}\"></span>",
+            escape(&avatar_path(hash, AVATAR_TILE))
+        ),
+        _ => format!(
+            "<span class=\"avatar\" aria-hidden=\"true\">{}</span>",
+            escape(&initial(&user.name))
+        ),
+    }
+}
+
+/// The absolute URL of a person's large photo, for link previews.
+fn preview_image(state: &AppState, user: &UserSummary) -> Option<String> {
+    let hash = user.avatar.as_deref().filter(|h| plausible(h, 64))?;
+    Some(format!(
+        "{}{}",
+        state.public_url,
+        avatar_path(hash, AVATAR_PROFILE)
+    ))
 }
 
 fn plural(n: u32, one: &str, many: &str) -> String {
@@ -253,10 +288,10 @@ pub async fn room(
     for (user, role) in &view.stage {
         let _ = writeln!(
             stage,
-            "<li data-user=\"{}\"><span class=\"avatar\" aria-hidden=\"true\">{}</span>\
+            "<li data-user=\"{}\">{}\
              <span class=\"name\">{}</span><span class=\"role\">{}</span></li>",
             escape(user.id.as_str()),
-            escape(&initial(&user.name)),
+            face(user),
             escape(&user.name),
             if *role == ruang_proto::Role::Moderator {
                 "Host"
@@ -300,10 +335,18 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
         url = escape(&url),
         app_url = escape(&app_url),
     );
+    // The preview shows the first host with a photo.
+    let image = view
+        .stage
+        .iter()
+        .filter(|(_, r)| *r == ruang_proto::Role::Moderator)
+        .chain(view.stage.iter())
+        .find_map(|(u, _)| preview_image(&state, u));
     let meta = Meta {
         title: &view.title,
         description: &description,
         url: &url,
+        image,
     };
     html(&state, StatusCode::OK, page(&meta, true, &body))
 }
@@ -331,6 +374,8 @@ pub async fn fallback(State(state): State<AppState>, uri: axum::http::Uri) -> Re
         room_missing(&state)
     } else if path.starts_with("/i/") || path == "/i" {
         invite_unusable(&state)
+    } else if path.starts_with("/e/") || path == "/e" {
+        event_missing(&state)
     } else {
         super::http::not_found().await.into_response()
     }
@@ -355,6 +400,7 @@ you, ask them for the whole link.</p>
         title: "Room not available",
         description: "This Ruang room is not available.",
         url: &state.public_url,
+        image: None,
     };
     html(state, StatusCode::NOT_FOUND, page(&meta, false, body))
 }
@@ -370,6 +416,7 @@ Open the app to find rooms that are live now.</p>",
         title,
         description: "This live audio room on Ruang has ended.",
         url,
+        image: None,
     };
     html(state, StatusCode::GONE, page(&meta, false, &body))
 }
@@ -379,6 +426,7 @@ fn error_page(state: &AppState) -> Response {
         title: "Something went wrong",
         description: "Ruang could not show this page.",
         url: &state.public_url,
+        image: None,
     };
     let body = "<h1>Something went wrong</h1><p>Please try again in a moment.</p>";
     html(
@@ -400,6 +448,7 @@ pub async fn invite(
             title: "Too many tries",
             description: "Too many tries from this network.",
             url: &state.public_url,
+            image: None,
         };
         let body = "<h1>Too many tries</h1><p>Too many invite links were tried from this \
             network. Wait a minute, then open the link again.</p>";
@@ -466,8 +515,243 @@ invitation is from {from}.</p>
         title: &title,
         description,
         url: &url,
+        image: None,
     };
     html(&state, StatusCode::OK, page(&meta, false, &body))
+}
+
+/// `GET /e/EVENT` (the event's page) and `GET /e/EVENT.ics` (its calendar file). Anyone
+/// with the link may open them: event ids are random and not listed for closed events.
+pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let (id, ics) = match id.strip_suffix(".ics") {
+        Some(id) => (id.to_owned(), true),
+        None => (id, false),
+    };
+    if !plausible(&id, 32) {
+        return event_missing(&state);
+    }
+    let e = match state
+        .store
+        .event(&ruang_proto::UserId(String::new()), &id)
+        .await
+    {
+        Ok(e) => e,
+        Err(crate::store::StoreError::NotFound) => return event_missing(&state),
+        Err(e) => {
+            tracing::error!(error = %e, "event page: database error");
+            return error_page(&state);
+        }
+    };
+    let url = format!("{}/e/{}", state.public_url, e.id);
+    if ics {
+        return calendar_file(&state, &e, &url);
+    }
+    let local = super::social::local_time(e.starts_at, &e.time_zone);
+    let when = human_time(e.starts_at, &e.time_zone);
+    let live_room = e
+        .room_id
+        .as_ref()
+        .filter(|r| state.registry.get(r).is_some())
+        .cloned();
+    let status = if e.cancelled {
+        "<p class=\"live\">Cancelled</p>".to_owned()
+    } else if let Some(room) = &live_room {
+        format!(
+            "<p class=\"live\"><span class=\"dot\" aria-hidden=\"true\"></span>Live now</p>
+<div class=\"actions\"><a class=\"button primary\" href=\"../r/{}\">Listen</a></div>",
+            escape(room.as_str())
+        )
+    } else if e.room_id.is_some() {
+        "<p class=\"live\">This room has ended</p>".to_owned()
+    } else {
+        "<p class=\"live\">Scheduled room</p>".to_owned()
+    };
+    let mut hosts = String::new();
+    for (u, role) in
+        std::iter::once((&e.host, "Host")).chain(e.cohosts.iter().map(|c| (c, "Co-host")))
+    {
+        let _ = writeln!(
+            hosts,
+            "<li>{}<span class=\"name\">{}</span><span class=\"role\">{role}</span></li>",
+            face(u),
+            escape(&u.name),
+        );
+    }
+    let description = if e.description.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"description\">{}</p>",
+            escape(&e.description).replace('\n', "<br>")
+        )
+    };
+    let body = format!(
+        "<div id=\"event\" data-event=\"{id}\">
+{status}
+<h1>{title}</h1>
+<p class=\"event-when\"><time datetime=\"{local}\">{when}</time></p>
+{description}
+<section aria-labelledby=\"hosts-heading\">
+<h2 id=\"hosts-heading\">Hosts</h2>
+<ul class=\"hosts\">
+{hosts}</ul>
+</section>
+<p class=\"count\">{interested}</p>
+<div class=\"actions\">
+<a class=\"button\" href=\"{id}.ics\" download>Add to calendar</a>
+<a class=\"button\" href=\"ruang://e/{id}\">Open in the app</a>
+</div>
+<p class=\"small\">Ask to be notified in the app; the host starts the room at the time above.</p>
+</div>",
+        id = escape(&e.id),
+        title = escape(&e.title),
+        local = escape(&local),
+        when = escape(&when),
+        interested = plural(
+            e.interested,
+            "person wants to be notified",
+            "people want to be notified"
+        ),
+    );
+    let summary = format!(
+        "Scheduled audio room on Ruang, {when}, hosted by {}.",
+        e.host.name
+    );
+    let meta = Meta {
+        title: &e.title,
+        description: &summary,
+        url: &url,
+        image: preview_image(&state, &e.host),
+    };
+    html(&state, StatusCode::OK, page(&meta, false, &body))
+}
+
+/// "Tue 8 Dec 2026, 19:00 (Asia/Jakarta, UTC+07:00)".
+fn human_time(ms: i64, tz: &str) -> String {
+    let zone = super::social::time_zone(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => {
+            let z = t.to_zoned(zone);
+            format!(
+                "{} ({tz}, UTC{})",
+                z.strftime("%a %-d %b %Y, %H:%M"),
+                z.offset()
+            )
+        }
+        Err(_) => String::new(),
+    }
+}
+
+fn event_missing(state: &AppState) -> Response {
+    let meta = Meta {
+        title: "Event not found",
+        description: "This Ruang event does not exist.",
+        url: &state.public_url,
+        image: None,
+    };
+    let body = "<h1>This event doesn't exist</h1>
+<p>The link may be incomplete. Ask whoever shared it for the whole link.</p>";
+    html(state, StatusCode::NOT_FOUND, page(&meta, false, body))
+}
+
+/// Text escaped for an iCalendar value (RFC 5545 §3.3.11).
+fn ics_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Folds a content line at 75 octets (RFC 5545 §3.1), never inside a UTF-8 character.
+fn ics_line(out: &mut String, line: &str) {
+    let mut width = 0;
+    for c in line.chars() {
+        if width + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += c.len_utf8();
+    }
+    out.push_str("\r\n");
+}
+
+fn ics_stamp(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y%m%dT%H%M%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// The event as an iCalendar file: one VEVENT, start in UTC, one hour long.
+pub fn ics(e: &crate::store::StoredEvent, url: &str, host: &str, now: i64) -> String {
+    let mut out = String::new();
+    for line in [
+        "BEGIN:VCALENDAR".to_owned(),
+        "VERSION:2.0".to_owned(),
+        "PRODID:-//Ruang//Scheduled rooms//EN".to_owned(),
+        "METHOD:PUBLISH".to_owned(),
+        "BEGIN:VEVENT".to_owned(),
+        format!("UID:{}@{}", e.id, ics_text(host)),
+        format!("DTSTAMP:{}", ics_stamp(now)),
+        format!("DTSTART:{}", ics_stamp(e.starts_at)),
+        "DURATION:PT1H".to_owned(),
+        format!("SUMMARY:{}", ics_text(&e.title)),
+        format!(
+            "DESCRIPTION:{}",
+            ics_text(&if e.description.is_empty() {
+                format!("Hosted by {} on Ruang. {url}", e.host.name)
+            } else {
+                format!(
+                    "{}\n\nHosted by {} on Ruang. {url}",
+                    e.description, e.host.name
+                )
+            })
+        ),
+        format!("URL:{url}"),
+        format!(
+            "STATUS:{}",
+            if e.cancelled {
+                "CANCELLED"
+            } else {
+                "CONFIRMED"
+            }
+        ),
+        "END:VEVENT".to_owned(),
+        "END:VCALENDAR".to_owned(),
+    ] {
+        ics_line(&mut out, &line);
+    }
+    out
+}
+
+fn calendar_file(state: &AppState, e: &crate::store::StoredEvent, url: &str) -> Response {
+    let host = url::Url::parse(&state.public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "ruang".into());
+    let mut resp = ics(e, url, &host, crate::store::now_ms()).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/calendar; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"ruang-{}.ics\"", e.id)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 fn invite_unusable(state: &AppState) -> Response {
@@ -475,6 +759,7 @@ fn invite_unusable(state: &AppState) -> Response {
         title: "Invitation not valid",
         description: "This Ruang invitation cannot be used.",
         url: &state.public_url,
+        image: None,
     };
     let body = "<h1>This invitation can't be used</h1>
 <p>An invitation works once. This one may have been used already, withdrawn by the person
@@ -509,5 +794,45 @@ mod tests {
         assert!(!plausible("../etc", 32));
         assert!(!plausible(&"a".repeat(33), 32));
         assert!(plausible("r7kq2m5xv3na", 32));
+    }
+
+    #[test]
+    fn calendar_files_escape_fold_and_use_utc() {
+        let u = UserSummary {
+            id: ruang_proto::UserId("h".into()),
+            handle: "h".into(),
+            name: "Host; Name".into(),
+            avatar: None,
+        };
+        let e = crate::store::StoredEvent {
+            id: "abc123".into(),
+            host: u,
+            cohosts: vec![],
+            title: "Café, talk; \\ more".into(),
+            description: "Line one\nline two ".repeat(10),
+            kind: RoomKind::Open,
+            // 2026-12-08T19:00+07:00
+            starts_at: super::super::social::parse_start("2026-12-08T19:00", "Asia/Jakarta")
+                .unwrap(),
+            time_zone: "Asia/Jakarta".into(),
+            created_at: 0,
+            cancelled: true,
+            room_id: None,
+            interested: 0,
+            notify_me: false,
+        };
+        let text = ics(&e, "https://x.example/e/abc123", "x.example", 0);
+        assert!(text.contains("DTSTART:20261208T120000Z\r\n"));
+        assert!(text.contains("SUMMARY:Café\\, talk\\; \\\\ more\r\n"));
+        assert!(text.contains("STATUS:CANCELLED\r\n"));
+        assert!(text.contains("UID:abc123@x.example\r\n"));
+        for line in text.split("\r\n") {
+            assert!(line.len() <= 75, "{line:?}");
+            assert!(!line.contains('\n'));
+        }
+        assert!(text.ends_with("END:VCALENDAR\r\n"));
+        // Unfolding gives the escaped description back whole.
+        let unfolded = text.replace("\r\n ", "");
+        assert!(unfolded.contains("DESCRIPTION:Line one\\nline two Line one"));
     }
 }

@@ -1,9 +1,16 @@
 //! Persistence with sqlx over SQLite (embedded, WAL) or PostgreSQL, same migrations.
 //! Every multi-step change runs in one transaction.
 
+mod search;
 mod secrets;
+mod social;
 
+pub use search::{words as search_words, SearchHits};
 pub use secrets::{hash_token, new_id, new_invite_code, new_link_token, new_token};
+pub use social::{
+    parse_cursor, NewNotification, NotificationRow, NotificationSettingsRow, PushSubscription,
+    StoredEvent,
+};
 
 use ruang_proto::{Invite, InviteCheck, Profile, Role, RoomId, RoomKind, UserId, UserSummary};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -63,6 +70,8 @@ pub struct LoadedRoom {
     /// Everyone in the room: who, role, muted.
     pub participants: Vec<(UserSummary, Role, bool)>,
     pub removed: Vec<UserId>,
+    /// Co-hosts of the event it was started from (they join as moderators).
+    pub cohosts: Vec<UserId>,
 }
 
 #[derive(Clone)]
@@ -76,6 +85,7 @@ fn summary(row: &AnyRow, prefix: &str) -> std::result::Result<UserSummary, sqlx:
         id: UserId(row.try_get(format!("{prefix}id").as_str())?),
         handle: row.try_get(format!("{prefix}handle").as_str())?,
         name: row.try_get(format!("{prefix}name").as_str())?,
+        avatar: row.try_get(format!("{prefix}avatar").as_str())?,
     })
 }
 
@@ -115,6 +125,7 @@ impl Store {
         }
         let pool = options.connect(&url).await?;
         MIGRATOR.run(&pool).await?;
+        search::prepare(&pool, is_sqlite).await?;
         Ok(Store { pool, is_sqlite })
     }
 
@@ -239,7 +250,7 @@ impl Store {
 
     pub async fn check_invite(&self, code: &str) -> Result<InviteCheck> {
         let row = sqlx::query(
-            "SELECT i.code AS code, u.id AS u_id, u.handle AS u_handle, u.name AS u_name
+            "SELECT i.code AS code, u.id AS u_id, u.handle AS u_handle, u.name AS u_name, u.avatar AS u_avatar
              FROM invites i LEFT JOIN users u ON u.id = i.owner_id
              WHERE i.code = $1 AND i.used_by IS NULL AND i.revoked_at IS NULL",
         )
@@ -260,7 +271,7 @@ impl Store {
     pub async fn user_for_token(&self, token: &str) -> Result<Option<AuthUser>> {
         let hash = hash_token(token);
         let row = sqlx::query(
-            "SELECT u.id AS id, u.handle AS handle, u.name AS name, u.is_admin AS is_admin
+            "SELECT u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar, u.is_admin AS is_admin
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
         )
@@ -363,7 +374,7 @@ impl Store {
     // ----- profiles and follows -----
 
     pub async fn user_by_handle(&self, handle: &str) -> Result<UserSummary> {
-        let row = sqlx::query("SELECT id, handle, name FROM users WHERE handle = $1")
+        let row = sqlx::query("SELECT id, handle, name, avatar FROM users WHERE handle = $1")
             .bind(handle)
             .fetch_optional(&self.pool)
             .await?
@@ -374,8 +385,8 @@ impl Store {
     pub async fn profile(&self, viewer: &UserId, user: &UserId) -> Result<Profile> {
         let row = sqlx::query(
             "SELECT u.id AS id, u.handle AS handle, u.name AS name, u.bio AS bio, u.is_admin AS is_admin,
-                    u.created_at AS created_at,
-                    i.id AS i_id, i.handle AS i_handle, i.name AS i_name,
+                    u.created_at AS created_at, u.avatar AS avatar, u.links AS links,
+                    i.id AS i_id, i.handle AS i_handle, i.name AS i_name, i.avatar AS i_avatar,
                     (SELECT COUNT(*) FROM follows f WHERE f.followee_id = u.id) AS followers,
                     (SELECT COUNT(*) FROM follows f WHERE f.follower_id = u.id) AS following,
                     (SELECT COUNT(*) FROM follows f WHERE f.follower_id = $1 AND f.followee_id = u.id) AS by_you
@@ -402,6 +413,10 @@ impl Store {
             following: row.try_get("following")?,
             followed_by_you: row.try_get::<i64, _>("by_you")? > 0,
             created_at: row.try_get("created_at")?,
+            avatar: row.try_get("avatar")?,
+            links: serde_json::from_str(&row.try_get::<String, _>("links")?).unwrap_or_default(),
+            hosting_now: Vec::new(),
+            upcoming: Vec::new(),
         })
     }
 
@@ -659,7 +674,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT r.id AS rid, r.title AS title, r.kind AS kind, r.created_by AS created_by, r.link_token AS link_token,
                     r.hands_enabled AS hands_enabled, r.created_at AS created_at,
-                    u.id AS id, u.handle AS handle, u.name AS name
+                    u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar
              FROM rooms r JOIN users u ON u.id = r.created_by WHERE r.ended_at IS NULL ORDER BY r.created_at",
         )
         .fetch_all(&self.pool)
@@ -668,7 +683,7 @@ impl Store {
         for row in rows {
             let room = stored_room(&row, "rid")?;
             let people = sqlx::query(
-                "SELECT u.id AS id, u.handle AS handle, u.name AS name, p.role AS role, p.muted AS muted
+                "SELECT u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar, p.role AS role, p.muted AS muted
                  FROM room_participants p JOIN users u ON u.id = p.user_id
                  WHERE p.room_id = $1 ORDER BY p.joined_at, u.id",
             )
@@ -692,11 +707,13 @@ impl Store {
                 .iter()
                 .map(|r| Ok(UserId(r.try_get("user_id")?)))
                 .collect::<Result<Vec<_>>>()?;
+            let cohosts = self.room_cohosts(&room.id).await?;
             out.push(LoadedRoom {
                 creator: summary(&row, "")?,
                 room,
                 participants,
                 removed,
+                cohosts,
             });
         }
         Ok(out)

@@ -20,6 +20,8 @@ import org.ruang.app.presenter.DeepLinks
 import org.ruang.app.presenter.HallwayPresenter
 import org.ruang.app.presenter.HallwayScreenState
 import org.ruang.app.presenter.RoomCard
+import org.ruang.app.presenter.UpcomingCard
+import org.ruang.app.presenter.UpcomingPresenter
 import org.ruang.core.HallwayListener
 import org.ruang.core.HallwayWatch
 import org.ruang.core.RoomKind
@@ -40,6 +42,9 @@ class HallwayActivity : Activity() {
     private var watch: HallwayWatch? = null
     /** Bumped in onStop so a late watch callback does not render into a stopped screen. */
     private var watchGeneration = 0
+    /** The last live rooms shown, and the scheduled rooms below them ("Upcoming"). */
+    private var lastRooms: HallwayScreenState? = null
+    private var upcoming: List<UpcomingCard> = emptyList()
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
@@ -107,6 +112,7 @@ class HallwayActivity : Activity() {
             currentRoom.visibility = View.GONE
         }
         startWatching()
+        loadUpcoming()
     }
 
     override fun onStop() {
@@ -152,6 +158,32 @@ class HallwayActivity : Activity() {
             r.onSuccess { render(HallwayPresenter.present(it)) }
             r.onFailure { onError(it) }
         }
+        loadUpcoming()
+    }
+
+    /** Scheduled rooms, followed hosts first (the server's order). */
+    private fun loadUpcoming() {
+        ruang.background({ it.upcomingEvents() }) { r ->
+            r.onSuccess {
+                upcoming = UpcomingPresenter.present(it)
+                lastRooms?.let { rooms -> render(rooms) }
+            }
+            // The live rooms matter more; an error there is shown by the watch.
+        }
+    }
+
+    private fun toggleNotify(c: UpcomingCard) {
+        ruang.background({ it.notifyEvent(c.eventId, !c.notifyMe) }) { r ->
+            r.onSuccess { e ->
+                val updated = UpcomingPresenter.card(e)
+                upcoming = upcoming.map { if (it.eventId == updated.eventId) updated else it }
+                lastRooms?.let { rooms -> render(rooms) }
+            }
+            r.onFailure { e ->
+                status.text = errorText(e)
+                status.visibility = View.VISIBLE
+            }
+        }
     }
 
     private fun onError(e: Throwable) {
@@ -176,14 +208,49 @@ class HallwayActivity : Activity() {
     }
 
     private fun render(s: HallwayScreenState) {
+        lastRooms = s
         status.text = ""
         status.visibility = View.GONE
         if (s.cards.isEmpty()) {
             setEmpty("🎙", "No live rooms right now", "Start one and your friends will see it here.", loading = false)
-            return
+        } else {
+            list.removeAllViews()
+            for (card in s.cards) list.addView(cardView(card), matchWrap().margins(this, b = Space.M))
         }
-        list.removeAllViews()
-        for (card in s.cards) list.addView(cardView(card), matchWrap().margins(this, b = Space.M))
+        if (upcoming.isNotEmpty()) {
+            list.addView(label("Upcoming", TypeScale.TITLE, bold = true, color = colors.onSurface).apply {
+                setPadding(0, dp(Space.L), 0, dp(Space.S))
+            }, matchWrap())
+            for (c in upcoming) list.addView(upcomingView(c), matchWrap().margins(this, b = Space.M))
+        }
+    }
+
+    private fun upcomingView(c: UpcomingCard): View {
+        val col = colors
+        val v = card(Space.L).apply {
+            background = rounded(col.surface, 20, if (col.dark) null else col.outline)
+            contentDescription = "${c.title}. ${c.whenLine}. ${c.hostsLine}"
+        }
+        v.addView(label("🗓 ${c.whenLine}", TypeScale.CAPTION, color = col.primary, medium = true), matchWrap())
+        v.addView(label(c.title, TypeScale.TITLE, color = col.onSurface).apply {
+            typeface = MEDIUM
+            ellipsizeEnd(2)
+            setPadding(0, dp(Space.XS), 0, dp(Space.S))
+        }, matchWrap())
+        val people = horizontal()
+        people.addView(avatar(c.host.initials, c.host.userId, 32), LinearLayout.LayoutParams(dp(32), dp(32)))
+        people.addView(label(c.hostsLine, TypeScale.BODY, color = col.onSurface).apply {
+            ellipsizeEnd(1)
+            setPadding(dp(Space.S), 0, 0, 0)
+        }, weighted())
+        v.addView(people, matchWrap())
+        val bottom = horizontal().apply { setPadding(0, dp(Space.S), 0, 0) }
+        bottom.addView(label(c.interestedLine ?: "", TypeScale.BODY, color = col.onSurfaceVariant), weighted())
+        bottom.addView(button(c.notifyLabel, if (c.notifyMe) ButtonStyle.TEXT else ButtonStyle.TONAL) { toggleNotify(c) }.apply {
+            contentDescription = (if (c.notifyMe) "Stop notifying me about " else "Notify me about ") + c.title
+        })
+        v.addView(bottom, matchWrap())
+        return v
     }
 
     private fun cardView(c: RoomCard): View {

@@ -65,6 +65,42 @@ class HallwayTest : LiveTest() {
     }
 
     @Test
+    fun `upcoming rooms show in the host's time zone and notify me reaches the server`() {
+        signIn("lena", "Lena")
+        val host = person("omar", "Omar Said")
+        val co = person("putri", "Putri Ayu")
+        // Tomorrow at 19:00 in Jakarta, as the host typed it.
+        val day = java.time.LocalDate.now(java.time.ZoneId.of("Asia/Jakarta")).plusDays(1)
+        val event = host.client.createEvent(
+            "Sunday jazz standards", "${day}T19:00", "Asia/Jakarta", "Bring requests",
+            RoomKind.OPEN, listOf(co.profile.handle),
+        )
+        try {
+            val h = launch(HallwayActivity::class.java).get()
+            h.waitText("Upcoming", 30_000)
+            h.waitText("Sunday jazz standards")
+            val expected = java.time.format.DateTimeFormatter.ofPattern("EEE d MMM", java.util.Locale.US).format(day)
+            h.waitText("$expected · 19:00 (Asia/Jakarta)")
+            h.waitText("Omar Said with Putri Ayu")
+            Shots.all("08-hallway-upcoming", h) { darkHallway().also { it.get().waitText("Sunday jazz standards") } }
+            h.click("Notify me about Sunday jazz standards")
+            h.waitText("✓ Notifying you")
+            h.waitText("1 wants to be notified")
+            waitUntil("the server has the subscription") {
+                host.client.upcomingEvents().first { it.id == event.id }.interested == 1u
+            }
+            Shots.save(h, "08a-hallway-upcoming-notified-light-411x891")
+            Shots.assertDiffer("08-hallway-upcoming-light-411x891", "08a-hallway-upcoming-notified-light-411x891")
+            // And off again.
+            h.click("Stop notifying me about Sunday jazz standards")
+            waitUntil("unsubscribed") { host.client.upcomingEvents().first { it.id == event.id }.interested == 0u }
+        } finally {
+            // Other tests share the server: leave no upcoming room behind.
+            runCatching { host.client.cancelEvent(event.id) }
+        }
+    }
+
+    @Test
     fun `start a room of each kind`() {
         val me = signIn("ines", "Ines")
         val friend = person("joko", "Joko")
