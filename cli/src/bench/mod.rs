@@ -717,7 +717,9 @@ fn codec(args: CodecArgs) -> Result<()> {
                 sent += 1;
                 dropped += 1;
                 match packets.get(i + 1) {
-                    Some(Some(next)) if args.fec && !lost[i + 1] => dec.decode_fec(next, &mut pcm)?,
+                    Some(Some(next)) if args.fec && !lost[i + 1] => {
+                        dec.decode_fec(next, &mut pcm)?
+                    }
                     _ => dec.conceal(&mut pcm)?,
                 }
             }

@@ -31,7 +31,7 @@ mod tests;
 
 use crate::error::ClientError;
 use crate::session::{ConnectionState, RoomSession, SessionState};
-use engine::{Engine, Shared};
+use engine::{send_task, Engine, Shared, OUTGOING_QUEUE};
 use ruang_media::device::{AudioDevice, DeviceError, StreamConfig};
 use ruang_media::{JitterStats, ReceiveConfig, ReceivePipeline, SendConfig, SendPipeline};
 use std::sync::atomic::Ordering;
@@ -183,6 +183,10 @@ pub struct MediaStats {
     pub connected: bool,
     /// Negotiations after the first one (reconnects, failed transports).
     pub renegotiations: u64,
+    /// Scheduling the engine thread obtained (`SCHED_FIFO 10`, `nice -19` or `normal`).
+    pub engine_priority: String,
+    /// Engine ticks that started after their deadline (the thread was not scheduled in time).
+    pub engine_late_ticks: u64,
 }
 
 struct Control {
@@ -239,7 +243,8 @@ pub struct MediaSession {
     shared: Arc<Shared>,
     control: Arc<AsyncMutex<Control>>,
     stop: watch::Sender<bool>,
-    engine: Option<JoinHandle<()>>,
+    engine: Option<std::thread::JoinHandle<()>>,
+    sender: Option<JoinHandle<()>>,
     watcher: Option<JoinHandle<()>>,
 }
 
@@ -307,12 +312,16 @@ impl MediaSession {
         let (incoming_tx, incoming_rx) = mpsc::channel(1024);
         let (transport_tx, transport_rx) = watch::channel(None);
         let (stop, stop_rx) = watch::channel(false);
+        let (outgoing_tx, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (recycle_tx, recycle_rx) = mpsc::channel(OUTGOING_QUEUE);
         let engine = Engine {
             shared: shared.clone(),
             send,
             receive: ReceivePipeline::new(opts.receive),
             playback,
             incoming: incoming_rx,
+            outgoing: outgoing_tx,
+            recycled: recycle_rx,
             transport: transport_rx,
             stop: stop_rx,
             tick: opts.tick,
@@ -327,12 +336,17 @@ impl MediaSession {
             generation: 0,
             shared: shared.clone(),
         };
-        let engine = tokio::spawn(engine.run());
-        let media = |control: Control, engine: JoinHandle<()>| MediaSession {
+        let sender = tokio::spawn(send_task(outgoing_rx, recycle_tx, shared.clone()));
+        let engine = std::thread::Builder::new()
+            .name("ruang-audio".into())
+            .spawn(move || engine.run())
+            .map_err(|e| MediaError::Device(DeviceError::Backend(format!("engine thread: {e}"))))?;
+        let media = |control: Control, engine: std::thread::JoinHandle<()>| MediaSession {
             shared: shared.clone(),
             control: Arc::new(AsyncMutex::new(control)),
             stop: stop.clone(),
             engine: Some(engine),
+            sender: Some(sender),
             watcher: None,
         };
         let t = match control.negotiate().await {
@@ -427,7 +441,12 @@ impl MediaSession {
             let _ = w.await;
         }
         if let Some(e) = self.engine.take() {
-            let _ = e.await;
+            // It sees the stop flag within one tick.
+            let _ = tokio::task::spawn_blocking(move || e.join()).await;
+        }
+        // The engine's sender is gone with it: the send task drains and ends.
+        if let Some(s) = self.sender.take() {
+            let _ = s.await;
         }
         self.control.lock().await.close().await;
     }
