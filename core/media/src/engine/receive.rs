@@ -75,9 +75,6 @@ pub const TRIM_MS: u32 = 5;
 pub const TRIM_MARGIN_MS: u32 = 5;
 /// Frames between two trims (each trim changes every speaker's slack; let it be re-measured).
 const TRIM_INTERVAL_FRAMES: u32 = 10;
-/// A trim waits for a quiet frame (RMS below about −40 dBFS) this many frames at most.
-const TRIM_QUIET_WAIT_FRAMES: u32 = 50;
-const TRIM_QUIET_MEAN_SQUARE: f32 = 328.0 * 328.0;
 
 impl Default for ReceiveConfig {
     fn default() -> Self {
@@ -127,6 +124,20 @@ struct Speaker {
     fec_recovered: u64,
     fec_missing: u64,
     decode_errors: u64,
+    /// The last frame played for this speaker was quiet (see `QUIET_MEAN_SQUARE`).
+    quiet: bool,
+}
+
+/// A decoded frame whose mean square is below this (about −40 dBFS RMS) is quiet: a pause, an
+/// unvoiced stretch or a fade. Time-scale changes (the jitter buffer's level corrections, the
+/// pipeline's trims) happen only there, where they cannot be heard.
+pub const QUIET_MEAN_SQUARE: f32 = 328.0 * 328.0;
+
+fn mean_square(pcm: &[i16]) -> f32 {
+    pcm.iter()
+        .map(|&s| f32::from(s) * f32::from(s))
+        .sum::<f32>()
+        / pcm.len().max(1) as f32
 }
 
 /// Per-speaker jitter buffers and decoders, mixed into one 20 ms output frame per pull.
@@ -137,7 +148,6 @@ pub struct ReceivePipeline {
     mixer: Mixer,
     pcm: Vec<i16>,
     frames_since_trim: u32,
-    trim_waited: u32,
     trims: u64,
     /// Silence to play before the frame just pulled, in samples (see `adjust`).
     lead_in: usize,
@@ -158,7 +168,6 @@ impl ReceivePipeline {
             mixer: Mixer::default(),
             pcm: vec![0; FRAME_SAMPLES],
             frames_since_trim: 0,
-            trim_waited: 0,
             trims: 0,
             lead_in: 0,
             lead_ins: 0,
@@ -186,6 +195,7 @@ impl ReceivePipeline {
                     fec_recovered: 0,
                     fec_missing: 0,
                     decode_errors: 0,
+                    quiet: true,
                 });
                 self.speakers.len() - 1
             }
@@ -199,9 +209,11 @@ impl ReceivePipeline {
         self.mixer.begin();
         let pcm = &mut self.pcm;
         for sp in &mut self.speakers {
+            sp.jitter.set_quiet(sp.quiet);
             let result = match sp.jitter.pop(now_ms) {
                 Playout::Empty => {
                     sp.meter.record(AudioLevel::SILENCE);
+                    sp.quiet = true;
                     continue;
                 }
                 Playout::Received(payload) => sp.decoder.decode(payload, pcm),
@@ -221,6 +233,7 @@ impl ReceivePipeline {
                     pcm.fill(0);
                 }
             }
+            sp.quiet = mean_square(pcm) < QUIET_MEAN_SQUARE;
             sp.meter.update_i16(pcm);
             self.mixer.add_i16(pcm);
         }
@@ -268,8 +281,8 @@ impl ReceivePipeline {
     /// least [`TRIM_MS`] + [`TRIM_MARGIN_MS`] (the playout runs later than the network needs,
     /// by less than the whole frame the jitter buffers' level control works in), the frame is
     /// shortened by 5–15 ms, never by more than the slack less the margin ([`shorten_frame`]),
-    /// so that everything after it plays that much earlier. It waits for a quiet frame (a pause between words) for up to a second. No
-    /// allocation.
+    /// so that everything after it plays that much earlier. It waits for a quiet frame (a pause
+    /// between words, [`QUIET_MEAN_SQUARE`]) however long that takes. No allocation.
     pub fn trim(&mut self, out: &mut [i16]) -> usize {
         let lead = std::mem::take(&mut self.lead_in);
         if lead > 0 {
@@ -286,16 +299,10 @@ impl ReceivePipeline {
                 .playout_slack_ms()
                 .is_some_and(|s| s >= TRIM_MS + TRIM_MARGIN_MS);
         if !eligible {
-            self.trim_waited = 0;
             return out.len();
         }
-        self.trim_waited += 1;
-        let mean_square = out
-            .iter()
-            .map(|&s| f32::from(s) * f32::from(s))
-            .sum::<f32>()
-            / out.len() as f32;
-        if mean_square > TRIM_QUIET_MEAN_SQUARE && self.trim_waited < TRIM_QUIET_WAIT_FRAMES {
+        // Only in a quiet frame (a pause between words): never a cut inside speech.
+        if mean_square(out) >= QUIET_MEAN_SQUARE {
             return out.len();
         }
         // Cut at most down to the margin: slack − margin ms.
@@ -307,7 +314,6 @@ impl ReceivePipeline {
             sp.jitter.advance_playout(cut_ms);
         }
         self.frames_since_trim = 0;
-        self.trim_waited = 0;
         self.trims += 1;
         len
     }
