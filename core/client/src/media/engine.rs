@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     /// RTCP observer (webrtc driver task), only loaded here.
     pub loss: Arc<LossFeedback>,
     pub stats: Mutex<MediaStats>,
+    /// Generation of the last transport negotiated successfully.
+    pub negotiated: AtomicU64,
     /// Written by `send_task`.
     pub packets_sent: AtomicU64,
     pub bytes_sent: AtomicU64,

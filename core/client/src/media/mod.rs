@@ -228,6 +228,9 @@ impl Control {
         if self.generation > 1 {
             self.shared.update(|s| s.renegotiations += 1);
         }
+        self.shared
+            .negotiated
+            .store(self.generation, Ordering::Release);
         Ok(t)
     }
 
@@ -246,6 +249,8 @@ pub struct MediaSession {
     engine: Option<std::thread::JoinHandle<()>>,
     sender: Option<JoinHandle<()>>,
     watcher: Option<JoinHandle<()>>,
+    /// The room session media was started for ([`MediaSession::start`]).
+    session: Option<RoomSession>,
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -283,6 +288,7 @@ impl MediaSession {
             force || room_allows_sending(&session.state()),
             Ordering::Release,
         );
+        media.session = Some(session.clone());
         media.watcher = Some(tokio::spawn(watch_room(
             session.subscribe(),
             media.control.clone(),
@@ -348,6 +354,7 @@ impl MediaSession {
             engine: Some(engine),
             sender: Some(sender),
             watcher: None,
+            session: None,
         };
         let t = match control.negotiate().await {
             Ok(t) => t,
@@ -429,6 +436,28 @@ impl MediaSession {
         }
     }
 
+    /// The device's network changed (Android: `ConnectivityManager`'s default-network
+    /// callback; a new address, Wi-Fi to mobile data). The old transport's addresses may be
+    /// gone, and nothing would tell for seconds (ICE consent fails after ~30 s). So, at once:
+    /// the signalling reconnects without backoff (same member, same role and place: a
+    /// reconnect, not a rejoin), then a new transport is negotiated over it — new ICE
+    /// credentials and candidates gathered on the current addresses, a fresh DTLS — which the
+    /// server puts in place of the member's old peer. The engine, its jitter buffers' learned
+    /// targets, the device streams and the mute state carry on. Returns once the new transport
+    /// is connected (or fails after `MediaOptions::connect_timeout`).
+    pub async fn network_changed(&self) -> Result<(), MediaError> {
+        self.network_switch().network_changed().await
+    }
+
+    /// A handle that can run [`MediaSession::network_changed`] without borrowing the session
+    /// (for callers that keep the session behind a lock).
+    pub fn network_switch(&self) -> NetworkSwitch {
+        NetworkSwitch {
+            control: self.control.clone(),
+            session: self.session.clone(),
+        }
+    }
+
     /// Stops the engine, closes the transport and the device streams. With a virtual device,
     /// the recording is complete after this returns.
     pub async fn stop(mut self) {
@@ -449,6 +478,50 @@ impl MediaSession {
             let _ = s.await;
         }
         self.control.lock().await.close().await;
+    }
+}
+
+/// See [`MediaSession::network_switch`].
+#[derive(Clone)]
+pub struct NetworkSwitch {
+    control: Arc<AsyncMutex<Control>>,
+    session: Option<RoomSession>,
+}
+
+impl NetworkSwitch {
+    /// See [`MediaSession::network_changed`].
+    pub async fn network_changed(&self) -> Result<(), MediaError> {
+        let mut c = self.control.lock().await;
+        let timeout = c.opts.connect_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        if let Some(s) = &self.session {
+            s.network_changed().await;
+        }
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let Some(s) = &self.session {
+                s.wait_for(left, |st| st.connection == ConnectionState::Connected)
+                    .await
+                    .map_err(|_| MediaError::NotConnected)?;
+            }
+            match c.negotiate().await {
+                Ok(t) => {
+                    drop(c);
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    return if t.wait_connected(left).await {
+                        Ok(())
+                    } else {
+                        Err(MediaError::NotConnected)
+                    };
+                }
+                // The offer went out while the signalling was still switching: again.
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "renegotiation after a network change; retrying");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -515,7 +588,13 @@ async fn watch_room(
             needs_media = failed;
         }
         if connected && needs_media {
+            let seen = shared.negotiated.load(Ordering::Acquire);
             let mut c = control.lock().await;
+            if shared.negotiated.load(Ordering::Acquire) != seen {
+                // Negotiated meanwhile (`MediaSession::network_changed` held the lock).
+                needs_media = false;
+                continue;
+            }
             match c.negotiate().await {
                 Ok(_) => needs_media = false,
                 Err(e) => tracing::debug!(error = %e, "media renegotiation failed; retrying"),
