@@ -55,6 +55,10 @@ pub struct CodecArgs {
     /// Recover a lost frame from the next packet's in-band FEC when that one arrived.
     #[arg(long)]
     fec: bool,
+    /// Encoder packet-loss hint in percent (the client's floor, `MediaOptions::min_loss_hint`);
+    /// default: the client's default floor, or `--loss` when that is higher.
+    #[arg(long)]
+    loss_hint: Option<u8>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -113,6 +117,10 @@ pub struct LatencyArgs {
     /// measured span (WAV, 48 kHz mono) into this directory, to listen to.
     #[arg(long)]
     save_recordings: Option<std::path::PathBuf>,
+    /// Floor of the speaker's encoder loss hint in percent (`MediaOptions::min_loss_hint`;
+    /// client default 0).
+    #[arg(long)]
+    min_loss_hint: Option<u8>,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -518,7 +526,13 @@ async fn latency(args: LatencyArgs) -> Result<()> {
         None => Input::probe(20, args.seed, args.speech),
     };
     let mut mic = BenchDevice::new(clock, Some(input.clone()), 0.0);
-    let speaker_media = MediaSession::start(&speaker, &mut mic, MediaOptions::default())
+    let speaker_opts = MediaOptions {
+        min_loss_hint: args
+            .min_loss_hint
+            .unwrap_or(MediaOptions::default().min_loss_hint),
+        ..MediaOptions::default()
+    };
+    let speaker_media = MediaSession::start(&speaker, &mut mic, speaker_opts)
         .await
         .context("speaker media did not start")?;
     speaker_media
@@ -682,10 +696,20 @@ fn codec(args: CodecArgs) -> Result<()> {
     let input = ruang_media::wav::read_wav(&args.wav)
         .with_context(|| format!("reading {}", args.wav.display()))?;
     let mut send = SendPipeline::new(SendConfig::default())?;
-    if args.loss > 0.0 {
-        // What the client's encoder hint would settle on for this loss.
-        send.encoder_mut()
-            .set_packet_loss_perc(args.loss.round().clamp(1.0, 30.0) as i32)?;
+    let hint = args.loss_hint.map_or_else(
+        || {
+            let floor = i32::from(MediaOptions::default().min_loss_hint);
+            if args.loss > 0.0 {
+                (args.loss.round().clamp(1.0, 30.0) as i32).max(floor)
+            } else {
+                floor
+            }
+        },
+        i32::from,
+    );
+    if hint > 0 {
+        // What the client's encoder hint would settle on.
+        send.encoder_mut().set_packet_loss_perc(hint)?;
     }
     // Encode everything first (the FEC decision needs the next packet).
     let mut packets: Vec<Option<Vec<u8>>> = Vec::new();

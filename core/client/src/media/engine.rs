@@ -129,6 +129,7 @@ pub(crate) struct Engine {
     pub stop: watch::Receiver<bool>,
     pub tick: Duration,
     pub playout_ms: u32,
+    pub min_loss_hint: u8,
 }
 
 impl Engine {
@@ -212,7 +213,11 @@ impl Engine {
             }
 
             // Microphone → network.
-            let loss_hint = self.shared.loss.hint();
+            let loss_hint = match self.shared.loss.hint() {
+                Some(h) => Some(h.max(self.min_loss_hint)),
+                None if self.min_loss_hint > 0 => Some(self.min_loss_hint),
+                None => None,
+            };
             if let Some((send, capture)) = &mut self.send {
                 if let Some(hint) = loss_hint {
                     let hint = i32::from(hint);

@@ -90,6 +90,11 @@ pub struct MediaOptions {
     pub playout_ms: u32,
     /// Engine tick; frames move at most this late.
     pub tick: Duration,
+    /// Floor of the encoder's packet-loss hint in percent (0 = follow the server's reports
+    /// alone). The server reports the loss of the speaker's own uplink; listeners' downlinks
+    /// may lose more, and in-band FEC (LBRR) only protects them if the encoder spends bits
+    /// on it, so a floor keeps some redundancy in every packet.
+    pub min_loss_hint: u8,
     /// How long [`MediaSession::start`] waits for the transport to connect.
     pub connect_timeout: Duration,
 }
@@ -109,6 +114,7 @@ impl Default for MediaOptions {
             force_send: false,
             playout_ms: 10,
             tick: Duration::from_millis(5),
+            min_loss_hint: 0,
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -332,6 +338,7 @@ impl MediaSession {
             stop: stop_rx,
             tick: opts.tick,
             playout_ms: opts.playout_ms,
+            min_loss_hint: opts.min_loss_hint,
         };
         let connect_timeout = opts.connect_timeout;
         let mut control = Control {
