@@ -318,9 +318,10 @@ async fn run_condition(
         .map(|(b, a)| {
             let d = a.playout.since(&b.playout);
             format!(
-                "trims {} lead-ins {} playout target {} ms; jitter buffer: underruns {} \
+                "trims {} (accelerates {}) lead-ins {} playout target {} ms; jitter buffer: underruns {} \
                  expanded {} discarded {} concealed {} recovered {} late {}",
                 a.playout_trims - b.playout_trims,
+                a.playout_accelerates - b.playout_accelerates,
                 a.playout_lead_ins - b.playout_lead_ins,
                 a.playout_target_ms,
                 d.underruns,

@@ -321,6 +321,7 @@ impl Engine {
             }
             local.playout = playout;
             local.playout_trims = self.receive.trims();
+            local.playout_accelerates = self.receive.accelerates();
             local.playout_lead_ins = self.receive.lead_ins();
             local.send_allowed = self.shared.may_send();
             local.slots.clone_from(&slots);

@@ -171,6 +171,9 @@ pub struct MediaStats {
     /// Frames played 10 ms short because the playout ran later than the packets needed
     /// (`ruang_media::ReceivePipeline::trim`).
     pub playout_trims: u64,
+    /// Of the trims, those made inside speech (a strongly periodic frame after 3 s without a
+    /// quiet one: `ruang_media::ReceivePipeline::accelerates`).
+    pub playout_accelerates: u64,
     /// Talk spurts started behind a few ms of silence because their first packet was barely
     /// in time (`ruang_media::ReceivePipeline::trim`).
     pub playout_lead_ins: u64,

@@ -37,6 +37,13 @@ pub const MAX_ADJUSTED_SAMPLES: usize = FRAME_SAMPLES + TRIM_MARGIN_MS as usize 
 /// cut: it starts where the previous frame ended, ends where the next one begins, and a
 /// periodic signal keeps its phase (no click, no beat). No allocation.
 pub fn shorten_frame(frame: &mut [i16], max_cut: usize) -> usize {
+    let (lag, _) = best_cut(frame, max_cut);
+    cross_fade_cut(frame, lag)
+}
+
+/// The cut [`shorten_frame`] would make and how alike the frame is to itself at that lag
+/// (normalised correlation, 1.0 = perfectly periodic).
+pub fn best_cut(frame: &[i16], max_cut: usize) -> (usize, f32) {
     let n = frame.len();
     let min_lag = n / 4;
     let max_lag = max_cut.clamp(min_lag, n * 3 / 4);
@@ -59,7 +66,11 @@ pub fn shorten_frame(frame: &mut [i16], max_cut: usize) -> usize {
             best = (lag, c);
         }
     }
-    let lag = best.0;
+    best
+}
+
+fn cross_fade_cut(frame: &mut [i16], lag: usize) -> usize {
+    let n = frame.len();
     let len = n - lag;
     for i in 0..len {
         let w = (i as f32 + 0.5) / len as f32;
@@ -75,6 +86,12 @@ pub const TRIM_MS: u32 = 5;
 pub const TRIM_MARGIN_MS: u32 = 5;
 /// Frames between two trims (each trim changes every speaker's slack; let it be re-measured).
 const TRIM_INTERVAL_FRAMES: u32 = 10;
+/// A trim waits this long for a quiet frame (3 s: speech pauses far more often); after
+/// that it may shorten a voiced frame, but only a strongly periodic one
+/// ([`ACCELERATE_MIN_CORRELATION`]), by whole pitch periods with a cross-fade — the
+/// accelerate of WebRTC's NetEq — so continuous speech does not keep a long delay forever.
+const TRIM_QUIET_WAIT_FRAMES: u32 = 150;
+pub const ACCELERATE_MIN_CORRELATION: f32 = 0.9;
 
 impl Default for ReceiveConfig {
     fn default() -> Self {
@@ -148,7 +165,9 @@ pub struct ReceivePipeline {
     mixer: Mixer,
     pcm: Vec<i16>,
     frames_since_trim: u32,
+    trim_waited: u32,
     trims: u64,
+    accelerates: u64,
     /// Silence to play before the frame just pulled, in samples (see `adjust`).
     lead_in: usize,
     lead_ins: u64,
@@ -168,7 +187,9 @@ impl ReceivePipeline {
             mixer: Mixer::default(),
             pcm: vec![0; FRAME_SAMPLES],
             frames_since_trim: 0,
+            trim_waited: 0,
             trims: 0,
+            accelerates: 0,
             lead_in: 0,
             lead_ins: 0,
         }
@@ -299,21 +320,33 @@ impl ReceivePipeline {
                 .playout_slack_ms()
                 .is_some_and(|s| s >= TRIM_MS + TRIM_MARGIN_MS);
         if !eligible {
+            self.trim_waited = 0;
             return out.len();
         }
-        // Only in a quiet frame (a pause between words): never a cut inside speech.
-        if mean_square(out) >= QUIET_MEAN_SQUARE {
-            return out.len();
-        }
+        self.trim_waited = self.trim_waited.saturating_add(1);
         // Cut at most down to the margin: slack − margin ms.
         let slack = self.playout_slack_ms().unwrap_or(0);
         let max_cut = slack.saturating_sub(TRIM_MARGIN_MS) as usize * FRAME_SAMPLES / 20;
-        let len = shorten_frame(out, max_cut);
+        // In a quiet frame (a pause between words) any cut is inaudible. Inside speech only
+        // after a long wait, and only a strongly periodic frame (accelerate).
+        let loud = mean_square(out) >= QUIET_MEAN_SQUARE;
+        if loud && self.trim_waited < TRIM_QUIET_WAIT_FRAMES {
+            return out.len();
+        }
+        let (lag, correlation) = best_cut(out, max_cut);
+        if loud {
+            if correlation < ACCELERATE_MIN_CORRELATION {
+                return out.len();
+            }
+            self.accelerates += 1;
+        }
+        let len = cross_fade_cut(out, lag);
         let cut_ms = ((out.len() - len) * 20 / FRAME_SAMPLES) as u32;
         for sp in &mut self.speakers {
             sp.jitter.advance_playout(cut_ms);
         }
         self.frames_since_trim = 0;
+        self.trim_waited = 0;
         self.trims += 1;
         len
     }
@@ -321,6 +354,12 @@ impl ReceivePipeline {
     /// Talk spurts started behind a lead-in of silence so far.
     pub fn lead_ins(&self) -> u64 {
         self.lead_ins
+    }
+
+    /// Of the trims, those made inside speech (a periodic frame after a long wait for a
+    /// quiet one).
+    pub fn accelerates(&self) -> u64 {
+        self.accelerates
     }
 
     /// Frames shortened by [`ReceivePipeline::trim`] so far.
