@@ -926,7 +926,13 @@ mod tests {
         assert_eq!(jb.stats().discarded, 1);
 
         // Too shallow (jitter grew): a concealed frame is inserted only while quiet.
-        let jumpy = |i: usize| if i >= 60 && i % 5 == 0 { 45 } else { 2 };
+        let jumpy = |i: usize| {
+            if i >= 60 && i.is_multiple_of(5) {
+                45
+            } else {
+                2
+            }
+        };
         let packets = stream(0, 0, 200, jumpy);
         let mut loud = JitterBuffer::default();
         loud.set_quiet(false);
@@ -934,7 +940,12 @@ mod tests {
         let mut quiet = JitterBuffer::default();
         run(&mut quiet, &packets, 5, 190);
         assert_eq!(loud.stats().expanded, 0, "{:?}", loud.stats());
-        assert_eq!(quiet.stats().expanded, 1, "one per talk spurt: {:?}", quiet.stats());
+        assert_eq!(
+            quiet.stats().expanded,
+            1,
+            "one per talk spurt: {:?}",
+            quiet.stats()
+        );
 
         // Far too deep (a spike that calmed down) is cut even in speech.
         let spike = |i: usize| {

@@ -63,13 +63,13 @@ mod tests {
 
     #[test]
     fn microphone_uses_the_voice_communication_preset_and_output_plays_as_media() {
-        assert!(CAPTURE.input);
+        const { assert!(CAPTURE.input) };
         assert_eq!(
             CAPTURE.input_preset,
             Some(PlatformInputPreset::VoiceCommunication),
             "the platform's echo canceller, noise suppressor and AGC run only with this preset"
         );
-        assert!(!PLAYBACK.input);
+        const { assert!(!PLAYBACK.input) };
         assert_eq!(PLAYBACK.usage, Some(PlatformUsage::Media));
         assert_eq!(PLAYBACK.input_preset, None);
         for s in [CAPTURE, PLAYBACK] {
