@@ -72,6 +72,13 @@ pub(crate) struct OutgoingRtp {
 /// Packets queued between the engine thread and `send_task` (a second of audio).
 pub(crate) const OUTGOING_QUEUE: usize = 50;
 
+/// Frees what the engine thread hands back (received packets), on the runtime.
+pub(crate) async fn trash_task(mut rx: mpsc::Receiver<IncomingRtp>) {
+    while let Some(p) = rx.recv().await {
+        drop(p);
+    }
+}
+
 /// Writes the engine's packets to their transport, on the async runtime, and hands the
 /// buffers back (`recycle`) so a steady stream allocates nothing. Mute is checked once more
 /// right before a packet leaves.
@@ -125,6 +132,8 @@ pub(crate) struct Engine {
     pub incoming: mpsc::Receiver<IncomingRtp>,
     pub outgoing: mpsc::Sender<Box<OutgoingRtp>>,
     pub recycled: mpsc::Receiver<Box<OutgoingRtp>>,
+    /// Received packets go back to the runtime to be freed there (see `run`).
+    pub trash: mpsc::Sender<IncomingRtp>,
     pub transport: watch::Receiver<Option<Arc<Transport>>>,
     pub stop: watch::Receiver<bool>,
     pub tick: Duration,
@@ -210,6 +219,10 @@ impl Engine {
                 if let Err(e) = self.receive.push(SpeakerId(pkt.ssrc), rtp) {
                     tracing::debug!(error = %e, "receive pipeline refused a packet");
                 }
+                // The payload was allocated by a runtime thread: freeing it here would take
+                // that thread's allocator arena lock, which a preempted runtime thread may
+                // hold (a priority inversion on a busy machine). The runtime frees it.
+                let _ = self.trash.try_send(pkt);
             }
 
             // Microphone → network.

@@ -31,7 +31,7 @@ mod tests;
 
 use crate::error::ClientError;
 use crate::session::{ConnectionState, RoomSession, SessionState};
-use engine::{send_task, Engine, Shared, OUTGOING_QUEUE};
+use engine::{send_task, trash_task, Engine, Shared, OUTGOING_QUEUE};
 use ruang_media::device::{AudioDevice, DeviceError, StreamConfig};
 use ruang_media::{JitterStats, ReceiveConfig, ReceivePipeline, SendConfig, SendPipeline};
 use std::sync::atomic::Ordering;
@@ -329,6 +329,7 @@ impl MediaSession {
         let (stop, stop_rx) = watch::channel(false);
         let (outgoing_tx, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
         let (recycle_tx, recycle_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (trash_tx, trash_rx) = mpsc::channel(1024);
         let engine = Engine {
             shared: shared.clone(),
             send,
@@ -337,6 +338,7 @@ impl MediaSession {
             incoming: incoming_rx,
             outgoing: outgoing_tx,
             recycled: recycle_rx,
+            trash: trash_tx,
             transport: transport_rx,
             stop: stop_rx,
             tick: opts.tick,
@@ -353,6 +355,7 @@ impl MediaSession {
             shared: shared.clone(),
         };
         let sender = tokio::spawn(send_task(outgoing_rx, recycle_tx, shared.clone()));
+        tokio::spawn(trash_task(trash_rx));
         let engine = std::thread::Builder::new()
             .name("ruang-audio".into())
             .spawn(move || engine.run())
