@@ -60,11 +60,12 @@ def main():
     perms = {attr(p, "name") for p in root.findall("uses-permission")}
     for p in ["INTERNET", "FOREGROUND_SERVICE", "FOREGROUND_SERVICE_MEDIA_PLAYBACK",
               "FOREGROUND_SERVICE_MICROPHONE", "RECORD_AUDIO", "POST_NOTIFICATIONS",
-              "MODIFY_AUDIO_SETTINGS", "BLUETOOTH_CONNECT"]:
+              "MODIFY_AUDIO_SETTINGS", "BLUETOOTH_CONNECT", "ACCESS_NETWORK_STATE"]:
         check(f"permission {p}", "android.permission." + p in perms)
     extra = sorted(p for p in perms if p.split(".")[-1] not in {
         "INTERNET", "FOREGROUND_SERVICE", "FOREGROUND_SERVICE_MEDIA_PLAYBACK", "FOREGROUND_SERVICE_MICROPHONE",
-        "RECORD_AUDIO", "POST_NOTIFICATIONS", "MODIFY_AUDIO_SETTINGS", "BLUETOOTH_CONNECT"})
+        "RECORD_AUDIO", "POST_NOTIFICATIONS", "MODIFY_AUDIO_SETTINGS", "BLUETOOTH_CONNECT",
+        "ACCESS_NETWORK_STATE"})
     check("no other permissions", not extra, ", ".join(extra))
 
     # Application.

@@ -87,3 +87,20 @@ kotlin_need() {
   JNA_JAR=/usr/share/java/jna.jar
   JUNIT_JAR=/usr/share/java/junit-platform-console-standalone.jar
 }
+
+# Python with the perceptual measures for scripts/bench-quality: a venv under $RUANG_CACHE
+# with numpy, scipy, pesq (ITU-T P.862 / P.862.2, builds its C core here) and pystoi from
+# PyPI. Sets QUALITY_PY.
+quality_python_need() {
+  local venv="$RUANG_CACHE/py-quality"
+  QUALITY_PY="$venv/bin/python3"
+  if ! "$QUALITY_PY" -c 'import numpy, scipy, pesq, pystoi' >/dev/null 2>&1; then
+    command -v python3 >/dev/null || apt_need python3
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_need python3-venv
+    apt_need gcc python3-dev
+    log "python venv $venv with numpy scipy pesq pystoi (PyPI)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check numpy scipy pesq pystoi
+  fi
+}

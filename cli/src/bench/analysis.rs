@@ -38,7 +38,7 @@ impl Input {
     /// offset chosen by `seed`) with their pauses.
     pub fn probe(seconds: usize, seed: u64, kind: Speech) -> Input {
         let len = seconds.max(1) * SR;
-        let mut speech: Vec<f32> = match kind {
+        let speech: Vec<f32> = match kind {
             Speech::Synthetic => speech_like(len, seed),
             Speech::Demo => {
                 let clip = speech_clip();
@@ -48,6 +48,22 @@ impl Input {
                     .collect()
             }
         };
+        Input::from_speech(speech, true)
+    }
+
+    /// A recorded clip (48 kHz mono) as the cycle, from its start, normalised like
+    /// [`Input::probe`]; with `probes`, the chirps are added too. Without them the input is
+    /// the clip alone (for perceptual measures), and there are no bursts to time.
+    pub fn from_clip(clip: &[i16], probes: bool) -> Input {
+        Input::from_speech(
+            clip.iter().map(|&s| f32::from(s) / 32768.0).collect(),
+            probes,
+        )
+    }
+
+    fn from_speech(mut speech: Vec<f32>, probes: bool) -> Input {
+        let len = speech.len().max(1);
+        speech.resize(len, 0.0);
         let rms = (speech.iter().map(|s| s * s).sum::<f32>() / len as f32).sqrt();
         let gain = if rms > 0.0 { 0.05 / rms } else { 0.0 };
         for s in &mut speech {
@@ -56,7 +72,7 @@ impl Input {
         // Every burst keeps its speech window clear before the next one (or the cycle's end).
         let bursts: Vec<usize> = (0..len)
             .step_by(BURST_PERIOD)
-            .filter(|b| b + WINDOW_OFFSET + WINDOW_LEN + SR / 20 <= len)
+            .filter(|b| probes && b + WINDOW_OFFSET + WINDOW_LEN + SR / 20 <= len)
             .collect();
         for (k, &start) in bursts.iter().enumerate() {
             let chirp = chirp(k);

@@ -114,6 +114,10 @@ fn spawn_ticks<T: Send + 'static>(
     let handle = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
+            // A sound card's callback thread runs at real-time priority; so does this one.
+            ruang_client::media::ruang_media::rt::raise_current_thread(
+                ruang_client::media::ruang_media::rt::DEVICE_RT_PRIORITY,
+            );
             let mut n = (clock.epoch.elapsed().as_nanos() / period.as_nanos()) as u64 + 1;
             while !stop_thread.load(Ordering::Acquire) {
                 let deadline = clock.instant_of(n * TICK as u64);

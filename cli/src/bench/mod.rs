@@ -34,6 +34,33 @@ pub enum BenchAction {
     /// A bounded soak on loopback: rooms, members and speech for N minutes with one server
     /// restart; reports the server's memory and descriptors and checks the end state.
     Soak(soak::SoakArgs),
+    /// The codec alone, as the reference of `scripts/bench-quality`: a WAV through the
+    /// client's Opus encoder (same settings: VOIP, 32 kbit/s, in-band FEC, DTX) and decoder,
+    /// optionally losing packets at random (concealed by Opus PLC, or rebuilt from the next
+    /// packet's in-band FEC with `--fec`).
+    Codec(CodecArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CodecArgs {
+    /// Input WAV (converted to 48 kHz mono).
+    #[arg(long)]
+    wav: std::path::PathBuf,
+    /// Output WAV (48 kHz mono, same length).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Random packet loss in percent.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Recover a lost frame from the next packet's in-band FEC when that one arrived.
+    #[arg(long)]
+    fec: bool,
+    /// Encoder packet-loss hint in percent (the client's floor, `MediaOptions::min_loss_hint`);
+    /// default: the client's default floor, or `--loss` when that is higher.
+    #[arg(long)]
+    loss_hint: Option<u8>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -77,10 +104,23 @@ pub struct LatencyArgs {
     /// are part of the measurement).
     #[arg(long, value_enum, default_value_t = Speech::Synthetic)]
     speech: Speech,
+    /// Speak this WAV file (converted to 48 kHz mono, looped from its start) instead of
+    /// `--speech`.
+    #[arg(long)]
+    wav: Option<std::path::PathBuf>,
+    /// No probe chirps in the input (with `--wav`): the speech alone, for perceptual measures
+    /// of the saved recordings (`scripts/bench-quality`). Mouth-to-ear and STOI columns stay
+    /// empty (they need the probes).
+    #[arg(long)]
+    no_probes: bool,
     /// Write, per condition, what the speaker said and what each listener played over the
     /// measured span (WAV, 48 kHz mono) into this directory, to listen to.
     #[arg(long)]
     save_recordings: Option<std::path::PathBuf>,
+    /// Floor of the speaker's encoder loss hint in percent (`MediaOptions::min_loss_hint`;
+    /// client default 0).
+    #[arg(long)]
+    min_loss_hint: Option<u8>,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -90,6 +130,7 @@ pub async fn bench(action: BenchAction) -> Result<()> {
     match action {
         BenchAction::Latency(args) => latency(args).await,
         BenchAction::Soak(args) => soak::soak(args).await,
+        BenchAction::Codec(args) => codec(args),
     }
 }
 
@@ -155,6 +196,8 @@ struct ConditionRun {
     /// Per listener: samples of silence its device played because the ring was empty
     /// (engine late), over the measured span.
     device_underruns: Vec<u64>,
+    /// Samples the speaker's capture ring dropped (engine late) over the measured span.
+    speaker_capture_overruns: u64,
     /// Per listener, for `RUANG_BENCH_DEBUG`: playout adjustments over the measured span.
     playout_debug: Vec<String>,
     relay_media: u64,
@@ -213,7 +256,12 @@ struct Setup {
 /// Longest mouth-to-ear delay searched for.
 const MAX_DELAY_MS: u64 = 1_000;
 
-async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Result<ConditionRun> {
+async fn run_condition(
+    setup: &Setup,
+    speaker: &MediaSession,
+    index: usize,
+    condition: &Condition,
+) -> Result<ConditionRun> {
     let seed = setup.seed ^ ((index as u64 + 1) << 32);
     let record_seconds = setup.warmup + setup.seconds + 15.0;
     let mut medias = Vec::new();
@@ -245,10 +293,12 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
     // Let the jitter buffers settle on the path before measuring.
     tokio::time::sleep(Duration::from_secs_f64(setup.warmup)).await;
     let before: Vec<_> = medias.iter().map(|m| m.stats()).collect();
+    let speaker_before = speaker.stats().capture_overruns;
     let g0 = setup.clock.now();
     tokio::time::sleep(Duration::from_secs_f64(setup.seconds)).await;
     let g1 = setup.clock.now();
     let after: Vec<_> = medias.iter().map(|m| m.stats()).collect();
+    let speaker_capture_overruns = speaker.stats().capture_overruns - speaker_before;
     // Keep recording long enough for the last bursts (and their search range) to come out.
     tokio::time::sleep(Duration::from_millis(MAX_DELAY_MS + 300)).await;
     for m in medias {
@@ -268,9 +318,10 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
         .map(|(b, a)| {
             let d = a.playout.since(&b.playout);
             format!(
-                "trims {} lead-ins {} playout target {} ms; jitter buffer: underruns {} \
+                "trims {} (accelerates {}) lead-ins {} playout target {} ms; jitter buffer: underruns {} \
                  expanded {} discarded {} concealed {} recovered {} late {}",
                 a.playout_trims - b.playout_trims,
+                a.playout_accelerates - b.playout_accelerates,
                 a.playout_lead_ins - b.playout_lead_ins,
                 a.playout_target_ms,
                 d.underruns,
@@ -316,6 +367,7 @@ async fn run_condition(setup: &Setup, index: usize, condition: &Condition) -> Re
         playout,
         packets_received,
         device_underruns,
+        speaker_capture_overruns,
         playout_debug,
         relay_media,
         relay_dropped,
@@ -462,9 +514,26 @@ async fn latency(args: LatencyArgs) -> Result<()> {
         speaker.set_muted(false).await.context("cannot unmute")?;
     }
     let clock = Clock::new();
-    let input = Input::probe(20, args.seed, args.speech);
+    let input = match &args.wav {
+        Some(path) => {
+            let clip = ruang_media::wav::read_wav(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if clip.len() < SR {
+                bail!("{} is shorter than 1 s", path.display());
+            }
+            Input::from_clip(&clip, !args.no_probes)
+        }
+        None if args.no_probes => bail!("--no-probes needs --wav"),
+        None => Input::probe(20, args.seed, args.speech),
+    };
     let mut mic = BenchDevice::new(clock, Some(input.clone()), 0.0);
-    let speaker_media = MediaSession::start(&speaker, &mut mic, MediaOptions::default())
+    let speaker_opts = MediaOptions {
+        min_loss_hint: args
+            .min_loss_hint
+            .unwrap_or(MediaOptions::default().min_loss_hint),
+        ..MediaOptions::default()
+    };
+    let speaker_media = MediaSession::start(&speaker, &mut mic, speaker_opts)
         .await
         .context("speaker media did not start")?;
     speaker_media
@@ -496,7 +565,7 @@ async fn latency(args: LatencyArgs) -> Result<()> {
             "bench: {} ({} listeners, {} s, {} joins)",
             c.name, args.listeners, args.seconds, args.joins
         );
-        runs.push(run_condition(&setup, i, c).await?);
+        runs.push(run_condition(&setup, &speaker_media, i, c).await?);
     }
     let sent = speaker_media.stats();
     speaker_media.stop().await;
@@ -598,7 +667,7 @@ async fn latency(args: LatencyArgs) -> Result<()> {
 
 /// `DIR/CONDITION-input.wav` and `DIR/CONDITION-listener-N.wav` over the measured span (the
 /// listeners' files start at the same global index as the input's, so they are as late as
-/// the path made them).
+/// the path made them, and run [`MAX_DELAY_MS`] longer so the end of the span is in them).
 fn save_recordings(dir: &std::path::Path, input: &Input, runs: &[ConditionRun]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for run in runs {
@@ -608,13 +677,87 @@ fn save_recordings(dir: &std::path::Path, input: &Input, runs: &[ConditionRun]) 
         ruang_media::wav::write_wav(name("input"), &said)?;
         for (i, rec) in run.recordings.iter().enumerate() {
             let from = run.g0.saturating_sub(rec.start) as usize;
-            let played: Vec<i16> = (from..from + len)
+            let tail = MAX_DELAY_MS as usize * SR / 1000;
+            let played: Vec<i16> = (from..from + len + tail)
                 .map(|k| rec.samples.get(k).copied().unwrap_or(0))
                 .collect();
             ruang_media::wav::write_wav(name(&format!("listener-{i}")), &played)?;
         }
     }
     eprintln!("bench: recordings written to {}", dir.display());
+    Ok(())
+}
+
+/// `ruang bench codec`: see [`BenchAction::Codec`].
+fn codec(args: CodecArgs) -> Result<()> {
+    use ruang_media::{OpusDecoder, SendConfig, SendPipeline, FRAME_SAMPLES};
+    if !(0.0..100.0).contains(&args.loss) {
+        bail!("--loss must be a percentage below 100");
+    }
+    let input = ruang_media::wav::read_wav(&args.wav)
+        .with_context(|| format!("reading {}", args.wav.display()))?;
+    let mut send = SendPipeline::new(SendConfig::default())?;
+    let hint = args.loss_hint.map_or_else(
+        || {
+            let floor = i32::from(MediaOptions::default().min_loss_hint);
+            if args.loss > 0.0 {
+                (args.loss.round().clamp(1.0, 30.0) as i32).max(floor)
+            } else {
+                floor
+            }
+        },
+        i32::from,
+    );
+    if hint > 0 {
+        // What the client's encoder hint would settle on.
+        send.encoder_mut().set_packet_loss_perc(hint)?;
+    }
+    // Encode everything first (the FEC decision needs the next packet).
+    let mut packets: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut frame = vec![0i16; FRAME_SAMPLES];
+    for chunk in input.chunks(FRAME_SAMPLES) {
+        frame.fill(0);
+        frame[..chunk.len()].copy_from_slice(chunk);
+        packets.push(send.process(&frame)?.map(|p| p.payload.to_vec()));
+    }
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let lost: Vec<bool> = packets
+        .iter()
+        .map(|p| p.is_some() && rng.gen_bool(args.loss / 100.0))
+        .collect();
+    let mut dec = OpusDecoder::new()?;
+    let mut out = Vec::with_capacity(input.len() + FRAME_SAMPLES);
+    let mut pcm = vec![0i16; FRAME_SAMPLES];
+    let (mut sent, mut dropped) = (0usize, 0usize);
+    for (i, p) in packets.iter().enumerate() {
+        match p {
+            // DTX: nothing sent, the receiver plays nothing for this speaker.
+            None => pcm.fill(0),
+            Some(p) if !lost[i] => {
+                sent += 1;
+                dec.decode(p, &mut pcm)?;
+            }
+            Some(_) => {
+                sent += 1;
+                dropped += 1;
+                match packets.get(i + 1) {
+                    Some(Some(next)) if args.fec && !lost[i + 1] => {
+                        dec.decode_fec(next, &mut pcm)?
+                    }
+                    _ => dec.conceal(&mut pcm)?,
+                }
+            }
+        }
+        out.extend_from_slice(&pcm);
+    }
+    out.truncate(input.len());
+    ruang_media::wav::write_wav(&args.out, &out)?;
+    eprintln!(
+        "bench codec: {} frames, {sent} packets, {dropped} lost ({:.1} %)",
+        packets.len(),
+        100.0 * dropped as f64 / sent.max(1) as f64
+    );
     Ok(())
 }
 
@@ -706,6 +849,7 @@ fn result_json(r: &ConditionResult) -> serde_json::Value {
             "packets_received": r.run.packets_received,
             "device_underrun_samples": r.run.device_underruns,
         },
+        "speaker_capture_overruns": r.run.speaker_capture_overruns,
         "stoi": {
             "pieces": f.stoi.len(),
             "mean": mean(&f.stoi),

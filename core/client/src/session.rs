@@ -74,6 +74,8 @@ enum Command {
     },
     /// Drops the current connection as a network loss would (tests, and "retry now").
     DropConnection,
+    /// Closes the current connection and reconnects without backoff (network changed).
+    Reconnect,
 }
 
 /// A handle to a running room session. Dropping every handle leaves the room quietly
@@ -264,6 +266,14 @@ impl RoomSession {
     pub async fn simulate_network_loss(&self) {
         let _ = self.commands.send(Command::DropConnection).await;
     }
+
+    /// The device's network changed (Wi-Fi to mobile data, a new address): the WebSocket
+    /// may be bound to an address that no longer exists, and no error would tell for a long
+    /// time. Drops it and reconnects at once, without backoff; the server keeps this member's
+    /// role and place (a reconnect, not a rejoin). Media follows (`MediaSession::network_changed`).
+    pub async fn network_changed(&self) {
+        let _ = self.commands.send(Command::Reconnect).await;
+    }
 }
 
 type Ws =
@@ -359,6 +369,8 @@ struct Driver {
 enum Stop {
     /// Reconnect.
     Lost,
+    /// Reconnect now, without backoff (the network changed).
+    Switched,
     /// Over for good.
     Final(Option<CloseReason>, Option<ErrorCode>),
     /// Every handle was dropped.
@@ -391,11 +403,15 @@ impl Driver {
                     self.publish(ConnectionState::Ended { reason, error });
                     return;
                 }
-                Stop::Lost => {}
+                Stop::Lost | Stop::Switched => {}
             }
             attempt += 1;
             self.publish(ConnectionState::Reconnecting { attempt });
-            let wait = backoff(attempt, self.opts.initial_backoff, self.opts.max_backoff);
+            let wait = if matches!(stop, Stop::Switched) {
+                Duration::ZERO
+            } else {
+                backoff(attempt, self.opts.initial_backoff, self.opts.max_backoff)
+            };
             tracing::debug!(attempt, ?wait, "reconnecting");
             // Keep answering commands while waiting: they fail fast instead of hanging.
             let sleep = tokio::time::sleep(wait);
@@ -408,7 +424,7 @@ impl Driver {
                         Some(Command::Request { reply, .. }) => {
                             let _ = reply.send(Err(ClientError::Network("reconnecting".into())));
                         }
-                        Some(Command::DropConnection) => {}
+                        Some(Command::DropConnection) | Some(Command::Reconnect) => {}
                     }
                 }
             }
@@ -452,6 +468,11 @@ impl Driver {
                         return Stop::Abandoned;
                     }
                     Some(Command::DropConnection) => return Stop::Lost,
+                    Some(Command::Reconnect) => {
+                        // Over the old path this may never complete: do not wait for it.
+                        let _ = tokio::time::timeout(Duration::from_millis(50), ws.close(None)).await;
+                        return Stop::Switched;
+                    }
                     Some(Command::Request { msg, reply }) => {
                         let req = self.next_req;
                         self.next_req += 1;

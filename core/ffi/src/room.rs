@@ -252,6 +252,24 @@ impl Room {
         Ok(())
     }
 
+    /// Call when the device's network changes (Android: `ConnectivityManager`'s default
+    /// network callback — `onAvailable` of a new network, `onLost`, a new address): the
+    /// signalling reconnects at once and audio moves to a new transport on the current
+    /// addresses, without leaving the room (same role, same place). Blocks until the new
+    /// transport is connected or gives up; call it off the main thread.
+    pub fn network_changed(&self) -> Result<()> {
+        let switch = self.with_audio(|a| a.media.network_switch());
+        match switch {
+            Some(switch) => block_on(switch.network_changed()).map_err(|e| RuangError::Network {
+                detail: format!("audio did not come back after the network change: {e}"),
+            }),
+            None => {
+                block_on(self.session.network_changed());
+                Ok(())
+            }
+        }
+    }
+
     /// Output volume, 0.0–1.0.
     pub fn set_output_volume(&self, volume: f32) {
         self.with_audio(|a| a.media.set_output_volume(volume));

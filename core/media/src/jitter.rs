@@ -13,6 +13,11 @@
 //! - The level is steered towards the target: one frame is discarded when the buffer is
 //!   persistently a frame too deep, a concealment frame is inserted (without consuming a packet)
 //!   when it is persistently a frame too shallow. This also absorbs sender/receiver clock drift.
+//!   Both are time-scale changes the listener would hear inside a word, so they wait for a
+//!   quiet play position ([`JitterBuffer::set_quiet`]: the caller's last decoded frame of this
+//!   speaker was silence or low-energy, i.e. a pause or an unvoiced stretch). Only a buffer far
+//!   too deep ([`FAR_TOO_DEEP_FRAMES`]) is shortened in the middle of speech; a buffer running
+//!   dry conceals as it must.
 //! - A missing frame whose successor has arrived is recovered from the successor's in-band FEC;
 //!   with a longer hole it is concealed (PLC). When nothing at all is buffered the frame is
 //!   concealed without advancing (the packet may just be late), and after a few such frames the
@@ -40,6 +45,11 @@ const MAX_TS_GAP: i64 = 60 * 1000 * TS_PER_MS;
 const MIN_DELAY_SAMPLES: usize = 16;
 /// Pops per slack bucket; the slack is the minimum of the previous and the current bucket.
 const SLACK_BUCKET: u32 = 50;
+/// Frames above the target at which the level is cut even in loud speech (the delay is then
+/// audibly long; a jitter spike that calmed down).
+pub const FAR_TOO_DEEP_FRAMES: f32 = 4.0;
+/// Frames after a talk spurt starts before a frame may be inserted to deepen the buffer.
+const SPURT_SETTLE_FRAMES: u32 = 50;
 
 /// One received RTP packet carrying one 20 ms Opus frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,6 +296,11 @@ pub struct JitterBuffer {
     starting: bool,
     start_wait: Option<u32>,
     slack: Slack,
+    /// Level corrections are inaudible at the play position (see [`JitterBuffer::set_quiet`]).
+    quiet: bool,
+    /// Frames played since playing (re)started, and whether a frame was inserted since.
+    spurt_frames: u32,
+    spurt_expanded: bool,
     stats: JitterStats,
 }
 
@@ -332,9 +347,19 @@ impl JitterBuffer {
             starting: false,
             start_wait: None,
             slack: Slack::NONE,
+            quiet: true,
+            spurt_frames: 0,
+            spurt_expanded: false,
             stats: JitterStats::default(),
             config,
         }
+    }
+
+    /// Whether the audio at the play position is quiet (silence, unvoiced or low-energy): the
+    /// caller's last decoded frame of this speaker. Level corrections (a frame dropped or
+    /// inserted) wait for `true`; the default, for callers that do not know, is `true`.
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
     }
 
     pub fn config(&self) -> &JitterConfig {
@@ -574,6 +599,8 @@ impl JitterBuffer {
                 self.state = State::Playing;
                 self.slack = Slack::NONE;
                 self.starting = true;
+                self.spurt_frames = 0;
+                self.spurt_expanded = false;
                 self.underrun_run = 0;
                 self.since_adjust = 0;
                 self.level_ema = self.level_frames() as f32;
@@ -584,13 +611,16 @@ impl JitterBuffer {
         let level = self.level_frames() as f32;
         self.level_ema += (level - self.level_ema) / 8.0;
         self.since_adjust = self.since_adjust.saturating_add(1);
+        self.spurt_frames = self.spurt_frames.saturating_add(1);
         self.frames_since_loss = self.frames_since_loss.saturating_add(1);
         let desired = self.target_delay_ms() as f32 / FRAME_MS as f32;
         let may_adjust = self.since_adjust >= self.config.adjust_interval_frames;
 
         if self.is_present(self.next_ext) {
             self.end_underrun_run();
-            if may_adjust && self.level_ema >= desired + 1.0 && level >= 2.0 {
+            let too_deep = self.level_ema >= desired + 1.0 && level >= 2.0;
+            let far_too_deep = self.level_ema >= desired + FAR_TOO_DEEP_FRAMES;
+            if may_adjust && too_deep && (self.quiet || far_too_deep) {
                 // Persistently a frame too deep (jitter calmed down, or the sender's clock is
                 // faster than ours): drop one frame to cut the delay.
                 self.discard_slot(self.next_ext);
@@ -599,7 +629,12 @@ impl JitterBuffer {
                 self.since_adjust = 0;
                 return self.play_missing_or_present(now_ms);
             }
-            if may_adjust && self.level_ema <= desired - 1.0 {
+            // The start of a talk spurt already chose its depth (see `Buffering`): no frame is
+            // inserted in its first second, and at most one per spurt after that — a buffer
+            // that really runs dry conceals anyway.
+            let may_expand = self.spurt_frames >= SPURT_SETTLE_FRAMES && !self.spurt_expanded;
+            if may_adjust && may_expand && self.quiet && self.level_ema <= desired - 1.0 {
+                self.spurt_expanded = true;
                 // Persistently a frame too shallow (more jitter, or a slower sender clock):
                 // stretch by one concealed frame without consuming a packet.
                 self.level_ema += 1.0;
@@ -865,6 +900,66 @@ mod tests {
         assert_eq!(s.discarded, 1);
         assert!(jb.buffered_ms() <= 20);
         assert_eq!(jb.next_timestamp(), None);
+    }
+
+    #[test]
+    fn level_corrections_wait_for_a_quiet_play_position() {
+        // The same steady stream as above wants one frame dropped once the target has fallen
+        // to 20 ms; while the speaker is loud it is kept, and dropped at the first quiet frame.
+        let packets = stream(100, 5000, 200, |_| 5);
+        let mut jb = JitterBuffer::default();
+        jb.set_quiet(false);
+        let out = run(&mut jb, &packets, 10, 120);
+        assert_eq!(
+            jb.stats().discarded,
+            0,
+            "cut inside speech: {:?}",
+            jb.stats()
+        );
+        assert_eq!(
+            received(&out).len(),
+            out.iter().filter(|o| **o != E).count()
+        );
+        jb.set_quiet(true);
+        let rest: Vec<Sent> = packets[120..].to_vec();
+        run(&mut jb, &rest, 10 + 20 * 120, 20);
+        assert_eq!(jb.stats().discarded, 1);
+
+        // Too shallow (jitter grew): a concealed frame is inserted only while quiet.
+        let jumpy = |i: usize| {
+            if i >= 60 && i.is_multiple_of(5) {
+                45
+            } else {
+                2
+            }
+        };
+        let packets = stream(0, 0, 200, jumpy);
+        let mut loud = JitterBuffer::default();
+        loud.set_quiet(false);
+        run(&mut loud, &packets, 5, 190);
+        let mut quiet = JitterBuffer::default();
+        run(&mut quiet, &packets, 5, 190);
+        assert_eq!(loud.stats().expanded, 0, "{:?}", loud.stats());
+        assert_eq!(
+            quiet.stats().expanded,
+            1,
+            "one per talk spurt: {:?}",
+            quiet.stats()
+        );
+
+        // Far too deep (a spike that calmed down) is cut even in speech.
+        let spike = |i: usize| {
+            if i < 30 {
+                200 - (i as u64 * 6).min(200)
+            } else {
+                2
+            }
+        };
+        let packets = stream(0, 0, 300, spike);
+        let mut jb = JitterBuffer::default();
+        jb.set_quiet(false);
+        run(&mut jb, &packets, 5, 290);
+        assert!(jb.buffered_ms() <= jb.target_delay_ms() + FAR_TOO_DEEP_FRAMES as u32 * 20);
     }
 
     #[test]

@@ -1,4 +1,12 @@
-//! The engine task: moves audio between the device rings and the transport on a short tick.
+//! The engine: moves audio between the device rings and the transport on a short tick.
+//!
+//! It runs on its own thread (`ruang-audio`), not on the async runtime, raised to the highest
+//! priority the platform allows (`ruang_media::rt`: `SCHED_FIFO`, else nice −19 — Android's
+//! audio priority), so that a busy machine (a CPU hog, a phone rendering a feed) cannot delay a
+//! tick the way it delays a runtime task: the webrtc stack, signalling and everything else
+//! stay on the runtime at normal priority. The thread sleeps to absolute deadlines; a late tick
+//! is caught up by the next (the rings and the playout queue absorb it). Encoded packets go
+//! to a small runtime task that writes them to the current transport (`send_task`).
 //!
 //! - capture: every whole 20 ms frame in the capture ring → [`SendPipeline`] (muted unless
 //!   sending is allowed) → RTP with the RFC 6464 level on the current transport; the
@@ -8,7 +16,7 @@
 //!   20 ms frame is pulled and written, so the device clock paces playout. The target starts
 //!   at `playout_ms` and grows on device underruns (the engine was late), then shrinks back.
 //!
-//! The device threads only ever touch the lock-free rings; this task owns the pipelines.
+//! The device threads only ever touch the lock-free rings; this thread owns the pipelines.
 
 use super::loss::LossFeedback;
 use super::transport::{IncomingRtp, Transport};
@@ -18,7 +26,7 @@ use ruang_media::{
     JitterStats, PlayoutTarget, ReceivePipeline, RtpPacket, SendPipeline, SpeakerId, FRAME_SAMPLES,
     MAX_ADJUSTED_SAMPLES,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +49,68 @@ pub(crate) struct Shared {
     /// RTCP observer (webrtc driver task), only loaded here.
     pub loss: Arc<LossFeedback>,
     pub stats: Mutex<MediaStats>,
+    /// Generation of the last transport negotiated successfully.
+    pub negotiated: AtomicU64,
+    /// Written by `send_task`.
+    pub packets_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub send_errors: AtomicU64,
+}
+
+/// One encoded packet on its way from the engine thread to the transport.
+pub(crate) struct OutgoingRtp {
+    pub transport: Arc<Transport>,
+    pub seq: u16,
+    pub ts: u32,
+    pub marker: bool,
+    pub audio_level: u8,
+    pub voice: bool,
+    pub len: usize,
+    pub payload: [u8; ruang_media::codec::MAX_PACKET],
+}
+
+/// Packets queued between the engine thread and `send_task` (a second of audio).
+pub(crate) const OUTGOING_QUEUE: usize = 50;
+
+/// Frees what the engine thread hands back (received packets), on the runtime.
+pub(crate) async fn trash_task(mut rx: mpsc::Receiver<IncomingRtp>) {
+    while let Some(p) = rx.recv().await {
+        drop(p);
+    }
+}
+
+/// Writes the engine's packets to their transport, on the async runtime, and hands the
+/// buffers back (`recycle`) so a steady stream allocates nothing. Mute is checked once more
+/// right before a packet leaves.
+pub(crate) async fn send_task(
+    mut rx: mpsc::Receiver<Box<OutgoingRtp>>,
+    recycle: mpsc::Sender<Box<OutgoingRtp>>,
+    shared: Arc<Shared>,
+) {
+    while let Some(p) = rx.recv().await {
+        if !shared.may_send() {
+            let _ = recycle.try_send(p);
+            continue;
+        }
+        let packet = ruang_media::OutgoingPacket {
+            seq: p.seq,
+            ts: p.ts,
+            marker: p.marker,
+            payload: &p.payload[..p.len],
+            audio_level: p.audio_level,
+            voice: p.voice,
+        };
+        match p.transport.send(&packet).await {
+            Ok(()) => {
+                shared.packets_sent.fetch_add(1, Ordering::Relaxed);
+                shared.bytes_sent.fetch_add(p.len as u64, Ordering::Relaxed);
+            }
+            Err(_) => {
+                shared.send_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let _ = recycle.try_send(p);
+    }
 }
 
 impl Shared {
@@ -60,17 +130,23 @@ pub(crate) struct Engine {
     pub receive: ReceivePipeline,
     pub playback: Option<PlaybackStream>,
     pub incoming: mpsc::Receiver<IncomingRtp>,
+    pub outgoing: mpsc::Sender<Box<OutgoingRtp>>,
+    pub recycled: mpsc::Receiver<Box<OutgoingRtp>>,
+    /// Received packets go back to the runtime to be freed there (see `run`).
+    pub trash: mpsc::Sender<IncomingRtp>,
     pub transport: watch::Receiver<Option<Arc<Transport>>>,
     pub stop: watch::Receiver<bool>,
     pub tick: Duration,
     pub playout_ms: u32,
+    pub min_loss_hint: u8,
 }
 
 impl Engine {
-    pub async fn run(mut self) {
+    /// Runs until `stop` is set; call on the engine's own thread.
+    pub fn run(mut self) {
+        let priority = ruang_media::rt::raise_current_thread(ruang_media::rt::ENGINE_RT_PRIORITY);
         let start = Instant::now();
-        let mut ticker = tokio::time::interval(self.tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut next_tick = start;
         let mut frame = vec![0i16; FRAME_SAMPLES];
         let mut out = vec![0i16; MAX_ADJUSTED_SAMPLES];
         let mut generation = 0u64;
@@ -79,10 +155,16 @@ impl Engine {
         let mut retired = JitterStats::default();
         let mut local = MediaStats::default();
         let mut playout_target = PlayoutTarget::new(self.playout_ms, PLAYOUT_MAX_MS);
+        local.engine_priority = priority.to_string();
         loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = self.stop.changed() => break,
+            next_tick += self.tick;
+            let now = Instant::now();
+            if next_tick > now {
+                std::thread::sleep(next_tick - now);
+            } else {
+                // Late (the machine was busy): this tick catches up; do not burst after it.
+                local.engine_late_ticks += 1;
+                next_tick = now;
             }
             if *self.stop.borrow() {
                 break;
@@ -137,10 +219,18 @@ impl Engine {
                 if let Err(e) = self.receive.push(SpeakerId(pkt.ssrc), rtp) {
                     tracing::debug!(error = %e, "receive pipeline refused a packet");
                 }
+                // The payload was allocated by a runtime thread: freeing it here would take
+                // that thread's allocator arena lock, which a preempted runtime thread may
+                // hold (a priority inversion on a busy machine). The runtime frees it.
+                let _ = self.trash.try_send(pkt);
             }
 
             // Microphone → network.
-            let loss_hint = self.shared.loss.hint();
+            let loss_hint = match self.shared.loss.hint() {
+                Some(h) => Some(h.max(self.min_loss_hint)),
+                None if self.min_loss_hint > 0 => Some(self.min_loss_hint),
+                None => None,
+            };
             if let Some((send, capture)) = &mut self.send {
                 if let Some(hint) = loss_hint {
                     let hint = i32::from(hint);
@@ -161,12 +251,29 @@ impl Engine {
                                 continue;
                             }
                             if let Some(t) = &transport {
-                                match t.send(&packet).await {
-                                    Ok(()) => {
-                                        local.packets_sent += 1;
-                                        local.bytes_sent += packet.payload.len() as u64;
-                                    }
-                                    Err(_) => local.send_errors += 1,
+                                let mut out = self.recycled.try_recv().unwrap_or_else(|_| {
+                                    Box::new(OutgoingRtp {
+                                        transport: t.clone(),
+                                        seq: 0,
+                                        ts: 0,
+                                        marker: false,
+                                        audio_level: 127,
+                                        voice: false,
+                                        len: 0,
+                                        payload: [0; ruang_media::codec::MAX_PACKET],
+                                    })
+                                });
+                                out.transport.clone_from(t);
+                                out.seq = packet.seq;
+                                out.ts = packet.ts;
+                                out.marker = packet.marker;
+                                out.audio_level = packet.audio_level;
+                                out.voice = packet.voice;
+                                out.len = packet.payload.len();
+                                out.payload[..out.len].copy_from_slice(packet.payload);
+                                if self.outgoing.try_send(out).is_err() {
+                                    // The runtime is far behind: drop rather than wait.
+                                    self.shared.send_errors.fetch_add(1, Ordering::Relaxed);
                                 }
                             }
                         }
@@ -227,6 +334,7 @@ impl Engine {
             }
             local.playout = playout;
             local.playout_trims = self.receive.trims();
+            local.playout_accelerates = self.receive.accelerates();
             local.playout_lead_ins = self.receive.lead_ins();
             local.send_allowed = self.shared.may_send();
             local.slots.clone_from(&slots);
@@ -237,6 +345,9 @@ impl Engine {
             } else {
                 local.connected = false;
             }
+            local.packets_sent = self.shared.packets_sent.load(Ordering::Relaxed);
+            local.bytes_sent = self.shared.bytes_sent.load(Ordering::Relaxed);
+            local.send_errors = self.shared.send_errors.load(Ordering::Relaxed);
             self.shared.update(|s| {
                 let renegotiations = s.renegotiations;
                 s.clone_from(&local);

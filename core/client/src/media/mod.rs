@@ -31,7 +31,7 @@ mod tests;
 
 use crate::error::ClientError;
 use crate::session::{ConnectionState, RoomSession, SessionState};
-use engine::{Engine, Shared};
+use engine::{send_task, trash_task, Engine, Shared, OUTGOING_QUEUE};
 use ruang_media::device::{AudioDevice, DeviceError, StreamConfig};
 use ruang_media::{JitterStats, ReceiveConfig, ReceivePipeline, SendConfig, SendPipeline};
 use std::sync::atomic::Ordering;
@@ -90,6 +90,11 @@ pub struct MediaOptions {
     pub playout_ms: u32,
     /// Engine tick; frames move at most this late.
     pub tick: Duration,
+    /// Floor of the encoder's packet-loss hint in percent (0 = follow the server's reports
+    /// alone). The server reports the loss of the speaker's own uplink; listeners' downlinks
+    /// may lose more, and in-band FEC (LBRR) only protects them if the encoder spends bits
+    /// on it, so a floor keeps some redundancy in every packet.
+    pub min_loss_hint: u8,
     /// How long [`MediaSession::start`] waits for the transport to connect.
     pub connect_timeout: Duration,
 }
@@ -109,6 +114,7 @@ impl Default for MediaOptions {
             force_send: false,
             playout_ms: 10,
             tick: Duration::from_millis(5),
+            min_loss_hint: 0,
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -165,6 +171,9 @@ pub struct MediaStats {
     /// Frames played 10 ms short because the playout ran later than the packets needed
     /// (`ruang_media::ReceivePipeline::trim`).
     pub playout_trims: u64,
+    /// Of the trims, those made inside speech (a strongly periodic frame after 3 s without a
+    /// quiet one: `ruang_media::ReceivePipeline::accelerates`).
+    pub playout_accelerates: u64,
     /// Talk spurts started behind a few ms of silence because their first packet was barely
     /// in time (`ruang_media::ReceivePipeline::trim`).
     pub playout_lead_ins: u64,
@@ -183,6 +192,10 @@ pub struct MediaStats {
     pub connected: bool,
     /// Negotiations after the first one (reconnects, failed transports).
     pub renegotiations: u64,
+    /// Scheduling the engine thread obtained (`SCHED_FIFO 10`, `nice -19` or `normal`).
+    pub engine_priority: String,
+    /// Engine ticks that started after their deadline (the thread was not scheduled in time).
+    pub engine_late_ticks: u64,
 }
 
 struct Control {
@@ -224,6 +237,9 @@ impl Control {
         if self.generation > 1 {
             self.shared.update(|s| s.renegotiations += 1);
         }
+        self.shared
+            .negotiated
+            .store(self.generation, Ordering::Release);
         Ok(t)
     }
 
@@ -239,8 +255,11 @@ pub struct MediaSession {
     shared: Arc<Shared>,
     control: Arc<AsyncMutex<Control>>,
     stop: watch::Sender<bool>,
-    engine: Option<JoinHandle<()>>,
+    engine: Option<std::thread::JoinHandle<()>>,
+    sender: Option<JoinHandle<()>>,
     watcher: Option<JoinHandle<()>>,
+    /// The room session media was started for ([`MediaSession::start`]).
+    session: Option<RoomSession>,
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -278,6 +297,7 @@ impl MediaSession {
             force || room_allows_sending(&session.state()),
             Ordering::Release,
         );
+        media.session = Some(session.clone());
         media.watcher = Some(tokio::spawn(watch_room(
             session.subscribe(),
             media.control.clone(),
@@ -307,16 +327,23 @@ impl MediaSession {
         let (incoming_tx, incoming_rx) = mpsc::channel(1024);
         let (transport_tx, transport_rx) = watch::channel(None);
         let (stop, stop_rx) = watch::channel(false);
+        let (outgoing_tx, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (recycle_tx, recycle_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (trash_tx, trash_rx) = mpsc::channel(1024);
         let engine = Engine {
             shared: shared.clone(),
             send,
             receive: ReceivePipeline::new(opts.receive),
             playback,
             incoming: incoming_rx,
+            outgoing: outgoing_tx,
+            recycled: recycle_rx,
+            trash: trash_tx,
             transport: transport_rx,
             stop: stop_rx,
             tick: opts.tick,
             playout_ms: opts.playout_ms,
+            min_loss_hint: opts.min_loss_hint,
         };
         let connect_timeout = opts.connect_timeout;
         let mut control = Control {
@@ -327,13 +354,20 @@ impl MediaSession {
             generation: 0,
             shared: shared.clone(),
         };
-        let engine = tokio::spawn(engine.run());
-        let media = |control: Control, engine: JoinHandle<()>| MediaSession {
+        let sender = tokio::spawn(send_task(outgoing_rx, recycle_tx, shared.clone()));
+        tokio::spawn(trash_task(trash_rx));
+        let engine = std::thread::Builder::new()
+            .name("ruang-audio".into())
+            .spawn(move || engine.run())
+            .map_err(|e| MediaError::Device(DeviceError::Backend(format!("engine thread: {e}"))))?;
+        let media = |control: Control, engine: std::thread::JoinHandle<()>| MediaSession {
             shared: shared.clone(),
             control: Arc::new(AsyncMutex::new(control)),
             stop: stop.clone(),
             engine: Some(engine),
+            sender: Some(sender),
             watcher: None,
+            session: None,
         };
         let t = match control.negotiate().await {
             Ok(t) => t,
@@ -415,6 +449,28 @@ impl MediaSession {
         }
     }
 
+    /// The device's network changed (Android: `ConnectivityManager`'s default-network
+    /// callback; a new address, Wi-Fi to mobile data). The old transport's addresses may be
+    /// gone, and nothing would tell for seconds (ICE consent fails after ~30 s). So, at once:
+    /// the signalling reconnects without backoff (same member, same role and place: a
+    /// reconnect, not a rejoin), then a new transport is negotiated over it — new ICE
+    /// credentials and candidates gathered on the current addresses, a fresh DTLS — which the
+    /// server puts in place of the member's old peer. The engine, its jitter buffers' learned
+    /// targets, the device streams and the mute state carry on. Returns once the new transport
+    /// is connected (or fails after `MediaOptions::connect_timeout`).
+    pub async fn network_changed(&self) -> Result<(), MediaError> {
+        self.network_switch().network_changed().await
+    }
+
+    /// A handle that can run [`MediaSession::network_changed`] without borrowing the session
+    /// (for callers that keep the session behind a lock).
+    pub fn network_switch(&self) -> NetworkSwitch {
+        NetworkSwitch {
+            control: self.control.clone(),
+            session: self.session.clone(),
+        }
+    }
+
     /// Stops the engine, closes the transport and the device streams. With a virtual device,
     /// the recording is complete after this returns.
     pub async fn stop(mut self) {
@@ -427,9 +483,58 @@ impl MediaSession {
             let _ = w.await;
         }
         if let Some(e) = self.engine.take() {
-            let _ = e.await;
+            // It sees the stop flag within one tick.
+            let _ = tokio::task::spawn_blocking(move || e.join()).await;
+        }
+        // The engine's sender is gone with it: the send task drains and ends.
+        if let Some(s) = self.sender.take() {
+            let _ = s.await;
         }
         self.control.lock().await.close().await;
+    }
+}
+
+/// See [`MediaSession::network_switch`].
+#[derive(Clone)]
+pub struct NetworkSwitch {
+    control: Arc<AsyncMutex<Control>>,
+    session: Option<RoomSession>,
+}
+
+impl NetworkSwitch {
+    /// See [`MediaSession::network_changed`].
+    pub async fn network_changed(&self) -> Result<(), MediaError> {
+        let mut c = self.control.lock().await;
+        let timeout = c.opts.connect_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        if let Some(s) = &self.session {
+            s.network_changed().await;
+        }
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let Some(s) = &self.session {
+                s.wait_for(left, |st| st.connection == ConnectionState::Connected)
+                    .await
+                    .map_err(|_| MediaError::NotConnected)?;
+            }
+            match c.negotiate().await {
+                Ok(t) => {
+                    drop(c);
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    return if t.wait_connected(left).await {
+                        Ok(())
+                    } else {
+                        Err(MediaError::NotConnected)
+                    };
+                }
+                // The offer went out while the signalling was still switching: again.
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "renegotiation after a network change; retrying");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -496,7 +601,13 @@ async fn watch_room(
             needs_media = failed;
         }
         if connected && needs_media {
+            let seen = shared.negotiated.load(Ordering::Acquire);
             let mut c = control.lock().await;
+            if shared.negotiated.load(Ordering::Acquire) != seen {
+                // Negotiated meanwhile (`MediaSession::network_changed` held the lock).
+                needs_media = false;
+                continue;
+            }
             match c.negotiate().await {
                 Ok(_) => needs_media = false,
                 Err(e) => tracing::debug!(error = %e, "media renegotiation failed; retrying"),

@@ -7,6 +7,7 @@
 //! - `cpal_backend` (feature `cpal`): desktop audio.
 //! - `oboe_backend` (Android only): low-latency Oboe streams.
 
+pub mod platform;
 mod ring;
 pub mod virtual_device;
 

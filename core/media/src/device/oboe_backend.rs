@@ -6,6 +6,7 @@
 //! route change) Oboe calls `on_error_after_close` on its own thread; the callback hands its
 //! ring end to a keeper thread, which opens a fresh stream with it.
 
+use super::platform::{self, PlatformInputPreset, PlatformStream, PlatformUsage};
 use super::{
     capture_ring, playback_ring, AudioDevice, CaptureSink, CaptureStream, DeviceError,
     PlaybackSource, PlaybackStream, StopGuard, StreamConfig,
@@ -16,6 +17,34 @@ use oboe::{
     SharingMode, Usage,
 };
 use std::sync::mpsc;
+
+fn builder(s: PlatformStream) -> AudioStreamBuilder<oboe::Output, Mono, i16> {
+    let mut b = AudioStreamBuilder::default()
+        .set_performance_mode(if s.low_latency {
+            PerformanceMode::LowLatency
+        } else {
+            PerformanceMode::None
+        })
+        .set_sharing_mode(if s.shared {
+            SharingMode::Shared
+        } else {
+            SharingMode::Exclusive
+        })
+        .set_sample_rate(s.sample_rate as i32)
+        .set_format::<i16>()
+        .set_channel_count::<Mono>();
+    if let Some(u) = s.usage {
+        b = b.set_usage(match u {
+            PlatformUsage::Media => Usage::Media,
+        });
+    }
+    if let Some(p) = s.input_preset {
+        b = b.set_input_preset(match p {
+            PlatformInputPreset::VoiceCommunication => InputPreset::VoiceCommunication,
+        });
+    }
+    b
+}
 
 /// The phone's current audio route.
 #[derive(Debug, Default)]
@@ -137,13 +166,7 @@ impl AudioDevice for OboeDevice {
     fn open_playback(&mut self, config: StreamConfig) -> Result<PlaybackStream, DeviceError> {
         let (source, stream) = playback_ring(config);
         let guard = keep("oboe-output", source, |source, keeper| {
-            let mut s = AudioStreamBuilder::default()
-                .set_performance_mode(PerformanceMode::LowLatency)
-                .set_sharing_mode(SharingMode::Shared)
-                .set_usage(Usage::Media)
-                .set_sample_rate(crate::SAMPLE_RATE as i32)
-                .set_format::<i16>()
-                .set_channel_count::<Mono>()
+            let mut s = builder(platform::PLAYBACK)
                 .set_output()
                 .set_callback(OutputCallback {
                     source: Some(source),
@@ -161,13 +184,7 @@ impl AudioDevice for OboeDevice {
     fn open_capture(&mut self, config: StreamConfig) -> Result<CaptureStream, DeviceError> {
         let (sink, stream) = capture_ring(config);
         let guard = keep("oboe-input", sink, |sink, keeper| {
-            let mut s = AudioStreamBuilder::default()
-                .set_performance_mode(PerformanceMode::LowLatency)
-                .set_sharing_mode(SharingMode::Shared)
-                .set_input_preset(InputPreset::VoiceCommunication)
-                .set_sample_rate(crate::SAMPLE_RATE as i32)
-                .set_format::<i16>()
-                .set_channel_count::<Mono>()
+            let mut s = builder(platform::CAPTURE)
                 .set_input()
                 .set_callback(InputCallback {
                     sink: Some(sink),

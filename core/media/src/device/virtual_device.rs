@@ -311,6 +311,8 @@ fn spawn_paced<T: Send + 'static>(
     let handle: JoinHandle<()> = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
+            // A sound card's callback thread runs at real-time priority; so does this one.
+            crate::rt::raise_current_thread(crate::rt::DEVICE_RT_PRIORITY);
             let now = Instant::now();
             // Align to the shared epoch so capture and playback tick together.
             let mut n = (now.duration_since(epoch).as_nanos() / period.as_nanos()) as u32 + 1;

@@ -9,8 +9,8 @@ mod send;
 
 pub use playout::{PlayoutTarget, PLAYOUT_STEP_MS};
 pub use receive::{
-    shorten_frame, PullInfo, ReceiveConfig, ReceiveError, ReceivePipeline, SpeakerId, SpeakerState,
-    MAX_ADJUSTED_SAMPLES, TRIM_MARGIN_MS, TRIM_MS,
+    best_cut, shorten_frame, PullInfo, ReceiveConfig, ReceiveError, ReceivePipeline, SpeakerId,
+    SpeakerState, MAX_ADJUSTED_SAMPLES, QUIET_MEAN_SQUARE, TRIM_MARGIN_MS, TRIM_MS,
 };
 pub use send::{OutgoingPacket, SendConfig, SendPipeline, SendStats};
 

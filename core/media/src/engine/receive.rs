@@ -37,6 +37,13 @@ pub const MAX_ADJUSTED_SAMPLES: usize = FRAME_SAMPLES + TRIM_MARGIN_MS as usize 
 /// cut: it starts where the previous frame ended, ends where the next one begins, and a
 /// periodic signal keeps its phase (no click, no beat). No allocation.
 pub fn shorten_frame(frame: &mut [i16], max_cut: usize) -> usize {
+    let (lag, _) = best_cut(frame, max_cut);
+    cross_fade_cut(frame, lag)
+}
+
+/// The cut [`shorten_frame`] would make and how alike the frame is to itself at that lag
+/// (normalised correlation, 1.0 = perfectly periodic).
+pub fn best_cut(frame: &[i16], max_cut: usize) -> (usize, f32) {
     let n = frame.len();
     let min_lag = n / 4;
     let max_lag = max_cut.clamp(min_lag, n * 3 / 4);
@@ -59,7 +66,33 @@ pub fn shorten_frame(frame: &mut [i16], max_cut: usize) -> usize {
             best = (lag, c);
         }
     }
-    let lag = best.0;
+    best
+}
+
+/// A cheap estimate of [`best_cut`]'s correlation: every 4th sample, every 4th lag (a sixteenth
+/// of the work). Only a gate: a frame that passes is searched exactly.
+fn rough_periodicity(frame: &[i16], max_cut: usize) -> f32 {
+    let n = frame.len();
+    let min_lag = n / 4;
+    let max_lag = max_cut.clamp(min_lag, n * 3 / 4);
+    let mut best = f32::MIN;
+    for lag in (min_lag..=max_lag).step_by(4) {
+        let (mut xy, mut xx, mut yy) = (0f32, 0f32, 0f32);
+        for i in (0..n - lag).step_by(4) {
+            let (x, y) = (f32::from(frame[i]), f32::from(frame[i + lag]));
+            xy += x * y;
+            xx += x * x;
+            yy += y * y;
+        }
+        if xx > 0.0 && yy > 0.0 {
+            best = best.max(xy / (xx * yy).sqrt());
+        }
+    }
+    best
+}
+
+fn cross_fade_cut(frame: &mut [i16], lag: usize) -> usize {
+    let n = frame.len();
     let len = n - lag;
     for i in 0..len {
         let w = (i as f32 + 0.5) / len as f32;
@@ -75,9 +108,12 @@ pub const TRIM_MS: u32 = 5;
 pub const TRIM_MARGIN_MS: u32 = 5;
 /// Frames between two trims (each trim changes every speaker's slack; let it be re-measured).
 const TRIM_INTERVAL_FRAMES: u32 = 10;
-/// A trim waits for a quiet frame (RMS below about −40 dBFS) this many frames at most.
-const TRIM_QUIET_WAIT_FRAMES: u32 = 50;
-const TRIM_QUIET_MEAN_SQUARE: f32 = 328.0 * 328.0;
+/// A trim waits this long for a quiet frame (3 s: speech pauses far more often); after
+/// that it may shorten a voiced frame, but only a strongly periodic one
+/// ([`ACCELERATE_MIN_CORRELATION`]), by whole pitch periods with a cross-fade — the
+/// accelerate of WebRTC's NetEq — so continuous speech does not keep a long delay forever.
+const TRIM_QUIET_WAIT_FRAMES: u32 = 150;
+pub const ACCELERATE_MIN_CORRELATION: f32 = 0.9;
 
 impl Default for ReceiveConfig {
     fn default() -> Self {
@@ -127,6 +163,20 @@ struct Speaker {
     fec_recovered: u64,
     fec_missing: u64,
     decode_errors: u64,
+    /// The last frame played for this speaker was quiet (see `QUIET_MEAN_SQUARE`).
+    quiet: bool,
+}
+
+/// A decoded frame whose mean square is below this (about −40 dBFS RMS) is quiet: a pause, an
+/// unvoiced stretch or a fade. Time-scale changes (the jitter buffer's level corrections, the
+/// pipeline's trims) happen only there, where they cannot be heard.
+pub const QUIET_MEAN_SQUARE: f32 = 328.0 * 328.0;
+
+fn mean_square(pcm: &[i16]) -> f32 {
+    pcm.iter()
+        .map(|&s| f32::from(s) * f32::from(s))
+        .sum::<f32>()
+        / pcm.len().max(1) as f32
 }
 
 /// Per-speaker jitter buffers and decoders, mixed into one 20 ms output frame per pull.
@@ -139,6 +189,7 @@ pub struct ReceivePipeline {
     frames_since_trim: u32,
     trim_waited: u32,
     trims: u64,
+    accelerates: u64,
     /// Silence to play before the frame just pulled, in samples (see `adjust`).
     lead_in: usize,
     lead_ins: u64,
@@ -160,6 +211,7 @@ impl ReceivePipeline {
             frames_since_trim: 0,
             trim_waited: 0,
             trims: 0,
+            accelerates: 0,
             lead_in: 0,
             lead_ins: 0,
         }
@@ -186,6 +238,7 @@ impl ReceivePipeline {
                     fec_recovered: 0,
                     fec_missing: 0,
                     decode_errors: 0,
+                    quiet: true,
                 });
                 self.speakers.len() - 1
             }
@@ -199,9 +252,11 @@ impl ReceivePipeline {
         self.mixer.begin();
         let pcm = &mut self.pcm;
         for sp in &mut self.speakers {
+            sp.jitter.set_quiet(sp.quiet);
             let result = match sp.jitter.pop(now_ms) {
                 Playout::Empty => {
                     sp.meter.record(AudioLevel::SILENCE);
+                    sp.quiet = true;
                     continue;
                 }
                 Playout::Received(payload) => sp.decoder.decode(payload, pcm),
@@ -221,6 +276,7 @@ impl ReceivePipeline {
                     pcm.fill(0);
                 }
             }
+            sp.quiet = mean_square(pcm) < QUIET_MEAN_SQUARE;
             sp.meter.update_i16(pcm);
             self.mixer.add_i16(pcm);
         }
@@ -268,8 +324,8 @@ impl ReceivePipeline {
     /// least [`TRIM_MS`] + [`TRIM_MARGIN_MS`] (the playout runs later than the network needs,
     /// by less than the whole frame the jitter buffers' level control works in), the frame is
     /// shortened by 5–15 ms, never by more than the slack less the margin ([`shorten_frame`]),
-    /// so that everything after it plays that much earlier. It waits for a quiet frame (a pause between words) for up to a second. No
-    /// allocation.
+    /// so that everything after it plays that much earlier. It waits for a quiet frame (a pause
+    /// between words, [`QUIET_MEAN_SQUARE`]) however long that takes. No allocation.
     pub fn trim(&mut self, out: &mut [i16]) -> usize {
         let lead = std::mem::take(&mut self.lead_in);
         if lead > 0 {
@@ -289,19 +345,30 @@ impl ReceivePipeline {
             self.trim_waited = 0;
             return out.len();
         }
-        self.trim_waited += 1;
-        let mean_square = out
-            .iter()
-            .map(|&s| f32::from(s) * f32::from(s))
-            .sum::<f32>()
-            / out.len() as f32;
-        if mean_square > TRIM_QUIET_MEAN_SQUARE && self.trim_waited < TRIM_QUIET_WAIT_FRAMES {
-            return out.len();
-        }
+        self.trim_waited = self.trim_waited.saturating_add(1);
         // Cut at most down to the margin: slack − margin ms.
         let slack = self.playout_slack_ms().unwrap_or(0);
         let max_cut = slack.saturating_sub(TRIM_MARGIN_MS) as usize * FRAME_SAMPLES / 20;
-        let len = shorten_frame(out, max_cut);
+        // In a quiet frame (a pause between words) any cut is inaudible. Inside speech only
+        // after a long wait, and only a strongly periodic frame (accelerate).
+        let loud = mean_square(out) >= QUIET_MEAN_SQUARE;
+        // Inside speech: only after the wait, only every 5th frame, and only a frame the
+        // rough check finds periodic (the exact search costs ~0.5 M multiply-adds).
+        if loud
+            && (self.trim_waited < TRIM_QUIET_WAIT_FRAMES
+                || !self.trim_waited.is_multiple_of(5)
+                || rough_periodicity(out, max_cut) < ACCELERATE_MIN_CORRELATION - 0.1)
+        {
+            return out.len();
+        }
+        let (lag, correlation) = best_cut(out, max_cut);
+        if loud {
+            if correlation < ACCELERATE_MIN_CORRELATION {
+                return out.len();
+            }
+            self.accelerates += 1;
+        }
+        let len = cross_fade_cut(out, lag);
         let cut_ms = ((out.len() - len) * 20 / FRAME_SAMPLES) as u32;
         for sp in &mut self.speakers {
             sp.jitter.advance_playout(cut_ms);
@@ -315,6 +382,12 @@ impl ReceivePipeline {
     /// Talk spurts started behind a lead-in of silence so far.
     pub fn lead_ins(&self) -> u64 {
         self.lead_ins
+    }
+
+    /// Of the trims, those made inside speech (a periodic frame after a long wait for a
+    /// quiet one).
+    pub fn accelerates(&self) -> u64 {
+        self.accelerates
     }
 
     /// Frames shortened by [`ReceivePipeline::trim`] so far.

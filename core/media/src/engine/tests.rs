@@ -339,7 +339,14 @@ fn playout_loop(input: &[i16], trim: bool, engine_phase_ms: u64) -> (Vec<i16>, R
 
 #[test]
 fn trim_plays_earlier_when_packets_wait_and_keeps_the_audio() {
-    let input = speech_like(48_000 * 8, 31);
+    // Speech with a 100 ms pause (too short for DTX) every second: trims and level
+    // corrections happen in those, never inside speech.
+    let mut input = speech_like(48_000 * 8, 31);
+    for (i, s) in input.iter_mut().enumerate() {
+        if i % 48_000 >= 43_200 {
+            *s = 0;
+        }
+    }
     let tail = 48_000 * 5..48_000 * 7;
     let mut total_trims = 0;
     for phase in 0..5 {
@@ -375,6 +382,47 @@ fn trim_plays_earlier_when_packets_wait_and_keeps_the_audio() {
     }
     // Three of the five engine phases leave 15 ms or more of slack without trimming.
     assert!(total_trims >= 3, "{total_trims} trims");
+}
+
+#[test]
+fn trims_inside_speech_wait_long_and_only_cut_periodic_frames() {
+    // Loud and not periodic (noise): slack builds up as in the test above, but there is no
+    // quiet frame and nothing a pitch-synchronous cut could hide in: never shortened.
+    let mut rng = Rng::new(9);
+    let noise: Vec<i16> = (0..48_000 * 6)
+        .map(|_| ((rng.next_f32() - 0.5) * 16_000.0) as i16)
+        .collect();
+    // A loud tone: perfectly periodic, but shorter than the wait for a quiet frame.
+    let tone = |secs: usize| -> Vec<i16> {
+        (0..48_000 * secs)
+            .map(|i| {
+                (8_000.0 * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / 48_000.0).sin()) as i16
+            })
+            .collect()
+    };
+    for phase in 0..5 {
+        for input in [&noise, &tone(3)] {
+            let (_, recv) = playout_loop(input, true, phase);
+            assert_eq!(recv.trims(), 0, "phase {phase}");
+            let j = recv.speaker(SpeakerId(3)).unwrap().jitter;
+            assert_eq!(j.discarded + j.expanded, 0, "phase {phase}: {j:?}");
+        }
+    }
+    // A long tone: after the wait, whole periods are cut (accelerate), keeping the phase.
+    let long = tone(8);
+    let mut accelerated = 0;
+    for phase in 0..5 {
+        let (played, recv) = playout_loop(&long, true, phase);
+        assert_eq!(recv.trims(), recv.accelerates(), "phase {phase}");
+        accelerated += recv.accelerates();
+        let tail = 48_000 * 6..48_000 * 7;
+        let a = best_alignment(&long[tail.clone()], &played[tail.start..], 0, 9_600);
+        assert!(a.correlation >= 0.99, "phase {phase}: {a:?}");
+    }
+    assert!(
+        accelerated >= 1,
+        "a long loud stretch is shortened eventually"
+    );
 }
 
 #[test]

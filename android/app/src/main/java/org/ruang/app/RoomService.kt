@@ -14,9 +14,13 @@ import android.media.AudioManager
 import android.media.MediaMetadata
 import android.media.session.MediaSession
 import android.media.session.PlaybackState
+import android.net.ConnectivityManager
+import android.net.LinkProperties
+import android.net.Network
 import android.os.IBinder
 import org.ruang.app.presenter.AudioFocusPolicy
 import org.ruang.app.presenter.MuteAction
+import org.ruang.app.presenter.NetworkSwitchPolicy
 import org.ruang.app.presenter.NotificationContent
 import org.ruang.app.presenter.NotificationModel
 import org.ruang.core.ConnectionStatus
@@ -51,6 +55,26 @@ class RoomService : Service() {
 
     private val observer = RoomController.Observer { render(it) }
 
+    private var connectivity: ConnectivityManager? = null
+    private val networkSwitch = NetworkSwitchPolicy()
+    /** Tells the core when the phone moves to another network (a new address): it reconnects
+     *  and moves audio to a new transport without leaving the room. Runs on a binder thread;
+     *  the core call runs on the core thread. */
+    private val networkCallback = object : ConnectivityManager.NetworkCallback() {
+        override fun onAvailable(network: Network) {
+            val switched = synchronized(networkSwitch) { networkSwitch.onAvailable(network.toString()) }
+            if (switched) app.rooms.command({ it.networkChanged() })
+        }
+
+        override fun onLinkPropertiesChanged(network: Network, lp: LinkProperties) {
+            val addresses = lp.linkAddresses.map { it.address.hostAddress ?: "" }.toSet()
+            val switched = synchronized(networkSwitch) {
+                networkSwitch.onAddresses(network.toString(), addresses)
+            }
+            if (switched) app.rooms.command({ it.networkChanged() })
+        }
+    }
+
     override fun onBind(intent: Intent?): IBinder? = null
 
     override fun onCreate() {
@@ -72,6 +96,9 @@ class RoomService : Service() {
             isActive = true
         }
         app.rooms.observe(observer)
+        connectivity = (getSystemService(Context.CONNECTIVITY_SERVICE) as? ConnectivityManager)?.also {
+            runCatching { it.registerDefaultNetworkCallback(networkCallback) }
+        }
     }
 
     override fun onStartCommand(intent: Intent?, flags: Int, startId: Int): Int {
@@ -96,6 +123,8 @@ class RoomService : Service() {
 
     override fun onDestroy() {
         app.rooms.unobserve(observer)
+        connectivity?.let { runCatching { it.unregisterNetworkCallback(networkCallback) } }
+        connectivity = null
         abandonFocus()
         session?.release()
         session = null

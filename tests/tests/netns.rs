@@ -1,0 +1,326 @@
+//! Network switch: a listener in its own network namespace (a veth pair to the host, where
+//! the real server listens) changes its address mid-stream — the old one is removed, as when
+//! a phone moves from Wi-Fi to mobile data — and calls `MediaSession::network_changed()`, as
+//! the Android app does from `ConnectivityManager`'s callback. Audio comes back over a new
+//! transport, the listener stays in the room with its role (a reconnect, not a rejoin), and
+//! the time from the address change to audio playing again is printed (never asserted; the
+//! figure for docs/benchmarks.md comes from `RUANG_SWITCHES=10`).
+//!
+//! Needs root (network namespaces) and `ip` (iproute2): CI has both (`scripts/test` installs
+//! iproute2 and sets `RUANG_REQUIRE_NETNS=1`, which turns a skip into a failure).
+
+use ruang_client::media::ruang_media::device::Source;
+use ruang_client::media::{MediaOptions, MediaSession, TransportOptions};
+use ruang_client::{ConnectionState, RoomSession, SessionOptions};
+use ruang_proto::{Role, RoomKind};
+use ruang_tests::media::device;
+use ruang_tests::{Backend, TestServer};
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip {args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A network namespace joined to the host by a veth pair; removed on drop.
+struct Netns {
+    name: String,
+    host_if: String,
+    ns_if: String,
+    /// First three octets of the /24 between them.
+    net: String,
+}
+
+impl Netns {
+    fn create() -> Result<Netns, String> {
+        let id = std::process::id() % 10_000;
+        let n = Netns {
+            name: format!("ruang-sw-{id}"),
+            host_if: format!("rsw{id}h"),
+            ns_if: format!("rsw{id}n"),
+            net: format!("10.213.{}", id % 250),
+        };
+        let _ = ip(&["netns", "del", &n.name]);
+        let _ = ip(&["link", "del", &n.host_if]);
+        ip(&["netns", "add", &n.name])?;
+        ip(&[
+            "link", "add", &n.host_if, "type", "veth", "peer", "name", &n.ns_if,
+        ])?;
+        ip(&["link", "set", &n.ns_if, "netns", &n.name])?;
+        ip(&["addr", "add", &format!("{}.1/24", n.net), "dev", &n.host_if])?;
+        ip(&["link", "set", &n.host_if, "up"])?;
+        ip(&["-n", &n.name, "link", "set", "lo", "up"])?;
+        ip(&[
+            "-n",
+            &n.name,
+            "addr",
+            "add",
+            &format!("{}.2/24", n.net),
+            "dev",
+            &n.ns_if,
+        ])?;
+        ip(&["-n", &n.name, "link", "set", &n.ns_if, "up"])?;
+        n.default_route()?;
+        Ok(n)
+    }
+
+    /// The host side is the namespace's gateway (as a phone has one on every network).
+    fn default_route(&self) -> Result<(), String> {
+        let gw = format!("{}.1", self.net);
+        ip(&["-n", &self.name, "route", "replace", "default", "via", &gw])
+    }
+
+    /// Moves the namespace side from `.from` to `.to`: the old address is removed (sockets
+    /// bound to it are dead from then on, and its routes go with it), then the new one comes
+    /// with its default route — a phone leaving Wi-Fi for mobile data.
+    fn switch(&self, from: u8, to: u8) -> Result<(), String> {
+        let addr = |h: u8| format!("{}.{h}/24", self.net);
+        ip(&[
+            "-n",
+            &self.name,
+            "addr",
+            "del",
+            &addr(from),
+            "dev",
+            &self.ns_if,
+        ])?;
+        ip(&[
+            "-n",
+            &self.name,
+            "addr",
+            "add",
+            &addr(to),
+            "dev",
+            &self.ns_if,
+        ])?;
+        self.default_route()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.host_if]);
+        let _ = ip(&["netns", "del", &self.name]);
+    }
+}
+
+fn can_run() -> Result<(), String> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !root {
+        return Err("not root".into());
+    }
+    ip(&["-V"]).map_err(|e| format!("no iproute2: {e}"))
+}
+
+/// Runs `f` on a new thread that has entered network namespace `name`, with its own
+/// single-threaded runtime: every socket the client opens (WebSocket, WebRTC) is inside it.
+fn in_netns<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{name}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("the namespace exists");
+        // SAFETY: setns on this thread only, with a valid namespace descriptor.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+#[test]
+fn listener_survives_address_changes_without_rejoining() {
+    if let Err(why) = can_run() {
+        assert!(
+            std::env::var_os("RUANG_REQUIRE_NETNS").is_none(),
+            "RUANG_REQUIRE_NETNS is set but: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let switches: usize = std::env::var("RUANG_SWITCHES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let ns = Netns::create().expect("network namespace");
+    let host = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server_ip = format!("{}.1", ns.net);
+    let (ts, moderator, listener_api, room) = host.block_on(async {
+        let ts = TestServer::start_with(Backend::Sqlite, |c| {
+            c.addr = format!("{server_ip}:0").parse().unwrap();
+        })
+        .await;
+        let maya = ts.admin("maya").await;
+        let room = maya
+            .create_room("Switch", RoomKind::Open)
+            .await
+            .expect("room")
+            .id
+            .as_str()
+            .to_owned();
+        let budi = ts.member(&maya, "budi").await;
+        (ts, maya, budi, room)
+    });
+    // The speaker talks continuously on the host side.
+    let speaker_session = host.block_on(ts.join(&moderator, &room));
+    let mut mic = device(Source::samples(
+        ruang_client::media::ruang_media::signal::speech_like(48_000 * 4, 3),
+        true,
+    ));
+    let speaker_media = host
+        .block_on(MediaSession::start(
+            &speaker_session,
+            &mut mic,
+            MediaOptions::default(),
+        ))
+        .expect("speaker media");
+
+    let ws_url = listener_api.ws_url(&room);
+    let token = listener_api.token().unwrap().to_owned();
+    let ns_name = ns.name.clone();
+    let net = ns.net.clone();
+    let moderator_view = speaker_session.clone();
+    let switcher = Netns {
+        name: ns.name.clone(),
+        host_if: String::new(),
+        ns_if: ns.ns_if.clone(),
+        net: ns.net.clone(),
+    };
+    let result = in_netns(&ns_name, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let session = RoomSession::join(ws_url, token, SessionOptions::default())
+                .await
+                .expect("the listener joins from inside the namespace");
+            let me = session.me().clone();
+            let mut ear = device(Source::Silence);
+            let media = MediaSession::start(
+                &session,
+                &mut ear,
+                MediaOptions {
+                    capture: false,
+                    playout_ms: 40,
+                    transport: TransportOptions {
+                        // Every interface of the namespace as it is at each negotiation.
+                        udp_addrs: vec!["0.0.0.0:0".into()],
+                        ..TransportOptions::default()
+                    },
+                    ..MediaOptions::default()
+                },
+            )
+            .await
+            .expect("listener media");
+            media
+                .wait_for(PATIENCE, |s| s.frames_with_audio >= 50)
+                .await
+                .unwrap_or_else(|s| panic!("no audio before switching: {s:#?}"));
+            let mut back_ms = Vec::new();
+            let mut at = 2u8;
+            for k in 0..switches {
+                let before = media.stats();
+                let to = if at == 2 { 3 } else { 2 };
+                let t0 = Instant::now();
+                switcher.switch(at, to).expect("address change");
+                at = to;
+                media
+                    .network_changed()
+                    .await
+                    .unwrap_or_else(|e| panic!("switch {k}: {e}"));
+                // Audio is back when a frame with audio plays after packets arrived on the
+                // new transport.
+                let arrived = media
+                    .wait_for(PATIENCE, |s| {
+                        s.transport_generation > before.transport_generation
+                            && s.slots.iter().any(|sl| sl.packets >= 2)
+                    })
+                    .await
+                    .unwrap_or_else(|s| panic!("switch {k}: no packets after: {s:#?}"));
+                media
+                    .wait_for(PATIENCE, |s| {
+                        s.frames_with_audio > arrived.frames_with_audio
+                    })
+                    .await
+                    .unwrap_or_else(|s| panic!("switch {k}: no audio after: {s:#?}"));
+                back_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                let after = media.stats();
+                assert_eq!(
+                    after.renegotiations,
+                    before.renegotiations + 1,
+                    "one new transport per switch, same media session: {after:#?}"
+                );
+                let st = session.state();
+                assert_eq!(st.connection, ConnectionState::Connected);
+                assert_eq!(
+                    st.room.you().map(|p| p.role),
+                    Some(Role::Listener),
+                    "still in the room as a listener"
+                );
+                assert_eq!(
+                    moderator_view.state().room.participant(&me).map(|p| p.role),
+                    Some(Role::Listener),
+                    "the room still has them, as a listener"
+                );
+                // And it keeps playing.
+                media
+                    .wait_for(PATIENCE, |s| {
+                        s.frames_with_audio >= after.frames_with_audio + 25
+                    })
+                    .await
+                    .unwrap_or_else(|s| panic!("switch {k}: audio stopped again: {s:#?}"));
+            }
+            media.stop().await;
+            let _ = session.leave(true).await;
+            let _ = net;
+            back_ms
+        })
+    })
+    .join();
+    let back_ms = result.expect("listener thread");
+    let mut sorted = back_ms.clone();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p95 = sorted[((sorted.len() as f64 * 0.95).ceil() as usize).max(1) - 1];
+    eprintln!(
+        "network switch: audio back after {} ms (p50 {:.0} ms, p95 {p95:.0} ms, {} switches)",
+        back_ms
+            .iter()
+            .map(|m| format!("{m:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sorted[sorted.len() / 2],
+        sorted.len()
+    );
+    host.block_on(async {
+        speaker_media.stop().await;
+        let _ = speaker_session.leave(true).await;
+    });
+    drop(ts);
+    drop(ns);
+}
