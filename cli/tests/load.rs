@@ -118,7 +118,18 @@ async fn load_counts_agree_with_the_servers_metrics() {
     let (serve, server, code, _data) = start_serve();
     let r = run_load(
         &server,
-        &["--invite", &code, "--listeners", "5", "--seconds", "6", "--storm", "3", "--storm-per-second", "10"],
+        &[
+            "--invite",
+            &code,
+            "--listeners",
+            "5",
+            "--seconds",
+            "6",
+            "--storm",
+            "3",
+            "--storm-per-second",
+            "10",
+        ],
     )
     .await;
     let n = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
@@ -168,7 +179,11 @@ async fn load_counts_agree_with_the_servers_metrics() {
     // The join storm: three more joined while the five listened; what the five got of the
     // audio sent meanwhile is counted apart (not more than was sent to them).
     let storm = &r["storm"];
-    let sn = |k: &str| storm[k].as_f64().unwrap_or_else(|| panic!("storm {k} in {r}"));
+    let sn = |k: &str| {
+        storm[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("storm {k} in {r}"))
+    };
     assert_eq!(sn("listeners"), 3.0);
     assert_eq!(sn("join_failures"), 0.0);
     assert_eq!(sn("without_audio"), 0.0);
@@ -193,7 +208,16 @@ async fn load_deals_listeners_out_over_several_rooms() {
     let (serve, server, code, _data) = start_serve();
     let r = run_load(
         &server,
-        &["--invite", &code, "--listeners", "6", "--rooms", "3", "--seconds", "3"],
+        &[
+            "--invite",
+            &code,
+            "--listeners",
+            "6",
+            "--rooms",
+            "3",
+            "--seconds",
+            "3",
+        ],
     )
     .await;
     let rooms = r["rooms"].as_array().expect("rooms in the report");
@@ -206,8 +230,14 @@ async fn load_deals_listeners_out_over_several_rooms() {
     let forwarded = metric(&m, "ruang_sfu_packets_forwarded_total");
     let received_by_sfu = metric(&m, "ruang_sfu_packets_received_total");
     assert!(received_by_sfu > 0.0);
-    assert!(forwarded <= received_by_sfu * 2.0, "{forwarded} vs {received_by_sfu}");
-    assert!(forwarded >= received_by_sfu * 2.0 * 0.9, "{forwarded} vs {received_by_sfu}");
+    assert!(
+        forwarded <= received_by_sfu * 2.0,
+        "{forwarded} vs {received_by_sfu}"
+    );
+    assert!(
+        forwarded >= received_by_sfu * 2.0 * 0.9,
+        "{forwarded} vs {received_by_sfu}"
+    );
     assert_eq!(metric(&m, "ruang_rooms_created_total"), 3.0);
     assert_cleaned_up(&server).await;
     drop(serve);

@@ -460,7 +460,8 @@ fn run(
                 if let Some(ph) = st.phases.last_mut() {
                     ph.frames_sent += 1;
                 }
-                st.sent.insert(payload_key(&data), (i, sp.frames, sent_at, phase));
+                st.sent
+                    .insert(payload_key(&data), (i, sp.frames, sent_at, phase));
                 sp.frames += 1;
                 let time = MediaTime::new(sp.rtp, Frequency::FORTY_EIGHT_KHZ);
                 sp.rtp += 960;
@@ -491,9 +492,7 @@ fn run(
         let wait = wake_at.saturating_duration_since(Instant::now());
         let ms = (wait.as_micros().div_ceil(1000) as i32).min(20);
         // SAFETY: `events` is a valid, writable array of `events.len()` entries.
-        let n = unsafe {
-            libc::epoll_wait(st.epoll, events.as_mut_ptr(), events.len() as i32, ms)
-        };
+        let n = unsafe { libc::epoll_wait(st.epoll, events.as_mut_ptr(), events.len() as i32, ms) };
         for e in events.iter().take(n.max(0) as usize) {
             let token = e.u64 as usize;
             if token > 0 {
@@ -729,7 +728,9 @@ impl State {
                             let before = f.frames[idx].1.received;
                             f.frames[idx].1.add(frame);
                             let new = f.frames[idx].1.received > before;
-                            if let Some(ph) = phase.checked_sub(1).and_then(|k| self.phases.get_mut(k)) {
+                            if let Some(ph) =
+                                phase.checked_sub(1).and_then(|k| self.phases.get_mut(k))
+                            {
                                 if l < ph.cohort && new {
                                     ph.received += 1;
                                     ph.delays[b] += 1;
@@ -768,7 +769,10 @@ impl State {
 
 /// One datagram from a non-blocking socket with its kernel receive time (`SO_TIMESTAMPNS`):
 /// (length, source, time), or `None` when the socket is empty.
-fn recv_timestamped(fd: libc::c_int, buf: &mut [u8]) -> Option<(usize, SocketAddr, Option<SystemTime>)> {
+fn recv_timestamped(
+    fd: libc::c_int,
+    buf: &mut [u8],
+) -> Option<(usize, SocketAddr, Option<SystemTime>)> {
     // SAFETY: zeroed sockaddr_storage / msghdr are valid initial values; every pointer
     // stored in `msg` points to a live local of the right size for the call.
     unsafe {
@@ -813,8 +817,7 @@ fn recv_timestamped(fd: libc::c_int, buf: &mut [u8]) -> Option<(usize, SocketAdd
             {
                 let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
                 time = Some(
-                    SystemTime::UNIX_EPOCH
-                        + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
+                    SystemTime::UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
                 );
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);

@@ -407,8 +407,8 @@ async fn run(
     let token = |c: &ApiClient| c.token().unwrap_or_default().to_owned();
 
     // Speakers of each room: the loader's account, then others brought on stage by it.
-    let mut extra = accounts[args.listeners..args.listeners + (args.speakers - 1) * rooms.len()]
-        .iter();
+    let mut extra =
+        accounts[args.listeners..args.listeners + (args.speakers - 1) * rooms.len()].iter();
     for room in rooms {
         let host = tri!(
             RoomSession::join(

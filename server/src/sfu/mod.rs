@@ -225,11 +225,8 @@ impl Sfu {
         let relay_senders: Vec<mpsc::Sender<Relayed>> =
             relays.iter().map(|(tx, _)| tx.clone()).collect();
         let mut shards = Vec::with_capacity(count);
-        for (i, (((socket, bound, addr), (tx, rx)), (relay_tx, relay_rx))) in sockets
-            .into_iter()
-            .zip(channels)
-            .zip(relays)
-            .enumerate()
+        for (i, (((socket, bound, addr), (tx, rx)), (relay_tx, relay_rx))) in
+            sockets.into_iter().zip(channels).zip(relays).enumerate()
         {
             let others = |j: &usize| *j != i;
             let bus = engine::Bus {
@@ -385,32 +382,6 @@ pub fn answer_offer(sdp: &str) -> Result<String, String> {
     engine::negotiate(sdp, provider, cert, local, std::time::Instant::now()).map(|n| n.answer)
 }
 
-#[cfg(test)]
-mod assignment_tests {
-    use super::Assignments;
-    use ruang_proto::{RoomId, UserId};
-
-    #[test]
-    fn members_spread_over_shards_and_stay_on_theirs() {
-        let mut a = Assignments::new(3);
-        let room = RoomId::from("r");
-        let users: Vec<UserId> = ["a", "b", "c", "d"].into_iter().map(UserId::from).collect();
-        let shards: Vec<usize> = users.iter().map(|u| a.offer(&room, u, 1)).collect();
-        assert_eq!(shards, [0, 1, 2, 0]);
-        // An ICE restart (new offer, same or new connection) stays on the same shard.
-        assert_eq!(a.offer(&room, &users[1], 2), 1);
-        // The old connection's removal does not free the newer one's place ...
-        assert_eq!(a.remove(&room, &users[1], 1), Some(1));
-        assert_eq!(a.offer(&room, &users[1], 3), 1);
-        // ... the current one's does, and the freed shard is the next one filled.
-        assert_eq!(a.remove(&room, &users[1], 3), Some(1));
-        assert_eq!(a.remove(&room, &users[1], 3), None);
-        assert_eq!(a.offer(&room, &UserId::from("e"), 1), 1);
-        // The same member in another room is another assignment (loads are now 2, 1, 1).
-        assert_eq!(a.offer(&RoomId::from("s"), &users[0], 1), 1);
-    }
-}
-
 impl SfuMetrics {
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
@@ -439,5 +410,31 @@ fn guess_local_ip(unspecified: IpAddr) -> IpAddr {
             tracing::warn!("no route found: advertising 127.0.0.1 for media; set --rtc-public-ip");
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         }
+    }
+}
+
+#[cfg(test)]
+mod assignment_tests {
+    use super::Assignments;
+    use ruang_proto::{RoomId, UserId};
+
+    #[test]
+    fn members_spread_over_shards_and_stay_on_theirs() {
+        let mut a = Assignments::new(3);
+        let room = RoomId::from("r");
+        let users: Vec<UserId> = ["a", "b", "c", "d"].into_iter().map(UserId::from).collect();
+        let shards: Vec<usize> = users.iter().map(|u| a.offer(&room, u, 1)).collect();
+        assert_eq!(shards, [0, 1, 2, 0]);
+        // An ICE restart (new offer, same or new connection) stays on the same shard.
+        assert_eq!(a.offer(&room, &users[1], 2), 1);
+        // The old connection's removal does not free the newer one's place ...
+        assert_eq!(a.remove(&room, &users[1], 1), Some(1));
+        assert_eq!(a.offer(&room, &users[1], 3), 1);
+        // ... the current one's does, and the freed shard is the next one filled.
+        assert_eq!(a.remove(&room, &users[1], 3), Some(1));
+        assert_eq!(a.remove(&room, &users[1], 3), None);
+        assert_eq!(a.offer(&room, &UserId::from("e"), 1), 1);
+        // The same member in another room is another assignment (loads are now 2, 1, 1).
+        assert_eq!(a.offer(&RoomId::from("s"), &users[0], 1), 1);
     }
 }

@@ -74,7 +74,11 @@ impl RecvBatch {
         let n = n as usize;
         for i in 0..n {
             let truncated = msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-            self.lens[i] = if truncated { 0 } else { msgs[i].msg_len as usize };
+            self.lens[i] = if truncated {
+                0
+            } else {
+                msgs[i].msg_len as usize
+            };
             // SAFETY: the kernel filled this name (`msg_namelen` bytes of it; the family
             // field comes first and decides how much is read).
             self.sources[i] = from_storage(unsafe { names[i].assume_init_ref() });
@@ -220,7 +224,8 @@ fn to_storage(addr: SocketAddr, out: &mut libc::sockaddr_storage) -> u32 {
     match addr {
         SocketAddr::V4(a) => {
             // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
-            let sin = unsafe { &mut *(out as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let sin =
+                unsafe { &mut *(out as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             sin.sin_family = libc::AF_INET as libc::sa_family_t;
             sin.sin_port = a.port().to_be();
             sin.sin_addr = libc::in_addr {
