@@ -22,6 +22,7 @@ use p256::{PublicKey, SecretKey};
 use ruang_proto::{ErrorCode, PushKey, PushSubscriptionRequest, UserId};
 use serde::Serialize;
 use sha2::Sha256;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -184,13 +185,17 @@ impl Pusher {
         } else {
             "mailto:ruang@localhost".to_owned()
         };
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("ruang-server/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a plain HTTP client builds");
+            .user_agent(concat!("ruang-server/", env!("CARGO_PKG_VERSION")));
+        if !allow_http {
+            // A member chooses the endpoint: never let it point the server at its own
+            // network (names are checked when resolved, so DNS cannot rebind them inward).
+            http = http.dns_resolver(Arc::new(PublicOnly));
+        }
+        let http = http.build().expect("a plain HTTP client builds");
         Ok(Arc::new(Pusher {
             store,
             key: SigningKey::from(&secret),
@@ -284,6 +289,59 @@ impl Pusher {
     }
 }
 
+/// Whether `ip` is an address on the public internet (not loopback, private, link-local,
+/// shared, documentation, multicast or reserved), where push services live.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            !(a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_documentation()
+                || a.is_multicast()
+                || o[0] == 0
+                || o[0] >= 240
+                || (o[0] == 100 && o[1] & 0xC0 == 64))
+        }
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = a.segments()[0];
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || first & 0xFE00 == 0xFC00
+                || first & 0xFFC0 == 0xFE80
+                || first == 0x2001 && a.segments()[1] == 0x0DB8)
+        }
+    }
+}
+
+/// A resolver that gives only public addresses (see [`is_public`]): a push endpoint's name
+/// that resolves inward fails like an unknown name.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 /// See [`Pusher::check`].
 pub fn check_subscription(
     req: &PushSubscriptionRequest,
@@ -300,6 +358,14 @@ pub fn check_subscription(
     }
     if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
         return Err("the endpoint must be an https:// URL with a host".into());
+    }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+        Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
+        _ => None,
+    };
+    if !allow_http && literal.is_some_and(|ip| !is_public(ip)) {
+        return Err("the endpoint must be on a public address".into());
     }
     let key = B64
         .decode(req.keys.p256dh.trim_end_matches('='))
@@ -388,6 +454,47 @@ pub async fn list(
             .map(|s| s.endpoint)
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod public_address_tests {
+    use super::{is_public, PublicOnly};
+    use reqwest::dns::Resolve;
+    use std::net::IpAddr;
+
+    #[test]
+    fn only_public_addresses_count() {
+        for (ip, public) in [
+            ("8.8.8.8", true),
+            ("203.0.114.9", true),
+            ("2606:4700::1111", true),
+            ("127.0.0.1", false),
+            ("10.0.0.1", false),
+            ("172.16.5.4", false),
+            ("192.168.1.1", false),
+            ("169.254.169.254", false),
+            ("100.100.100.100", false),
+            ("0.0.0.0", false),
+            ("255.255.255.255", false),
+            ("224.0.0.1", false),
+            ("192.0.2.1", false),
+            ("::1", false),
+            ("::", false),
+            ("fe80::1", false),
+            ("fc00::1", false),
+            ("2001:db8::1", false),
+            ("::ffff:127.0.0.1", false),
+            ("::ffff:8.8.8.8", true),
+        ] {
+            assert_eq!(is_public(ip.parse::<IpAddr>().unwrap()), public, "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn names_that_resolve_inward_do_not_resolve() {
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        assert!(PublicOnly.resolve(name).await.is_err());
+    }
 }
 
 #[cfg(test)]
@@ -513,6 +620,20 @@ mod tests {
         .is_ok());
         assert!(with(&|r| r.endpoint = "file:///etc/passwd".into()).is_err());
         assert!(with(&|r| r.endpoint = "https://user:pw@x.example/".into()).is_err());
+        // Never the server's own network, by address literal.
+        for inward in [
+            "https://127.0.0.1/push",
+            "https://10.1.2.3/push",
+            "https://192.168.0.1:8443/push",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/push",
+            "https://[fd00::1]/push",
+            "https://[::ffff:10.0.0.1]/push",
+            "https://100.64.0.1/push",
+        ] {
+            assert!(with(&|r| r.endpoint = inward.into()).is_err(), "{inward}");
+        }
+        assert!(with(&|r| r.endpoint = "https://203.0.114.9/push".into()).is_ok());
         assert!(with(&|r| r.keys.auth = "c2hvcnQ".into()).is_err());
         assert!(
             with(&|r| r.keys.p256dh = B64.encode([4u8; 65])).is_err(),
