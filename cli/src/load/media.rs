@@ -793,22 +793,8 @@ fn recv_timestamped(
         if n < 0 {
             return None;
         }
-        let source = match name.ss_family as libc::c_int {
-            libc::AF_INET => {
-                let sin = &*(&name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
-                SocketAddr::from((
-                    std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()),
-                    u16::from_be(sin.sin_port),
-                ))
-            }
-            libc::AF_INET6 => {
-                let sin6 = &*(&name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
-                SocketAddr::from((
-                    std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr),
-                    u16::from_be(sin6.sin6_port),
-                ))
-            }
-            _ => return Some((0, SocketAddr::from(([0, 0, 0, 0], 0)), None)),
+        let Some(source) = ruang_server::sfu::udp::from_storage(&name) else {
+            return Some((0, SocketAddr::from(([0, 0, 0, 0], 0)), None));
         };
         let mut time = None;
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);

@@ -485,12 +485,7 @@ async fn run(
     }
     let joined = args.listeners as u64 - join_failures;
     // Give the last ones a moment to hear audio before the steady window.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while media.live.listeners_with_audio.load(Ordering::Relaxed) < joined
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_audio(&media, joined).await;
     eprintln!(
         "load: {joined} listener(s) joined in {:.1} s, {} hear audio",
         ramp_started.elapsed().as_secs_f64(),
@@ -546,13 +541,7 @@ async fn run(
         if let Some(e) = &first_error {
             eprintln!("load: {failures} storm listener(s) failed to join; first: {e}");
         }
-        let all = joined + args.storm as u64 - failures;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while media.live.listeners_with_audio.load(Ordering::Relaxed) < all
-            && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_audio(&media, joined + args.storm as u64 - failures).await;
         // The storm's phase ends here: what is sent from now on (while everyone leaves) is
         // not the storm's.
         tri!(media.phase());
@@ -593,6 +582,16 @@ async fn run(
         "storm": storm,
     });
     Ok((sessions, report))
+}
+
+/// Waits until `listeners` have heard audio, 5 s at most.
+async fn wait_for_audio(media: &MediaLoop, listeners: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while media.live.listeners_with_audio.load(Ordering::Relaxed) < listeners
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `accounts` join `rooms` (in turn) as listeners at `per_second`, each with a media peer

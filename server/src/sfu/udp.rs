@@ -249,7 +249,8 @@ fn to_storage(addr: SocketAddr, out: &mut libc::sockaddr_storage) -> u32 {
     }
 }
 
-fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+/// The IP socket address in a `sockaddr_storage` the kernel filled (`None`: another family).
+pub fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match s.ss_family as libc::c_int {
         libc::AF_INET => {
             // SAFETY: the family says this is a sockaddr_in.
