@@ -72,18 +72,18 @@ class HallwayTest : LiveTest() {
         // Tomorrow at 19:00 in Jakarta, as the host typed it.
         val day = java.time.LocalDate.now(java.time.ZoneId.of("Asia/Jakarta")).plusDays(1)
         val event = host.client.createEvent(
-            "Sunday jazz standards", "${day}T19:00", "Asia/Jakarta", "Bring requests",
+            "Jazz standards night", "${day}T19:00", "Asia/Jakarta", "Bring requests",
             RoomKind.OPEN, listOf(co.profile.handle),
         )
         try {
             val h = launch(HallwayActivity::class.java).get()
             h.waitText("Upcoming", 30_000)
-            h.waitText("Sunday jazz standards")
+            h.waitText("Jazz standards night")
             val expected = java.time.format.DateTimeFormatter.ofPattern("EEE d MMM", java.util.Locale.US).format(day)
             h.waitText("$expected · 19:00 (Asia/Jakarta)")
             h.waitText("Omar Said with Putri Ayu")
-            Shots.all("08-hallway-upcoming", h) { darkHallway().also { it.get().waitText("Sunday jazz standards") } }
-            h.click("Notify me about Sunday jazz standards")
+            Shots.all("08-hallway-upcoming", h) { darkHallway().also { it.get().waitText("Jazz standards night") } }
+            h.click("Notify me about Jazz standards night")
             h.waitText("✓ Notifying you")
             h.waitText("1 wants to be notified")
             waitUntil("the server has the subscription") {
@@ -92,7 +92,7 @@ class HallwayTest : LiveTest() {
             Shots.save(h, "08a-hallway-upcoming-notified-light-411x891")
             Shots.assertDiffer("08-hallway-upcoming-light-411x891", "08a-hallway-upcoming-notified-light-411x891")
             // And off again.
-            h.click("Stop notifying me about Sunday jazz standards")
+            h.click("Stop notifying me about Jazz standards night")
             waitUntil("unsubscribed") { host.client.upcomingEvents().first { it.id == event.id }.interested == 0u }
         } finally {
             // Other tests share the server: leave no upcoming room behind.
