@@ -103,6 +103,22 @@ impl FromRequestParts<AppState> for Authed {
 }
 
 /// Checks a token, counting failures against the address.
+/// Whom `user` follows and which closed rooms they may enter: what the hallway rules
+/// (`rooms::hallway::Viewer`) need to know about a viewer.
+pub(super) async fn viewer_sets(
+    state: &AppState,
+    user: &ruang_proto::UserId,
+) -> ApiResult<(HashSet<ruang_proto::UserId>, HashSet<ruang_proto::RoomId>)> {
+    let follows = state.store.followees(user).await?.into_iter().collect();
+    let access = state
+        .store
+        .accessible_rooms(user)
+        .await?
+        .into_iter()
+        .collect();
+    Ok((follows, access))
+}
+
 pub async fn authenticate(state: &AppState, ip: IpAddr, token: &str) -> ApiResult<AuthUser> {
     let attempt = state.limiter.check(ip)?;
     match state.store.user_for_token(token).await? {
@@ -507,18 +523,7 @@ pub async fn hallway(
             _ => {}
         }
     }
-    let follows: HashSet<_> = state
-        .store
-        .followees(&me.user.id)
-        .await?
-        .into_iter()
-        .collect();
-    let access: HashSet<_> = state
-        .store
-        .accessible_rooms(&me.user.id)
-        .await?
-        .into_iter()
-        .collect();
+    let (follows, access) = viewer_sets(&state, &me.user.id).await?;
     let views: Vec<_> = state
         .registry
         .all()

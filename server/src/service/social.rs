@@ -117,18 +117,7 @@ pub async fn full_profile(
     user: &UserId,
 ) -> ApiResult<Profile> {
     let mut p = state.store.profile(&viewer.user.id, user).await?;
-    let follows: HashSet<UserId> = state
-        .store
-        .followees(&viewer.user.id)
-        .await?
-        .into_iter()
-        .collect();
-    let access: HashSet<RoomId> = state
-        .store
-        .accessible_rooms(&viewer.user.id)
-        .await?
-        .into_iter()
-        .collect();
+    let (follows, access) = super::http::viewer_sets(state, &viewer.user.id).await?;
     let v = crate::rooms::hallway::Viewer {
         id: &viewer.user.id,
         follows: &follows,
@@ -734,18 +723,7 @@ pub async fn search(
         return Err(invalid("search for at least one word (letters or digits)"));
     }
     let hits = state.store.search(&q, limit * 2).await?;
-    let follows: HashSet<UserId> = state
-        .store
-        .followees(&me.user.id)
-        .await?
-        .into_iter()
-        .collect();
-    let access: HashSet<RoomId> = state
-        .store
-        .accessible_rooms(&me.user.id)
-        .await?
-        .into_iter()
-        .collect();
+    let (follows, access) = super::http::viewer_sets(&state, &me.user.id).await?;
     let v = crate::rooms::hallway::Viewer {
         id: &me.user.id,
         follows: &follows,

@@ -500,23 +500,7 @@ impl Store {
     /// Stores a new room with its creator as moderator.
     pub async fn create_room(&self, room: &StoredRoom) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO rooms (id, title, kind, created_by, link_token, hands_enabled, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6)",
-        )
-        .bind(room.id.as_str())
-        .bind(&room.title)
-        .bind(room.kind.as_str())
-        .bind(room.created_by.as_str())
-        .bind(&room.link_token)
-        .bind(room.created_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO room_participants (room_id, user_id, role, joined_at, muted) VALUES ($1, $2, 'moderator', $3, 0)")
-            .bind(room.id.as_str())
-            .bind(room.created_by.as_str())
-            .bind(room.created_at)
-            .execute(&mut *tx)
-            .await?;
+        insert_room(&mut tx, room).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -735,4 +719,30 @@ fn stored_room(row: &AnyRow, id_column: &str) -> Result<StoredRoom> {
         hands_enabled: row.try_get::<i64, _>("hands_enabled")? == 1,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// Inserts `room` with its creator as moderator, inside `tx` (a plain room, or one started
+/// from an event, whose co-hosts the caller adds in the same transaction).
+async fn insert_room(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    room: &StoredRoom,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO rooms (id, title, kind, created_by, link_token, hands_enabled, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6)",
+    )
+    .bind(room.id.as_str())
+    .bind(&room.title)
+    .bind(room.kind.as_str())
+    .bind(room.created_by.as_str())
+    .bind(&room.link_token)
+    .bind(room.created_at)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("INSERT INTO room_participants (room_id, user_id, role, joined_at, muted) VALUES ($1, $2, 'moderator', $3, 0)")
+        .bind(room.id.as_str())
+        .bind(room.created_by.as_str())
+        .bind(room.created_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

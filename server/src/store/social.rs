@@ -457,23 +457,7 @@ impl Store {
         cohosts: &[UserId],
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO rooms (id, title, kind, created_by, link_token, hands_enabled, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6)",
-        )
-        .bind(room.id.as_str())
-        .bind(&room.title)
-        .bind(room.kind.as_str())
-        .bind(room.created_by.as_str())
-        .bind(&room.link_token)
-        .bind(room.created_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO room_participants (room_id, user_id, role, joined_at, muted) VALUES ($1, $2, 'moderator', $3, 0)")
-            .bind(room.id.as_str())
-            .bind(room.created_by.as_str())
-            .bind(room.created_at)
-            .execute(&mut *tx)
-            .await?;
+        super::insert_room(&mut tx, room).await?;
         for c in cohosts {
             sqlx::query("INSERT INTO room_cohosts (room_id, user_id) VALUES ($1, $2)")
                 .bind(room.id.as_str())
