@@ -75,6 +75,16 @@ pub struct ServeArgs {
     /// Most speakers forwarded to one listener at once (the loudest).
     #[arg(long, env = "RUANG_FORWARD_LIMIT", default_value_t = 4)]
     forward_limit: usize,
+    /// Cluster mode: the Redis server shared by every node (redis://HOST:PORT). Needs
+    /// --database-url postgres://… (the same database for every node).
+    #[arg(long = "cluster", env = "RUANG_CLUSTER", value_name = "REDIS_URL")]
+    cluster: Option<String>,
+    /// Cluster mode: this node's unique name (default: host name and port).
+    #[arg(long, env = "RUANG_NODE_ID", requires = "cluster")]
+    node_id: Option<String>,
+    /// Cluster mode: the URL other nodes reach this node at (default: http://ADDR).
+    #[arg(long, env = "RUANG_NODE_URL", requires = "cluster")]
+    node_url: Option<String>,
     /// Guest listeners (browser, no account) connected at once, server-wide.
     #[arg(long, env = "RUANG_MAX_GUESTS", default_value_t = 1000)]
     max_guests: usize,
@@ -161,6 +171,20 @@ async fn stop_signal() {
     tracing::info!("stopping");
 }
 
+/// A node name that is unique on one machine and readable: host name and port.
+fn default_node_id(addr: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_else(|_| "node".into());
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(48)
+        .collect();
+    format!("{}-{}", if host.is_empty() { "node" } else { &host }, addr.port())
+}
+
 pub async fn serve(args: ServeArgs) -> Result<()> {
     init_logs(&args.log);
     let config = Config {
@@ -187,6 +211,11 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
         idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(5)),
         max_live_rooms_per_member: args.max_live_rooms_per_member,
+        cluster: args.cluster.map(|redis_url| ruang_server::cluster::ClusterConfig {
+            redis_url,
+            node_id: args.node_id.unwrap_or_else(|| default_node_id(args.addr)),
+            node_url: args.node_url,
+        }),
         ..Config::default()
     };
     let server = Server::start(config).await?;

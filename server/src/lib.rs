@@ -3,6 +3,7 @@
 //! Layers, LiveKit style: `service` (HTTP, WebSocket) → `rooms` (participants, roles,
 //! permissions; the rules are pure) → `store` (sqlx).
 
+pub mod cluster;
 pub mod rooms;
 pub mod service;
 pub mod sfu;
@@ -75,6 +76,8 @@ pub struct Config {
     pub push_allow_http: bool,
     /// Photo uploads one client address may make per minute.
     pub photo_uploads_per_minute: u32,
+    /// Cluster mode (Redis, shared PostgreSQL); one process on its own when absent.
+    pub cluster: Option<cluster::ClusterConfig>,
 }
 
 impl Default for Config {
@@ -109,6 +112,7 @@ impl Default for Config {
             event_reminder_lead: Duration::from_secs(600),
             push_allow_http: false,
             photo_uploads_per_minute: 10,
+            cluster: None,
         }
     }
 }
@@ -155,7 +159,21 @@ impl Server {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let loaded = store.live_rooms().await?;
+        let cluster = match &config.cluster {
+            Some(c) => {
+                if store.is_sqlite() {
+                    anyhow::bail!("cluster mode needs a shared PostgreSQL database (--database-url postgres://…)");
+                }
+                Some(cluster::Cluster::connect(c, addr, &store).await?)
+            }
+            None => None,
+        };
+        // In a cluster, live rooms are taken over one by one (leases), not all restored here.
+        let loaded = if cluster.is_some() {
+            Vec::new()
+        } else {
+            store.live_rooms().await?
+        };
         let restored = loaded.len();
         let registry = Registry::start(
             store.clone(),
@@ -182,8 +200,11 @@ impl Server {
             &config,
             &public_url,
             pusher.clone(),
+            cluster.clone(),
         );
         let (shutdown, mut shutdown_rx) = watch::channel(false);
+        service::cluster::spawn_loops(state.clone(), shutdown_rx.clone());
+        let drain_state = state.clone();
 
         let ticker_registry = registry.clone();
         let mut ticker_stop = shutdown_rx.clone();
@@ -241,6 +262,8 @@ impl Server {
         let task = tokio::spawn(async move {
             service::listener::serve(listener, app, limits, connections, async move {
                 let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                // Cluster: hand the rooms to other nodes first (their clients reconnect there).
+                service::cluster::drain(&drain_state).await;
                 // Tell every room first, so clients know to reconnect later.
                 stop_registry.shutdown();
             })

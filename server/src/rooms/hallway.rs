@@ -3,8 +3,8 @@
 use ruang_proto::{Role, RoomId, RoomKind, RoomSummary, UserId, UserSummary};
 use std::collections::HashSet;
 
-/// A live room as the hallway needs it.
-#[derive(Debug, Clone)]
+/// A live room as the hallway needs it (also passed between cluster nodes).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RoomView {
     pub id: RoomId,
     pub title: String,

@@ -59,6 +59,9 @@ struct RoomInner {
 
 pub struct LiveRoom {
     pub id: RoomId,
+    /// Cluster mode: the fencing token this node got when it took the room; its writes land
+    /// only while the database still holds it. None on a single node.
+    pub fence: Option<i64>,
     /// The key of a closed room's shared link; replaced when someone is removed, so an old
     /// link (and a guest pass made with it) no longer lets them back in.
     link_token: RwLock<String>,
@@ -69,7 +72,7 @@ pub struct LiveRoom {
 }
 
 enum PersistJob {
-    Op(RoomId, Persist),
+    Op(RoomId, Option<i64>, Persist),
     /// Answers once every job before it is done: true if all of those since the previous
     /// `Flush` were written.
     Flush(oneshot::Sender<bool>),
@@ -101,7 +104,7 @@ impl LiveRoom {
             return None;
         }
         for p in fx.persist {
-            let _ = self.persist.send(PersistJob::Op(self.id.clone(), p));
+            let _ = self.persist.send(PersistJob::Op(self.id.clone(), self.fence, p));
         }
         let (tx, rx) = oneshot::channel();
         let _ = self.persist.send(PersistJob::Flush(tx));
@@ -161,6 +164,7 @@ impl LiveRoom {
         msg: &ClientMessage,
     ) -> Result<Option<Durable>, ErrorCode> {
         let mut inner = self.lock();
+        let hands_before = inner.rules.hands_snapshot();
         let mut fx = match msg {
             ClientMessage::Leave { quiet } => {
                 let fx = inner.rules.leave(user, *quiet);
@@ -177,6 +181,7 @@ impl LiveRoom {
             *self.link_token.write().unwrap_or_else(|e| e.into_inner()) = token.clone();
             fx.persist.push(Persist::LinkToken(token));
         }
+        note_hands(&inner.rules, hands_before, &mut fx);
         self.audible.update(&inner.rules);
         Ok(self.dispatch(fx))
     }
@@ -287,12 +292,23 @@ impl LiveRoom {
 
     fn tick(&self, now: i64) {
         let mut inner = self.lock();
-        let fx = inner.rules.expire(now);
+        let hands_before = inner.rules.hands_snapshot();
+        let mut fx = inner.rules.expire(now);
+        note_hands(&inner.rules, hands_before, &mut fx);
         self.audible.update(&inner.rules);
         let _ = self.dispatch(fx);
         if let Some(fx) = inner.rules.take_counts() {
             let _ = self.dispatch(fx);
         }
+    }
+}
+
+/// Records the hand queue when `rules` changed it (compared with `before`), unless the
+/// room ended (its row is closed then).
+fn note_hands(rules: &RoomRules, before: Vec<(UserId, bool)>, fx: &mut Effects) {
+    let after = rules.hands_snapshot();
+    if after != before && !rules.ended {
+        fx.persist.push(Persist::Hands(after));
     }
 }
 
@@ -315,37 +331,59 @@ impl Registry {
     /// writer task that persists room changes in order.
     pub fn start(store: Store, loaded: Vec<LoadedRoom>, config: RegistryConfig) -> Arc<Registry> {
         let (persist, rx) = mpsc::unbounded_channel();
-        tokio::spawn(persist_loop(store, rx));
+        let (lost_tx, mut lost_rx) = mpsc::unbounded_channel::<RoomId>();
+        tokio::spawn(persist_loop(store, rx, lost_tx));
         let registry = Arc::new(Registry {
             rooms: RwLock::new(HashMap::new()),
             persist,
             config,
             next_conn: AtomicU64::new(1),
         });
-        let deadline = now_ms() + registry.config.rejoin_grace_ms;
-        for l in loaded {
-            let members = l
-                .participants
-                .into_iter()
-                .map(|(u, role, muted)| {
-                    let mut m = Member::new(u, role);
-                    m.muted = muted;
-                    m
-                })
-                .collect();
-            let creator = l.creator.id.clone();
-            let mut rules = registry
-                .new_rules(&l.room, l.creator)
-                .restore(members, l.removed, deadline);
-            rules.hands_enabled = l.room.hands_enabled;
-            rules.cohosts = l.cohosts.into_iter().collect();
-            // A new room keeps its wait for the creator's first connection across a restart.
-            let first_join_until = l.room.created_at + registry.config.first_join_grace_ms;
-            if first_join_until > deadline && rules.member(&creator).is_some() {
-                rules.disconnected(&creator, first_join_until);
+        // A room whose write was fenced out belongs to another node now: let it go here.
+        let weak = Arc::downgrade(&registry);
+        tokio::spawn(async move {
+            while let Some(id) = lost_rx.recv().await {
+                let Some(registry) = weak.upgrade() else { break };
+                if registry.release(&id) {
+                    tracing::warn!(room = %id, "another node owns this room now; its connections move there");
+                }
             }
-            let room = registry.insert(l.room.link_token.clone(), rules);
-            // A crash can leave a room without moderators (its end never written): end it now.
+        });
+        for l in loaded {
+            registry.restore(l, None);
+        }
+        registry
+    }
+
+    /// Brings back a stored live room (after a restart, or taken over from another node
+    /// with the fencing token `fence`): roles, mute, removals, hands; everyone has the
+    /// rejoin grace to come back.
+    pub fn restore(&self, l: LoadedRoom, fence: Option<i64>) -> Arc<LiveRoom> {
+        let deadline = now_ms() + self.config.rejoin_grace_ms;
+        let members = l
+            .participants
+            .into_iter()
+            .map(|(u, role, muted)| {
+                let mut m = Member::new(u, role);
+                m.muted = muted;
+                m
+            })
+            .collect();
+        let creator = l.creator.id.clone();
+        let mut rules = self
+            .new_rules(&l.room, l.creator)
+            .restore(members, l.removed, deadline)
+            .restore_hands(l.hands);
+        rules.hands_enabled = l.room.hands_enabled;
+        rules.cohosts = l.cohosts.into_iter().collect();
+        // A new room keeps its wait for the creator's first connection across a restart.
+        let first_join_until = l.room.created_at + self.config.first_join_grace_ms;
+        if first_join_until > deadline && rules.member(&creator).is_some() {
+            rules.disconnected(&creator, first_join_until);
+        }
+        let room = self.insert(l.room.link_token.clone(), rules, fence);
+        // A crash can leave a room without moderators (its end never written): end it now.
+        {
             let mut inner = room.lock();
             if !inner.rules.has_moderator() {
                 let fx = inner.rules.end();
@@ -353,7 +391,35 @@ impl Registry {
             }
             room.audible.update(&inner.rules);
         }
-        registry
+        room
+    }
+
+    /// Lets go of a room this node no longer owns (cluster: the lease was lost or handed
+    /// over): it leaves the map and its connections are told to reconnect, which brings
+    /// them to the new owner. Nothing is written. True if the room was here.
+    pub fn release(&self, id: &RoomId) -> bool {
+        let room = self
+            .rooms
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        match room {
+            Some(room) => {
+                room.send(Outgoing::CloseAll(CloseReason::ServerShutdown));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ids of the rooms live here.
+    pub fn ids(&self) -> Vec<RoomId> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     fn new_rules(&self, room: &StoredRoom, creator: UserSummary) -> RoomRules {
@@ -367,10 +433,11 @@ impl Registry {
         .with_audience_sample(self.config.audience_sample)
     }
 
-    fn insert(&self, link_token: String, rules: RoomRules) -> Arc<LiveRoom> {
+    fn insert(&self, link_token: String, rules: RoomRules, fence: Option<i64>) -> Arc<LiveRoom> {
         let (tx, _) = broadcast::channel(ROOM_CHANNEL);
         let room = Arc::new(LiveRoom {
             id: rules.id.clone(),
+            fence,
             link_token: RwLock::new(link_token),
             audible: AudibleSet::default(),
             inner: Mutex::new(RoomInner {
@@ -389,8 +456,13 @@ impl Registry {
     }
 
     /// Adds a room already stored by the caller.
-    pub fn add_room(&self, room: &StoredRoom, creator: UserSummary) -> Arc<LiveRoom> {
-        self.add_room_with_cohosts(room, creator, Vec::new())
+    pub fn add_room(
+        &self,
+        room: &StoredRoom,
+        creator: UserSummary,
+        fence: Option<i64>,
+    ) -> Arc<LiveRoom> {
+        self.add_room_with_cohosts(room, creator, Vec::new(), fence)
     }
 
     /// Adds a room started from an event: its co-hosts join as moderators.
@@ -399,6 +471,7 @@ impl Registry {
         room: &StoredRoom,
         creator: UserSummary,
         cohosts: Vec<UserId>,
+        fence: Option<i64>,
     ) -> Arc<LiveRoom> {
         let mut rules = self.new_rules(room, creator);
         rules.cohosts = cohosts.into_iter().collect();
@@ -409,7 +482,7 @@ impl Registry {
             .first_join_grace_ms
             .max(self.config.rejoin_grace_ms);
         rules.disconnected(&room.created_by, now_ms() + wait);
-        self.insert(room.link_token.clone(), rules)
+        self.insert(room.link_token.clone(), rules, fence)
     }
 
     pub fn get(&self, id: &RoomId) -> Option<Arc<LiveRoom>> {
@@ -476,30 +549,30 @@ impl Registry {
     }
 }
 
-async fn persist_loop(store: Store, mut rx: mpsc::UnboundedReceiver<PersistJob>) {
+async fn persist_loop(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<PersistJob>,
+    lost: mpsc::UnboundedSender<RoomId>,
+) {
     let mut all_written = true;
     while let Some(job) = rx.recv().await {
-        let (room, op) = match job {
+        let (room, fence, op) = match job {
             PersistJob::Flush(done) => {
                 let _ = done.send(std::mem::replace(&mut all_written, true));
                 continue;
             }
-            PersistJob::Op(room, op) => (room, op),
+            PersistJob::Op(room, fence, op) => (room, fence, op),
         };
-        let result = match &op {
-            Persist::Participant { user, role, muted } => {
-                store.set_participant(&room, user, *role, *muted).await
+        match store.apply_room_change(&room, fence, &op).await {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Fenced) => {
+                all_written = false;
+                let _ = lost.send(room);
             }
-            Persist::Muted { user, muted } => store.set_muted(&room, user, *muted).await,
-            Persist::ParticipantGone { user } => store.remove_participant(&room, user).await,
-            Persist::Removed { user, by } => store.remove_from_room(&room, user, by).await,
-            Persist::HandsEnabled(on) => store.set_hands_enabled(&room, *on).await,
-            Persist::LinkToken(token) => store.set_link_token(&room, token).await,
-            Persist::Ended => store.end_room(&room).await,
-        };
-        if let Err(e) = result {
-            all_written = false;
-            tracing::error!(room = %room, ?op, error = %e, "could not persist a room change");
+            Err(e) => {
+                all_written = false;
+                tracing::error!(room = %room, ?op, error = %e, "could not persist a room change");
+            }
         }
     }
 }

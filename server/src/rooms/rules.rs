@@ -75,6 +75,9 @@ pub enum Persist {
         by: UserId,
     },
     HandsEnabled(bool),
+    /// The raised hands in order, with whether an invite is pending (written by the registry
+    /// whenever the queue changed, so a room taken over by another node keeps it).
+    Hands(Vec<(UserId, bool)>),
     /// A new key for the closed room's link (set by the registry after a removal).
     LinkToken(String),
     Ended,
@@ -201,6 +204,22 @@ impl RoomRules {
         }
         self.removed.extend(removed);
         self
+    }
+
+    /// Puts back a stored hand queue (after [`RoomRules::restore`]); hands of people no
+    /// longer in the audience are dropped.
+    pub fn restore_hands(mut self, hands: impl IntoIterator<Item = (UserId, bool)>) -> Self {
+        for (user, invited) in hands {
+            if self.audience.contains_key(&user) {
+                self.hands.insert(user, invited);
+            }
+        }
+        self
+    }
+
+    /// The hand queue as stored: who, in order, and whether an invite is pending.
+    pub fn hands_snapshot(&self) -> Vec<(UserId, bool)> {
+        self.hands.iter().map(|(u, i)| (u.clone(), *i)).collect()
     }
 
     pub fn with_audience_sample(mut self, n: usize) -> Self {

@@ -23,9 +23,25 @@ type ApiResult<T> = Result<T, ApiError>;
 /// Client address for rate limiting: the TCP peer, or the first `X-Forwarded-For` entry
 /// when the operator says a trusted proxy sets it.
 pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
+    ip_from(&parts.headers, &parts.extensions, trust_forwarded_for)
+}
+
+/// [`client_ip`] of a whole request.
+pub fn client_ip_of_request(req: &axum::extract::Request, trust_forwarded_for: bool) -> IpAddr {
+    ip_from(req.headers(), req.extensions(), trust_forwarded_for)
+}
+
+fn ip_from(
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+    trust_forwarded_for: bool,
+) -> IpAddr {
+    // Forwarded by another node of the cluster (signed): the client it came from.
+    if let Some(f) = extensions.get::<crate::cluster::auth::Forwarded>() {
+        return f.client_ip;
+    }
     if trust_forwarded_for {
-        let forwarded = parts
-            .headers
+        let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
@@ -34,8 +50,7 @@ pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
             return ip;
         }
     }
-    parts
-        .extensions
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]))
@@ -447,8 +462,10 @@ pub async fn create_room(
         hands_enabled: true,
         created_at: now_ms(),
     };
+    super::cluster::reserve_new_room(&state, &room.id).await?;
     state.store.create_room(&room).await?;
-    let live = state.registry.add_room(&room, me.user.clone());
+    let fence = super::cluster::confirm_new_room(&state, &room.id).await?;
+    let live = state.registry.add_room(&room, me.user.clone(), fence);
     Metrics::inc(&state.metrics.rooms_created);
     if room.kind != RoomKind::Closed {
         let followers = state.store.followers(&me.user.id).await?;
@@ -524,12 +541,7 @@ pub async fn hallway(
         }
     }
     let (follows, access) = viewer_sets(&state, &me.user.id).await?;
-    let views: Vec<_> = state
-        .registry
-        .all()
-        .iter()
-        .map(|r| r.view_for(&me.user.id))
-        .collect();
+    let views = super::cluster::live_views(&state, &me.user.id).await;
     let v = crate::rooms::hallway::Viewer {
         id: &me.user.id,
         follows: &follows,

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub http_requests: AtomicU64,
     pub http_errors: AtomicU64,
     pub ws_connections: AtomicI64,
+    /// Room WebSockets bridged to the room's owner node (cluster mode), since start.
+    pub ws_forwarded: AtomicU64,
     pub ws_messages: AtomicU64,
     pub ws_errors: AtomicU64,
     pub signups: AtomicU64,
@@ -71,6 +73,12 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         "gauge",
         "Open signalling connections.",
         m.ws_connections.load(Ordering::Relaxed),
+    );
+    metric(
+        "ruang_ws_forwarded_total",
+        "counter",
+        "Room WebSockets bridged to the room's owner node (cluster mode).",
+        c(&m.ws_forwarded),
     );
     metric(
         "ruang_ws_messages_total",

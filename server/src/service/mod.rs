@@ -1,5 +1,6 @@
 //! HTTP API and WebSocket signalling.
 
+pub mod cluster;
 mod error;
 mod guest;
 mod http;
@@ -64,6 +65,10 @@ pub struct AppInner {
     pub photo_limiter: RateLimiter,
     /// Photos decoded at once (each may take up to 256 MiB while it is decoded).
     pub photo_decodes: Arc<tokio::sync::Semaphore>,
+    /// Cluster mode: membership, leases, the cluster key.
+    pub cluster: Option<crate::cluster::Cluster>,
+    /// Requests to other nodes (cluster mode).
+    pub node_http: reqwest::Client,
 }
 
 /// A session (or all of a member's sessions) that stopped being valid.
@@ -90,6 +95,7 @@ impl AppState {
         config: &Config,
         public_url: &str,
         pusher: Arc<push::Pusher>,
+        cluster: Option<crate::cluster::Cluster>,
     ) -> Self {
         AppState(Arc::new(AppInner {
             store,
@@ -119,6 +125,12 @@ impl AppState {
             pusher,
             photo_limiter: RateLimiter::new(config.photo_uploads_per_minute),
             photo_decodes: Arc::new(tokio::sync::Semaphore::new(media::MAX_CONCURRENT_DECODES)),
+            cluster,
+            node_http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(3))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }))
     }
 }
@@ -193,12 +205,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rooms/{id}/guest", post(guest::create_pass))
         .route("/v1/rooms/{id}/ws", get(ws::upgrade))
         .route("/r/{id}", get(pages::room))
+        .route("/v1/admin/cluster", get(cluster::admin_view))
+        .route("/internal/v1/rooms", get(cluster::internal_views))
+        .route(
+            "/internal/v1/rooms/{id}/adopt",
+            post(cluster::internal_adopt),
+        )
         .route("/i/{code}", get(pages::invite))
         .route("/web/room.js", get(pages::script))
         .route("/web/room.css", get(pages::style))
         .fallback(pages::fallback)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cluster::route,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,

@@ -551,7 +551,7 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
     let live_room = e
         .room_id
         .as_ref()
-        .filter(|r| state.registry.get(r).is_some())
+        .filter(|r| super::cluster::is_live(&state, r))
         .cloned();
     let status = if e.cancelled {
         "<p class=\"live\">Cancelled</p>".to_owned()

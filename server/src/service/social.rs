@@ -123,12 +123,12 @@ pub async fn full_profile(
         follows: &follows,
         access: &access,
     };
-    for room in state.registry.all() {
-        if room.role_of(user) != Some(ruang_proto::Role::Moderator) {
-            continue;
-        }
-        let view = room.view_for(&viewer.user.id);
-        if view.visible_to(&v) {
+    for view in super::cluster::live_views(state, &viewer.user.id).await {
+        let hosts = view
+            .stage
+            .iter()
+            .any(|(u, r)| u.id == *user && *r == ruang_proto::Role::Moderator);
+        if hosts && view.visible_to(&v) {
             p.hosting_now.push(view.summary(&v, &state.public_url));
         }
     }
@@ -251,7 +251,7 @@ pub fn to_wire(state: &AppState, e: StoredEvent) -> Event {
     let status = if e.cancelled {
         EventStatus::Cancelled
     } else if let Some(room) = &e.room_id {
-        if state.registry.get(room).is_some() {
+        if super::cluster::is_live(state, room) {
             EventStatus::Live
         } else {
             EventStatus::Ended
@@ -642,6 +642,7 @@ pub async fn start_event(
         created_at: now_ms(),
     };
     let cohosts: Vec<UserId> = e.cohosts.iter().map(|c| c.id.clone()).collect();
+    super::cluster::reserve_new_room(&state, &room.id).await?;
     state
         .store
         .start_event(&e.id, &room, &cohosts)
@@ -653,9 +654,10 @@ pub async fn start_event(
             ),
             err => err.into(),
         })?;
+    let fence = super::cluster::confirm_new_room(&state, &room.id).await?;
     let live = state
         .registry
-        .add_room_with_cohosts(&room, me.user.clone(), cohosts.clone());
+        .add_room_with_cohosts(&room, me.user.clone(), cohosts.clone(), fence);
     // Co-hosts may enter even a closed room.
     for c in &cohosts {
         state.store.grant_access(&room.id, c).await?;
@@ -733,11 +735,11 @@ pub async fn search(
     // Followed first; the text rank orders the rest (stable sort).
     people.sort_by_key(|u| !follows.contains(&u.id));
     people.truncate(limit);
-    let mut rooms: Vec<RoomSummary> = hits
-        .rooms
-        .iter()
-        .filter_map(|id| state.registry.get(id))
-        .map(|r| r.view_for(&me.user.id))
+    let hit_rooms: HashSet<&RoomId> = hits.rooms.iter().collect();
+    let mut rooms: Vec<RoomSummary> = super::cluster::live_views(&state, &me.user.id)
+        .await
+        .into_iter()
+        .filter(|view| hit_rooms.contains(&view.id))
         .filter(|view| view.visible_to(&v))
         .map(|view| view.summary(&v, &state.public_url))
         .collect();

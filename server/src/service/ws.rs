@@ -82,12 +82,7 @@ pub async fn upgrade(
             .into_response()
         }
     };
-    ws.max_message_size(MAX_FRAME)
-        .max_frame_size(MAX_FRAME)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_FRAME + WRITE_BUFFER)
-        .on_upgrade(move |socket| async move {
+    limits(ws).on_upgrade(move |socket| async move {
             state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
             let mut conn = Conn {
                 socket,
@@ -98,6 +93,16 @@ pub async fn upgrade(
             conn.run(RoomId(room), ip).await;
             state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
         })
+}
+
+/// The room WebSocket's frame and buffer limits (also for connections bridged to another
+/// node in cluster mode).
+pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_FRAME + WRITE_BUFFER)
 }
 
 /// A joined connection: room, who, connection id, starting point, guest slot if a guest.

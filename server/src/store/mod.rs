@@ -12,6 +12,7 @@ pub use social::{
     StoredEvent,
 };
 
+use crate::rooms::rules::Persist;
 use ruang_proto::{Invite, InviteCheck, Profile, Role, RoomId, RoomKind, UserId, UserSummary};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -29,6 +30,9 @@ pub enum StoreError {
     NotFound,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// Cluster mode: another node took the room over (its fencing token is newer).
+    #[error("the room is owned by another node now")]
+    Fenced,
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -72,6 +76,8 @@ pub struct LoadedRoom {
     pub removed: Vec<UserId>,
     /// Co-hosts of the event it was started from (they join as moderators).
     pub cohosts: Vec<UserId>,
+    /// Raised hands in order, with whether an invite to speak is pending.
+    pub hands: Vec<(UserId, bool)>,
 }
 
 #[derive(Clone)]
@@ -505,105 +511,143 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_participant(
+    /// Writes one change of a live room, in one transaction. With a `fence` (cluster mode)
+    /// the change lands only while the room's `owner_fence` is still that token: a node that
+    /// lost the room to another gets [`StoreError::Fenced`] and writes nothing.
+    pub async fn apply_room_change(
         &self,
         room: &RoomId,
-        user: &UserId,
-        role: Role,
-        muted: bool,
+        fence: Option<i64>,
+        change: &Persist,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO room_participants (room_id, user_id, role, joined_at, muted) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role, muted = excluded.muted",
-        )
-        .bind(room.as_str())
-        .bind(user.as_str())
-        .bind(role.as_str())
-        .bind(now_ms())
-        .bind(muted as i64)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn set_muted(&self, room: &RoomId, user: &UserId, muted: bool) -> Result<()> {
-        sqlx::query("UPDATE room_participants SET muted = $1 WHERE room_id = $2 AND user_id = $3")
-            .bind(muted as i64)
-            .bind(room.as_str())
-            .bind(user.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn remove_participant(&self, room: &RoomId, user: &UserId) -> Result<()> {
-        sqlx::query("DELETE FROM room_participants WHERE room_id = $1 AND user_id = $2")
-            .bind(room.as_str())
-            .bind(user.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Takes someone out of a room and bars them from it, in one transaction.
-    pub async fn remove_from_room(&self, room: &RoomId, user: &UserId, by: &UserId) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM room_participants WHERE room_id = $1 AND user_id = $2")
+        if let Some(fence) = fence {
+            let held = sqlx::query(
+                "UPDATE rooms SET owner_fence = owner_fence WHERE id = $1 AND owner_fence = $2",
+            )
             .bind(room.as_str())
-            .bind(user.as_str())
+            .bind(fence)
             .execute(&mut *tx)
             .await?;
-        // A closed room they were let into is closed to them again.
-        sqlx::query("DELETE FROM room_access WHERE room_id = $1 AND user_id = $2")
-            .bind(room.as_str())
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO room_removals (room_id, user_id, removed_by, removed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(room.as_str())
-        .bind(user.as_str())
-        .bind(by.as_str())
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+            if held.rows_affected() == 0 {
+                return Err(StoreError::Fenced);
+            }
+        }
+        let r = room.as_str();
+        match change {
+            Persist::Participant { user, role, muted } => {
+                sqlx::query(
+                    "INSERT INTO room_participants (room_id, user_id, role, joined_at, muted) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (room_id, user_id) DO UPDATE SET role = excluded.role, muted = excluded.muted",
+                )
+                .bind(r)
+                .bind(user.as_str())
+                .bind(role.as_str())
+                .bind(now_ms())
+                .bind(*muted as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Persist::Muted { user, muted } => {
+                sqlx::query(
+                    "UPDATE room_participants SET muted = $1 WHERE room_id = $2 AND user_id = $3",
+                )
+                .bind(*muted as i64)
+                .bind(r)
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Persist::ParticipantGone { user } => {
+                sqlx::query("DELETE FROM room_participants WHERE room_id = $1 AND user_id = $2")
+                    .bind(r)
+                    .bind(user.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Persist::Removed { user, by } => {
+                sqlx::query("DELETE FROM room_participants WHERE room_id = $1 AND user_id = $2")
+                    .bind(r)
+                    .bind(user.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                // A closed room they were let into is closed to them again.
+                sqlx::query("DELETE FROM room_access WHERE room_id = $1 AND user_id = $2")
+                    .bind(r)
+                    .bind(user.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO room_removals (room_id, user_id, removed_by, removed_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(r)
+                .bind(user.as_str())
+                .bind(by.as_str())
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Persist::HandsEnabled(enabled) => {
+                sqlx::query("UPDATE rooms SET hands_enabled = $1 WHERE id = $2")
+                    .bind(*enabled as i64)
+                    .bind(r)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Persist::Hands(queue) => {
+                let json = serde_json::to_string(queue).unwrap_or_else(|_| "[]".into());
+                sqlx::query("UPDATE rooms SET hands = $1 WHERE id = $2")
+                    .bind(json)
+                    .bind(r)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Persist::LinkToken(token) => {
+                sqlx::query("UPDATE rooms SET link_token = $1 WHERE id = $2")
+                    .bind(token)
+                    .bind(r)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Persist::Ended => {
+                sqlx::query("UPDATE rooms SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+                    .bind(now_ms())
+                    .bind(r)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM room_participants WHERE room_id = $1")
+                    .bind(r)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn set_link_token(&self, room: &RoomId, token: &str) -> Result<()> {
-        sqlx::query("UPDATE rooms SET link_token = $1 WHERE id = $2")
-            .bind(token)
-            .bind(room.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Cluster mode: takes the next fencing token of a live room (None if it ended). The
+    /// caller holds the room's lease; from now on only writes with this token land.
+    pub async fn next_room_fence(&self, room: &RoomId) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "UPDATE rooms SET owner_fence = owner_fence + 1 WHERE id = $1 AND ended_at IS NULL RETURNING owner_fence",
+        )
+        .bind(room.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("owner_fence")?),
+            None => None,
+        })
     }
 
-    pub async fn set_hands_enabled(&self, room: &RoomId, enabled: bool) -> Result<()> {
-        sqlx::query("UPDATE rooms SET hands_enabled = $1 WHERE id = $2")
-            .bind(enabled as i64)
-            .bind(room.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Marks the room ended and clears its participants, in one transaction.
-    pub async fn end_room(&self, room: &RoomId) -> Result<()> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE rooms SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
-            .bind(now_ms())
-            .bind(room.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM room_participants WHERE room_id = $1")
-            .bind(room.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+    /// Ids of the rooms not ended.
+    pub async fn live_room_ids(&self) -> Result<Vec<RoomId>> {
+        sqlx::query("SELECT id FROM rooms WHERE ended_at IS NULL ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(RoomId(r.try_get("id")?)))
+            .collect()
     }
 
     pub async fn grant_access(&self, room: &RoomId, user: &UserId) -> Result<()> {
@@ -655,52 +699,66 @@ impl Store {
 
     /// Rooms not ended, with their people, for the restart.
     pub async fn live_rooms(&self) -> Result<Vec<LoadedRoom>> {
-        let rows = sqlx::query(
-            "SELECT r.id AS rid, r.title AS title, r.kind AS kind, r.created_by AS created_by, r.link_token AS link_token,
-                    r.hands_enabled AS hands_enabled, r.created_at AS created_at,
-                    u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar
-             FROM rooms r JOIN users u ON u.id = r.created_by WHERE r.ended_at IS NULL ORDER BY r.created_at",
-        )
-        .fetch_all(&self.pool)
-        .await?;
         let mut out = Vec::new();
-        for row in rows {
-            let room = stored_room(&row, "rid")?;
-            let people = sqlx::query(
-                "SELECT u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar, p.role AS role, p.muted AS muted
-                 FROM room_participants p JOIN users u ON u.id = p.user_id
-                 WHERE p.room_id = $1 ORDER BY p.joined_at, u.id",
-            )
-            .bind(room.id.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-            let mut participants = Vec::new();
-            for p in &people {
-                let role: String = p.try_get("role")?;
-                let muted: i64 = p.try_get("muted")?;
-                participants.push((
-                    summary(p, "")?,
-                    Role::parse(&role).unwrap_or(Role::Listener),
-                    muted != 0,
-                ));
+        for id in self.live_room_ids().await? {
+            if let Some(room) = self.load_live_room(&id).await? {
+                out.push(room);
             }
-            let removed = sqlx::query("SELECT user_id FROM room_removals WHERE room_id = $1")
-                .bind(room.id.as_str())
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| Ok(UserId(r.try_get("user_id")?)))
-                .collect::<Result<Vec<_>>>()?;
-            let cohosts = self.room_cohosts(&room.id).await?;
-            out.push(LoadedRoom {
-                creator: summary(&row, "")?,
-                room,
-                participants,
-                removed,
-                cohosts,
-            });
         }
         Ok(out)
+    }
+
+    /// One room not ended, with its people and hand queue (a restart, or a node taking it
+    /// over in cluster mode); None if it ended.
+    pub async fn load_live_room(&self, id: &RoomId) -> Result<Option<LoadedRoom>> {
+        let row = sqlx::query(
+            "SELECT r.id AS rid, r.title AS title, r.kind AS kind, r.created_by AS created_by, r.link_token AS link_token,
+                    r.hands_enabled AS hands_enabled, r.created_at AS created_at, r.hands AS hands,
+                    u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar
+             FROM rooms r JOIN users u ON u.id = r.created_by WHERE r.id = $1 AND r.ended_at IS NULL",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let room = stored_room(&row, "rid")?;
+        let people = sqlx::query(
+            "SELECT u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar, p.role AS role, p.muted AS muted
+             FROM room_participants p JOIN users u ON u.id = p.user_id
+             WHERE p.room_id = $1 ORDER BY p.joined_at, u.id",
+        )
+        .bind(room.id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut participants = Vec::new();
+        for p in &people {
+            let role: String = p.try_get("role")?;
+            let muted: i64 = p.try_get("muted")?;
+            participants.push((
+                summary(p, "")?,
+                Role::parse(&role).unwrap_or(Role::Listener),
+                muted != 0,
+            ));
+        }
+        let removed = sqlx::query("SELECT user_id FROM room_removals WHERE room_id = $1")
+            .bind(room.id.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(UserId(r.try_get("user_id")?)))
+            .collect::<Result<Vec<_>>>()?;
+        let cohosts = self.room_cohosts(&room.id).await?;
+        let hands: String = row.try_get("hands")?;
+        // A queue that cannot be read is dropped, not fatal: people raise their hand again.
+        let hands = serde_json::from_str(&hands).unwrap_or_default();
+        Ok(Some(LoadedRoom {
+            creator: summary(&row, "")?,
+            room,
+            participants,
+            removed,
+            cohosts,
+            hands,
+        }))
     }
 }
 
