@@ -43,3 +43,26 @@ pub async fn forcing_tone(session: &RoomSession) -> (VirtualDevice, MediaSession
     .expect("media of a client that sends regardless");
     (dev, media)
 }
+
+const SR: usize = 48_000;
+
+/// Correlation of each 250 ms chunk of `reference` with `output` after aligning that chunk
+/// (around the best lag of the whole signal). Chunks are aligned separately because the
+/// adaptive jitter buffer may drop or insert a 20 ms frame to follow the network, which
+/// shifts everything after it by one frame.
+pub fn chunked_correlation(reference: &[i16], output: &[i16]) -> Vec<f64> {
+    use ruang_client::media::ruang_media::analysis::best_alignment;
+    let max_lag = output.len().saturating_sub(SR) as isize;
+    let global = best_alignment(reference, output, 0, max_lag.max(1));
+    eprintln!("whole-signal alignment: {global:?}");
+    let chunk = SR / 4;
+    let slack = (SR / 10) as isize;
+    reference
+        .chunks_exact(chunk)
+        .enumerate()
+        .map(|(i, part)| {
+            let base = global.lag + (i * chunk) as isize;
+            best_alignment(part, output, base - slack, base + slack).correlation
+        })
+        .collect()
+}

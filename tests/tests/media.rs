@@ -7,10 +7,9 @@
 use ruang_client::media::ruang_media;
 use ruang_client::media::{MediaOptions, MediaSession, MediaStats};
 use ruang_client::{ApiClient, RoomSession};
-use ruang_media::analysis::best_alignment;
 use ruang_media::device::{Source, VirtualDevice};
 use ruang_proto::RoomKind;
-use ruang_tests::media::{device, forcing_tone, listener_opts};
+use ruang_tests::media::{chunked_correlation, device, forcing_tone, listener_opts};
 use ruang_tests::{Backend, TestServer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,26 +20,6 @@ const PATIENCE: Duration = Duration::from_secs(40);
 const SR: usize = 48_000;
 
 use ruang_media::signal::speech_like;
-
-/// Correlation of each 250 ms chunk of `reference` with `output` after aligning that chunk
-/// (around the best lag of the whole signal). Chunks are aligned separately because the
-/// adaptive jitter buffer may drop or insert a 20 ms frame to follow the network, which
-/// shifts everything after it by one frame.
-fn chunked_correlation(reference: &[i16], output: &[i16]) -> Vec<f64> {
-    let max_lag = output.len().saturating_sub(SR) as isize;
-    let global = best_alignment(reference, output, 0, max_lag.max(1));
-    eprintln!("whole-signal alignment: {global:?}");
-    let chunk = SR / 4;
-    let slack = (SR / 10) as isize;
-    reference
-        .chunks_exact(chunk)
-        .enumerate()
-        .map(|(i, part)| {
-            let base = global.lag + (i * chunk) as isize;
-            best_alignment(part, output, base - slack, base + slack).correlation
-        })
-        .collect()
-}
 
 /// Members `names` (signed up by `admin`) join `room` and start listen-only media.
 async fn listening(

@@ -1,0 +1,580 @@
+//! Cluster mode end to end: three `ruang serve` processes on loopback sharing a real Redis
+//! server and a real PostgreSQL database. A room lives on one node (its owner); members
+//! connect through any node; the owner is killed with SIGKILL and a survivor takes the room
+//! over with the same roles; a node drains on SIGTERM.
+//!
+//! Needs `redis-server` (Debian's `redis-server` package) and `RUANG_TEST_POSTGRES_URL`;
+//! skipped without them unless `RUANG_REQUIRE_CLUSTER=1` (the test script sets it).
+
+mod common;
+
+use common::{free_port, Serve};
+use ruang_client::media::ruang_media;
+use ruang_client::media::{MediaOptions, MediaSession};
+use ruang_client::{ApiClient, ConnectionState, RoomSession, SessionOptions};
+use ruang_media::device::Source;
+use ruang_proto::{Role, RoomKind, UserId};
+use ruang_tests::media::{chunked_correlation, device, forcing_tone, listener_opts};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_secs(40);
+const SR: usize = 48_000;
+
+/// A throwaway `redis-server` on a free port (no persistence).
+struct Redis {
+    child: Child,
+    url: String,
+}
+
+impl Redis {
+    fn start() -> Option<Redis> {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                if std::env::var("RUANG_REQUIRE_CLUSTER").as_deref() == Ok("1") {
+                    panic!("RUANG_REQUIRE_CLUSTER=1 but redis-server cannot start: {e}");
+                }
+                eprintln!("note: redis-server not available ({e}); cluster tests skipped");
+                return None;
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Redis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A node of the test cluster.
+struct Node {
+    id: String,
+    url: String,
+    serve: Option<Serve>,
+    _data: tempfile::TempDir,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    first_invite: String,
+    _redis: Redis,
+}
+
+fn postgres_or_skip() -> Option<()> {
+    if std::env::var("RUANG_TEST_POSTGRES_URL").is_ok() {
+        return Some(());
+    }
+    if std::env::var("RUANG_REQUIRE_CLUSTER").as_deref() == Ok("1") {
+        panic!("RUANG_REQUIRE_CLUSTER=1 but RUANG_TEST_POSTGRES_URL is not set");
+    }
+    eprintln!("note: RUANG_TEST_POSTGRES_URL not set; cluster tests skipped");
+    None
+}
+
+async fn healthy(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{url}/healthz")).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Cluster {
+    /// `n` nodes named n1…nN on one database and one Redis.
+    async fn start(n: usize) -> Option<Cluster> {
+        postgres_or_skip()?;
+        let redis = Redis::start()?;
+        let database = ruang_tests::fresh_postgres().await;
+        let mut nodes = Vec::new();
+        let mut first_invite = None;
+        for i in 1..=n {
+            let data = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let id = format!("n{i}");
+            let serve = Serve::start(
+                data.path(),
+                port,
+                &[
+                    "--database-url",
+                    &database,
+                    "--cluster",
+                    &redis.url,
+                    "--node-id",
+                    &id,
+                    "--rtc-port",
+                    "0",
+                    "--rtc-threads",
+                    "1",
+                    "--max-connections-per-ip",
+                    "0",
+                ],
+            );
+            if i == 1 {
+                // The first node makes the database and prints the admin invite.
+                first_invite = Some(serve.first_invite());
+            }
+            let url = format!("http://127.0.0.1:{port}");
+            healthy(&url).await;
+            nodes.push(Node {
+                id,
+                url,
+                serve: Some(serve),
+                _data: data,
+            });
+        }
+        let c = Cluster {
+            nodes,
+            first_invite: first_invite.unwrap(),
+            _redis: redis,
+        };
+        // Every node sees every other (heartbeats).
+        let admin_probe = Instant::now();
+        loop {
+            let up = c.alive_in_redis().await;
+            if up == n {
+                break;
+            }
+            assert!(admin_probe.elapsed() < Duration::from_secs(10), "{up} of {n} nodes registered");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(c)
+    }
+
+    fn node(&self, id: &str) -> &Node {
+        self.nodes.iter().find(|n| n.id == id).unwrap()
+    }
+
+    /// Nodes registered, as `redis-cli` would count them (through Redis itself).
+    async fn alive_in_redis(&self) -> usize {
+        let client = redis::Client::open(self._redis.url.as_str()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg("ruang:nodes")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let mut alive = 0;
+        for id in ids {
+            let v: Option<String> = redis::cmd("GET")
+                .arg(format!("ruang:node:{id}"))
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            alive += v.is_some() as usize;
+        }
+        alive
+    }
+}
+
+async fn signup(url: &str, code: &str, handle: &str) -> ApiClient {
+    let mut c = ApiClient::new(url).unwrap();
+    c.signup(code, handle, &handle.to_uppercase())
+        .await
+        .unwrap_or_else(|e| panic!("{handle} signs up at {url}: {e}"));
+    c
+}
+
+/// `client`'s account as seen through the node at `url`.
+fn through(client: &ApiClient, url: &str) -> ApiClient {
+    ApiClient::new(url)
+        .unwrap()
+        .with_token(client.token().unwrap())
+}
+
+async fn join(client: &ApiClient, room: &str) -> RoomSession {
+    RoomSession::join(
+        client.ws_url(room),
+        client.token().unwrap().to_owned(),
+        SessionOptions {
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(300),
+            ..SessionOptions::default()
+        },
+    )
+    .await
+    .expect("joins")
+}
+
+/// `GET /v1/admin/cluster` through `url`.
+async fn cluster_view(url: &str, admin: &ApiClient) -> Value {
+    reqwest::Client::new()
+        .get(format!("{url}/v1/admin/cluster"))
+        .bearer_auth(admin.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn owner_of(url: &str, admin: &ApiClient, room: &str) -> Option<(String, i64)> {
+    let view = cluster_view(url, admin).await;
+    view["rooms"].as_array()?.iter().find_map(|r| {
+        (r["room"] == room).then(|| {
+            Some((
+                r["node"].as_str()?.to_owned(),
+                r["fence"].as_i64()?,
+            ))
+        })?
+    })
+}
+
+async fn metric(url: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(' ')?;
+            (n == name).then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("metric {name} missing"))
+}
+
+fn role_of(session: &RoomSession, user: &UserId) -> Option<Role> {
+    let state = session.state();
+    let room = state.room.room.as_ref()?;
+    if room.you.user.id == *user {
+        return Some(room.you.role);
+    }
+    room.stage
+        .iter()
+        .chain(room.audience.iter())
+        .find(|p| p.user.id == *user)
+        .map(|p| p.role)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_room_is_served_through_every_node() {
+    let Some(c) = Cluster::start(3).await else {
+        return;
+    };
+    let (u1, u2, u3) = (
+        c.node("n1").url.clone(),
+        c.node("n2").url.clone(),
+        c.node("n3").url.clone(),
+    );
+    let maya = signup(&u1, &c.first_invite, "maya").await;
+    // Members sign up through other nodes with maya's codes (one database).
+    let codes = maya.invites().await.unwrap();
+    let budi = signup(&u2, &codes[0].code, "budi").await;
+    let citra = signup(&u3, &codes[1].code, "citra").await;
+    let dewi = signup(&u3, &codes[2].code, "dewi").await;
+
+    // Created through n1: placed on the least-loaded node, which owns it.
+    let room = maya
+        .create_room("Across the cluster", RoomKind::Open)
+        .await
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    let (owner, fence) = owner_of(&u2, &maya, &room).await.expect("the room has an owner");
+    assert!(fence >= 1);
+    let view = cluster_view(&u3, &maya).await;
+    assert_eq!(view["cluster"], true);
+    assert_eq!(view["nodes"].as_array().unwrap().len(), 3, "{view}");
+
+    // Everyone joins through a node: maya (moderator) through n2, budi through n3,
+    // citra through n1, dewi through n2.
+    let maya_s = join(&through(&maya, &u2), &room).await;
+    let budi_s = join(&through(&budi, &u3), &room).await;
+    let citra_s = join(&through(&citra, &u1), &room).await;
+    let dewi_s = join(&through(&dewi, &u2), &room).await;
+    assert_eq!(maya_s.state().room.my_role(), Some(Role::Moderator));
+
+    // Commands through any node reach the owner and its events every member.
+    budi_s.raise_hand().await.unwrap();
+    maya_s
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| {
+                r.hands.iter().any(|h| h.participant.user.id == *budi_s.me())
+            })
+        })
+        .await
+        .expect("the moderator on n2 sees the hand raised on n3");
+    maya_s.invite_to_speak(budi_s.me()).await.unwrap();
+    budi_s
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
+        .await
+        .expect("the invite reaches n3");
+    budi_s.accept_invite().await.unwrap();
+    // Speakers come up muted.
+    budi_s.set_muted(false).await.unwrap();
+    for s in [&citra_s, &dewi_s] {
+        s.wait_for(PATIENCE, |st| {
+            st.room.room.as_ref().is_some_and(|r| {
+                r.stage
+                    .iter()
+                    .any(|p| p.user.id == *budi_s.me() && p.role == Role::Speaker)
+            })
+        })
+        .await
+        .expect("every node's members see budi on stage");
+    }
+
+    // The hallway and the room's summary through every node.
+    for url in [&u1, &u2, &u3] {
+        let hall = through(&citra, url).hallway().await.unwrap();
+        assert!(
+            hall.iter().any(|r| r.id.as_str() == room),
+            "the room is in the hallway through {url}"
+        );
+        let summary = through(&citra, url).room(&room, None).await.unwrap();
+        assert_eq!(summary.title, "Across the cluster");
+    }
+
+    // Audio: budi (through n3) speaks; citra (n1) and dewi (n2) hear what he said.
+    let mut listeners = Vec::new();
+    for s in [&citra_s, &dewi_s] {
+        let mut dev = device(Source::Silence);
+        let media = MediaSession::start(s, &mut dev, listener_opts())
+            .await
+            .expect("listener media starts");
+        listeners.push((dev, media));
+    }
+    // A listener's modified client sends anyway: never forwarded, whatever node.
+    let (_sneaky_dev, sneaky) = forcing_tone(&maya_s).await;
+    maya_s.set_muted(true).await.unwrap();
+    let reference = ruang_media::signal::speech_like(SR * 4, 5);
+    let go = Arc::new(AtomicBool::new(false));
+    let mut mic = device(Source::gated(reference.clone(), false, go.clone()));
+    let media = MediaSession::start(&budi_s, &mut mic, MediaOptions::default())
+        .await
+        .expect("speaker media starts");
+    go.store(true, Ordering::Release);
+    for (_, m) in &listeners {
+        m.wait_for(PATIENCE, |s| s.frames_with_audio >= 190)
+            .await
+            .unwrap_or_else(|s| panic!("audio did not arrive: {s:#?}"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    media.stop().await;
+    let sneaky_sent = sneaky.stats().packets_sent;
+    sneaky.stop().await;
+    assert!(sneaky_sent > 100, "the muted client kept sending");
+    for (mut dev, m) in listeners {
+        m.stop().await;
+        let rec = dev.take_recording();
+        let chunks = chunked_correlation(&reference, &rec);
+        let good = chunks.iter().filter(|&&c| c >= 0.9).count();
+        assert!(
+            good + 2 >= chunks.len(),
+            "the listener hears the speaker, and only him (a 1 kHz tone mixed in would \
+             break the correlation): {chunks:.3?}"
+        );
+    }
+    let dropped = metric(&c.node(&owner).url, "ruang_sfu_packets_dropped_not_on_stage_total").await;
+    assert!(
+        dropped + 5.0 >= sneaky_sent as f64,
+        "the owner's SFU dropped the muted moderator's packets: {dropped} of {sneaky_sent}"
+    );
+    // Connections that reached other nodes than the owner were bridged to it.
+    let mut bridged = 0.0;
+    for n in &c.nodes {
+        bridged += metric(&n.url, "ruang_ws_forwarded_total").await;
+    }
+    assert!(bridged >= 2.0, "room WebSockets were bridged to the owner: {bridged}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_is_killed_and_a_survivor_takes_the_room_with_its_roles() {
+    let Some(mut c) = Cluster::start(3).await else {
+        return;
+    };
+    let u1 = c.node("n1").url.clone();
+    let maya = signup(&u1, &c.first_invite, "maya").await;
+    let codes = maya.invites().await.unwrap();
+    let budi = signup(&u1, &codes[0].code, "budi").await;
+    let citra = signup(&u1, &codes[1].code, "citra").await;
+    let room = maya
+        .create_room("Survives", RoomKind::Open)
+        .await
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    let (owner, fence) = owner_of(&u1, &maya, &room).await.unwrap();
+    // Members reach the room through the two other nodes (behind one public name, a load
+    // balancer would send their reconnections to live nodes the same way).
+    let others: Vec<String> = c
+        .nodes
+        .iter()
+        .filter(|n| n.id != owner)
+        .map(|n| n.url.clone())
+        .collect();
+    let maya_s = join(&through(&maya, &others[0]), &room).await;
+    let budi_s = join(&through(&budi, &others[1]), &room).await;
+    let citra_s = join(&through(&citra, &others[0]), &room).await;
+    budi_s.raise_hand().await.unwrap();
+    maya_s
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| !r.hands.is_empty())
+        })
+        .await
+        .unwrap();
+    maya_s.invite_to_speak(budi_s.me()).await.unwrap();
+    budi_s
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
+        .await
+        .unwrap();
+    budi_s.accept_invite().await.unwrap();
+    // Speakers come up muted.
+    budi_s.set_muted(false).await.unwrap();
+    citra_s.raise_hand().await.unwrap();
+    maya_s
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| {
+                r.hands.iter().any(|h| h.participant.user.id == *citra_s.me())
+                    && r.stage.iter().any(|p| p.user.id == *budi_s.me())
+            })
+        })
+        .await
+        .unwrap();
+
+    // budi speaks a steady tone; citra listens.
+    let mut mic = device(Source::sine(440.0, 0.3));
+    let speaker = MediaSession::start(&budi_s, &mut mic, MediaOptions::default())
+        .await
+        .unwrap();
+    let mut ear = device(Source::Silence);
+    let listener = MediaSession::start(&citra_s, &mut ear, listener_opts())
+        .await
+        .unwrap();
+    listener
+        .wait_for(PATIENCE, |s| s.frames_with_audio >= 50)
+        .await
+        .expect("audio flows before the kill");
+
+    // SIGKILL the owner.
+    let killed = c
+        .nodes
+        .iter_mut()
+        .find(|n| n.id == owner)
+        .unwrap();
+    killed.serve.as_ref().unwrap().signal("-KILL");
+    let t0 = Instant::now();
+    let _ = killed.serve.take();
+    let heard_before = listener.stats().frames_with_audio;
+    // Audio comes back for the listener: a survivor took the room and the clients moved.
+    listener
+        .wait_for(PATIENCE, |s| s.frames_with_audio >= heard_before + 100)
+        .await
+        .unwrap_or_else(|s| panic!("audio did not come back: {s:#?}"));
+    eprintln!("audio back {} ms after SIGKILL of the owner", t0.elapsed().as_millis());
+
+    let (new_owner, new_fence) = owner_of(&others[0], &maya, &room).await.unwrap();
+    assert_ne!(new_owner, owner);
+    assert!(new_fence > fence, "a takeover takes a newer fencing token");
+    // Roles and the hand queue came through.
+    for s in [&maya_s, &budi_s, &citra_s] {
+        s.wait_for(PATIENCE, |st| st.connection == ConnectionState::Connected)
+            .await
+            .unwrap();
+    }
+    assert_eq!(role_of(&maya_s, maya_s.me()), Some(Role::Moderator));
+    assert_eq!(role_of(&maya_s, budi_s.me()), Some(Role::Speaker));
+    assert_eq!(role_of(&maya_s, citra_s.me()), Some(Role::Listener));
+    let hands = maya_s.state().room.room.unwrap().hands;
+    assert!(
+        hands.iter().any(|h| h.participant.user.id == *citra_s.me()),
+        "citra's raised hand survived: {hands:?}"
+    );
+    // Commands keep working on the new owner.
+    maya_s.invite_to_speak(citra_s.me()).await.unwrap();
+    citra_s
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
+        .await
+        .expect("the new owner runs the room");
+    speaker.stop().await;
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_hands_its_rooms_over() {
+    let Some(mut c) = Cluster::start(2).await else {
+        return;
+    };
+    let u1 = c.node("n1").url.clone();
+    let maya = signup(&u1, &c.first_invite, "maya").await;
+    let codes = maya.invites().await.unwrap();
+    let budi = signup(&u1, &codes[0].code, "budi").await;
+    let room = maya
+        .create_room("Moving", RoomKind::Open)
+        .await
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    let (owner, fence) = owner_of(&u1, &maya, &room).await.unwrap();
+    let other = c.nodes.iter().find(|n| n.id != owner).unwrap().url.clone();
+    let maya_s = join(&through(&maya, &other), &room).await;
+    let budi_s = join(&through(&budi, &other), &room).await;
+    budi_s.raise_hand().await.unwrap();
+    maya_s
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| !r.hands.is_empty())
+        })
+        .await
+        .unwrap();
+
+    // SIGTERM: the owner drains and exits.
+    let node = c.nodes.iter_mut().find(|n| n.id == owner).unwrap();
+    let mut serve = node.serve.take().unwrap();
+    serve.signal("-TERM");
+    let status = serve.child.wait().unwrap();
+    assert!(status.success(), "a drained node exits cleanly: {status}");
+
+    let (new_owner, new_fence) = owner_of(&other, &maya, &room).await.expect("taken over");
+    assert_ne!(new_owner, owner);
+    assert!(new_fence > fence);
+    let view = cluster_view(&other, &maya).await;
+    assert_eq!(view["nodes"].as_array().unwrap().len(), 1, "the drained node left: {view}");
+    maya_s
+        .wait_for(PATIENCE, |s| {
+            s.connection == ConnectionState::Connected
+                && s.room.room.as_ref().is_some_and(|r| {
+                    r.hands.iter().any(|h| h.participant.user.id == *budi_s.me())
+                })
+        })
+        .await
+        .expect("the moderator is back, the hand still raised");
+    maya_s.invite_to_speak(budi_s.me()).await.unwrap();
+}
