@@ -182,7 +182,11 @@ fn default_node_id(addr: SocketAddr) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .take(48)
         .collect();
-    format!("{}-{}", if host.is_empty() { "node" } else { &host }, addr.port())
+    format!(
+        "{}-{}",
+        if host.is_empty() { "node" } else { &host },
+        addr.port()
+    )
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -211,11 +215,13 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
         idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(5)),
         max_live_rooms_per_member: args.max_live_rooms_per_member,
-        cluster: args.cluster.map(|redis_url| ruang_server::cluster::ClusterConfig {
-            redis_url,
-            node_id: args.node_id.unwrap_or_else(|| default_node_id(args.addr)),
-            node_url: args.node_url,
-        }),
+        cluster: args
+            .cluster
+            .map(|redis_url| ruang_server::cluster::ClusterConfig {
+                redis_url,
+                node_id: args.node_id.unwrap_or_else(|| default_node_id(args.addr)),
+                node_url: args.node_url,
+            }),
         ..Config::default()
     };
     let server = Server::start(config).await?;

@@ -161,7 +161,10 @@ impl Cluster {
             if up == n {
                 break;
             }
-            assert!(admin_probe.elapsed() < Duration::from_secs(10), "{up} of {n} nodes registered");
+            assert!(
+                admin_probe.elapsed() < Duration::from_secs(10),
+                "{up} of {n} nodes registered"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Some(c)
@@ -238,12 +241,7 @@ async fn cluster_view(url: &str, admin: &ApiClient) -> Value {
 async fn owner_of(url: &str, admin: &ApiClient, room: &str) -> Option<(String, i64)> {
     let view = cluster_view(url, admin).await;
     view["rooms"].as_array()?.iter().find_map(|r| {
-        (r["room"] == room).then(|| {
-            Some((
-                r["node"].as_str()?.to_owned(),
-                r["fence"].as_i64()?,
-            ))
-        })?
+        (r["room"] == room).then(|| Some((r["node"].as_str()?.to_owned(), r["fence"].as_i64()?)))?
     })
 }
 
@@ -300,7 +298,9 @@ async fn one_room_is_served_through_every_node() {
         .id
         .as_str()
         .to_owned();
-    let (owner, fence) = owner_of(&u2, &maya, &room).await.expect("the room has an owner");
+    let (owner, fence) = owner_of(&u2, &maya, &room)
+        .await
+        .expect("the room has an owner");
     assert!(fence >= 1);
     let view = cluster_view(&u3, &maya).await;
     assert_eq!(view["cluster"], true);
@@ -319,7 +319,9 @@ async fn one_room_is_served_through_every_node() {
     maya_s
         .wait_for(PATIENCE, |s| {
             s.room.room.as_ref().is_some_and(|r| {
-                r.hands.iter().any(|h| h.participant.user.id == *budi_s.me())
+                r.hands
+                    .iter()
+                    .any(|h| h.participant.user.id == *budi_s.me())
             })
         })
         .await
@@ -397,7 +399,11 @@ async fn one_room_is_served_through_every_node() {
              break the correlation): {chunks:.3?}"
         );
     }
-    let dropped = metric(&c.node(&owner).url, "ruang_sfu_packets_dropped_not_on_stage_total").await;
+    let dropped = metric(
+        &c.node(&owner).url,
+        "ruang_sfu_packets_dropped_not_on_stage_total",
+    )
+    .await;
     assert!(
         dropped + 5.0 >= sneaky_sent as f64,
         "the owner's SFU dropped the muted moderator's packets: {dropped} of {sneaky_sent}"
@@ -407,7 +413,10 @@ async fn one_room_is_served_through_every_node() {
     for n in &c.nodes {
         bridged += metric(&n.url, "ruang_ws_forwarded_total").await;
     }
-    assert!(bridged >= 2.0, "room WebSockets were bridged to the owner: {bridged}");
+    assert!(
+        bridged >= 2.0,
+        "room WebSockets were bridged to the owner: {bridged}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,7 +469,9 @@ async fn the_owner_is_killed_and_a_survivor_takes_the_room_with_its_roles() {
     maya_s
         .wait_for(PATIENCE, |s| {
             s.room.room.as_ref().is_some_and(|r| {
-                r.hands.iter().any(|h| h.participant.user.id == *citra_s.me())
+                r.hands
+                    .iter()
+                    .any(|h| h.participant.user.id == *citra_s.me())
                     && r.stage.iter().any(|p| p.user.id == *budi_s.me())
             })
         })
@@ -482,11 +493,7 @@ async fn the_owner_is_killed_and_a_survivor_takes_the_room_with_its_roles() {
         .expect("audio flows before the kill");
 
     // SIGKILL the owner.
-    let killed = c
-        .nodes
-        .iter_mut()
-        .find(|n| n.id == owner)
-        .unwrap();
+    let killed = c.nodes.iter_mut().find(|n| n.id == owner).unwrap();
     killed.serve.as_ref().unwrap().signal("-KILL");
     let t0 = Instant::now();
     let _ = killed.serve.take();
@@ -496,7 +503,10 @@ async fn the_owner_is_killed_and_a_survivor_takes_the_room_with_its_roles() {
         .wait_for(PATIENCE, |s| s.frames_with_audio >= heard_before + 100)
         .await
         .unwrap_or_else(|s| panic!("audio did not come back: {s:#?}"));
-    eprintln!("audio back {} ms after SIGKILL of the owner", t0.elapsed().as_millis());
+    eprintln!(
+        "audio back {} ms after SIGKILL of the owner",
+        t0.elapsed().as_millis()
+    );
 
     let (new_owner, new_fence) = owner_of(&others[0], &maya, &room).await.unwrap();
     assert_ne!(new_owner, owner);
@@ -566,12 +576,18 @@ async fn a_draining_node_hands_its_rooms_over() {
     assert_ne!(new_owner, owner);
     assert!(new_fence > fence);
     let view = cluster_view(&other, &maya).await;
-    assert_eq!(view["nodes"].as_array().unwrap().len(), 1, "the drained node left: {view}");
+    assert_eq!(
+        view["nodes"].as_array().unwrap().len(),
+        1,
+        "the drained node left: {view}"
+    );
     maya_s
         .wait_for(PATIENCE, |s| {
             s.connection == ConnectionState::Connected
                 && s.room.room.as_ref().is_some_and(|r| {
-                    r.hands.iter().any(|h| h.participant.user.id == *budi_s.me())
+                    r.hands
+                        .iter()
+                        .any(|h| h.participant.user.id == *budi_s.me())
                 })
         })
         .await

@@ -56,7 +56,10 @@ impl NodeKey {
     pub fn sign(&self, node: &str, client_ip: IpAddr, method: &str, path: &str) -> String {
         let at = now_ms();
         let ip = client_ip.to_string();
-        let tag = self.mac(node, at, &ip, method, path).finalize().into_bytes();
+        let tag = self
+            .mac(node, at, &ip, method, path)
+            .finalize()
+            .into_bytes();
         format!("{node};{at};{ip};{}", hex::encode(tag))
     }
 

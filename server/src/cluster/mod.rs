@@ -99,6 +99,8 @@ struct Inner {
     secret: auth::NodeKey,
     /// Rooms this node holds the lease of, with their fencing tokens.
     leases: Mutex<HashMap<RoomId, i64>>,
+    /// Rooms this node reserved and is taking (fence being read, state being loaded).
+    acquiring: Mutex<HashSet<RoomId>>,
     draining: AtomicBool,
     /// Live rooms in the database as of the last adoption round (for "is it live?" answers
     /// about rooms other nodes own).
@@ -159,13 +161,10 @@ impl Cluster {
         }
         let client = redis::Client::open(config.redis_url.as_str())
             .with_context(|| format!("reading the Redis URL {:?}", config.redis_url))?;
-        let redis = tokio::time::timeout(
-            Duration::from_secs(10),
-            ConnectionManager::new(client),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("Redis at {} did not answer", config.redis_url))?
-        .with_context(|| format!("connecting to Redis at {}", config.redis_url))?;
+        let redis = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new(client))
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis at {} did not answer", config.redis_url))?
+            .with_context(|| format!("connecting to Redis at {}", config.redis_url))?;
         let secret = auth::NodeKey::load(store).await?;
         Ok(Cluster(Arc::new(Inner {
             redis,
@@ -179,6 +178,7 @@ impl Cluster {
             started_at: now_ms(),
             secret,
             leases: Mutex::new(HashMap::new()),
+            acquiring: Mutex::new(HashSet::new()),
             draining: AtomicBool::new(false),
             seen_live: RwLock::new(HashSet::new()),
         })))
@@ -242,9 +242,8 @@ impl Cluster {
             .set_options(
                 node_key(&self.0.node_id),
                 json,
-                redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(
-                    NODE_TTL.as_millis() as u64,
-                )),
+                redis::SetOptions::default()
+                    .with_expiration(redis::SetExpiry::PX(NODE_TTL.as_millis() as u64)),
             )
             .ignore()
             .sadd(NODES, &self.0.node_id)
@@ -304,7 +303,29 @@ impl Cluster {
         Ok(v.as_deref().and_then(Owner::parse))
     }
 
+    /// Whether this node holds `room`'s lease or is taking it right now (its state may not
+    /// be loaded yet).
+    pub fn holds_or_acquiring(&self, room: &RoomId) -> bool {
+        self.holds(room)
+            || self
+                .0
+                .acquiring
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(room)
+    }
+
+    /// Marks the end of taking `room` (loaded, or given up).
+    pub fn acquired(&self, room: &RoomId) {
+        self.0
+            .acquiring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(room);
+    }
+
     /// Reserves `room`'s lease for this node if nobody holds it (fence 0 until confirmed).
+    /// Until [`Cluster::acquired`], requests for it wait for its state here.
     pub async fn reserve(&self, room: &RoomId) -> anyhow::Result<bool> {
         let mut r = self.redis();
         let set: Option<String> = r
@@ -316,6 +337,13 @@ impl Cluster {
                     .with_expiration(redis::SetExpiry::PX(LEASE_TTL.as_millis() as u64)),
             )
             .await?;
+        if set.is_some() {
+            self.0
+                .acquiring
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(room.clone());
+        }
         Ok(set.is_some())
     }
 
@@ -352,10 +380,15 @@ impl Cluster {
                 return Err(e.into());
             }
         };
-        Ok(self.confirm(room, fence).await?.then_some(fence))
+        let confirmed = self.confirm(room, fence).await;
+        if !matches!(confirmed, Ok(true)) {
+            self.acquired(room);
+        }
+        Ok(confirmed?.then_some(fence))
     }
 
     async fn drop_reservation(&self, room: &RoomId) {
+        self.acquired(room);
         let mut r = self.redis();
         let _: Result<i64, _> = redis::Script::new(RELEASE)
             .key(owner_key(room))
@@ -367,11 +400,7 @@ impl Cluster {
     /// Renews every lease this node holds; returns the rooms whose lease was lost (expired
     /// and taken by another node: they must be let go here at once).
     pub async fn renew(&self) -> anyhow::Result<Vec<RoomId>> {
-        let held: Vec<(RoomId, i64)> = self
-            .leases()
-            .iter()
-            .map(|(r, f)| (r.clone(), *f))
-            .collect();
+        let held: Vec<(RoomId, i64)> = self.leases().iter().map(|(r, f)| (r.clone(), *f)).collect();
         if held.is_empty() {
             return Ok(Vec::new());
         }
@@ -387,7 +416,11 @@ impl Cluster {
         }
         let mut r = self.redis();
         // Scripts not yet cached by this Redis are loaded first (pipelines do not retry).
-        let _: () = script.prepare_invoke().load_async(&mut r).await.map(|_: String| ())?;
+        let _: () = script
+            .prepare_invoke()
+            .load_async(&mut r)
+            .await
+            .map(|_: String| ())?;
         let answers: Vec<i64> = pipe.query_async(&mut r).await?;
         let mut lost = Vec::new();
         for ((room, _), ok) in held.into_iter().zip(answers) {
@@ -470,7 +503,7 @@ mod tests {
         };
         let b = NodeInfo {
             rooms: 0,
-            connections: 60,
+            connections: 80,
             ..a.clone()
         };
         assert!(a.load() < b.load());

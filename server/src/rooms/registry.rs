@@ -104,7 +104,9 @@ impl LiveRoom {
             return None;
         }
         for p in fx.persist {
-            let _ = self.persist.send(PersistJob::Op(self.id.clone(), self.fence, p));
+            let _ = self
+                .persist
+                .send(PersistJob::Op(self.id.clone(), self.fence, p));
         }
         let (tx, rx) = oneshot::channel();
         let _ = self.persist.send(PersistJob::Flush(tx));
@@ -343,7 +345,9 @@ impl Registry {
         let weak = Arc::downgrade(&registry);
         tokio::spawn(async move {
             while let Some(id) = lost_rx.recv().await {
-                let Some(registry) = weak.upgrade() else { break };
+                let Some(registry) = weak.upgrade() else {
+                    break;
+                };
                 if registry.release(&id) {
                     tracing::warn!(room = %id, "another node owns this room now; its connections move there");
                 }

@@ -76,13 +76,17 @@ pub async fn route(State(state): State<AppState>, mut req: Request, next: Next) 
         .unwrap_or_default();
     // A request another node forwarded runs here, as it is.
     if let Some(value) = req.headers().get(HEADER) {
-        let checked = value
-            .to_str()
-            .ok()
-            .and_then(|v| cluster.key().verify(v, req.method().as_str(), &path_and_query));
+        let checked = value.to_str().ok().and_then(|v| {
+            cluster
+                .key()
+                .verify(v, req.method().as_str(), &path_and_query)
+        });
         return match checked {
             Some(fwd) => {
                 req.extensions_mut().insert(fwd);
+                if let Some(room) = room_of(req.uri().path()) {
+                    settle(&state, &cluster, &room).await;
+                }
                 next.run(req).await
             }
             None => ApiError::new(
@@ -113,7 +117,10 @@ pub async fn route(State(state): State<AppState>, mut req: Request, next: Next) 
         return next.run(req).await;
     };
     match owner_node(&state, &cluster, &room).await {
-        Ok(Where::Here) => next.run(req).await,
+        Ok(Where::Here) => {
+            settle(&state, &cluster, &room).await;
+            next.run(req).await
+        }
         Ok(Where::Node(node)) => {
             if is_websocket(req.headers()) {
                 forward_ws(state, cluster, node, ip, req).await
@@ -166,16 +173,40 @@ pub async fn adopt(state: &AppState, cluster: &Cluster, room: &RoomId) -> anyhow
     let Some(fence) = cluster.claim(&state.store, room).await? else {
         return Ok(false);
     };
-    match state.store.load_live_room(room).await? {
-        Some(loaded) => {
+    let loaded = state.store.load_live_room(room).await;
+    let taken = match loaded {
+        Ok(Some(loaded)) => {
             let live = state.registry.restore(loaded, Some(fence));
             tracing::info!(room = %room, fence, ended = live.ended(), "took the room over");
-            Ok(true)
+            true
         }
-        None => {
+        Ok(None) => {
             cluster.release(room).await;
-            Ok(false)
+            false
         }
+        Err(e) => {
+            cluster.acquired(room);
+            cluster.release(room).await;
+            return Err(e.into());
+        }
+    };
+    cluster.acquired(room);
+    Ok(taken)
+}
+
+/// Longest a request waits for a room this node is taking over to be loaded.
+const SETTLE_WAIT: Duration = Duration::from_secs(3);
+
+/// Before a room request runs here: if this node is taking the room (reserved, or leased
+/// and loading), waits until its state is in the registry, so a client that reconnects
+/// during a takeover is not told the room is gone.
+async fn settle(state: &AppState, cluster: &Cluster, room: &RoomId) {
+    let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+    while state.registry.get(room).is_none()
+        && cluster.holds_or_acquiring(room)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -277,24 +308,16 @@ async fn forward_ws(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
     let (mut parts, _) = req.into_parts();
-    let ws = match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state)
-        .await
+    let ws = match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state).await
     {
         Ok(ws) => ws,
         Err(e) => return e.into_response(),
     };
-    let target = format!(
-        "{}{}",
-        node.url.replacen("http", "ws", 1),
-        path_and_query
-    );
+    let target = format!("{}{}", node.url.replacen("http", "ws", 1), path_and_query);
     let header = signed(&cluster, ip, &Method::GET, &path_and_query);
     super::ws::limits(ws).on_upgrade(move |client| async move {
         state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
-        state
-            .metrics
-            .ws_forwarded
-            .fetch_add(1, Ordering::Relaxed);
+        state.metrics.ws_forwarded.fetch_add(1, Ordering::Relaxed);
         bridge(client, &target, header).await;
         state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
     })
@@ -437,11 +460,7 @@ pub async fn live_views(state: &AppState, viewer: &UserId) -> Vec<RoomView> {
 /// Whether `room` is live anywhere in the cluster (here, or owned by another node as of the
 /// last look, at most [`ADOPT_EVERY`] ago).
 pub fn is_live(state: &AppState, room: &RoomId) -> bool {
-    state.registry.get(room).is_some()
-        || state
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.seen_live(room))
+    state.registry.get(room).is_some() || state.cluster.as_ref().is_some_and(|c| c.seen_live(room))
 }
 
 #[derive(Deserialize)]
@@ -488,9 +507,15 @@ pub struct RoomOwner {
 }
 
 /// `GET /v1/admin/cluster` (admins only).
-pub async fn admin_view(State(state): State<AppState>, Authed(me): Authed) -> ApiResult<Json<ClusterView>> {
+pub async fn admin_view(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+) -> ApiResult<Json<ClusterView>> {
     if !me.is_admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "only admins see the cluster"));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only admins see the cluster",
+        ));
     }
     let Some(cluster) = &state.cluster else {
         return Ok(Json(ClusterView {
@@ -557,10 +582,15 @@ pub async fn confirm_new_room(state: &AppState, room: &RoomId) -> ApiResult<Opti
         .next_room_fence(room)
         .await?
         .ok_or_else(|| fail("the new room ended at once".into()))?;
-    match cluster.confirm(room, fence).await {
+    let confirmed = cluster.confirm(room, fence).await;
+    // Requests for it wait on the lease now (until the registry has it), not the reservation.
+    cluster.acquired(room);
+    match confirmed {
         Ok(true) => Ok(Some(fence)),
         Ok(false) => Err(fail("the new room's lease expired; try again".into())),
-        Err(e) => Err(fail(format!("the cluster's shared state is unreachable: {e}"))),
+        Err(e) => Err(fail(format!(
+            "the cluster's shared state is unreachable: {e}"
+        ))),
     }
 }
 
@@ -660,7 +690,10 @@ pub async fn drain(state: &AppState) {
         )
         .await;
     let rooms = cluster.held();
-    tracing::info!(rooms = rooms.len(), "draining: handing rooms to other nodes");
+    tracing::info!(
+        rooms = rooms.len(),
+        "draining: handing rooms to other nodes"
+    );
     for room in &rooms {
         // Out of the map first (clients are told to reconnect), then the writes land, then
         // the lease goes: whoever takes it loads the latest state.
@@ -719,7 +752,10 @@ mod tests {
 
     #[test]
     fn room_paths_name_their_room() {
-        assert_eq!(room_of("/v1/rooms/abc123/ws"), Some(RoomId("abc123".into())));
+        assert_eq!(
+            room_of("/v1/rooms/abc123/ws"),
+            Some(RoomId("abc123".into()))
+        );
         assert_eq!(room_of("/v1/rooms/abc123"), Some(RoomId("abc123".into())));
         assert_eq!(room_of("/r/abc123"), Some(RoomId("abc123".into())));
         assert_eq!(room_of("/v1/rooms"), None);

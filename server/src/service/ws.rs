@@ -83,16 +83,16 @@ pub async fn upgrade(
         }
     };
     limits(ws).on_upgrade(move |socket| async move {
-            state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
-            let mut conn = Conn {
-                socket,
-                seq: 0,
-                state: state.clone(),
-                session: None,
-            };
-            conn.run(RoomId(room), ip).await;
-            state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
-        })
+        state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+        let mut conn = Conn {
+            socket,
+            seq: 0,
+            state: state.clone(),
+            session: None,
+        };
+        conn.run(RoomId(room), ip).await;
+        state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
+    })
 }
 
 /// The room WebSocket's frame and buffer limits (also for connections bridged to another

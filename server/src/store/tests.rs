@@ -62,3 +62,50 @@ async fn sessions_revoke() {
     assert!(s.user_for_token(&t1).await.unwrap().is_none());
     assert_eq!(s.revoke_all_sessions(&id).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_node_with_an_old_fencing_token_writes_nothing() {
+    let (_dir, s) = store().await;
+    let code = s.ensure_first_invite().await.unwrap().unwrap();
+    let (_, admin) = s.signup(&code, "root", "Root", 1).await.unwrap();
+    let room = StoredRoom {
+        id: RoomId("r1".into()),
+        title: "Fenced".into(),
+        kind: RoomKind::Open,
+        created_by: admin.clone(),
+        link_token: "lt".into(),
+        hands_enabled: true,
+        created_at: now_ms(),
+    };
+    s.create_room(&room).await.unwrap();
+    let first = s.next_room_fence(&room.id).await.unwrap().unwrap();
+    let hand = Persist::Hands(vec![(admin.clone(), false)]);
+    s.apply_room_change(&room.id, Some(first), &hand)
+        .await
+        .unwrap();
+    // Another node takes the room over: the first one's writes are refused, and lost.
+    let second = s.next_room_fence(&room.id).await.unwrap().unwrap();
+    assert!(second > first);
+    assert!(matches!(
+        s.apply_room_change(&room.id, Some(first), &Persist::Hands(Vec::new()))
+            .await,
+        Err(StoreError::Fenced)
+    ));
+    assert!(matches!(
+        s.apply_room_change(&room.id, Some(first), &Persist::Ended)
+            .await,
+        Err(StoreError::Fenced)
+    ));
+    let loaded = s
+        .load_live_room(&room.id)
+        .await
+        .unwrap()
+        .expect("still live");
+    assert_eq!(loaded.hands, vec![(admin.clone(), false)]);
+    // The new owner's writes land; an ended room takes no new token.
+    s.apply_room_change(&room.id, Some(second), &Persist::Ended)
+        .await
+        .unwrap();
+    assert!(s.load_live_room(&room.id).await.unwrap().is_none());
+    assert_eq!(s.next_room_fence(&room.id).await.unwrap(), None);
+}
