@@ -499,14 +499,20 @@ async fn the_owner_is_killed_and_a_survivor_takes_the_room_with_its_roles() {
     let _ = killed.serve.take();
     let heard_before = listener.stats().frames_with_audio;
     // Audio comes back for the listener: a survivor took the room and the clients moved.
+    // (What was in the jitter buffer at the kill plays out first: 10 frames past that.)
+    listener
+        .wait_for(PATIENCE, |s| s.frames_with_audio >= heard_before + 10)
+        .await
+        .unwrap_or_else(|s| panic!("audio did not come back: {s:#?}"));
+    // The figure docs/benchmarks.md quotes (p50/p95 over runs of this test).
+    eprintln!(
+        "failover: audio back {} ms after SIGKILL of the owner",
+        t0.elapsed().as_millis()
+    );
     listener
         .wait_for(PATIENCE, |s| s.frames_with_audio >= heard_before + 100)
         .await
-        .unwrap_or_else(|s| panic!("audio did not come back: {s:#?}"));
-    eprintln!(
-        "audio back {} ms after SIGKILL of the owner",
-        t0.elapsed().as_millis()
-    );
+        .unwrap_or_else(|s| panic!("audio did not keep flowing: {s:#?}"));
 
     let (new_owner, new_fence) = owner_of(&others[0], &maya, &room).await.unwrap();
     assert_ne!(new_owner, owner);

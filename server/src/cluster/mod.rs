@@ -315,6 +315,15 @@ impl Cluster {
                 .contains(room)
     }
 
+    /// Whether this node is taking `room` right now (reserved or leased, state not loaded).
+    pub fn is_acquiring(&self, room: &RoomId) -> bool {
+        self.0
+            .acquiring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(room)
+    }
+
     /// Marks the end of taking `room` (loaded, or given up).
     pub fn acquired(&self, room: &RoomId) {
         self.0

@@ -583,14 +583,22 @@ pub async fn confirm_new_room(state: &AppState, room: &RoomId) -> ApiResult<Opti
         .await?
         .ok_or_else(|| fail("the new room ended at once".into()))?;
     let confirmed = cluster.confirm(room, fence).await;
-    // Requests for it wait on the lease now (until the registry has it), not the reservation.
-    cluster.acquired(room);
+    if !matches!(confirmed, Ok(true)) {
+        cluster.acquired(room);
+    }
     match confirmed {
         Ok(true) => Ok(Some(fence)),
         Ok(false) => Err(fail("the new room's lease expired; try again".into())),
         Err(e) => Err(fail(format!(
             "the cluster's shared state is unreachable: {e}"
         ))),
+    }
+}
+
+/// Cluster mode, once a new room is in the registry: it is no longer being acquired.
+pub fn new_room_live(state: &AppState, room: &RoomId) {
+    if let Some(cluster) = &state.cluster {
+        cluster.acquired(room);
     }
 }
 
@@ -617,9 +625,9 @@ pub fn spawn_loops(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
             if let Err(e) = renew_cluster.heartbeat(connections, peers).await {
                 tracing::warn!(error = %e, "cluster heartbeat failed");
             }
-            // Ended rooms give their lease back.
+            // Ended rooms give their lease back (not those still being loaded).
             for room in renew_cluster.held() {
-                if s.registry.get(&room).is_none() {
+                if s.registry.get(&room).is_none() && !renew_cluster.is_acquiring(&room) {
                     renew_cluster.release(&room).await;
                 }
             }

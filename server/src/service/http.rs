@@ -466,6 +466,7 @@ pub async fn create_room(
     state.store.create_room(&room).await?;
     let fence = super::cluster::confirm_new_room(&state, &room.id).await?;
     let live = state.registry.add_room(&room, me.user.clone(), fence);
+    super::cluster::new_room_live(&state, &room.id);
     Metrics::inc(&state.metrics.rooms_created);
     if room.kind != RoomKind::Closed {
         let followers = state.store.followers(&me.user.id).await?;

@@ -658,6 +658,7 @@ pub async fn start_event(
     let live = state
         .registry
         .add_room_with_cohosts(&room, me.user.clone(), cohosts.clone(), fence);
+    super::cluster::new_room_live(&state, &room.id);
     // Co-hosts may enter even a closed room.
     for c in &cohosts {
         state.store.grant_access(&room.id, c).await?;
