@@ -116,6 +116,11 @@ pub async fn route(State(state): State<AppState>, mut req: Request, next: Next) 
     let Some(room) = room_of(req.uri().path()) else {
         return next.run(req).await;
     };
+    // Ours and loaded: no need to ask Redis (a lease lost in the last half second is
+    // caught by the fencing token at the next write).
+    if cluster.holds(&room) && state.registry.get(&room).is_some() {
+        return next.run(req).await;
+    }
     match owner_node(&state, &cluster, &room).await {
         Ok(Where::Here) => {
             settle(&state, &cluster, &room).await;
