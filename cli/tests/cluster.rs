@@ -384,6 +384,29 @@ async fn one_room_is_served_through_every_node() {
             .unwrap_or_else(|s| panic!("audio did not arrive: {s:#?}"));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // The media cascade: every node served the media of the members that reached it
+    // (citra on n1, maya and dewi on n2, budi on n3), and the owner sent the room's audio
+    // once to each other node with listeners, not once per listener.
+    for n in &c.nodes {
+        let offers = metric(&n.url, "ruang_sfu_offers_accepted_total").await;
+        assert!(offers >= 1.0, "{} served media offers: {offers}", n.id);
+    }
+    let owner_url = &c.node(&owner).url;
+    let sent = metric(owner_url, "ruang_cascade_datagrams_sent_total").await;
+    let subscribed = metric(owner_url, "ruang_cascade_subscriptions").await;
+    let edges_with_listeners = [&u1, &u2].iter().filter(|u| ***u != *owner_url).count() as f64;
+    assert!(
+        subscribed >= edges_with_listeners,
+        "the nodes serving listeners subscribed to the owner: {subscribed}"
+    );
+    assert!(
+        sent >= 190.0 * edges_with_listeners,
+        "the owner sent the speaker's audio down to each edge: {sent}"
+    );
+    assert!(
+        sent <= 400.0 * 3.0,
+        "one stream per edge, not per listener: {sent}"
+    );
     media.stop().await;
     let sneaky_sent = sneaky.stats().packets_sent;
     sneaky.stop().await;

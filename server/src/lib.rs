@@ -184,11 +184,14 @@ impl Server {
                 audience_sample: config.audience_sample,
             },
         );
+        // Cluster: shards hand audio for other nodes to the cascade task.
+        let (cascade_tx, cascade_rx) = tokio::sync::mpsc::channel(sfu::cascade::QUEUE);
         let sfu = sfu::Sfu::start(sfu::SfuConfig {
             bind: SocketAddr::new(addr.ip(), config.rtc_port),
             public_ip: config.rtc_public_ip,
             forward_limit: config.forward_limit,
             threads: config.rtc_threads,
+            cascade: cluster.as_ref().map(|_| cascade_tx),
         })?;
         let rtc_addr = sfu.addr();
         let pusher =
@@ -203,6 +206,30 @@ impl Server {
             cluster.clone(),
         );
         let (shutdown, mut shutdown_rx) = watch::channel(false);
+        if let Some(c) = &cluster {
+            // The other nodes reach this one's cascade socket at the node URL's address.
+            let ip = url::Url::parse(c.node_url())
+                .ok()
+                .and_then(|u| {
+                    u.host_str()?
+                        .trim_matches(['[', ']'])
+                        .parse::<IpAddr>()
+                        .ok()
+                })
+                .filter(|ip| !ip.is_unspecified())
+                .unwrap_or(addr.ip());
+            let (task, bound) = sfu::cascade::Cascade::bind(
+                ip,
+                c.clone(),
+                registry.clone(),
+                sfu.clone(),
+                state.edges.clone(),
+                state.cascade_metrics.clone(),
+            )?;
+            c.set_cascade_addr(bound);
+            tracing::info!(%bound, "cluster media cascade listening (UDP)");
+            tokio::spawn(task.run(cascade_rx, shutdown_rx.clone()));
+        }
         service::cluster::spawn_loops(state.clone(), shutdown_rx.clone());
         let drain_state = state.clone();
 

@@ -38,7 +38,7 @@ impl NodeKey {
         Ok(NodeKey(key))
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn from_bytes(b: [u8; 32]) -> NodeKey {
         NodeKey(b)
     }
@@ -50,6 +50,20 @@ impl NodeKey {
             mac.update(b"\n");
         }
         mac
+    }
+
+    /// HMAC-SHA256 of `data` (the cascade's datagrams).
+    pub fn tag(&self, data: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the start of [`NodeKey::tag`] of `data` (compared in constant time).
+    pub fn verify_tag(&self, data: &[u8], tag: &[u8]) -> bool {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("any key length");
+        mac.update(data);
+        mac.verify_truncated_left(tag).is_ok()
     }
 
     /// The header value for a request this node forwards for `client_ip`.

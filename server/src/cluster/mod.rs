@@ -61,6 +61,9 @@ pub struct NodeInfo {
     pub draining: bool,
     pub started_at: i64,
     pub heartbeat_at: i64,
+    /// Where the room's edges and owner exchange audio (UDP), see `sfu::cascade`.
+    #[serde(default)]
+    pub cascade: Option<String>,
 }
 
 impl NodeInfo {
@@ -102,6 +105,8 @@ struct Inner {
     /// Rooms this node reserved and is taking (fence being read, state being loaded).
     acquiring: Mutex<HashSet<RoomId>>,
     draining: AtomicBool,
+    /// This node's cascade address (set once the socket is bound).
+    cascade: RwLock<Option<std::net::SocketAddr>>,
     /// Live rooms in the database as of the last adoption round (for "is it live?" answers
     /// about rooms other nodes own).
     seen_live: RwLock<HashSet<RoomId>>,
@@ -180,6 +185,7 @@ impl Cluster {
             leases: Mutex::new(HashMap::new()),
             acquiring: Mutex::new(HashSet::new()),
             draining: AtomicBool::new(false),
+            cascade: RwLock::new(None),
             seen_live: RwLock::new(HashSet::new()),
         })))
     }
@@ -216,6 +222,10 @@ impl Cluster {
         *self.0.seen_live.write().unwrap_or_else(|e| e.into_inner()) = rooms;
     }
 
+    pub fn set_cascade_addr(&self, addr: std::net::SocketAddr) {
+        *self.0.cascade.write().unwrap_or_else(|e| e.into_inner()) = Some(addr);
+    }
+
     pub fn is_draining(&self) -> bool {
         self.0.draining.load(Ordering::Relaxed)
     }
@@ -235,6 +245,12 @@ impl Cluster {
             draining: self.is_draining(),
             started_at: self.0.started_at,
             heartbeat_at: now_ms(),
+            cascade: self
+                .0
+                .cascade
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .map(|a| a.to_string()),
         };
         let json = serde_json::to_string(&info)?;
         let mut r = self.redis();
@@ -509,6 +525,7 @@ mod tests {
             draining: false,
             started_at: 0,
             heartbeat_at: 0,
+            cascade: None,
         };
         let b = NodeInfo {
             rooms: 0,

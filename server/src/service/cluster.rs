@@ -13,6 +13,8 @@ use super::{ApiError, AppState};
 use crate::cluster::auth::{Forwarded, HEADER};
 use crate::cluster::{Cluster, NodeInfo, ADOPT_EVERY, RENEW_EVERY};
 use crate::rooms::hallway::RoomView;
+use crate::sfu::cascade::EdgeRoom;
+use crate::sfu::MediaRoom;
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -297,8 +300,9 @@ async fn forward_http(
     }
 }
 
-/// Bridges a room WebSocket to the owner node, frame by frame: the owner runs the room
-/// and its media (its SFU answers the offer), this node only carries the frames.
+/// Bridges a room WebSocket to the owner node, frame by frame: the owner runs the room,
+/// this node carries its frames and serves the member's media itself (an edge of the room:
+/// `sfu::cascade`), so one room's listeners spread over every node.
 async fn forward_ws(
     state: AppState,
     cluster: Cluster,
@@ -312,6 +316,9 @@ async fn forward_ws(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
+    let Some(room) = room_of(req.uri().path()) else {
+        return ApiError::code(ErrorCode::NotFound).into_response();
+    };
     let (mut parts, _) = req.into_parts();
     let ws = match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state).await
     {
@@ -323,15 +330,108 @@ async fn forward_ws(
     super::ws::limits(ws).on_upgrade(move |client| async move {
         state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
         state.metrics.ws_forwarded.fetch_add(1, Ordering::Relaxed);
-        bridge(client, &target, header).await;
+        bridge(&state, room, client, &target, header).await;
         state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
     })
 }
 
-async fn bridge(mut client: axum::extract::ws::WebSocket, target: &str, header: HeaderValue) {
+/// Media offers a bridged connection may make per [`OFFER_WINDOW`] (each replaces its peer).
+const OFFERS_PER_WINDOW: u32 = 10;
+const OFFER_WINDOW: Duration = Duration::from_secs(10);
+
+/// What one bridged connection knows and holds on this node.
+struct Bridged {
+    room: RoomId,
+    /// The member, from the owner's `welcome` (the owner checked the token).
+    you: Option<UserId>,
+    conn: u64,
+    /// The edge room, while this connection has media here.
+    edge: Option<Arc<EdgeRoom>>,
+    edge_events: Option<tokio::sync::broadcast::Receiver<crate::rooms::Dispatch>>,
+    offers: (tokio::time::Instant, u32),
+}
+
+fn text_frame(msg: &ServerMessage) -> axum::extract::ws::Message {
+    axum::extract::ws::Message::Text(
+        serde_json::to_string(msg)
+            .expect("server messages serialize")
+            .into(),
+    )
+}
+
+impl Bridged {
+    /// A `media_offer` the client sent: answered by this node's SFU.
+    async fn media_offer(
+        &mut self,
+        state: &AppState,
+        req: Option<u64>,
+        sdp: String,
+    ) -> ServerMessage {
+        let error = |code, message: String| ServerMessage::Error {
+            req,
+            code,
+            message,
+            fatal: false,
+        };
+        let Some(you) = self.you.clone() else {
+            return error(ErrorCode::HelloRequired, "say hello first".into());
+        };
+        let now = tokio::time::Instant::now();
+        if now.duration_since(self.offers.0) > OFFER_WINDOW {
+            self.offers = (now, 0);
+        }
+        self.offers.1 += 1;
+        if self.offers.1 > OFFERS_PER_WINDOW {
+            return error(
+                ErrorCode::RateLimited,
+                "too many media offers; wait a moment".into(),
+            );
+        }
+        let edge = self
+            .edge
+            .get_or_insert_with(|| state.edges.get_or_make(&self.room))
+            .clone();
+        if self.edge_events.is_none() {
+            self.edge_events = Some(edge.subscribe());
+        }
+        match state
+            .sfu
+            .offer(MediaRoom::Edge(edge), you, self.conn, sdp)
+            .await
+        {
+            Ok(sdp) => ServerMessage::MediaAnswer { req, sdp },
+            Err(message) => error(ErrorCode::BadRequest, message),
+        }
+    }
+
+    /// The next output of the edge room for this connection (pends while it has none).
+    async fn edge_event(&mut self) -> Option<crate::rooms::Dispatch> {
+        match &mut self.edge_events {
+            Some(rx) => loop {
+                match rx.recv().await {
+                    Ok(d) => return Some(d),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return None,
+                }
+            },
+            None => std::future::pending().await,
+        }
+    }
+}
+
+async fn bridge(
+    state: &AppState,
+    room: RoomId,
+    mut client: axum::extract::ws::WebSocket,
+    target: &str,
+    header: HeaderValue,
+) {
     use axum::extract::ws::Message as C;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message as U;
+    let bye = ServerMessage::Closing {
+        reason: CloseReason::ServerShutdown,
+    };
     let upstream = async {
         let mut request = target.into_client_request()?;
         request.headers_mut().insert(HEADER, header);
@@ -349,68 +449,105 @@ async fn bridge(mut client: axum::extract::ws::WebSocket, target: &str, header: 
         Err(e) => {
             tracing::warn!(target, error = %e, "cannot reach the room's owner node");
             // Like a restart: the client reconnects with backoff, by then the room has moved.
-            let bye = ServerMessage::Closing {
-                reason: CloseReason::ServerShutdown,
-            };
-            if let Ok(text) = serde_json::to_string(&bye) {
-                let _ = client.send(C::Text(text.into())).await;
-            }
+            let _ = client.send(text_frame(&bye)).await;
             let _ = client.send(C::Close(None)).await;
             return;
         }
     };
     let (mut up_tx, mut up_rx) = upstream.split();
     let (mut down_tx, mut down_rx) = client.split();
-    let client_to_owner = async {
-        while let Some(Ok(m)) = down_rx.next().await {
-            let m = match m {
-                C::Text(t) => U::Text(t.as_str().into()),
-                C::Binary(b) => U::Binary(b),
-                C::Ping(p) => U::Ping(p),
-                C::Pong(p) => U::Pong(p),
-                C::Close(_) => break,
-            };
-            if up_tx.send(m).await.is_err() {
-                break;
-            }
-        }
-        let _ = up_tx.close().await;
+    let mut b = Bridged {
+        room: room.clone(),
+        you: None,
+        conn: state.registry.next_conn_id(),
+        edge: None,
+        edge_events: None,
+        offers: (tokio::time::Instant::now(), 0),
     };
-    let owner_to_client = async {
-        let mut clean = false;
-        while let Some(m) = up_rx.next().await {
-            let m = match m {
-                Ok(U::Text(t)) => {
-                    if t.contains("\"closing\"") {
-                        clean = true;
+    // Whether the owner said goodbye itself (`closing`); if not, it died.
+    let mut owner_said_bye = false;
+    let mut client_left = false;
+    loop {
+        tokio::select! {
+            m = down_rx.next() => {
+                let m = match m {
+                    Some(Ok(C::Text(t))) => {
+                        if t.contains("media_offer") {
+                            if let Ok(env) = serde_json::from_str::<ruang_proto::ClientEnvelope>(t.as_str()) {
+                                if let ruang_proto::ClientMessage::MediaOffer { sdp } = env.msg {
+                                    let answer = b.media_offer(state, env.req, sdp).await;
+                                    if down_tx.send(text_frame(&answer)).await.is_err() {
+                                        client_left = true;
+                                        break;
+                                    }
+                                    continue;
+                                }
+                            }
+                        }
+                        U::Text(t.as_str().into())
                     }
-                    C::Text(t.as_str().into())
+                    Some(Ok(C::Binary(x))) => U::Binary(x),
+                    Some(Ok(C::Ping(p))) => U::Ping(p),
+                    Some(Ok(C::Pong(p))) => U::Pong(p),
+                    Some(Ok(C::Close(_))) | Some(Err(_)) | None => {
+                        client_left = true;
+                        break;
+                    }
+                };
+                if up_tx.send(m).await.is_err() {
+                    break;
                 }
-                Ok(U::Binary(b)) => C::Binary(b),
-                Ok(U::Ping(p)) => C::Ping(p),
-                Ok(U::Pong(p)) => C::Pong(p),
-                Ok(U::Close(_)) | Err(_) => break,
-                Ok(U::Frame(_)) => continue,
-            };
-            if down_tx.send(m).await.is_err() {
-                return;
+            }
+            m = up_rx.next() => {
+                let m = match m {
+                    Some(Ok(U::Text(t))) => {
+                        if b.you.is_none() && t.starts_with("{\"type\":\"welcome\"") {
+                            if let Ok(ServerMessage::Welcome { you, .. }) = serde_json::from_str(t.as_str()) {
+                                b.you = Some(you);
+                            }
+                        }
+                        if t.starts_with("{\"type\":\"closing\"") {
+                            owner_said_bye = true;
+                        }
+                        C::Text(t.as_str().into())
+                    }
+                    Some(Ok(U::Binary(x))) => C::Binary(x),
+                    Some(Ok(U::Ping(p))) => C::Ping(p),
+                    Some(Ok(U::Pong(p))) => C::Pong(p),
+                    Some(Ok(U::Frame(_))) => continue,
+                    Some(Ok(U::Close(_))) | Some(Err(_)) | None => break,
+                };
+                if down_tx.send(m).await.is_err() {
+                    client_left = true;
+                    break;
+                }
+            }
+            ev = b.edge_event() => {
+                let Some(ev) = ev else { continue };
+                if let crate::rooms::rules::Outgoing::MediaEnded { user, conn, reason } = &*ev {
+                    if Some(user) == b.you.as_ref() && *conn == b.conn {
+                        let msg = ServerMessage::MediaClosed { reason: (*reason).to_owned() };
+                        if down_tx.send(text_frame(&msg)).await.is_err() {
+                            client_left = true;
+                            break;
+                        }
+                    }
+                }
             }
         }
-        if !clean {
+    }
+    if let (Some(_), Some(you)) = (&b.edge, &b.you) {
+        state.sfu.remove(&room, you, b.conn);
+    }
+    if client_left {
+        let _ = up_tx.close().await;
+    } else {
+        if !owner_said_bye {
             // The owner went away without a word (it died): tell the client to reconnect,
             // which brings it to the node that takes the room over.
-            let bye = ServerMessage::Closing {
-                reason: CloseReason::ServerShutdown,
-            };
-            if let Ok(text) = serde_json::to_string(&bye) {
-                let _ = down_tx.send(C::Text(text.into())).await;
-            }
+            let _ = down_tx.send(text_frame(&bye)).await;
         }
         let _ = down_tx.close().await;
-    };
-    tokio::select! {
-        _ = client_to_owner => {}
-        _ = owner_to_client => {}
     }
 }
 

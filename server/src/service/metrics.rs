@@ -80,6 +80,31 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         "Room WebSockets bridged to the room's owner node (cluster mode).",
         c(&m.ws_forwarded),
     );
+    let cm = &state.cascade_metrics;
+    metric(
+        "ruang_cascade_datagrams_sent_total",
+        "counter",
+        "Audio datagrams sent to other nodes (cluster media cascade).",
+        c(&cm.datagrams_sent),
+    );
+    metric(
+        "ruang_cascade_datagrams_received_total",
+        "counter",
+        "Datagrams received from other nodes (cluster media cascade).",
+        c(&cm.datagrams_received),
+    );
+    metric(
+        "ruang_cascade_datagrams_refused_total",
+        "counter",
+        "Cascade datagrams refused: bad tag, malformed, too old, replayed.",
+        c(&cm.datagrams_refused),
+    );
+    metric(
+        "ruang_cascade_subscriptions",
+        "gauge",
+        "Other nodes receiving the audio of rooms this node owns (per room).",
+        cm.subscriptions.load(Ordering::Relaxed),
+    );
     metric(
         "ruang_ws_messages_total",
         "counter",

@@ -69,6 +69,9 @@ pub struct AppInner {
     pub cluster: Option<crate::cluster::Cluster>,
     /// Requests to other nodes (cluster mode).
     pub node_http: reqwest::Client,
+    /// Cluster mode: rooms other nodes own whose members' media this node serves.
+    pub edges: Arc<crate::sfu::cascade::EdgeRooms>,
+    pub cascade_metrics: Arc<crate::sfu::cascade::CascadeMetrics>,
 }
 
 /// A session (or all of a member's sessions) that stopped being valid.
@@ -131,6 +134,8 @@ impl AppState {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            edges: Arc::default(),
+            cascade_metrics: Arc::default(),
         }))
     }
 }

@@ -635,7 +635,12 @@ impl Conn {
                 let answer = self
                     .state
                     .sfu
-                    .offer(room.clone(), me.clone(), conn, sdp.clone())
+                    .offer(
+                        crate::sfu::MediaRoom::Owned(room.clone()),
+                        me.clone(),
+                        conn,
+                        sdp.clone(),
+                    )
                     .await;
                 return match answer {
                     Ok(sdp) => self.send(&ServerMessage::MediaAnswer { req, sdp }).await,

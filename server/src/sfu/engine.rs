@@ -13,9 +13,8 @@
 
 use super::forward::{Forward, ForwardConfig, PeerId, RoomForwarder, Verdict};
 use super::udp::{self, RecvBatch, SendBatch};
-use super::{answer, offer, Command, Relayed, SfuMetrics};
+use super::{answer, cascade, offer, Command, MediaRoom, Relayed, SfuMetrics};
 use crate::rooms::rules::{Audience, Outgoing};
-use crate::rooms::LiveRoom;
 use ruang_proto::{RoomEvent, RoomId, SpeakerLevel, UserId};
 use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Reverse;
@@ -62,7 +61,7 @@ struct Peer {
 }
 
 struct RoomState {
-    live: Arc<LiveRoom>,
+    live: MediaRoom,
     fwd: RoomForwarder,
     audible_version: Option<u64>,
     /// Users of the room's peers, kept one levels round after a peer left (to report 0).
@@ -79,6 +78,9 @@ pub(crate) struct Bus {
     pub control: Vec<mpsc::WeakUnboundedSender<Command>>,
     /// The other shards' bounded queues of relayed audio.
     pub relay: Vec<mpsc::WeakSender<Relayed>>,
+    /// Cluster mode: audio for other nodes (the owner's audible audio for the room's edges,
+    /// an edge's microphones for the owner).
+    pub cascade: Option<mpsc::Sender<cascade::Outbound>>,
 }
 
 /// Relayed audio that waited longer than this in a busy shard's queue is dropped: a listener's
@@ -297,7 +299,7 @@ impl Engine {
 
     fn add_peer(
         &mut self,
-        room: Arc<LiveRoom>,
+        room: MediaRoom,
         user: UserId,
         conn: u64,
         sdp: &str,
@@ -313,7 +315,7 @@ impl Engine {
         let old: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.room == room.id && p.user == user)
+            .filter(|(_, p)| p.room == *room.id() && p.user == user)
             .map(|(id, _)| *id)
             .collect();
         for id in old {
@@ -324,7 +326,7 @@ impl Engine {
         let fwd_config = self.fwd_config.clone();
         let state = self
             .rooms
-            .entry(room.id.clone())
+            .entry(room.id().clone())
             .or_insert_with(|| RoomState {
                 live: room.clone(),
                 fwd: RoomForwarder::new(fwd_config),
@@ -336,11 +338,11 @@ impl Engine {
         state.fwd.add_peer(id, slots.len());
         state.users.insert(id, user.clone());
         state.audible_version = None; // re-read for the new peer
-        tracing::debug!(room = %room.id, user = %user, peer = id, mic = shape.mic.is_some(), slots = slots.len(), "media peer added");
+        tracing::debug!(room = %room.id(), user = %user, peer = id, mic = shape.mic.is_some(), slots = slots.len(), "media peer added");
         self.peers.insert(
             id,
             Peer {
-                room: room.id.clone(),
+                room: room.id().clone(),
                 user,
                 conn,
                 rtc,
@@ -548,9 +550,31 @@ impl Engine {
         let Some(room) = self.rooms.get_mut(&peer.room) else {
             return;
         };
+        let rtp_time = data.time.numer();
+        if let MediaRoom::Edge(edge) = &room.live {
+            // Another node owns the room: it alone decides what is audible. The microphone
+            // goes up to it; what it forwards comes back down for the listeners here.
+            if let Some(tx) = &self.bus.cascade {
+                let up = cascade::Outbound::Up {
+                    room: edge.clone(),
+                    speaker: Arc::new(peer.user.clone()),
+                    audio: cascade::Audio {
+                        rtp_time,
+                        audio_level: data.ext_vals.audio_level,
+                        voice_activity: data.ext_vals.voice_activity,
+                        payload: data.data,
+                    },
+                };
+                if tx.try_send(up).is_err() {
+                    self.metrics
+                        .packets_relay_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            return;
+        }
         refresh_audible(room, &self.peers, &self.bus);
         let level = data.ext_vals.audio_level.map(|l| l.unsigned_abs().min(127));
-        let rtp_time = data.time.numer();
         let verdict = room
             .fwd
             .on_packet(from, level, rtp_time, now_ms, &mut self.forwards);
@@ -563,6 +587,7 @@ impl Engine {
         let relayed = Relayed {
             room: room.live.clone(),
             from,
+            speaker: None,
             audio_level: data.ext_vals.audio_level,
             voice_activity: data.ext_vals.voice_activity,
             rtp_time,
@@ -578,6 +603,24 @@ impl Engine {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         }
+        // Cluster: the room's edges get it once each (the cascade task fans it out).
+        if let (Some(tx), MediaRoom::Owned(live)) = (&self.bus.cascade, &relayed.room) {
+            let down = cascade::Outbound::Owned {
+                room: live.clone(),
+                speaker: Arc::new(peer.user.clone()),
+                audio: cascade::Audio {
+                    rtp_time,
+                    audio_level: relayed.audio_level,
+                    voice_activity: relayed.voice_activity,
+                    payload: relayed.payload.clone(),
+                },
+            };
+            if tx.try_send(down).is_err() {
+                self.metrics
+                    .packets_relay_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
         self.write_forwards(&relayed);
     }
 
@@ -591,9 +634,31 @@ impl Engine {
             return;
         }
         let now_ms = self.now_ms(now);
-        let Some(room) = self.rooms.get_mut(&relayed.room.id) else {
+        // Audio of another node's speaker in a room this node owns: the first shard reports
+        // its level to the room, even with no member of its own there.
+        let report_level = relayed.speaker.is_some()
+            && self.bus.shard == 0
+            && matches!(relayed.room, MediaRoom::Owned(_));
+        if report_level && !self.rooms.contains_key(relayed.room.id()) {
+            self.rooms.insert(
+                relayed.room.id().clone(),
+                RoomState {
+                    live: relayed.room.clone(),
+                    fwd: RoomForwarder::new(self.fwd_config.clone()),
+                    audible_version: None,
+                    users: HashMap::default(),
+                    remote: HashMap::default(),
+                },
+            );
+        }
+        let Some(room) = self.rooms.get_mut(relayed.room.id()) else {
             return; // nobody in this room on this shard
         };
+        if let (true, Some(user)) = (report_level, &relayed.speaker) {
+            if !room.users.contains_key(&relayed.from) {
+                room.users.insert(relayed.from, (**user).clone());
+            }
+        }
         if !room.fwd.has_peer(relayed.from) {
             room.fwd.add_peer(relayed.from, 0);
             room.fwd.set_audible(relayed.from, true);
@@ -607,6 +672,12 @@ impl Engine {
             now_ms,
             &mut self.forwards,
         );
+        if let Some(speaker) = &relayed.speaker {
+            // Never a speaker's own voice back to them (they may be served here).
+            let peers = &self.peers;
+            self.forwards
+                .retain(|f| peers.get(&f.to).is_none_or(|p| p.user != **speaker));
+        }
         self.write_forwards(&relayed);
     }
 
@@ -677,7 +748,8 @@ impl Engine {
             let fwd = &room.fwd;
             room.users
                 .retain(|p, _| self.peers.contains_key(p) || fwd.level(*p) > 0.0);
-            if !levels.is_empty() {
+            // An edge's clients hear levels from the owner, through their bridged connection.
+            if !levels.is_empty() && matches!(room.live, MediaRoom::Owned(_)) {
                 room.live.send(Outgoing::Event {
                     to: Audience::All,
                     event: RoomEvent::Levels { levels },
@@ -774,7 +846,11 @@ pub(crate) fn negotiate(
 /// audible while their shard relays them. A local speaker who stops being audible is
 /// announced to the other shards, which free its slots at once.
 fn refresh_audible(room: &mut RoomState, peers: &HashMap<PeerId, Peer>, bus: &Bus) {
-    let set = room.live.audible_set();
+    // An edge's own peers are never forwarded here (the owner decides; see `media`).
+    let MediaRoom::Owned(live) = &room.live else {
+        return;
+    };
+    let set = live.audible_set();
     let version = set.version();
     if room.audible_version == Some(version) {
         return;
@@ -787,7 +863,7 @@ fn refresh_audible(room: &mut RoomState, peers: &HashMap<PeerId, Peer>, bus: &Bu
         };
         let audible = set.contains(&p.user);
         if !audible && room.fwd.audible(id) {
-            relay_gone(bus, &room.live.id, id);
+            relay_gone(bus, &live.id, id);
         }
         room.fwd.set_audible(id, audible);
     }

@@ -19,6 +19,7 @@
 //! oneshot) and `remove`.
 
 pub mod answer;
+pub mod cascade;
 pub(crate) mod engine;
 pub mod forward;
 pub mod offer;
@@ -49,6 +50,8 @@ pub struct SfuConfig {
     /// Forwarding threads (shards), each on its own UDP port: `bind`'s port and the next
     /// ones when it is not 0. 0: one per available core, at most [`MAX_SHARDS`].
     pub threads: usize,
+    /// Cluster mode: where shards hand audio bound for other nodes (see [`cascade`]).
+    pub cascade: Option<mpsc::Sender<cascade::Outbound>>,
 }
 
 /// Relayed packets a shard may have waiting (beyond that, they are dropped like a full
@@ -85,9 +88,42 @@ pub struct SfuMetrics {
     pub packets_relay_dropped: AtomicU64,
 }
 
+/// The room a media peer belongs to: one this node runs (its rules decide who is audible),
+/// or, in cluster mode, one another node owns, whose audio this node receives from the
+/// owner and fans out to its own members (an **edge** of the room).
+#[derive(Clone)]
+pub enum MediaRoom {
+    Owned(Arc<LiveRoom>),
+    Edge(Arc<cascade::EdgeRoom>),
+}
+
+impl MediaRoom {
+    pub fn id(&self) -> &RoomId {
+        match self {
+            MediaRoom::Owned(r) => &r.id,
+            MediaRoom::Edge(r) => &r.id,
+        }
+    }
+
+    /// Output for the room's connections on this node (levels, media ended).
+    pub fn send(&self, out: crate::rooms::rules::Outgoing) {
+        match self {
+            MediaRoom::Owned(r) => r.send(out),
+            MediaRoom::Edge(r) => r.send(out),
+        }
+    }
+
+    fn ended(&self) -> bool {
+        match self {
+            MediaRoom::Owned(r) => r.ended(),
+            MediaRoom::Edge(_) => false,
+        }
+    }
+}
+
 pub(crate) enum Command {
     Offer {
-        room: Arc<LiveRoom>,
+        room: MediaRoom,
         user: UserId,
         conn: u64,
         sdp: String,
@@ -110,8 +146,11 @@ pub(crate) enum Command {
 /// shared.
 #[derive(Clone)]
 pub(crate) struct Relayed {
-    pub room: Arc<LiveRoom>,
+    pub room: MediaRoom,
     pub from: forward::PeerId,
+    /// Audio that came from another node (cluster): the speaker, so the node serving them
+    /// does not send them their own voice, and the owner reports their level.
+    pub speaker: Option<Arc<UserId>>,
     pub audio_level: Option<i8>,
     pub voice_activity: Option<bool>,
     pub rtp_time: u64,
@@ -123,6 +162,7 @@ pub(crate) struct Relayed {
 #[derive(Clone)]
 pub struct Sfu {
     shards: Arc<[Shard]>,
+    ids: Arc<AtomicU64>,
     assignments: Arc<std::sync::Mutex<Assignments>>,
     metrics: Arc<SfuMetrics>,
 }
@@ -176,8 +216,9 @@ impl Assignments {
 
 struct Shard {
     tx: mpsc::UnboundedSender<Command>,
-    /// Keeps the shard's relay queue open (shards hold each other's only weakly).
-    _relay: mpsc::Sender<Relayed>,
+    /// The shard's relay queue (shards hold each other's only weakly; this keeps it open),
+    /// also where audio from other nodes comes in.
+    relay_in: mpsc::Sender<Relayed>,
     addr: SocketAddr,
 }
 
@@ -239,6 +280,7 @@ impl Sfu {
                     .filter(others)
                     .map(|j| relay_senders[j].downgrade())
                     .collect(),
+                cascade: config.cascade.clone(),
             };
             let engine = engine::Engine::new(
                 addr,
@@ -268,13 +310,14 @@ impl Sfu {
             tracing::info!(%bound, candidate = %addr, shard = i, "SFU listening (UDP)");
             shards.push(Shard {
                 tx,
-                _relay: relay_tx,
+                relay_in: relay_tx,
                 addr,
             });
         }
         drop(senders);
         drop(relay_senders);
         Ok(Sfu {
+            ids,
             assignments: Arc::new(std::sync::Mutex::new(Assignments::new(shards.len()))),
             shards: shards.into(),
             metrics,
@@ -321,13 +364,13 @@ impl Sfu {
     /// user had in that room. Returns the SDP answer, or why the offer was refused.
     pub async fn offer(
         &self,
-        room: Arc<LiveRoom>,
+        room: MediaRoom,
         user: UserId,
         conn: u64,
         sdp: String,
     ) -> Result<String, String> {
         let (reply, rx) = oneshot::channel();
-        let shard = self.assignments().offer(&room.id, &user, conn);
+        let shard = self.assignments().offer(room.id(), &user, conn);
         self.shards[shard]
             .tx
             .send(Command::Offer {
@@ -354,6 +397,28 @@ impl Sfu {
             user: user.clone(),
             conn,
         });
+    }
+
+    /// Hands audio that arrived from another node to every shard (each forwards it to its
+    /// own members of the room). False if a shard's queue was full.
+    pub(crate) fn inject(&self, packet: Relayed) -> bool {
+        let mut all = true;
+        for s in self.shards.iter() {
+            let counter = match s.relay_in.try_send(packet.clone()) {
+                Ok(()) => &self.metrics.packets_relayed,
+                Err(_) => {
+                    all = false;
+                    &self.metrics.packets_relay_dropped
+                }
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        all
+    }
+
+    /// A peer id no shard uses (for speakers of other nodes).
+    pub(crate) fn next_peer_id(&self) -> forward::PeerId {
+        self.ids.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Stops the loop (every peer is dropped).
