@@ -655,9 +655,9 @@ impl Engine {
             return; // nobody in this room on this shard
         };
         if let (true, Some(user)) = (report_level, &relayed.speaker) {
-            if !room.users.contains_key(&relayed.from) {
-                room.users.insert(relayed.from, (**user).clone());
-            }
+            room.users
+                .entry(relayed.from)
+                .or_insert_with(|| (**user).clone());
         }
         if !room.fwd.has_peer(relayed.from) {
             room.fwd.add_peer(relayed.from, 0);
