@@ -67,6 +67,11 @@ pub struct LoadArgs {
     /// Print the report as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
+    /// Cluster: the nodes' URLs (comma-separated) listeners connect through, dealt out in
+    /// turn (the room and speakers stay on --server); the server figures are then summed
+    /// over --server and these nodes.
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<String>,
 }
 
 /// The server's own figures from `/metrics`.
@@ -79,6 +84,29 @@ struct ServerSample {
     socket_drops: f64,
     relay_dropped: f64,
     at: Option<Instant>,
+}
+
+/// [`server_sample`] summed over every server the run uses (--server and --nodes).
+async fn servers_sample(http: &reqwest::Client, args: &LoadArgs) -> Result<ServerSample> {
+    let mut bases: Vec<&str> = vec![args.server.trim_end_matches('/')];
+    for n in &args.nodes {
+        let n = n.trim_end_matches('/');
+        if !bases.contains(&n) {
+            bases.push(n);
+        }
+    }
+    let mut sum = ServerSample::default();
+    for base in bases {
+        let s = server_sample(http, base).await?;
+        sum.cpu_seconds += s.cpu_seconds;
+        sum.rss_bytes += s.rss_bytes;
+        sum.forwarded += s.forwarded;
+        sum.received += s.received;
+        sum.socket_drops += s.socket_drops;
+        sum.relay_dropped += s.relay_dropped;
+        sum.at = s.at;
+    }
+    Ok(sum)
 }
 
 async fn server_sample(http: &reqwest::Client, base: &str) -> Result<ServerSample> {
@@ -477,6 +505,7 @@ async fn run(
         args.ramp_per_second,
         args.slots,
         &media,
+        &args.nodes,
     )
     .await;
     sessions.extend(joined_sessions);
@@ -493,7 +522,7 @@ async fn run(
     );
 
     // Steady window.
-    let s0 = tri!(server_sample(http, &args.server).await);
+    let s0 = tri!(servers_sample(http, args).await);
     let own0 = own_cpu_seconds();
     let rx0 = media.live.packets_received.load(Ordering::Relaxed);
     let end = Instant::now() + Duration::from_secs(args.seconds);
@@ -509,7 +538,7 @@ async fn run(
             media.live.packets_sent.load(Ordering::Relaxed),
         );
     }
-    let s1 = tri!(server_sample(http, &args.server).await);
+    let s1 = tri!(servers_sample(http, args).await);
     let own1 = own_cpu_seconds();
     let rx1 = media.live.packets_received.load(Ordering::Relaxed);
     let wall = match (s0.at, s1.at) {
@@ -535,6 +564,7 @@ async fn run(
             args.storm_per_second,
             args.slots,
             &media,
+            &args.nodes,
         )
         .await;
         sessions.extend(storm_sessions);
@@ -545,7 +575,7 @@ async fn run(
         // The storm's phase ends here: what is sent from now on (while everyone leaves) is
         // not the storm's.
         tri!(media.phase());
-        let s2 = tri!(server_sample(http, &args.server).await);
+        let s2 = tri!(servers_sample(http, args).await);
         let storm_wall = storm_started.elapsed().as_secs_f64();
         storm = json!({
             "listeners": args.storm,
@@ -560,6 +590,7 @@ async fn run(
     }
     let report = json!({
         "server": args.server,
+        "nodes": args.nodes,
         "room": rooms[0],
         "rooms": rooms,
         "listeners": args.listeners,
@@ -602,6 +633,7 @@ async fn join_listeners(
     per_second: f64,
     slots: usize,
     media: &Arc<MediaLoop>,
+    nodes: &[String],
 ) -> (Sessions, u64, Option<String>) {
     let started = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / per_second.max(0.001));
@@ -610,7 +642,14 @@ async fn join_listeners(
         let at = started + gap.mul_f64(i as f64);
         tokio::time::sleep_until(at.into()).await;
         let media = media.clone();
-        let url = c.ws_url(&rooms[i % rooms.len()]);
+        let mut url = c.ws_url(&rooms[i % rooms.len()]);
+        if let Some(node) = (!nodes.is_empty()).then(|| &nodes[i % nodes.len()]) {
+            // Through that node (cluster): same path, its host and port.
+            if let Ok(n) = url::Url::parse(node) {
+                let _ = url.set_host(n.host_str());
+                let _ = url.set_port(n.port_or_known_default());
+            }
+        }
         let tok = c.token().unwrap_or_default().to_owned();
         joins.push(tokio::spawn(async move {
             let hello = Instant::now();
