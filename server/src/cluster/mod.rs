@@ -105,6 +105,8 @@ struct Inner {
     /// Rooms this node reserved and is taking (fence being read, state being loaded).
     acquiring: Mutex<HashSet<RoomId>>,
     draining: AtomicBool,
+    /// Wakes the heartbeat when this node's rooms changed (placement sees it at once).
+    changed: tokio::sync::Notify,
     /// This node's cascade address (set once the socket is bound).
     cascade: RwLock<Option<std::net::SocketAddr>>,
     /// Live rooms in the database as of the last adoption round (for "is it live?" answers
@@ -185,6 +187,7 @@ impl Cluster {
             leases: Mutex::new(HashMap::new()),
             acquiring: Mutex::new(HashSet::new()),
             draining: AtomicBool::new(false),
+            changed: tokio::sync::Notify::new(),
             cascade: RwLock::new(None),
             seen_live: RwLock::new(HashSet::new()),
         })))
@@ -224,6 +227,11 @@ impl Cluster {
 
     pub fn set_cascade_addr(&self, addr: std::net::SocketAddr) {
         *self.0.cascade.write().unwrap_or_else(|e| e.into_inner()) = Some(addr);
+    }
+
+    /// Resolves when this node's set of rooms changed since the last call.
+    pub async fn rooms_changed(&self) {
+        self.0.changed.notified().await
     }
 
     pub fn is_draining(&self) -> bool {
@@ -384,6 +392,7 @@ impl Cluster {
             .await?;
         if done == 1 {
             self.leases().insert(room.clone(), fence);
+            self.0.changed.notify_one();
         }
         Ok(done == 1)
     }

@@ -759,6 +759,7 @@ pub fn spawn_loops(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
         loop {
             tokio::select! {
                 _ = every.tick() => {}
+                _ = renew_cluster.rooms_changed() => {}
                 _ = renew_stop.changed() => break,
             }
             let s = &renew_state;
