@@ -659,3 +659,80 @@ async fn a_draining_node_hands_its_rooms_over() {
         .expect("the moderator is back, the hand still raised");
     maya_s.invite_to_speak(budi_s.me()).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_limits_hold_across_nodes() {
+    let Some(c) = Cluster::start(3).await else {
+        return;
+    };
+    let (u1, u2, u3) = (
+        c.node("n1").url.clone(),
+        c.node("n2").url.clone(),
+        c.node("n3").url.clone(),
+    );
+    let maya = signup(&u1, &c.first_invite, "maya").await;
+    let codes = maya.invites().await.unwrap();
+    let budi = signup(&u1, &codes[0].code, "budi").await;
+
+    // A member hosts at most 3 live rooms, wherever they were placed or asked for.
+    let mut rooms = Vec::new();
+    for url in [&u1, &u2, &u3] {
+        let room = through(&budi, url)
+            .create_room("Mine", RoomKind::Open)
+            .await
+            .unwrap();
+        rooms.push(room.id.as_str().to_owned());
+    }
+    let owners: std::collections::HashSet<String> = {
+        let mut s = std::collections::HashSet::new();
+        for r in &rooms {
+            s.insert(owner_of(&u1, &maya, r).await.unwrap().0);
+        }
+        s
+    };
+    eprintln!("budi's rooms are on {owners:?}");
+    let fourth = through(&budi, &u2)
+        .create_room("One too many", RoomKind::Open)
+        .await;
+    assert!(
+        matches!(
+            &fourth,
+            Err(ruang_client::ClientError::Api {
+                code: ruang_proto::ErrorCode::LimitReached,
+                ..
+            })
+        ),
+        "the fourth room is refused cluster-wide: {fourth:?}"
+    );
+
+    // Logging out through one node closes the session's room connection on another.
+    let room = maya
+        .create_room("Revocations", RoomKind::Open)
+        .await
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    let (owner, _) = owner_of(&u1, &maya, &room).await.unwrap();
+    let elsewhere: Vec<String> = c
+        .nodes
+        .iter()
+        .filter(|n| n.id != owner)
+        .map(|n| n.url.clone())
+        .collect();
+    let _host = join(&through(&maya, &c.node(&owner).url), &room).await;
+    let budi_s = join(&through(&budi, &elsewhere[0]), &room).await;
+    through(&budi, &elsewhere[1]).logout().await.unwrap();
+    budi_s
+        .wait_for(PATIENCE, |s| {
+            matches!(
+                s.connection,
+                ConnectionState::Ended {
+                    reason: Some(ruang_proto::CloseReason::SessionRevoked),
+                    ..
+                }
+            )
+        })
+        .await
+        .expect("the revoked session's room connection closed, wherever it ran");
+}

@@ -96,6 +96,8 @@ pub struct Cluster(Arc<Inner>);
 
 struct Inner {
     redis: ConnectionManager,
+    /// For the pub/sub connection (a connection of its own).
+    client: redis::Client,
     node_id: String,
     node_url: String,
     started_at: i64,
@@ -115,6 +117,8 @@ struct Inner {
 }
 
 const NODES: &str = "ruang:nodes";
+/// The bus channel of session revocations.
+const REVOCATIONS: &str = "ruang:revocations";
 
 fn node_key(id: &str) -> String {
     format!("ruang:node:{id}")
@@ -168,13 +172,17 @@ impl Cluster {
         }
         let client = redis::Client::open(config.redis_url.as_str())
             .with_context(|| format!("reading the Redis URL {:?}", config.redis_url))?;
-        let redis = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new(client))
-            .await
-            .map_err(|_| anyhow::anyhow!("Redis at {} did not answer", config.redis_url))?
-            .with_context(|| format!("connecting to Redis at {}", config.redis_url))?;
+        let redis = tokio::time::timeout(
+            Duration::from_secs(10),
+            ConnectionManager::new(client.clone()),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis at {} did not answer", config.redis_url))?
+        .with_context(|| format!("connecting to Redis at {}", config.redis_url))?;
         let secret = auth::NodeKey::load(store).await?;
         Ok(Cluster(Arc::new(Inner {
             redis,
+            client,
             node_id: config.node_id.clone(),
             node_url: config
                 .node_url
@@ -311,6 +319,57 @@ impl Cluster {
             }
         }
         Ok(out)
+    }
+
+    /// Tells every node a session (or all of a member's) was revoked: their live
+    /// WebSockets of it close at once, wherever they are.
+    pub async fn publish_revocation(
+        &self,
+        revocation: &crate::service::Revocation,
+    ) -> anyhow::Result<()> {
+        let mut r = self.redis();
+        let _: i64 = r
+            .publish(REVOCATIONS, serde_json::to_string(revocation)?)
+            .await?;
+        Ok(())
+    }
+
+    /// Passes every revocation another node publishes to `local` (this node's live
+    /// WebSockets), reconnecting to Redis as needed, until `stop`.
+    pub async fn follow_revocations(
+        &self,
+        local: tokio::sync::broadcast::Sender<crate::service::Revocation>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let session = async {
+                let mut pubsub = self.0.client.get_async_pubsub().await?;
+                pubsub.subscribe(REVOCATIONS).await?;
+                let mut messages = pubsub.on_message();
+                while let Some(m) = futures_util::StreamExt::next(&mut messages).await {
+                    let text: String = m.get_payload()?;
+                    match serde_json::from_str(&text) {
+                        Ok(rev) => {
+                            let _ = local.send(rev);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cluster: unreadable revocation"),
+                    }
+                }
+                Ok::<(), redis::RedisError>(())
+            };
+            tokio::select! {
+                r = session => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "cluster: revocation channel lost; reconnecting");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+        }
     }
 
     /// One live node's record.

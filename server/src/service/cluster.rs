@@ -750,6 +750,10 @@ pub fn spawn_loops(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
     let Some(cluster) = state.cluster.clone() else {
         return;
     };
+    let bus_cluster = cluster.clone();
+    let local = state.revocations.clone();
+    let bus_stop = stop.clone();
+    tokio::spawn(async move { bus_cluster.follow_revocations(local, bus_stop).await });
     let renew_state = state.clone();
     let renew_cluster = cluster.clone();
     let mut renew_stop = stop.clone();

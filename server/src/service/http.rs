@@ -231,9 +231,9 @@ pub async fn signup(
 pub async fn logout(State(state): State<AppState>, Authed(me): Authed) -> ApiResult<StatusCode> {
     state.store.revoke_session(&me.token_hash).await?;
     // Live WebSockets of this session close at once (a stolen token loses its powers).
-    let _ = state
-        .revocations
-        .send(super::Revocation::Session(me.token_hash.clone()));
+    state
+        .revoke(super::Revocation::Session(me.token_hash.clone()))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,9 +242,9 @@ pub async fn logout_all(
     Authed(me): Authed,
 ) -> ApiResult<StatusCode> {
     state.store.revoke_all_sessions(&me.user.id).await?;
-    let _ = state
-        .revocations
-        .send(super::Revocation::AllOf(me.user.id.clone()));
+    state
+        .revoke(super::Revocation::AllOf(me.user.id.clone()))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -253,17 +253,23 @@ pub async fn me(State(state): State<AppState>, Authed(me): Authed) -> ApiResult<
 }
 
 /// Members host a few live rooms at once (admins any number).
-pub(super) fn check_room_limit(state: &AppState, me: &AuthUser) -> ApiResult<()> {
+pub(super) async fn check_room_limit(state: &AppState, me: &AuthUser) -> ApiResult<()> {
     let limit = state.max_live_rooms_per_member as usize;
-    if !me.is_admin
-        && state
+    if me.is_admin {
+        return Ok(());
+    }
+    let hosting = if state.cluster.is_some() {
+        // Rooms live on every node: count them where they all are.
+        state.store.live_rooms_created_by(&me.user.id).await? as usize
+    } else {
+        state
             .registry
             .all()
             .iter()
             .filter(|r| r.created_by() == me.user.id)
             .count()
-            >= limit
-    {
+    };
+    if hosting >= limit {
         return Err(ApiError::new(
             ErrorCode::LimitReached,
             format!("you already host {limit} live rooms; end one first"),
@@ -452,7 +458,7 @@ pub async fn create_room(
     let req: CreateRoomRequest = parse_json(&body)?;
     let title = super::text::clean_text(&req.title, "a room title", 1, 100, false)
         .map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
-    check_room_limit(&state, &me)?;
+    check_room_limit(&state, &me).await?;
     let room = StoredRoom {
         id: RoomId(new_id()),
         title,

@@ -75,7 +75,8 @@ pub struct AppInner {
 }
 
 /// A session (or all of a member's sessions) that stopped being valid.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Revocation {
     /// One session, by the SHA-256 of its token.
     Session(String),
@@ -91,6 +92,17 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// Announces a revocation to this node's live WebSockets and (cluster mode) to every
+    /// other node's, over Redis.
+    pub async fn revoke(&self, revocation: Revocation) {
+        let _ = self.revocations.send(revocation.clone());
+        if let Some(cluster) = &self.cluster {
+            if let Err(e) = cluster.publish_revocation(&revocation).await {
+                tracing::warn!(error = %e, "cluster: could not announce a revocation to the other nodes");
+            }
+        }
+    }
+
     pub fn new(
         store: Store,
         registry: Arc<Registry>,

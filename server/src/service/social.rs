@@ -631,7 +631,7 @@ pub async fn start_event(
 ) -> ApiResult<(StatusCode, Json<RoomSummary>)> {
     let e = load_event(&state, &me.user.id, &id).await?;
     only_host(&e, &me, "starts the event's room")?;
-    super::http::check_room_limit(&state, &me)?;
+    super::http::check_room_limit(&state, &me).await?;
     let room = StoredRoom {
         id: RoomId(new_id()),
         title: e.title.clone(),

@@ -640,6 +640,17 @@ impl Store {
         })
     }
 
+    /// Live rooms `user` created (the per-member limit, cluster-wide).
+    pub async fn live_rooms_created_by(&self, user: &UserId) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM rooms WHERE created_by = $1 AND ended_at IS NULL",
+        )
+        .bind(user.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Ids of the rooms not ended.
     pub async fn live_room_ids(&self) -> Result<Vec<RoomId>> {
         sqlx::query("SELECT id FROM rooms WHERE ended_at IS NULL ORDER BY created_at")
