@@ -735,4 +735,41 @@ async fn sessions_and_limits_hold_across_nodes() {
         })
         .await
         .expect("the revoked session's room connection closed, wherever it ran");
+
+    // Guessing invite codes: 20 failures per address per minute across the cluster, not
+    // per node (each node alone would allow 60 here).
+    let http = reqwest::Client::new();
+    let mut refused_at = None;
+    for i in 0..30 {
+        let url = [&u1, &u2, &u3][i % 3];
+        // Well-formed (20 base32 characters) but wrong.
+        let abc = b"abcdefghijklmnopqrstuvwxyz234567";
+        let code = format!(
+            "wrongcodewrongcode{}{}",
+            abc[i / 32] as char,
+            abc[i % 32] as char
+        );
+        let status = http
+            .get(format!("{url}/v1/invites/{code}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            refused_at = Some(i);
+            break;
+        }
+        assert_eq!(
+            status,
+            reqwest::StatusCode::BAD_REQUEST,
+            "attempt {i}: invalid_invite"
+        );
+        // The other nodes hear of each failure over the bus within milliseconds.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(
+        refused_at,
+        Some(20),
+        "the 21st guess is refused, whichever node gets it"
+    );
 }

@@ -117,8 +117,10 @@ struct Inner {
 }
 
 const NODES: &str = "ruang:nodes";
-/// The bus channel of session revocations.
-const REVOCATIONS: &str = "ruang:revocations";
+/// Bus channels: session revocations (JSON `Revocation`), and failed attempts counted by the
+/// rate limiters (`LIMITER NODE IP`).
+pub const REVOCATIONS: &str = "ruang:revocations";
+pub const FAILURES: &str = "ruang:failures";
 
 fn node_key(id: &str) -> String {
     format!("ruang:node:{id}")
@@ -321,46 +323,38 @@ impl Cluster {
         Ok(out)
     }
 
-    /// Tells every node a session (or all of a member's) was revoked: their live
-    /// WebSockets of it close at once, wherever they are.
-    pub async fn publish_revocation(
-        &self,
-        revocation: &crate::service::Revocation,
-    ) -> anyhow::Result<()> {
+    /// Publishes `payload` on the bus channel `channel` (every node's [`Cluster::follow`]).
+    pub async fn publish(&self, channel: &str, payload: String) -> anyhow::Result<()> {
         let mut r = self.redis();
-        let _: i64 = r
-            .publish(REVOCATIONS, serde_json::to_string(revocation)?)
-            .await?;
+        let _: i64 = r.publish(channel, payload).await?;
         Ok(())
     }
 
-    /// Passes every revocation another node publishes to `local` (this node's live
-    /// WebSockets), reconnecting to Redis as needed, until `stop`.
-    pub async fn follow_revocations(
+    /// Calls `handle(channel, payload)` for every message published on `channels` (by any
+    /// node, this one included), reconnecting to Redis as needed, until `stop`.
+    pub async fn follow(
         &self,
-        local: tokio::sync::broadcast::Sender<crate::service::Revocation>,
+        channels: &[&str],
+        handle: impl Fn(&str, String),
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         loop {
             let session = async {
                 let mut pubsub = self.0.client.get_async_pubsub().await?;
-                pubsub.subscribe(REVOCATIONS).await?;
+                for c in channels {
+                    pubsub.subscribe(*c).await?;
+                }
                 let mut messages = pubsub.on_message();
                 while let Some(m) = futures_util::StreamExt::next(&mut messages).await {
-                    let text: String = m.get_payload()?;
-                    match serde_json::from_str(&text) {
-                        Ok(rev) => {
-                            let _ = local.send(rev);
-                        }
-                        Err(e) => tracing::warn!(error = %e, "cluster: unreadable revocation"),
-                    }
+                    let payload: String = m.get_payload()?;
+                    handle(m.get_channel_name(), payload);
                 }
                 Ok::<(), redis::RedisError>(())
             };
             tokio::select! {
                 r = session => {
                     if let Err(e) = r {
-                        tracing::warn!(error = %e, "cluster: revocation channel lost; reconnecting");
+                        tracing::warn!(error = %e, "cluster bus lost; reconnecting");
                     }
                 }
                 _ = stop.changed() => return,

@@ -750,10 +750,7 @@ pub fn spawn_loops(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
     let Some(cluster) = state.cluster.clone() else {
         return;
     };
-    let bus_cluster = cluster.clone();
-    let local = state.revocations.clone();
-    let bus_stop = stop.clone();
-    tokio::spawn(async move { bus_cluster.follow_revocations(local, bus_stop).await });
+    spawn_bus(&state, &cluster, stop.clone());
     let renew_state = state.clone();
     let renew_cluster = cluster.clone();
     let mut renew_stop = stop.clone();
@@ -826,6 +823,70 @@ pub fn spawn_loops(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>
                 }
             }
         }
+    });
+}
+
+/// The rate limiters whose failures the whole cluster counts, by bus name.
+fn shared_limiters(state: &AppState) -> [(&'static str, &super::ratelimit::RateLimiter); 3] {
+    [
+        ("auth", &state.limiter),
+        ("guest", &state.guest_limiter),
+        ("photo", &state.photo_limiter),
+    ]
+}
+
+/// The cluster bus (Redis pub/sub): revocations close the session's WebSockets on every
+/// node; a failed attempt counted by one node's rate limiter counts on every node's, so an
+/// address gets one window across the cluster rather than one per node.
+fn spawn_bus(state: &AppState, cluster: &Cluster, stop: tokio::sync::watch::Receiver<bool>) {
+    for (name, limiter) in shared_limiters(state) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<IpAddr>();
+        limiter.share_failures(tx);
+        let c = cluster.clone();
+        tokio::spawn(async move {
+            while let Some(ip) = rx.recv().await {
+                let msg = format!("{name} {} {ip}", c.node_id());
+                if let Err(e) = c.publish(crate::cluster::FAILURES, msg).await {
+                    tracing::warn!(error = %e, "cluster: a failed attempt was not shared");
+                }
+            }
+        });
+    }
+    let s = state.clone();
+    let c = cluster.clone();
+    tokio::spawn(async move {
+        let me = c.node_id().to_owned();
+        let handle = |channel: &str, payload: String| {
+            if channel == crate::cluster::REVOCATIONS {
+                match serde_json::from_str::<super::Revocation>(&payload) {
+                    Ok(rev) => {
+                        let _ = s.revocations.send(rev);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cluster: unreadable revocation"),
+                }
+            } else if channel == crate::cluster::FAILURES {
+                let mut parts = payload.split(' ');
+                let (Some(name), Some(node), Some(ip)) = (parts.next(), parts.next(), parts.next())
+                else {
+                    return;
+                };
+                if node == me {
+                    return; // counted here already
+                }
+                let Ok(ip) = ip.parse::<IpAddr>() else { return };
+                for (n, limiter) in shared_limiters(&s) {
+                    if n == name {
+                        limiter.count_remote_failure(ip);
+                    }
+                }
+            }
+        };
+        c.follow(
+            &[crate::cluster::REVOCATIONS, crate::cluster::FAILURES],
+            handle,
+            stop,
+        )
+        .await
     });
 }
 

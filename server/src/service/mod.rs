@@ -97,7 +97,11 @@ impl AppState {
     pub async fn revoke(&self, revocation: Revocation) {
         let _ = self.revocations.send(revocation.clone());
         if let Some(cluster) = &self.cluster {
-            if let Err(e) = cluster.publish_revocation(&revocation).await {
+            let sent = match serde_json::to_string(&revocation) {
+                Ok(json) => cluster.publish(crate::cluster::REVOCATIONS, json).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = sent {
                 tracing::warn!(error = %e, "cluster: could not announce a revocation to the other nodes");
             }
         }

@@ -27,6 +27,9 @@ struct Window {
 pub struct RateLimiter {
     limit: u32,
     windows: Mutex<HashMap<IpAddr, Window>>,
+    /// Cluster mode: where failures go to be announced to the other nodes, whose limiters
+    /// count them too (one window per address across the cluster, not one per node).
+    share: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<IpAddr>>,
 }
 
 /// One attempt in progress. Dropped without [`Attempt::fail`], it was a success and its
@@ -56,6 +59,9 @@ impl Drop for Attempt<'_> {
                     w.failures = 0;
                 }
                 w.failures += 1;
+                if let Some(share) = self.limiter.share.get() {
+                    let _ = share.send(self.key);
+                }
             }
         }
     }
@@ -66,7 +72,31 @@ impl RateLimiter {
         RateLimiter {
             limit: limit_per_minute.max(1),
             windows: Mutex::new(HashMap::new()),
+            share: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Cluster mode: this limiter's failures are sent to `to` (for the other nodes).
+    pub fn share_failures(&self, to: tokio::sync::mpsc::UnboundedSender<IpAddr>) {
+        let _ = self.share.set(to);
+    }
+
+    /// A failure another node saw from `key` (already an address key, see `limit_key`).
+    pub fn count_remote_failure(&self, key: IpAddr) {
+        let mut map = self.lock();
+        if map.len() > 100_000 {
+            map.retain(|_, w| w.pending > 0 || w.start.elapsed() < WINDOW);
+        }
+        let w = map.entry(limit_key(key)).or_insert(Window {
+            start: Instant::now(),
+            failures: 0,
+            pending: 0,
+        });
+        if w.start.elapsed() >= WINDOW {
+            w.start = Instant::now();
+            w.failures = 0;
+        }
+        w.failures += 1;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Window>> {
@@ -159,5 +189,21 @@ mod tests {
         rl.check("2001:db8::2:3".parse().unwrap()).unwrap().fail();
         assert!(rl.check("2001:db8::ffff".parse().unwrap()).is_err());
         assert!(rl.check("2001:db8:0:1::1".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn failures_seen_by_other_nodes_count_here() {
+        let rl = RateLimiter::new(3);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        rl.share_failures(tx);
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        rl.check(a).unwrap().fail();
+        // Shared under the address's key (its /64).
+        assert_eq!(rx.try_recv().unwrap(), limit_key(a));
+        // Two failures elsewhere in the cluster fill the window here too.
+        rl.count_remote_failure("2001:db8::2".parse().unwrap());
+        rl.count_remote_failure(limit_key(a));
+        assert!(rl.check(a).is_err());
+        assert!(rl.check("10.0.0.9".parse().unwrap()).is_ok());
     }
 }
