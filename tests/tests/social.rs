@@ -1186,3 +1186,124 @@ each_backend!(
     push_encrypted_to_a_loopback_endpoint_dead_ones_removed,
     push
 );
+
+/// Joins `room` as `c` on a raw WebSocket (so the test can drop it without `leave`, as a
+/// phone that lost the network or closed the app does) and returns it after `welcome`.
+async fn join_raw(c: &ApiClient, room: &str) -> ruang_tests::ws::Ws {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(c.ws_url(room).to_string())
+        .await
+        .unwrap();
+    let hello = serde_json::json!({"type":"hello","protocol":1,"token":c.token().unwrap()});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        ruang_tests::ws::next_msg(&mut ws).await,
+        ruang_proto::ServerMessage::Welcome { .. }
+    ));
+    ws
+}
+
+async fn invited_away(b: Backend) {
+    let srv = TestServer::start_with(b, |c| c.rejoin_grace = Duration::from_millis(1500)).await;
+    let admin = srv.admin("root").await;
+    let ann = srv.member(&admin, "ann").await;
+    let bob = srv.member(&admin, "bob").await;
+    let cat = srv.member(&admin, "cat").await;
+    cat.set_notification_settings(&NotificationSettings {
+        muted_kinds: vec![NotificationKind::InvitedToSpeak],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let room = admin
+        .create_room("Late night", RoomKind::Open)
+        .await
+        .unwrap();
+    let rid = room.id.as_str();
+    let host = srv.join(&admin, rid).await;
+    let ann_id = ann.me().await.unwrap().id;
+    let bob_id = bob.me().await.unwrap().id;
+    let cat_id = cat.me().await.unwrap().id;
+    let ann_ws = join_raw(&ann, rid).await;
+    let bob_session = srv.join(&bob, rid).await;
+    let cat_ws = join_raw(&cat, rid).await;
+    host.wait_for(WAIT, |s| {
+        [&ann_id, &bob_id, &cat_id]
+            .iter()
+            .all(|u| s.room.participant(u).is_some())
+    })
+    .await
+    .unwrap();
+
+    // Ann and Cat close the app (the socket goes, no `leave`); Bob is still connected.
+    drop(ann_ws);
+    drop(cat_ws);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for u in [&ann_id, &bob_id, &cat_id] {
+        host.invite_to_speak(u).await.unwrap();
+    }
+    wait_kind(&ann, NotificationKind::InvitedToSpeak, 1).await;
+    let n = ann
+        .notifications(None, Some(10))
+        .await
+        .unwrap()
+        .notifications;
+    let n = n
+        .iter()
+        .find(|n| n.kind == NotificationKind::InvitedToSpeak)
+        .unwrap();
+    assert_eq!(n.text, "ROOT invited you to speak in “Late night”");
+    assert_eq!(n.link, format!("{}/r/{rid}", srv.url));
+    assert_eq!(n.room_id.as_ref().map(|r| r.as_str()), Some(rid));
+    assert_eq!(n.actor.as_ref().unwrap().handle, "root");
+    bob_session
+        .wait_for(WAIT, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
+        .await
+        .expect("a connected member is told in the room");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kinds = |f: Vec<(NotificationKind, String)>| {
+        f.iter()
+            .filter(|(k, _)| *k == NotificationKind::InvitedToSpeak)
+            .count()
+    };
+    assert_eq!(
+        kinds(feed(&bob).await),
+        0,
+        "no notification while connected"
+    );
+    assert_eq!(kinds(feed(&cat).await), 0, "muted kind: nothing");
+
+    // Inviting again (still pending) makes no second notification.
+    host.invite_to_speak(&ann_id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(kinds(feed(&ann).await), 1);
+
+    // Past the grace period Ann is out of the room, but the invitation waits: opening the
+    // notification's room later, she is invited and can go on stage.
+    host.wait_for(WAIT, |s| s.room.participant(&ann_id).is_none())
+        .await
+        .expect("dropped after the grace period");
+    let back = srv.join(&ann, rid).await;
+    let s = back
+        .wait_for(WAIT, |s| s.room.room.is_some())
+        .await
+        .unwrap();
+    assert!(s.room.room.as_ref().unwrap().invited_to_speak);
+    back.accept_invite().await.unwrap();
+    host.wait_for(WAIT, |s| {
+        s.room
+            .participant(&ann_id)
+            .is_some_and(|p| p.role == Role::Speaker)
+    })
+    .await
+    .expect("Ann on stage");
+}
+each_backend!(
+    invited_to_speak_after_leaving_notifies_and_waits,
+    invited_away
+);

@@ -26,6 +26,8 @@ pub fn hourly_cap(kind: NotificationKind) -> u32 {
         // Following many hosts must not mean a ping per minute.
         NotificationKind::RoomStarted | NotificationKind::EventScheduled => 10,
         NotificationKind::InviteeJoined => 20,
+        // Moderators of a busy room cannot ping someone who left more than a few times.
+        NotificationKind::InvitedToSpeak => 10,
         // About events one asked to hear about: rarely many, keep them.
         NotificationKind::EventStarting
         | NotificationKind::EventStarted
@@ -188,6 +190,10 @@ pub fn describe(public_url: &str, kind: NotificationKind, n: &NotificationRow) -
         NotificationKind::InviteeJoined => {
             (format!("{who}, whom you invited, joined Ruang"), profile)
         }
+        NotificationKind::InvitedToSpeak => match &n.room_title {
+            Some(t) if !t.is_empty() => (format!("{who} invited you to speak in “{t}”"), room_link),
+            _ => (format!("{who} invited you to speak"), room_link),
+        },
     }
 }
 

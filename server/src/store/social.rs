@@ -44,6 +44,8 @@ pub struct NotificationRow {
     pub room: Option<RoomId>,
     pub event: Option<String>,
     pub event_title: Option<String>,
+    /// The title of the room (`room`), when it has one.
+    pub room_title: Option<String>,
     pub created_at: i64,
 }
 
@@ -60,9 +62,10 @@ pub struct NotificationSettingsRow {
 
 const NOTIFICATION_SELECT: &str = "SELECT n.id AS n_id, n.kind AS kind, n.room_id AS room_id,
         n.event_id AS event_id, n.created_at AS at, e.title AS event_title,
-        u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar
+        r.title AS room_title, u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar
      FROM notifications n LEFT JOIN users u ON u.id = n.actor_id
-          LEFT JOIN events e ON e.id = n.event_id";
+          LEFT JOIN events e ON e.id = n.event_id
+          LEFT JOIN rooms r ON r.id = n.room_id";
 
 fn notification_row(r: &AnyRow) -> Result<NotificationRow> {
     let actor = match r.try_get::<Option<String>, _>("id")? {
@@ -76,6 +79,7 @@ fn notification_row(r: &AnyRow) -> Result<NotificationRow> {
         room: r.try_get::<Option<String>, _>("room_id")?.map(RoomId),
         event: r.try_get("event_id")?,
         event_title: r.try_get("event_title")?,
+        room_title: r.try_get("room_title")?,
         created_at: r.try_get("at")?,
     })
 }
