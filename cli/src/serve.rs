@@ -98,6 +98,11 @@ pub struct ServeArgs {
     /// Rooms one member may have live at once (admins are not limited).
     #[arg(long, env = "RUANG_MAX_LIVE_ROOMS_PER_MEMBER", default_value_t = 3)]
     max_live_rooms_per_member: u32,
+    /// TESTS ONLY: accept `http://` push endpoints and deliver to any address, loopback
+    /// and private networks included (the Android app's UnifiedPush tests use a push
+    /// endpoint on loopback). Never on a server others can reach.
+    #[arg(long, hide = true)]
+    push_allow_http_for_tests: bool,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -187,8 +192,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
         idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(5)),
         max_live_rooms_per_member: args.max_live_rooms_per_member,
+        push_allow_http: args.push_allow_http_for_tests,
         ..Config::default()
     };
+    if config.push_allow_http {
+        tracing::warn!("--push-allow-http-for-tests: push endpoints may point anywhere (tests only)");
+    }
     let server = Server::start(config).await?;
     if let Some(code) = &server.first_invite {
         println!("Admin invite code: {code}");

@@ -46,7 +46,7 @@ object UpcomingPresenter {
             title = e.title.ifBlank { "Untitled room" },
             whenLine = whenLine(e.startsAtLocal, e.timeZone),
             hostsLine = if (others.isEmpty()) host else "$host with ${joinNames(others, max = 2)}",
-            host = Face(e.host.id, host, initials(e.host.name, e.host.handle)),
+            host = face(e.host),
             notifyMe = e.notifyMe,
             notifyLabel = if (e.notifyMe) NOTIFYING else NOTIFY,
             interestedLine = when (val n = e.interested.toLong()) {
