@@ -21,6 +21,12 @@ data class UpcomingCard(
     /** "12 want to be notified", or null for none. */
     val interestedLine: String?,
     val link: String,
+    /** Live now (search shows live events too). */
+    val live: Boolean = false,
+    /** The room of a live event. */
+    val roomId: String? = null,
+    /** `scheduled`, `live`, `ended` or `cancelled`. */
+    val status: String = "scheduled",
 )
 
 object UpcomingPresenter {
@@ -55,6 +61,9 @@ object UpcomingPresenter {
                 else -> "$n want to be notified"
             },
             link = e.link,
+            live = e.status == "live",
+            roomId = e.roomId,
+            status = e.status,
         )
     }
 }
