@@ -196,7 +196,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         ..Config::default()
     };
     if config.push_allow_http {
-        tracing::warn!("--push-allow-http-for-tests: push endpoints may point anywhere (tests only)");
+        tracing::warn!(
+            "--push-allow-http-for-tests: push endpoints may point anywhere (tests only)"
+        );
     }
     let server = Server::start(config).await?;
     if let Some(code) = &server.first_invite {

@@ -1307,3 +1307,143 @@ each_backend!(
     invited_to_speak_after_leaving_notifies_and_waits,
     invited_away
 );
+
+/// A browser's "Notify me" on an `/e/` page, without an account: the subscription is tied to
+/// the event; changes, the start and a cancellation are pushed to it (encrypted for it).
+async fn browser_notify_me(b: Backend) {
+    let srv = TestServer::start_with(b, |c| c.push_allow_http = true).await;
+    let admin = srv.admin("root").await;
+    let service = PushService::start().await;
+    let http = reqwest::Client::new();
+    let url = |e: &str| format!("{}/v1/events/{e}/web-push", srv.url);
+    let one = admin
+        .create_event(&CreateEventRequest {
+            title: "Open mic".into(),
+            starts_at: soon(120),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let two = admin
+        .create_event(&CreateEventRequest {
+            title: "Poetry".into(),
+            starts_at: soon(180),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let browser = Receiver::new(3);
+    let post = |e: &str, body: serde_json::Value| http.post(url(e)).json(&body).send();
+    // No account needed; registering again is the same subscription.
+    for _ in 0..2 {
+        let r = post(&one.id, browser.request(&format!("{}/ok/one", service.url)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    // Bad input: unknown or malformed events, junk, bad keys. Clear errors.
+    let ok_body = browser.request(&format!("{}/ok/x", service.url));
+    for (e, body, status) in [
+        ("nosuchevent", ok_body.clone(), 404),
+        ("../../etc", ok_body.clone(), 404),
+        (one.id.as_str(), serde_json::json!({"endpoint": 5}), 400),
+        (
+            one.id.as_str(),
+            serde_json::json!({"endpoint": "ftp://x.example/", "keys": {"p256dh": "x", "auth": "y"}}),
+            400,
+        ),
+    ] {
+        let r = post(e, body).await.unwrap();
+        assert_eq!(r.status(), status, "event {e}");
+    }
+    let stays = Receiver::new(4);
+    let leaves = Receiver::new(5);
+    for (r, name) in [(&stays, "stays"), (&leaves, "leaves")] {
+        let resp = post(&two.id, r.request(&format!("{}/ok/{name}", service.url)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    let resp = http
+        .delete(url(&two.id))
+        .json(&serde_json::json!({"endpoint": format!("{}/ok/leaves", service.url)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+
+    let wait = |name: &'static str, n: usize| {
+        let service = &service;
+        async move {
+            let until = Instant::now() + WAIT;
+            while service.count(name) < n {
+                assert!(Instant::now() < until, "no push #{n} to {name}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let read = |name: &str, i: usize, r: &Receiver| -> ruang_proto::Notification {
+        let got = service.got.lock().unwrap();
+        let (_, headers, body) = got.iter().filter(|(n, _, _)| n == name).nth(i).unwrap();
+        assert_eq!(headers["content-encoding"], "aes128gcm");
+        let plain = ruang_server::service::push::decrypt(body, &r.secret, &r.auth)
+            .expect("decrypts with the browser's key");
+        serde_json::from_slice(&plain).unwrap()
+    };
+
+    // The host renames it: the browser hears, once.
+    admin
+        .update_event(
+            &one.id,
+            &UpdateEventRequest {
+                title: Some("Open mic night".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait("one", 1).await;
+    let n = read("one", 0, &browser);
+    assert_eq!(n.kind, NotificationKind::EventChanged);
+    assert_eq!(n.text, "“Open mic night” was changed");
+    assert_eq!(n.link, format!("{}/e/{}", srv.url, one.id));
+    assert_eq!(n.actor.unwrap().handle, "root");
+
+    // The host starts it: "is live now" with the room's link, and then nothing more to say
+    // (asking again about a started room is refused).
+    let room = admin.start_event(&one.id).await.unwrap();
+    wait("one", 2).await;
+    let n = read("one", 1, &browser);
+    assert_eq!(n.kind, NotificationKind::EventStarted);
+    assert_eq!(n.text, "“Open mic night” is live now");
+    assert_eq!(n.link, format!("{}/r/{}", srv.url, room.id));
+    let r = post(&one.id, browser.request(&format!("{}/ok/one", service.url)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The other is cancelled: only the browser that stayed hears.
+    admin.cancel_event(&two.id).await.unwrap();
+    wait("stays", 1).await;
+    let n = read("stays", 0, &stays);
+    assert_eq!(n.kind, NotificationKind::EventCancelled);
+    assert_eq!(n.text, "“Poetry” was cancelled");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(service.count("leaves"), 0, "unsubscribed");
+    assert_eq!(service.count("one"), 2, "nothing after the start");
+
+    // Each subscription attempt counts against the address: a flood is cut off.
+    let mut limited = false;
+    for _ in 0..30 {
+        let r = post(&two.id, serde_json::json!({})).await.unwrap();
+        if r.status() == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "20 a minute per address");
+}
+each_backend!(
+    browser_notify_me_on_event_pages_is_pushed_changes_start_and_cancel,
+    browser_notify_me
+);

@@ -62,6 +62,8 @@ pub struct AppInner {
     pub pusher: Arc<push::Pusher>,
     /// Photo uploads per address per minute (each one counts).
     pub photo_limiter: RateLimiter,
+    /// Browser "Notify me" subscriptions per address per minute (each one counts).
+    pub web_push_limiter: RateLimiter,
     /// Photos decoded at once (each may take up to 256 MiB while it is decoded).
     pub photo_decodes: Arc<tokio::sync::Semaphore>,
 }
@@ -118,6 +120,7 @@ impl AppState {
             max_avatar_bytes: config.max_avatar_bytes,
             pusher,
             photo_limiter: RateLimiter::new(config.photo_uploads_per_minute),
+            web_push_limiter: RateLimiter::new(push::WEB_SUBSCRIPTIONS_PER_MINUTE),
             photo_decodes: Arc::new(tokio::sync::Semaphore::new(media::MAX_CONCURRENT_DECODES)),
         }))
     }
@@ -160,6 +163,10 @@ pub fn router(state: AppState) -> Router {
             post(social::notify_me).delete(social::unnotify_me),
         )
         .route("/v1/events/{id}/start", post(social::start_event))
+        .route(
+            "/v1/events/{id}/web-push",
+            post(push::event_web_subscribe).delete(push::event_web_unsubscribe),
+        )
         .route("/v1/search", get(social::search))
         .route("/v1/push/key", get(push::key))
         .route(

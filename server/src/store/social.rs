@@ -755,4 +755,80 @@ impl Store {
             })
             .collect()
     }
+
+    // ----- browsers' "Notify me" on /e/ pages (no account) -----
+
+    /// Adds (or renews the keys of) a browser's subscription to one event.
+    pub async fn add_event_web_push(&self, event: &str, s: &PushSubscription) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO event_web_push (event_id, endpoint, p256dh, auth, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (event_id, endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth",
+        )
+        .bind(event)
+        .bind(&s.endpoint)
+        .bind(&s.p256dh)
+        .bind(&s.auth)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a browser's subscription to `event`, or (None) the endpoint everywhere (the
+    /// push service said it is gone). Returns whether one was removed.
+    pub async fn remove_event_web_push(&self, event: Option<&str>, endpoint: &str) -> Result<bool> {
+        let r = match event {
+            Some(e) => {
+                sqlx::query("DELETE FROM event_web_push WHERE event_id = $1 AND endpoint = $2")
+                    .bind(e)
+                    .bind(endpoint)
+                    .execute(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM event_web_push WHERE endpoint = $1")
+                    .bind(endpoint)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Forgets every browser subscription of `event` (it started or was cancelled).
+    pub async fn clear_event_web_push(&self, event: &str) -> Result<()> {
+        sqlx::query("DELETE FROM event_web_push WHERE event_id = $1")
+            .bind(event)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn event_web_pushes(&self, event: &str) -> Result<Vec<PushSubscription>> {
+        let rows = sqlx::query(
+            "SELECT endpoint, p256dh, auth FROM event_web_push WHERE event_id = $1 ORDER BY created_at, endpoint",
+        )
+        .bind(event)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PushSubscription {
+                    endpoint: r.try_get("endpoint")?,
+                    p256dh: r.try_get("p256dh")?,
+                    auth: r.try_get("auth")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn count_event_web_push(&self, event: &str) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM event_web_push WHERE event_id = $1")
+                .bind(event)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
 }
