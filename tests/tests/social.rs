@@ -1332,6 +1332,26 @@ async fn browser_notify_me(b: Backend) {
         })
         .await
         .unwrap();
+    // The page offers it (button + script) while the room is still to come.
+    let page = |e: &str| {
+        let req = http.get(format!("{}/e/{e}", srv.url));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page(&one.id).await;
+    assert!(html.contains("id=\"notify\""), "{html}");
+    assert!(html.contains("../web/notify.js?v="));
+    for (path, cache) in [("/web/notify.js", "max-age"), ("/web/sw.js", "no-cache")] {
+        let r = http.get(format!("{}{path}", srv.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains(cache));
+    }
     let browser = Receiver::new(3);
     let post = |e: &str, body: serde_json::Value| http.post(url(e)).json(&body).send();
     // No account needed; registering again is the same subscription.
@@ -1421,6 +1441,8 @@ async fn browser_notify_me(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    let html = page(&one.id).await;
+    assert!(!html.contains("id=\"notify\"") && !html.contains("notify.js"));
 
     // The other is cancelled: only the browser that stayed hears.
     admin.cancel_event(&two.id).await.unwrap();

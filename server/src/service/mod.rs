@@ -203,6 +203,8 @@ pub fn router(state: AppState) -> Router {
         .route("/i/{code}", get(pages::invite))
         .route("/web/room.js", get(pages::script))
         .route("/web/room.css", get(pages::style))
+        .route("/web/notify.js", get(pages::notify_script))
+        .route("/web/sw.js", get(pages::service_worker))
         .fallback(pages::fallback)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -17,10 +17,13 @@ use std::fmt::Write;
 
 const SCRIPT: &str = include_str!("../../web/room.js");
 const STYLE: &str = include_str!("../../web/room.css");
+const NOTIFY: &str = include_str!("../../web/notify.js");
+const WORKER: &str = include_str!("../../web/sw.js");
 
 /// Cache-busting versions of the assets, so they can be cached for long.
 const SCRIPT_VERSION: u64 = fnv1a(SCRIPT.as_bytes());
 const STYLE_VERSION: u64 = fnv1a(STYLE.as_bytes());
+const NOTIFY_VERSION: u64 = fnv1a(NOTIFY.as_bytes());
 
 const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -132,6 +135,20 @@ pub async fn style() -> Response {
     asset(STYLE, "text/css; charset=utf-8")
 }
 
+/// `GET /web/notify.js`: the event page's "Notify me".
+pub async fn notify_script() -> Response {
+    asset(NOTIFY, "text/javascript; charset=utf-8")
+}
+
+/// `GET /web/sw.js`: the service worker that shows pushes. Never cached: browsers check it
+/// for updates, and its URL cannot carry a version.
+pub async fn service_worker() -> Response {
+    let mut resp = asset(WORKER, "text/javascript; charset=utf-8");
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
 /// Open Graph and page metadata.
 struct Meta<'a> {
     title: &'a str,
@@ -144,6 +161,11 @@ struct Meta<'a> {
 /// The page around `body` (already escaped HTML). Assets are linked relative to the page
 /// so a server under a path prefix works too.
 fn page(meta: &Meta, with_script: bool, body: &str) -> String {
+    page_with(meta, if with_script { Some("room") } else { None }, body)
+}
+
+/// [`page`] with one of the page scripts: `room` (`/r/`) or `notify` (`/e/`).
+fn page_with(meta: &Meta, script: Option<&str>, body: &str) -> String {
     let title = escape(meta.title);
     let description = escape(meta.description);
     let url = escape(meta.url);
@@ -154,10 +176,14 @@ fn page(meta: &Meta, with_script: bool, body: &str) -> String {
         ),
         None => String::new(),
     };
-    let script = if with_script {
-        format!("<script src=\"../web/room.js?v={SCRIPT_VERSION:x}\" defer></script>\n")
-    } else {
-        String::new()
+    let script = match script {
+        Some("room") => {
+            format!("<script src=\"../web/room.js?v={SCRIPT_VERSION:x}\" defer></script>\n")
+        }
+        Some(_) => {
+            format!("<script src=\"../web/notify.js?v={NOTIFY_VERSION:x}\" defer></script>\n")
+        }
+        None => String::new(),
     };
     format!(
         "<!doctype html>
@@ -553,6 +579,8 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
         .as_ref()
         .filter(|r| state.registry.get(r).is_some())
         .cloned();
+    // Only a room still to come can be asked about.
+    let scheduled = !e.cancelled && e.room_id.is_none();
     let status = if e.cancelled {
         "<p class=\"live\">Cancelled</p>".to_owned()
     } else if let Some(room) = &live_room {
@@ -598,11 +626,17 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
 </section>
 <p class=\"count\">{interested}</p>
 <div class=\"actions\">
-<a class=\"button\" href=\"{id}.ics\" download>Add to calendar</a>
+{notify}<a class=\"button\" href=\"{id}.ics\" download>Add to calendar</a>
 <a class=\"button\" href=\"ruang://e/{id}\">Open in the app</a>
 </div>
-<p class=\"small\">Ask to be notified in the app; the host starts the room at the time above.</p>
+<p id=\"notify-status\" role=\"status\"></p>
+<p class=\"small\">Ask to be notified here or in the app; the host starts the room at the time above.</p>
 </div>",
+        notify = if scheduled {
+            "<button id=\"notify\" type=\"button\" class=\"button primary\" aria-pressed=\"false\" hidden>Notify me</button>\n"
+        } else {
+            ""
+        },
         id = escape(&e.id),
         title = escape(&e.title),
         local = escape(&local),
@@ -623,7 +657,8 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
         url: &url,
         image: preview_image(&state, &e.host),
     };
-    html(&state, StatusCode::OK, page(&meta, false, &body))
+    let script = if scheduled { Some("notify") } else { None };
+    html(&state, StatusCode::OK, page_with(&meta, script, &body))
 }
 
 /// "Tue 8 Dec 2026, 19:00 (Asia/Jakarta, UTC+07:00)".
