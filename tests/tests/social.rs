@@ -1352,6 +1352,31 @@ async fn browser_notify_me(b: Backend) {
             .unwrap()
             .contains(cache));
     }
+    // A live room's page points at its host's next (open) scheduled rooms, where Notify me is.
+    let closed = admin
+        .create_event(&CreateEventRequest {
+            title: "Members only".into(),
+            starts_at: soon(150),
+            kind: RoomKind::Closed,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let live = admin.create_room("Warm-up", RoomKind::Open).await.unwrap();
+    let _host = srv.join(&admin, live.id.as_str()).await;
+    let room_page = http
+        .get(format!("{}/r/{}", srv.url, live.id))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(room_page.contains("Next from ROOT"), "{room_page}");
+    assert!(room_page.contains(&format!("href=\"../e/{}\"", one.id)));
+    assert!(room_page.contains(&format!("href=\"../e/{}\"", two.id)));
+    assert!(room_page.contains("Notify me about Open mic"));
+    assert!(!room_page.contains(&closed.id), "closed events stay hidden");
     let browser = Receiver::new(3);
     let post = |e: &str, body: serde_json::Value| http.post(url(e)).json(&body).send();
     // No account needed; registering again is the same subscription.

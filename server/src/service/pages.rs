@@ -326,6 +326,7 @@ pub async fn room(
             },
         );
     }
+    let next = next_from_host(&state, &view.stage).await;
     let body = format!(
         "<div id=\"room\" data-room=\"{id}\" data-link-token=\"{token}\" data-listen=\"{listen}\">
 <p class=\"live\"><span class=\"dot\" aria-hidden=\"true\"></span>Live audio room</p>
@@ -350,7 +351,7 @@ pub async fn room(
 </div>
 <p id=\"status\" role=\"status\"></p>
 <noscript><p>Listening here needs JavaScript; the app works without it.</p></noscript>
-<p class=\"small\">Have the app but this page stays open? <a href=\"{app_url}\">Open it with the ruang:// link</a>.
+{next}<p class=\"small\">Have the app but this page stays open? <a href=\"{app_url}\">Open it with the ruang:// link</a>.
 No app yet? Ruang is invite-only for now: ask a member for an invite. You can listen here without an account.</p>
 </div>",
         id = escape(id.as_str()),
@@ -360,6 +361,7 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
         listeners = view.listener_count,
         url = escape(&url),
         app_url = escape(&app_url),
+        next = next,
     );
     // The preview shows the first host with a photo.
     let image = view
@@ -375,6 +377,52 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
         image,
     };
     html(&state, StatusCode::OK, page(&meta, true, &body))
+}
+
+/// "Next from HOST": the room's first host's next scheduled rooms that anyone may see (open
+/// ones), each linking to its `/e/` page, where "Notify me" is. Empty when there are none.
+async fn next_from_host(state: &AppState, stage: &[(UserSummary, ruang_proto::Role)]) -> String {
+    let Some((host, _)) = stage
+        .iter()
+        .find(|(_, r)| *r == ruang_proto::Role::Moderator)
+    else {
+        return String::new();
+    };
+    let nobody = ruang_proto::UserId(String::new());
+    let events = match state
+        .store
+        .upcoming_events(&nobody, crate::store::now_ms(), Some(&host.id), 10)
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "room page: the host's next rooms");
+            return String::new();
+        }
+    };
+    let items: Vec<String> = events
+        .iter()
+        .filter(|e| super::social::listed_to(e, &nobody, &std::collections::HashSet::new()))
+        .take(3)
+        .map(|e| {
+            format!(
+                "<li><a href=\"../e/{id}\">{title}</a> <span class=\"small\"><time datetime=\"{local}\">{when}</time></span> \
+                 <a class=\"button\" href=\"../e/{id}\" aria-label=\"Notify me about {title}\">Notify me</a></li>",
+                id = escape(&e.id),
+                title = escape(&e.title),
+                local = escape(&super::social::local_time(e.starts_at, &e.time_zone)),
+                when = escape(&human_time(e.starts_at, &e.time_zone)),
+            )
+        })
+        .collect();
+    if items.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<section aria-labelledby=\"next-heading\">\n<h2 id=\"next-heading\">Next from {}</h2>\n<ul class=\"next\">\n{}\n</ul>\n</section>\n",
+        escape(&host.name),
+        items.join("\n")
+    )
 }
 
 /// Unknown paths: under `/r/` and `/i/` (extra segments, empty ids) a person followed a

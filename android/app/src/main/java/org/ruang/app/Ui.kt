@@ -422,8 +422,11 @@ fun Activity.sheet(title: String, subtitle: String?, header: View?, actions: Lis
     subtitle?.let { titles.addView(label(it, TypeScale.BODY, color = c.onSurfaceVariant)) }
     head.addView(titles, weighted())
     box.addView(head, matchWrap())
+    // Long lists (followers) scroll inside the sheet; short ones are unchanged.
+    val rows = vertical()
+    box.addView(android.widget.ScrollView(this).apply { addView(rows) }, matchWrap())
     for (a in actions) {
-        box.addView(label(a.label, TypeScale.BODY_LARGE, color = if (a.danger) c.error else c.onSurface).apply {
+        rows.addView(label(a.label, TypeScale.BODY_LARGE, color = if (a.danger) c.error else c.onSurface).apply {
             gravity = Gravity.CENTER_VERTICAL
             minHeight = dp(56)
             setPadding(dp(Space.XL), 0, dp(Space.XL), 0)
