@@ -98,6 +98,12 @@ object UnifiedPush {
 
     fun endpoint(c: Context): String? = prefs(c).getString(K_ENDPOINT, null)
 
+    /** Signed out: the endpoint must be given to the server again at the next sign-in. */
+    fun forgetSent(c: Context) {
+        prefs(c).edit().putBoolean(K_SENT, false).apply()
+        registeredThisProcess = false
+    }
+
     /**
      * Registers with the user's distributor: the one used before if still installed, else the
      * only one, else the first (a chooser is for later). Returns the distributor, or null when
