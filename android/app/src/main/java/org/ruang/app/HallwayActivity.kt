@@ -39,6 +39,8 @@ class HallwayActivity : Activity() {
     /** The start-a-room dialog while it shows. */
     var startDialog: android.app.Dialog? = null
         private set
+    private lateinit var bellButton: Button
+    private lateinit var bellBadge: TextView
     private var watch: HallwayWatch? = null
     /** Bumped in onStop so a late watch callback does not render into a stopped screen. */
     private var watchGeneration = 0
@@ -57,7 +59,23 @@ class HallwayActivity : Activity() {
         titles.addView(label("Live now", TypeScale.BODY, color = c.onSurfaceVariant))
         bar.addView(titles, weighted())
         bar.addView(iconButton("🔍", "Search") { startActivity(SearchActivity.open(this)) })
-        bar.addView(iconButton("🔔", "Notifications") { startActivity(NotificationsActivity.open(this)) })
+        // The bell, with the unread count on it.
+        val bell = FrameLayout(this)
+        bellButton = iconButton("🔔", "Notifications") { startActivity(NotificationsActivity.open(this)) }
+        bell.addView(bellButton, FrameLayout.LayoutParams(dp(48), dp(48)))
+        bellBadge = label("", TypeScale.CAPTION, color = c.onPrimary, medium = true).apply {
+            background = rounded(c.primary, 100)
+            setPadding(dp(5), 0, dp(5), 0)
+            gravity = Gravity.CENTER
+            minWidth = dp(18)
+            visibility = View.GONE
+            importantForAccessibility = View.IMPORTANT_FOR_ACCESSIBILITY_NO
+        }
+        bell.addView(bellBadge, FrameLayout.LayoutParams(FrameLayout.LayoutParams.WRAP_CONTENT, FrameLayout.LayoutParams.WRAP_CONTENT).apply {
+            gravity = Gravity.TOP or Gravity.END
+            topMargin = dp(2)
+        })
+        bar.addView(bell, LinearLayout.LayoutParams(dp(48), dp(48)))
         bar.addView(iconButton("⟳", "Refresh") { refresh() })
         bar.addView(iconButton("⋮", "More options") { v -> menu(v) })
         root.addView(bar, matchWrap())
@@ -115,6 +133,7 @@ class HallwayActivity : Activity() {
         }
         startWatching()
         loadUpcoming()
+        loadUnread()
         // Signed in: register with the user's UnifiedPush distributor (once per process).
         UnifiedPush.ensure(ruang)
     }
@@ -163,6 +182,16 @@ class HallwayActivity : Activity() {
             r.onFailure { onError(it) }
         }
         loadUpcoming()
+    }
+
+    /** How many notifications are unread: a count on the bell. */
+    private fun loadUnread() {
+        ruang.background({ it.notifications(null, 1u).unread }) { r ->
+            val label = r.getOrNull()?.let { org.ruang.app.presenter.NotificationsPresenter.unreadLabel(it.toLong()) }
+            bellBadge.text = label ?: ""
+            bellBadge.visibility = if (label == null) View.GONE else View.VISIBLE
+            bellButton.contentDescription = if (label == null) "Notifications" else "Notifications, $label unread"
+        }
     }
 
     /** Scheduled rooms, followed hosts first (the server's order). */

@@ -161,6 +161,11 @@ class SocialTest : LiveTest() {
         maya.join(room.id)
         waitUntil("4 notifications on the server") { mine.notifications(null, 10u).notifications.size >= 4 }
         assertEquals(4u, mine.notifications(null, 10u).unread)
+        // The hallway's bell shows the count.
+        val h = launch(org.ruang.app.HallwayActivity::class.java).get()
+        h.waitText("Notifications, 4 unread")
+        Shots.save(h, "23a-hallway-unread-light-411x891")
+        assertTrue(h.findClickable("Notifications, 4 unread") != null)
 
         val nc = launch(NotificationsActivity::class.java,
             NotificationsActivity.open(app).putExtra(NotificationsActivity.EXTRA_PAGE_SIZE, 3))
@@ -179,6 +184,9 @@ class SocialTest : LiveTest() {
         waitUntil("all read on the server") { mine.notifications(null, 10u).unread == 0u }
         assertTrue(n.markedUpTo > 0)
 
+        // Back in the hallway: nothing unread.
+        val h2 = launch(org.ruang.app.HallwayActivity::class.java).get()
+        waitUntil("the bell without a count") { h2.hasText("Notifications") && !h2.hasText("unread") }
         n.click("Maya Sari started a room")
         val rc = track(follow(n, RoomActivity::class.java))
         rc.get().waitText("Maya goes live")
