@@ -127,6 +127,37 @@ def main():
             check("ruang:// hosts r and i", f["hosts"] == {"r", "i"}, str(f["hosts"]))
             check("ruang:// not auto-verified", f["autoVerify"] is None)
 
+    # Event links: PUBLIC_URL/e/ (App Link) and ruang://e; profiles: ruang://u.
+    view = {"android.intent.action.VIEW"}
+    cats = {"android.intent.category.DEFAULT", "android.intent.category.BROWSABLE"}
+    event = acts.get(".EventActivity")
+    check("EventActivity declared and exported (links)", event is not None and attr(event, "exported") == "true")
+    if event is not None:
+        fs = filters(event)
+        check("EventActivity App Link /e/ on ${ruangHost}, verified", any(
+            f["schemes"] == {"https"} and f["hosts"] == {"${ruangHost}"} and f["pathPrefixes"] == {"/e/"}
+            and f["autoVerify"] == "true" and f["actions"] == view and cats <= f["categories"] for f in fs))
+        check("EventActivity ruang://e", any(
+            f["schemes"] == {"ruang"} and f["hosts"] == {"e"} and f["actions"] == view and cats <= f["categories"] for f in fs))
+    profile = acts.get(".ProfileActivity")
+    check("ProfileActivity ruang://u", profile is not None and any(
+        f["schemes"] == {"ruang"} and f["hosts"] == {"u"} and f["actions"] == view for f in filters(profile)))
+    for name in (".NotificationsActivity", ".SearchActivity"):
+        a = acts.get(name)
+        check(f"{name[1:]} declared, not exported", a is not None and attr(a, "exported") == "false")
+
+    # UnifiedPush: the connector's four broadcasts reach one exported receiver, and the
+    # distributors' REGISTER receivers are visible (package visibility, API 30+).
+    receivers = {attr(r, "name"): r for r in app.findall("receiver")}
+    up = receivers.get(".UnifiedPushReceiver")
+    check("UnifiedPushReceiver declared and exported", up is not None and attr(up, "exported") == "true")
+    if up is not None:
+        acts_up = set().union(*[f["actions"] for f in filters(up)]) if filters(up) else set()
+        want = {"org.unifiedpush.android.connector." + a for a in ("MESSAGE", "UNREGISTERED", "NEW_ENDPOINT", "REGISTRATION_FAILED")}
+        check("UnifiedPushReceiver takes MESSAGE, UNREGISTERED, NEW_ENDPOINT, REGISTRATION_FAILED", acts_up == want, str(acts_up))
+    queries = [attr(a, "name") for q in root.findall("queries") for i in q.findall("intent") for a in i.findall("action")]
+    check("<queries> for org.unifiedpush.android.distributor.REGISTER", "org.unifiedpush.android.distributor.REGISTER" in queries)
+
     hallway = acts.get(".HallwayActivity")
     check("HallwayActivity not exported", hallway is not None and attr(hallway, "exported") == "false")
 
@@ -140,7 +171,7 @@ def main():
 
     # Every component exists as a compiled class.
     if classes:
-        names = [attr(app, "name")] + list(acts) + list(services)
+        names = [attr(app, "name")] + list(acts) + list(services) + list(receivers)
         for n in names:
             path = os.path.join(classes, *full(n).split(".")) + ".class"
             check(f"compiled class for {full(n)}", os.path.exists(path), path)

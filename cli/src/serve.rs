@@ -108,6 +108,11 @@ pub struct ServeArgs {
     /// Rooms one member may have live at once (admins are not limited).
     #[arg(long, env = "RUANG_MAX_LIVE_ROOMS_PER_MEMBER", default_value_t = 3)]
     max_live_rooms_per_member: u32,
+    /// TESTS ONLY: accept `http://` push endpoints and deliver to any address, loopback
+    /// and private networks included (the Android app's UnifiedPush tests use a push
+    /// endpoint on loopback). Never on a server others can reach.
+    #[arg(long, hide = true)]
+    push_allow_http_for_tests: bool,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -222,8 +227,14 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
                 node_id: args.node_id.unwrap_or_else(|| default_node_id(args.addr)),
                 node_url: args.node_url,
             }),
+        push_allow_http: args.push_allow_http_for_tests,
         ..Config::default()
     };
+    if config.push_allow_http {
+        tracing::warn!(
+            "--push-allow-http-for-tests: push endpoints may point anywhere (tests only)"
+        );
+    }
     let server = Server::start(config).await?;
     if let Some(code) = &server.first_invite {
         println!("Admin invite code: {code}");

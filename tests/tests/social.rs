@@ -1186,3 +1186,311 @@ each_backend!(
     push_encrypted_to_a_loopback_endpoint_dead_ones_removed,
     push
 );
+
+/// Joins `room` as `c` on a raw WebSocket (so the test can drop it without `leave`, as a
+/// phone that lost the network or closed the app does) and returns it after `welcome`.
+async fn join_raw(c: &ApiClient, room: &str) -> ruang_tests::ws::Ws {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(c.ws_url(room).to_string())
+        .await
+        .unwrap();
+    let hello = serde_json::json!({"type":"hello","protocol":1,"token":c.token().unwrap()});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        ruang_tests::ws::next_msg(&mut ws).await,
+        ruang_proto::ServerMessage::Welcome { .. }
+    ));
+    ws
+}
+
+async fn invited_away(b: Backend) {
+    let srv = TestServer::start_with(b, |c| c.rejoin_grace = Duration::from_millis(1500)).await;
+    let admin = srv.admin("root").await;
+    let ann = srv.member(&admin, "ann").await;
+    let bob = srv.member(&admin, "bob").await;
+    let cat = srv.member(&admin, "cat").await;
+    cat.set_notification_settings(&NotificationSettings {
+        muted_kinds: vec![NotificationKind::InvitedToSpeak],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let room = admin
+        .create_room("Late night", RoomKind::Open)
+        .await
+        .unwrap();
+    let rid = room.id.as_str();
+    let host = srv.join(&admin, rid).await;
+    let ann_id = ann.me().await.unwrap().id;
+    let bob_id = bob.me().await.unwrap().id;
+    let cat_id = cat.me().await.unwrap().id;
+    let ann_ws = join_raw(&ann, rid).await;
+    let bob_session = srv.join(&bob, rid).await;
+    let cat_ws = join_raw(&cat, rid).await;
+    host.wait_for(WAIT, |s| {
+        [&ann_id, &bob_id, &cat_id]
+            .iter()
+            .all(|u| s.room.participant(u).is_some())
+    })
+    .await
+    .unwrap();
+
+    // Ann and Cat close the app (the socket goes, no `leave`); Bob is still connected.
+    drop(ann_ws);
+    drop(cat_ws);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for u in [&ann_id, &bob_id, &cat_id] {
+        host.invite_to_speak(u).await.unwrap();
+    }
+    wait_kind(&ann, NotificationKind::InvitedToSpeak, 1).await;
+    let n = ann
+        .notifications(None, Some(10))
+        .await
+        .unwrap()
+        .notifications;
+    let n = n
+        .iter()
+        .find(|n| n.kind == NotificationKind::InvitedToSpeak)
+        .unwrap();
+    assert_eq!(n.text, "ROOT invited you to speak in “Late night”");
+    assert_eq!(n.link, format!("{}/r/{rid}", srv.url));
+    assert_eq!(n.room_id.as_ref().map(|r| r.as_str()), Some(rid));
+    assert_eq!(n.actor.as_ref().unwrap().handle, "root");
+    bob_session
+        .wait_for(WAIT, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
+        .await
+        .expect("a connected member is told in the room");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kinds = |f: Vec<(NotificationKind, String)>| {
+        f.iter()
+            .filter(|(k, _)| *k == NotificationKind::InvitedToSpeak)
+            .count()
+    };
+    assert_eq!(
+        kinds(feed(&bob).await),
+        0,
+        "no notification while connected"
+    );
+    assert_eq!(kinds(feed(&cat).await), 0, "muted kind: nothing");
+
+    // Inviting again (still pending) makes no second notification.
+    host.invite_to_speak(&ann_id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(kinds(feed(&ann).await), 1);
+
+    // Past the grace period Ann is out of the room, but the invitation waits: opening the
+    // notification's room later, she is invited and can go on stage.
+    host.wait_for(WAIT, |s| s.room.participant(&ann_id).is_none())
+        .await
+        .expect("dropped after the grace period");
+    let back = srv.join(&ann, rid).await;
+    let s = back
+        .wait_for(WAIT, |s| s.room.room.is_some())
+        .await
+        .unwrap();
+    assert!(s.room.room.as_ref().unwrap().invited_to_speak);
+    back.accept_invite().await.unwrap();
+    host.wait_for(WAIT, |s| {
+        s.room
+            .participant(&ann_id)
+            .is_some_and(|p| p.role == Role::Speaker)
+    })
+    .await
+    .expect("Ann on stage");
+}
+each_backend!(
+    invited_to_speak_after_leaving_notifies_and_waits,
+    invited_away
+);
+
+/// A browser's "Notify me" on an `/e/` page, without an account: the subscription is tied to
+/// the event; changes, the start and a cancellation are pushed to it (encrypted for it).
+async fn browser_notify_me(b: Backend) {
+    let srv = TestServer::start_with(b, |c| c.push_allow_http = true).await;
+    let admin = srv.admin("root").await;
+    let service = PushService::start().await;
+    let http = reqwest::Client::new();
+    let url = |e: &str| format!("{}/v1/events/{e}/web-push", srv.url);
+    let one = admin
+        .create_event(&CreateEventRequest {
+            title: "Open mic".into(),
+            starts_at: soon(120),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let two = admin
+        .create_event(&CreateEventRequest {
+            title: "Poetry".into(),
+            starts_at: soon(180),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // The page offers it (button + script) while the room is still to come.
+    let page = |e: &str| {
+        let req = http.get(format!("{}/e/{e}", srv.url));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page(&one.id).await;
+    assert!(html.contains("id=\"notify\""), "{html}");
+    assert!(html.contains("../web/notify.js?v="));
+    for (path, cache) in [("/web/notify.js", "max-age"), ("/web/sw.js", "no-cache")] {
+        let r = http.get(format!("{}{path}", srv.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains(cache));
+    }
+    // A live room's page points at its host's next (open) scheduled rooms, where Notify me is.
+    let closed = admin
+        .create_event(&CreateEventRequest {
+            title: "Members only".into(),
+            starts_at: soon(150),
+            kind: RoomKind::Closed,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let live = admin.create_room("Warm-up", RoomKind::Open).await.unwrap();
+    let _host = srv.join(&admin, live.id.as_str()).await;
+    let room_page = http
+        .get(format!("{}/r/{}", srv.url, live.id))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(room_page.contains("Next from ROOT"), "{room_page}");
+    assert!(room_page.contains(&format!("href=\"../e/{}\"", one.id)));
+    assert!(room_page.contains(&format!("href=\"../e/{}\"", two.id)));
+    assert!(room_page.contains("Notify me about Open mic"));
+    assert!(!room_page.contains(&closed.id), "closed events stay hidden");
+    let browser = Receiver::new(3);
+    let post = |e: &str, body: serde_json::Value| http.post(url(e)).json(&body).send();
+    // No account needed; registering again is the same subscription.
+    for _ in 0..2 {
+        let r = post(&one.id, browser.request(&format!("{}/ok/one", service.url)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    // Bad input: unknown or malformed events, junk, bad keys. Clear errors.
+    let ok_body = browser.request(&format!("{}/ok/x", service.url));
+    for (e, body, status) in [
+        ("nosuchevent", ok_body.clone(), 404),
+        ("../../etc", ok_body.clone(), 404),
+        (one.id.as_str(), serde_json::json!({"endpoint": 5}), 400),
+        (
+            one.id.as_str(),
+            serde_json::json!({"endpoint": "ftp://x.example/", "keys": {"p256dh": "x", "auth": "y"}}),
+            400,
+        ),
+    ] {
+        let r = post(e, body).await.unwrap();
+        assert_eq!(r.status(), status, "event {e}");
+    }
+    let stays = Receiver::new(4);
+    let leaves = Receiver::new(5);
+    for (r, name) in [(&stays, "stays"), (&leaves, "leaves")] {
+        let resp = post(&two.id, r.request(&format!("{}/ok/{name}", service.url)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    let resp = http
+        .delete(url(&two.id))
+        .json(&serde_json::json!({"endpoint": format!("{}/ok/leaves", service.url)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+
+    let wait = |name: &'static str, n: usize| {
+        let service = &service;
+        async move {
+            let until = Instant::now() + WAIT;
+            while service.count(name) < n {
+                assert!(Instant::now() < until, "no push #{n} to {name}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let read = |name: &str, i: usize, r: &Receiver| -> ruang_proto::Notification {
+        let got = service.got.lock().unwrap();
+        let (_, headers, body) = got.iter().filter(|(n, _, _)| n == name).nth(i).unwrap();
+        assert_eq!(headers["content-encoding"], "aes128gcm");
+        let plain = ruang_server::service::push::decrypt(body, &r.secret, &r.auth)
+            .expect("decrypts with the browser's key");
+        serde_json::from_slice(&plain).unwrap()
+    };
+
+    // The host renames it: the browser hears, once.
+    admin
+        .update_event(
+            &one.id,
+            &UpdateEventRequest {
+                title: Some("Open mic night".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait("one", 1).await;
+    let n = read("one", 0, &browser);
+    assert_eq!(n.kind, NotificationKind::EventChanged);
+    assert_eq!(n.text, "“Open mic night” was changed");
+    assert_eq!(n.link, format!("{}/e/{}", srv.url, one.id));
+    assert_eq!(n.actor.unwrap().handle, "root");
+
+    // The host starts it: "is live now" with the room's link, and then nothing more to say
+    // (asking again about a started room is refused).
+    let room = admin.start_event(&one.id).await.unwrap();
+    wait("one", 2).await;
+    let n = read("one", 1, &browser);
+    assert_eq!(n.kind, NotificationKind::EventStarted);
+    assert_eq!(n.text, "“Open mic night” is live now");
+    assert_eq!(n.link, format!("{}/r/{}", srv.url, room.id));
+    let r = post(&one.id, browser.request(&format!("{}/ok/one", service.url)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = page(&one.id).await;
+    assert!(!html.contains("id=\"notify\"") && !html.contains("notify.js"));
+
+    // The other is cancelled: only the browser that stayed hears.
+    admin.cancel_event(&two.id).await.unwrap();
+    wait("stays", 1).await;
+    let n = read("stays", 0, &stays);
+    assert_eq!(n.kind, NotificationKind::EventCancelled);
+    assert_eq!(n.text, "“Poetry” was cancelled");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(service.count("leaves"), 0, "unsubscribed");
+    assert_eq!(service.count("one"), 2, "nothing after the start");
+
+    // Each subscription attempt counts against the address: a flood is cut off.
+    let mut limited = false;
+    for _ in 0..30 {
+        let r = post(&two.id, serde_json::json!({})).await.unwrap();
+        if r.status() == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "20 a minute per address");
+}
+each_backend!(
+    browser_notify_me_on_event_pages_is_pushed_changes_start_and_cancel,
+    browser_notify_me
+);

@@ -368,6 +368,34 @@ impl ApiClient {
             .await
     }
 
+    // ----- push endpoints (Web Push, UnifiedPush) -----
+
+    /// The server's VAPID public key (base64url), a browser's `applicationServerKey`.
+    pub async fn push_key(&self) -> Result<String> {
+        let k: ruang_proto::PushKey = self.send(self.http.get(self.url("v1/push/key"))).await?;
+        Ok(k.vapid_public_key)
+    }
+
+    /// Registers a push endpoint with the receiver's RFC 8291 keys.
+    pub async fn add_push_subscription(
+        &self,
+        req: &ruang_proto::PushSubscriptionRequest,
+    ) -> Result<()> {
+        self.send_empty(self.post("v1/push/subscriptions", req))
+            .await
+    }
+
+    /// Forgets one of the caller's push endpoints (idempotent).
+    pub async fn remove_push_subscription(&self, endpoint: &str) -> Result<()> {
+        let body = serde_json::json!({ "endpoint": endpoint });
+        self.send_empty(
+            self.http
+                .delete(self.url("v1/push/subscriptions"))
+                .json(&body),
+        )
+        .await
+    }
+
     pub async fn set_notification_settings(
         &self,
         s: &NotificationSettings,

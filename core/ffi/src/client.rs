@@ -3,7 +3,10 @@
 use crate::error::RuangError;
 use crate::room::{Room, RoomListener};
 use crate::runtime::{block_on, handle};
-use crate::types::{EventSummary, Invite, LinkTarget, Profile, RoomKind, RoomSummary, UserSummary};
+use crate::types::{
+    EventSummary, Invite, LinkTarget, NotificationPage, Profile, RoomKind, RoomSummary,
+    SearchResults, UserPage, UserSummary,
+};
 use ruang_client::ApiClient;
 use ruang_proto::ProfileUpdate;
 use std::path::PathBuf;
@@ -357,6 +360,77 @@ impl RuangClient {
     /// The host starts the event's room; co-hosts become its moderators.
     pub fn start_event(&self, event_id: String) -> Result<RoomSummary> {
         Ok(block_on(self.authed()?.start_event(&event_id))?.into())
+    }
+
+    /// One scheduled room by id (an event link `/e/ID`).
+    pub fn event(&self, event_id: String) -> Result<EventSummary> {
+        Ok(block_on(self.authed()?.event(&event_id))?.into())
+    }
+
+    /// Who follows `handle` (`following` false) or whom they follow (true), a page at a time.
+    pub fn follow_list(
+        &self,
+        handle: String,
+        following: bool,
+        cursor: Option<String>,
+    ) -> Result<UserPage> {
+        let which = if following { "following" } else { "followers" };
+        let page =
+            block_on(
+                self.authed()?
+                    .follow_list(&handle, which, cursor.as_deref(), Some(50)),
+            )?;
+        Ok(UserPage {
+            users: page.users.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// People, live rooms and scheduled rooms matching `query` (words match word starts).
+    pub fn search(&self, query: String) -> Result<SearchResults> {
+        let r = block_on(self.authed()?.search(&query))?;
+        Ok(SearchResults {
+            people: r.people.into_iter().map(Into::into).collect(),
+            rooms: r.rooms.into_iter().map(Into::into).collect(),
+            events: r.events.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// A page of the notification feed, newest first (`cursor` from the previous page).
+    pub fn notifications(&self, cursor: Option<String>, limit: u32) -> Result<NotificationPage> {
+        let p = block_on(
+            self.authed()?
+                .notifications(cursor.as_deref(), Some(limit.clamp(1, 100))),
+        )?;
+        Ok(NotificationPage {
+            notifications: p.notifications.into_iter().map(Into::into).collect(),
+            unread: p.unread,
+            read_up_to: p.read_up_to,
+            next_cursor: p.next_cursor,
+        })
+    }
+
+    /// Moves the read marker to `up_to` (Unix ms; it never moves back).
+    pub fn mark_notifications_read(&self, up_to: i64) -> Result<()> {
+        Ok(block_on(self.authed()?.mark_notifications_read(up_to))?)
+    }
+
+    /// Registers a push endpoint (a UnifiedPush distributor's URL) with the app's own
+    /// RFC 8291 keys: `p256dh` (uncompressed P-256 public key) and `auth` (16 bytes),
+    /// both base64url. The server encrypts every push to them (aes128gcm).
+    pub fn add_push_endpoint(&self, endpoint: String, p256dh: String, auth: String) -> Result<()> {
+        let req = ruang_proto::PushSubscriptionRequest {
+            endpoint,
+            keys: ruang_proto::PushKeys { p256dh, auth },
+        };
+        Ok(block_on(self.authed()?.add_push_subscription(&req))?)
+    }
+
+    /// Forgets a push endpoint (the distributor unregistered it).
+    pub fn remove_push_endpoint(&self, endpoint: String) -> Result<()> {
+        Ok(block_on(
+            self.authed()?.remove_push_subscription(&endpoint),
+        )?)
     }
 
     pub fn create_room(&self, title: String, kind: RoomKind) -> Result<RoomSummary> {

@@ -52,6 +52,10 @@ pub struct UserSummary {
     pub id: String,
     pub handle: String,
     pub name: String,
+    /// Content hash of their photo (none without one): the image is
+    /// `SERVER/media/avatars/HASH-128.jpg` (tiles) or `-512.jpg` (profiles), never changing.
+    #[uniffi(default = None)]
+    pub avatar: Option<String>,
 }
 
 impl From<proto::UserSummary> for UserSummary {
@@ -60,6 +64,7 @@ impl From<proto::UserSummary> for UserSummary {
             id: u.id.0,
             handle: u.handle,
             name: u.name,
+            avatar: u.avatar,
         }
     }
 }
@@ -76,6 +81,18 @@ pub struct Profile {
     pub followers: i64,
     pub following: i64,
     pub followed_by_you: bool,
+    /// Content hash of their photo (see [`UserSummary::avatar`]).
+    #[uniffi(default = None)]
+    pub avatar: Option<String>,
+    /// Up to three `https://` links.
+    #[uniffi(default = [])]
+    pub links: Vec<String>,
+    /// Live rooms they host now (that you may see).
+    #[uniffi(default = [])]
+    pub hosting_now: Vec<RoomSummary>,
+    /// Their scheduled rooms, soonest first.
+    #[uniffi(default = [])]
+    pub upcoming: Vec<EventSummary>,
 }
 
 impl From<proto::Profile> for Profile {
@@ -90,8 +107,75 @@ impl From<proto::Profile> for Profile {
             followers: p.followers,
             following: p.following,
             followed_by_you: p.followed_by_you,
+            avatar: p.avatar,
+            links: p.links,
+            hosting_now: p.hosting_now.into_iter().map(Into::into).collect(),
+            upcoming: p.upcoming.into_iter().map(Into::into).collect(),
         }
     }
+}
+
+/// One entry of the notification feed (`GET /v1/notifications`).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct NotificationItem {
+    pub id: String,
+    /// `followed_you`, `room_started`, `event_scheduled`, `event_starting`,
+    /// `event_started`, `event_changed`, `event_cancelled`, `invitee_joined`,
+    /// `invited_to_speak` (kinds a newer server adds come through as they are).
+    pub kind: String,
+    pub actor: Option<UserSummary>,
+    pub room_id: Option<String>,
+    pub event_id: Option<String>,
+    /// The line to show.
+    pub text: String,
+    /// Where a tap leads: `…/r/ROOM`, `…/e/EVENT` or `ruang://u/HANDLE`.
+    pub link: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub read: bool,
+}
+
+impl From<proto::Notification> for NotificationItem {
+    fn from(n: proto::Notification) -> Self {
+        NotificationItem {
+            id: n.id,
+            kind: n.kind.as_str().to_owned(),
+            actor: n.actor.map(Into::into),
+            room_id: n.room_id.map(|r| r.0),
+            event_id: n.event_id,
+            text: n.text,
+            link: n.link,
+            created_at: n.created_at,
+            read: n.read,
+        }
+    }
+}
+
+/// A page of the feed, newest first.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct NotificationPage {
+    pub notifications: Vec<NotificationItem>,
+    /// Unread in all pages.
+    pub unread: u32,
+    /// The read marker (Unix ms, 0 at first).
+    pub read_up_to: i64,
+    /// Pass to get the next (older) page; none on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a follower or following list.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct UserPage {
+    pub users: Vec<UserSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// What `search` found.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SearchResults {
+    pub people: Vec<UserSummary>,
+    pub rooms: Vec<RoomSummary>,
+    pub events: Vec<EventSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]

@@ -302,10 +302,12 @@ pub enum NotificationKind {
     EventCancelled,
     /// Someone you invited (`actor`) joined Ruang.
     InviteeJoined,
+    /// A moderator (`actor`) invited you to speak in a room (`room_id`) you had left.
+    InvitedToSpeak,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 8] = [
+    pub const ALL: [NotificationKind; 9] = [
         NotificationKind::FollowedYou,
         NotificationKind::RoomStarted,
         NotificationKind::EventScheduled,
@@ -314,6 +316,7 @@ impl NotificationKind {
         NotificationKind::EventChanged,
         NotificationKind::EventCancelled,
         NotificationKind::InviteeJoined,
+        NotificationKind::InvitedToSpeak,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -326,6 +329,7 @@ impl NotificationKind {
             NotificationKind::EventChanged => "event_changed",
             NotificationKind::EventCancelled => "event_cancelled",
             NotificationKind::InviteeJoined => "invitee_joined",
+            NotificationKind::InvitedToSpeak => "invited_to_speak",
         }
     }
 

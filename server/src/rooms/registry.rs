@@ -81,6 +81,9 @@ enum PersistJob {
 /// A change answered only once it is durable: resolves to true when it was written.
 pub type Durable = oneshot::Receiver<bool>;
 
+/// Members invited to speak while away, with the moderator who invited each.
+pub type InvitedAway = Vec<(UserId, UserId)>;
+
 /// A joined connection's starting point.
 pub struct Joined {
     pub snapshot: RoomSnapshot,
@@ -159,12 +162,14 @@ impl LiveRoom {
     }
 
     /// Applies a room command. The returned [`Durable`] (if any) resolves once the change
-    /// is written: callers confirm the command only then.
+    /// is written: callers confirm the command only then. The list holds the members it
+    /// invited to speak while they had no connection, with the moderator who did (see
+    /// [`Effects::invited_away`]).
     pub fn command(
         &self,
         user: &UserId,
         msg: &ClientMessage,
-    ) -> Result<Option<Durable>, ErrorCode> {
+    ) -> Result<(Option<Durable>, InvitedAway), ErrorCode> {
         let mut inner = self.lock();
         let hands_before = inner.rules.hands_snapshot();
         let mut fx = match msg {
@@ -185,7 +190,8 @@ impl LiveRoom {
         }
         note_hands(&inner.rules, hands_before, &mut fx);
         self.audible.update(&inner.rules);
-        Ok(self.dispatch(fx))
+        let away = std::mem::take(&mut fx.invited_away);
+        Ok((self.dispatch(fx), away))
     }
 
     /// The closed-room link key in force now.

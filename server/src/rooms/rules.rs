@@ -87,6 +87,9 @@ pub enum Persist {
 pub struct Effects {
     pub out: Vec<Outgoing>,
     pub persist: Vec<Persist>,
+    /// Members invited to speak while they had no open connection (they closed the app or
+    /// lost the network): `(member, moderator)`. The service tells them with a notification.
+    pub invited_away: Vec<(UserId, UserId)>,
 }
 
 impl Effects {
@@ -505,7 +508,13 @@ impl RoomRules {
             if self.ended {
                 break;
             }
+            // A pending invitation outlives the grace period: the member may come back
+            // later (from the "invited you to speak" notification) and accept it then.
+            let invited = self.invited.contains(&user);
             let more = self.leave(&user, true);
+            if invited && !self.ended {
+                self.invited.insert(user);
+            }
             fx.out.extend(more.out);
             fx.persist.extend(more.persist);
         }
@@ -758,6 +767,9 @@ impl RoomRules {
                         *invited = true;
                     }
                     let by = self.stage[actor].user.clone();
+                    if self.audience[user].absent_until.is_some() {
+                        fx.invited_away.push((user.clone(), actor.clone()));
+                    }
                     fx.event(
                         Audience::Users(vec![user.clone()]),
                         RoomEvent::InvitedToSpeak { by },

@@ -576,3 +576,45 @@ fn event_cohosts_join_as_muted_moderators() {
     )
     .unwrap();
 }
+
+#[test]
+fn inviting_someone_away_is_told_and_the_invitation_outlives_the_grace() {
+    let mut r = room();
+    // Connected: no "invited away" effect (the room tells them).
+    let fx = r
+        .apply(
+            &uid("mod"),
+            &ClientMessage::InviteToSpeak { user: uid("b") },
+        )
+        .unwrap();
+    assert!(fx.invited_away.is_empty());
+    // "a" lost the connection (grace until t=1000): the service must notify them.
+    r.disconnected(&uid("a"), 1000);
+    let fx = r
+        .apply(
+            &uid("mod"),
+            &ClientMessage::InviteToSpeak { user: uid("a") },
+        )
+        .unwrap();
+    assert_eq!(fx.invited_away, vec![(uid("a"), uid("mod"))]);
+    // Inviting again while it is pending says nothing new.
+    let fx = r
+        .apply(
+            &uid("mod"),
+            &ClientMessage::InviteToSpeak { user: uid("a") },
+        )
+        .unwrap();
+    assert!(fx.invited_away.is_empty());
+    // The grace ends: "a" is out of the room, but the invitation waits for them.
+    let _ = r.expire(1000);
+    assert_eq!(r.role_of(&uid("a")), None);
+    r.join(user("a"), false).unwrap();
+    assert!(r.snapshot_for(&uid("a")).unwrap().invited_to_speak);
+    r.apply(&uid("a"), &ClientMessage::AcceptInvite).unwrap();
+    assert_eq!(r.role_of(&uid("a")), Some(Role::Speaker));
+    // Someone who leaves on purpose takes nothing along.
+    r.disconnected(&uid("b"), 2000);
+    let _ = r.leave(&uid("b"), true);
+    r.join(user("b"), false).unwrap();
+    assert!(!r.snapshot_for(&uid("b")).unwrap().invited_to_speak);
+}

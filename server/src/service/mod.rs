@@ -63,6 +63,8 @@ pub struct AppInner {
     pub pusher: Arc<push::Pusher>,
     /// Photo uploads per address per minute (each one counts).
     pub photo_limiter: RateLimiter,
+    /// Browser "Notify me" subscriptions per address per minute (each one counts).
+    pub web_push_limiter: RateLimiter,
     /// Photos decoded at once (each may take up to 256 MiB while it is decoded).
     pub photo_decodes: Arc<tokio::sync::Semaphore>,
     /// Cluster mode: membership, leases, the cluster key.
@@ -143,6 +145,7 @@ impl AppState {
             max_avatar_bytes: config.max_avatar_bytes,
             pusher,
             photo_limiter: RateLimiter::new(config.photo_uploads_per_minute),
+            web_push_limiter: RateLimiter::new(push::WEB_SUBSCRIPTIONS_PER_MINUTE),
             photo_decodes: Arc::new(tokio::sync::Semaphore::new(media::MAX_CONCURRENT_DECODES)),
             cluster,
             node_http: reqwest::Client::builder()
@@ -193,6 +196,10 @@ pub fn router(state: AppState) -> Router {
             post(social::notify_me).delete(social::unnotify_me),
         )
         .route("/v1/events/{id}/start", post(social::start_event))
+        .route(
+            "/v1/events/{id}/web-push",
+            post(push::event_web_subscribe).delete(push::event_web_unsubscribe),
+        )
         .route("/v1/search", get(social::search))
         .route("/v1/push/key", get(push::key))
         .route(
@@ -235,6 +242,8 @@ pub fn router(state: AppState) -> Router {
         .route("/i/{code}", get(pages::invite))
         .route("/web/room.js", get(pages::script))
         .route("/web/room.css", get(pages::style))
+        .route("/web/notify.js", get(pages::notify_script))
+        .route("/web/sw.js", get(pages::service_worker))
         .fallback(pages::fallback)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -26,6 +26,8 @@ pub fn hourly_cap(kind: NotificationKind) -> u32 {
         // Following many hosts must not mean a ping per minute.
         NotificationKind::RoomStarted | NotificationKind::EventScheduled => 10,
         NotificationKind::InviteeJoined => 20,
+        // Moderators of a busy room cannot ping someone who left more than a few times.
+        NotificationKind::InvitedToSpeak => 10,
         // About events one asked to hear about: rarely many, keep them.
         NotificationKind::EventStarting
         | NotificationKind::EventStarted
@@ -106,6 +108,77 @@ pub async fn deliver(notifier: &Notifier, n: &NewNotification) -> crate::store::
     Ok(true)
 }
 
+/// Tells the browsers that asked about event `e` from its page (no account, so no feed, no
+/// preferences: just the push). After it started or was cancelled there is nothing more to
+/// say: their subscriptions are dropped.
+pub async fn push_event_to_browsers(
+    notifier: &Notifier,
+    e: &crate::store::StoredEvent,
+    kind: NotificationKind,
+    room: Option<ruang_proto::RoomId>,
+) -> crate::store::Result<usize> {
+    let subs = notifier.store.event_web_pushes(&e.id).await?;
+    if !subs.is_empty() {
+        // As it is now (a change names the new title).
+        let fresh = notifier.store.event(&UserId(String::new()), &e.id).await;
+        let e = fresh.as_ref().unwrap_or(e);
+        let row = NotificationRow {
+            id: crate::store::new_id(),
+            kind: kind.as_str().to_owned(),
+            actor: Some(e.host.clone()),
+            room: room.clone(),
+            event: Some(e.id.clone()),
+            event_title: Some(e.title.clone()),
+            room_title: None,
+            created_at: now_ms(),
+        };
+        let (text, link) = describe(&notifier.public_url, kind, &row);
+        let wire = Notification {
+            id: row.id,
+            kind,
+            actor: row.actor,
+            room_id: row.room,
+            event_id: row.event,
+            text,
+            link,
+            created_at: row.created_at,
+            read: false,
+        };
+        for outcome in notifier.pusher.push_to_all(&subs, &wire).await {
+            if let super::push::Outcome::Failed(why) = outcome {
+                tracing::debug!(%why, "browser push not delivered");
+            }
+        }
+    }
+    if matches!(
+        kind,
+        NotificationKind::EventStarted | NotificationKind::EventCancelled
+    ) {
+        notifier.store.clear_event_web_push(&e.id).await?;
+    }
+    Ok(subs.len())
+}
+
+/// [`push_event_to_browsers`] in the background (the request does not wait for it).
+pub fn send_event_to_browsers(
+    state: &AppState,
+    e: &crate::store::StoredEvent,
+    kind: NotificationKind,
+    room: Option<ruang_proto::RoomId>,
+) {
+    let notifier = Notifier {
+        store: state.store.clone(),
+        pusher: state.pusher.clone(),
+        public_url: state.public_url.clone(),
+    };
+    let e = e.clone();
+    tokio::spawn(async move {
+        if let Err(err) = push_event_to_browsers(&notifier, &e, kind, room).await {
+            tracing::warn!(error = %err, "browser pushes for an event");
+        }
+    });
+}
+
 /// Whether `now` falls in the quiet hours `(start, end)` (minutes after local midnight in
 /// `tz`; `start > end` spans midnight).
 pub fn quiet_now(now_ms: i64, quiet: Option<(i64, i64)>, tz: &str) -> bool {
@@ -150,6 +223,7 @@ pub async fn remind(notifier: &Notifier, lead_ms: i64) -> crate::store::Result<u
             )
             .await?;
         }
+        push_event_to_browsers(notifier, &e, NotificationKind::EventStarting, None).await?;
     }
     Ok(due.len())
 }
@@ -188,6 +262,10 @@ pub fn describe(public_url: &str, kind: NotificationKind, n: &NotificationRow) -
         NotificationKind::InviteeJoined => {
             (format!("{who}, whom you invited, joined Ruang"), profile)
         }
+        NotificationKind::InvitedToSpeak => match &n.room_title {
+            Some(t) if !t.is_empty() => (format!("{who} invited you to speak in “{t}”"), room_link),
+            _ => (format!("{who} invited you to speak"), room_link),
+        },
     }
 }
 

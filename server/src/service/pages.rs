@@ -17,10 +17,13 @@ use std::fmt::Write;
 
 const SCRIPT: &str = include_str!("../../web/room.js");
 const STYLE: &str = include_str!("../../web/room.css");
+const NOTIFY: &str = include_str!("../../web/notify.js");
+const WORKER: &str = include_str!("../../web/sw.js");
 
 /// Cache-busting versions of the assets, so they can be cached for long.
 const SCRIPT_VERSION: u64 = fnv1a(SCRIPT.as_bytes());
 const STYLE_VERSION: u64 = fnv1a(STYLE.as_bytes());
+const NOTIFY_VERSION: u64 = fnv1a(NOTIFY.as_bytes());
 
 const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -132,6 +135,20 @@ pub async fn style() -> Response {
     asset(STYLE, "text/css; charset=utf-8")
 }
 
+/// `GET /web/notify.js`: the event page's "Notify me".
+pub async fn notify_script() -> Response {
+    asset(NOTIFY, "text/javascript; charset=utf-8")
+}
+
+/// `GET /web/sw.js`: the service worker that shows pushes. Never cached: browsers check it
+/// for updates, and its URL cannot carry a version.
+pub async fn service_worker() -> Response {
+    let mut resp = asset(WORKER, "text/javascript; charset=utf-8");
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
 /// Open Graph and page metadata.
 struct Meta<'a> {
     title: &'a str,
@@ -144,6 +161,11 @@ struct Meta<'a> {
 /// The page around `body` (already escaped HTML). Assets are linked relative to the page
 /// so a server under a path prefix works too.
 fn page(meta: &Meta, with_script: bool, body: &str) -> String {
+    page_with(meta, if with_script { Some("room") } else { None }, body)
+}
+
+/// [`page`] with one of the page scripts: `room` (`/r/`) or `notify` (`/e/`).
+fn page_with(meta: &Meta, script: Option<&str>, body: &str) -> String {
     let title = escape(meta.title);
     let description = escape(meta.description);
     let url = escape(meta.url);
@@ -154,10 +176,14 @@ fn page(meta: &Meta, with_script: bool, body: &str) -> String {
         ),
         None => String::new(),
     };
-    let script = if with_script {
-        format!("<script src=\"../web/room.js?v={SCRIPT_VERSION:x}\" defer></script>\n")
-    } else {
-        String::new()
+    let script = match script {
+        Some("room") => {
+            format!("<script src=\"../web/room.js?v={SCRIPT_VERSION:x}\" defer></script>\n")
+        }
+        Some(_) => {
+            format!("<script src=\"../web/notify.js?v={NOTIFY_VERSION:x}\" defer></script>\n")
+        }
+        None => String::new(),
     };
     format!(
         "<!doctype html>
@@ -300,6 +326,7 @@ pub async fn room(
             },
         );
     }
+    let next = next_from_host(&state, &view.stage).await;
     let body = format!(
         "<div id=\"room\" data-room=\"{id}\" data-link-token=\"{token}\" data-listen=\"{listen}\">
 <p class=\"live\"><span class=\"dot\" aria-hidden=\"true\"></span>Live audio room</p>
@@ -324,7 +351,7 @@ pub async fn room(
 </div>
 <p id=\"status\" role=\"status\"></p>
 <noscript><p>Listening here needs JavaScript; the app works without it.</p></noscript>
-<p class=\"small\">Have the app but this page stays open? <a href=\"{app_url}\">Open it with the ruang:// link</a>.
+{next}<p class=\"small\">Have the app but this page stays open? <a href=\"{app_url}\">Open it with the ruang:// link</a>.
 No app yet? Ruang is invite-only for now: ask a member for an invite. You can listen here without an account.</p>
 </div>",
         id = escape(id.as_str()),
@@ -334,6 +361,7 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
         listeners = view.listener_count,
         url = escape(&url),
         app_url = escape(&app_url),
+        next = next,
     );
     // The preview shows the first host with a photo.
     let image = view
@@ -349,6 +377,52 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
         image,
     };
     html(&state, StatusCode::OK, page(&meta, true, &body))
+}
+
+/// "Next from HOST": the room's first host's next scheduled rooms that anyone may see (open
+/// ones), each linking to its `/e/` page, where "Notify me" is. Empty when there are none.
+async fn next_from_host(state: &AppState, stage: &[(UserSummary, ruang_proto::Role)]) -> String {
+    let Some((host, _)) = stage
+        .iter()
+        .find(|(_, r)| *r == ruang_proto::Role::Moderator)
+    else {
+        return String::new();
+    };
+    let nobody = ruang_proto::UserId(String::new());
+    let events = match state
+        .store
+        .upcoming_events(&nobody, crate::store::now_ms(), Some(&host.id), 10)
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "room page: the host's next rooms");
+            return String::new();
+        }
+    };
+    let items: Vec<String> = events
+        .iter()
+        .filter(|e| super::social::listed_to(e, &nobody, &std::collections::HashSet::new()))
+        .take(3)
+        .map(|e| {
+            format!(
+                "<li><a href=\"../e/{id}\">{title}</a> <span class=\"small\"><time datetime=\"{local}\">{when}</time></span> \
+                 <a class=\"button\" href=\"../e/{id}\" aria-label=\"Notify me about {title}\">Notify me</a></li>",
+                id = escape(&e.id),
+                title = escape(&e.title),
+                local = escape(&super::social::local_time(e.starts_at, &e.time_zone)),
+                when = escape(&human_time(e.starts_at, &e.time_zone)),
+            )
+        })
+        .collect();
+    if items.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<section aria-labelledby=\"next-heading\">\n<h2 id=\"next-heading\">Next from {}</h2>\n<ul class=\"next\">\n{}\n</ul>\n</section>\n",
+        escape(&host.name),
+        items.join("\n")
+    )
 }
 
 /// Unknown paths: under `/r/` and `/i/` (extra segments, empty ids) a person followed a
@@ -553,6 +627,8 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
         .as_ref()
         .filter(|r| super::cluster::is_live(&state, r))
         .cloned();
+    // Only a room still to come can be asked about.
+    let scheduled = !e.cancelled && e.room_id.is_none();
     let status = if e.cancelled {
         "<p class=\"live\">Cancelled</p>".to_owned()
     } else if let Some(room) = &live_room {
@@ -598,11 +674,17 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
 </section>
 <p class=\"count\">{interested}</p>
 <div class=\"actions\">
-<a class=\"button\" href=\"{id}.ics\" download>Add to calendar</a>
+{notify}<a class=\"button\" href=\"{id}.ics\" download>Add to calendar</a>
 <a class=\"button\" href=\"ruang://e/{id}\">Open in the app</a>
 </div>
-<p class=\"small\">Ask to be notified in the app; the host starts the room at the time above.</p>
+<p id=\"notify-status\" role=\"status\"></p>
+<p class=\"small\">Ask to be notified here or in the app; the host starts the room at the time above.</p>
 </div>",
+        notify = if scheduled {
+            "<button id=\"notify\" type=\"button\" class=\"button primary\" aria-pressed=\"false\" hidden>Notify me</button>\n"
+        } else {
+            ""
+        },
         id = escape(&e.id),
         title = escape(&e.title),
         local = escape(&local),
@@ -623,7 +705,8 @@ pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> Res
         url: &url,
         image: preview_image(&state, &e.host),
     };
-    html(&state, StatusCode::OK, page(&meta, false, &body))
+    let script = if scheduled { Some("notify") } else { None };
+    html(&state, StatusCode::OK, page_with(&meta, script, &body))
 }
 
 /// "Tue 8 Dec 2026, 19:00 (Asia/Jakarta, UTC+07:00)".

@@ -4,12 +4,12 @@
 //!
 //! Endpoints that answer 404 or 410 are gone for good and are removed.
 
-use super::http::{parse_json, Authed, Body};
+use super::http::{parse_json, Authed, Body, ClientIp};
 use super::{ApiError, AppState};
 use crate::store::{PushSubscription, Store};
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes128Gcm, Nonce};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -241,12 +241,22 @@ impl Pusher {
                 return Vec::new();
             }
         };
+        self.push_to_all(&subs, payload).await
+    }
+
+    /// Encrypts and sends `payload` to each of `subs` (a browser's "Notify me" for an event
+    /// has no member behind it); removes the gone ones.
+    pub async fn push_to_all(
+        &self,
+        subs: &[PushSubscription],
+        payload: &impl Serialize,
+    ) -> Vec<Outcome> {
         let Ok(body) = serde_json::to_vec(payload) else {
             return Vec::new();
         };
         let mut out = Vec::new();
         for s in subs {
-            out.push(self.send(&s, &body).await);
+            out.push(self.send(s, &body).await);
         }
         out
     }
@@ -279,6 +289,9 @@ impl Pusher {
             Ok(r) if matches!(r.status().as_u16(), 404 | 410) => {
                 if let Err(e) = self.store.remove_push_subscription(None, &s.endpoint).await {
                     tracing::warn!(error = %e, "push: removing a gone endpoint");
+                }
+                if let Err(e) = self.store.remove_event_web_push(None, &s.endpoint).await {
+                    tracing::warn!(error = %e, "push: removing a gone browser endpoint");
                 }
                 tracing::info!(status = r.status().as_u16(), "push endpoint gone; removed");
                 Outcome::Gone
@@ -438,6 +451,84 @@ pub async fn unsubscribe(
         .remove_push_subscription(Some(&me.user.id), &req.endpoint)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Browser "Notify me" subscriptions one address may make per minute.
+pub const WEB_SUBSCRIPTIONS_PER_MINUTE: u32 = 20;
+
+/// Browser subscriptions one scheduled room may have ("Notify me" on its page, no account).
+pub const MAX_WEB_PER_EVENT: i64 = 10_000;
+
+/// `POST /v1/events/{id}/web-push` (no account): a browser's `PushSubscription.toJSON()` for
+/// one scheduled room. Told (pushed, §10.6) when it starts soon, starts, changes or is cancelled.
+pub async fn event_web_subscribe(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<StatusCode, ApiError> {
+    // Every subscription counts against the address, as guest passes do.
+    state.web_push_limiter.check(ip)?.fail();
+    let req: PushSubscriptionRequest = parse_json(&body)?;
+    let e = open_event(&state, &id).await?;
+    state
+        .pusher
+        .check(&req)
+        .map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
+    if state.store.count_event_web_push(&e.id).await? >= MAX_WEB_PER_EVENT {
+        return Err(ApiError::new(
+            ErrorCode::LimitReached,
+            "this scheduled room has too many browsers waiting for it",
+        ));
+    }
+    state
+        .store
+        .add_event_web_push(
+            &e.id,
+            &PushSubscription {
+                endpoint: req.endpoint,
+                p256dh: req.keys.p256dh.trim_end_matches('=').to_owned(),
+                auth: req.keys.auth.trim_end_matches('=').to_owned(),
+            },
+        )
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// `DELETE /v1/events/{id}/web-push` with `{"endpoint": …}` (idempotent, no account).
+pub async fn event_web_unsubscribe(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Result<StatusCode, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Req {
+        endpoint: String,
+    }
+    let req: Req = parse_json(&body)?;
+    state
+        .store
+        .remove_event_web_push(Some(&id), &req.endpoint)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A scheduled room a browser may still ask about: it exists, is not cancelled and has not
+/// started yet.
+async fn open_event(state: &AppState, id: &str) -> Result<crate::store::StoredEvent, ApiError> {
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no such scheduled room");
+    if !super::pages::plausible(id, 32) {
+        return Err(not_found());
+    }
+    match state.store.event(&UserId(String::new()), id).await {
+        Ok(e) if e.cancelled || e.room_id.is_some() => Err(ApiError::new(
+            ErrorCode::InvalidField,
+            "this scheduled room was cancelled or has started",
+        )),
+        Ok(e) => Ok(e),
+        Err(crate::store::StoreError::NotFound) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `GET /v1/push/subscriptions`: the caller's endpoints.

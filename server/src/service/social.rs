@@ -551,6 +551,7 @@ pub async fn update_event(
         })?;
     let subs = state.store.event_subscribers(&e.id).await?;
     tell_subscribers(&state, &e, subs, NotificationKind::EventChanged, None);
+    super::notify::send_event_to_browsers(&state, &e, NotificationKind::EventChanged, None);
     let e = load_event(&state, &me.user.id, &id).await?;
     Ok(Json(to_wire(&state, e)))
 }
@@ -584,6 +585,7 @@ pub async fn cancel_event(
         })?;
     let subs = state.store.event_subscribers(&e.id).await?;
     tell_subscribers(&state, &e, subs, NotificationKind::EventCancelled, None);
+    super::notify::send_event_to_browsers(&state, &e, NotificationKind::EventCancelled, None);
     tracing::info!(event = %e.id, "event cancelled");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -671,6 +673,12 @@ pub async fn start_event(
         &state,
         &e,
         subs,
+        NotificationKind::EventStarted,
+        Some(room.id.clone()),
+    );
+    super::notify::send_event_to_browsers(
+        &state,
+        &e,
         NotificationKind::EventStarted,
         Some(room.id.clone()),
     );

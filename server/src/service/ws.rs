@@ -10,6 +10,7 @@ use super::metrics::Metrics;
 use super::{ApiError, AppState};
 use crate::rooms::rules::Outgoing;
 use crate::rooms::LiveRoom;
+use crate::store::NewNotification;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -606,6 +607,22 @@ impl Conn {
         None
     }
 
+    /// "X invited you to speak": for members invited while they had no connection. They
+    /// get it in their feed and pushed (the usual preferences and limits apply).
+    fn invited_away(&self, room: &LiveRoom, away: Vec<(UserId, UserId)>) {
+        let list = away
+            .into_iter()
+            .map(|(user, by)| NewNotification {
+                user,
+                kind: ruang_proto::NotificationKind::InvitedToSpeak.as_str(),
+                actor: Some(by),
+                room: Some(room.id.clone()),
+                event: None,
+            })
+            .collect();
+        super::notify::send(&self.state, list);
+    }
+
     /// Handles one text frame. Returns false when the socket failed.
     async fn handle(
         &mut self,
@@ -667,7 +684,10 @@ impl Conn {
                     })
                     .await;
             }
-            msg => room.command(me, msg),
+            msg => room.command(me, msg).map(|(durable, away)| {
+                self.invited_away(room, away);
+                durable
+            }),
         };
         // Confirm only what is durable: wait for the change's writes before `ok`.
         let reply = match reply {

@@ -44,6 +44,8 @@ pub struct NotificationRow {
     pub room: Option<RoomId>,
     pub event: Option<String>,
     pub event_title: Option<String>,
+    /// The title of the room (`room`), when it has one.
+    pub room_title: Option<String>,
     pub created_at: i64,
 }
 
@@ -60,9 +62,10 @@ pub struct NotificationSettingsRow {
 
 const NOTIFICATION_SELECT: &str = "SELECT n.id AS n_id, n.kind AS kind, n.room_id AS room_id,
         n.event_id AS event_id, n.created_at AS at, e.title AS event_title,
-        u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar
+        r.title AS room_title, u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar
      FROM notifications n LEFT JOIN users u ON u.id = n.actor_id
-          LEFT JOIN events e ON e.id = n.event_id";
+          LEFT JOIN events e ON e.id = n.event_id
+          LEFT JOIN rooms r ON r.id = n.room_id";
 
 fn notification_row(r: &AnyRow) -> Result<NotificationRow> {
     let actor = match r.try_get::<Option<String>, _>("id")? {
@@ -76,6 +79,7 @@ fn notification_row(r: &AnyRow) -> Result<NotificationRow> {
         room: r.try_get::<Option<String>, _>("room_id")?.map(RoomId),
         event: r.try_get("event_id")?,
         event_title: r.try_get("event_title")?,
+        room_title: r.try_get("room_title")?,
         created_at: r.try_get("at")?,
     })
 }
@@ -750,5 +754,81 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    // ----- browsers' "Notify me" on /e/ pages (no account) -----
+
+    /// Adds (or renews the keys of) a browser's subscription to one event.
+    pub async fn add_event_web_push(&self, event: &str, s: &PushSubscription) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO event_web_push (event_id, endpoint, p256dh, auth, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (event_id, endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth",
+        )
+        .bind(event)
+        .bind(&s.endpoint)
+        .bind(&s.p256dh)
+        .bind(&s.auth)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a browser's subscription to `event`, or (None) the endpoint everywhere (the
+    /// push service said it is gone). Returns whether one was removed.
+    pub async fn remove_event_web_push(&self, event: Option<&str>, endpoint: &str) -> Result<bool> {
+        let r = match event {
+            Some(e) => {
+                sqlx::query("DELETE FROM event_web_push WHERE event_id = $1 AND endpoint = $2")
+                    .bind(e)
+                    .bind(endpoint)
+                    .execute(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM event_web_push WHERE endpoint = $1")
+                    .bind(endpoint)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Forgets every browser subscription of `event` (it started or was cancelled).
+    pub async fn clear_event_web_push(&self, event: &str) -> Result<()> {
+        sqlx::query("DELETE FROM event_web_push WHERE event_id = $1")
+            .bind(event)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn event_web_pushes(&self, event: &str) -> Result<Vec<PushSubscription>> {
+        let rows = sqlx::query(
+            "SELECT endpoint, p256dh, auth FROM event_web_push WHERE event_id = $1 ORDER BY created_at, endpoint",
+        )
+        .bind(event)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PushSubscription {
+                    endpoint: r.try_get("endpoint")?,
+                    p256dh: r.try_get("p256dh")?,
+                    auth: r.try_get("auth")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn count_event_web_push(&self, event: &str) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM event_web_push WHERE event_id = $1")
+                .bind(event)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
     }
 }

@@ -39,6 +39,8 @@ class HallwayActivity : Activity() {
     /** The start-a-room dialog while it shows. */
     var startDialog: android.app.Dialog? = null
         private set
+    private lateinit var bellButton: Button
+    private lateinit var bellBadge: TextView
     private var watch: HallwayWatch? = null
     /** Bumped in onStop so a late watch callback does not render into a stopped screen. */
     private var watchGeneration = 0
@@ -56,6 +58,24 @@ class HallwayActivity : Activity() {
         titles.addView(label("Hallway", TypeScale.HEADLINE, bold = true, color = c.onSurface))
         titles.addView(label("Live now", TypeScale.BODY, color = c.onSurfaceVariant))
         bar.addView(titles, weighted())
+        bar.addView(iconButton("🔍", "Search") { startActivity(SearchActivity.open(this)) })
+        // The bell, with the unread count on it.
+        val bell = FrameLayout(this)
+        bellButton = iconButton("🔔", "Notifications") { startActivity(NotificationsActivity.open(this)) }
+        bell.addView(bellButton, FrameLayout.LayoutParams(dp(48), dp(48)))
+        bellBadge = label("", TypeScale.CAPTION, color = c.onPrimary, medium = true).apply {
+            background = rounded(c.primary, 100)
+            setPadding(dp(5), 0, dp(5), 0)
+            gravity = Gravity.CENTER
+            minWidth = dp(18)
+            visibility = View.GONE
+            importantForAccessibility = View.IMPORTANT_FOR_ACCESSIBILITY_NO
+        }
+        bell.addView(bellBadge, FrameLayout.LayoutParams(FrameLayout.LayoutParams.WRAP_CONTENT, FrameLayout.LayoutParams.WRAP_CONTENT).apply {
+            gravity = Gravity.TOP or Gravity.END
+            topMargin = dp(2)
+        })
+        bar.addView(bell, LinearLayout.LayoutParams(dp(48), dp(48)))
         bar.addView(iconButton("⟳", "Refresh") { refresh() })
         bar.addView(iconButton("⋮", "More options") { v -> menu(v) })
         root.addView(bar, matchWrap())
@@ -113,6 +133,9 @@ class HallwayActivity : Activity() {
         }
         startWatching()
         loadUpcoming()
+        loadUnread()
+        // Signed in: register with the user's UnifiedPush distributor (once per process).
+        UnifiedPush.ensure(ruang)
     }
 
     override fun onStop() {
@@ -159,6 +182,16 @@ class HallwayActivity : Activity() {
             r.onFailure { onError(it) }
         }
         loadUpcoming()
+    }
+
+    /** How many notifications are unread: a count on the bell. */
+    private fun loadUnread() {
+        ruang.background({ it.notifications(null, 1u).unread }) { r ->
+            val label = r.getOrNull()?.let { org.ruang.app.presenter.NotificationsPresenter.unreadLabel(it.toLong()) }
+            bellBadge.text = label ?: ""
+            bellBadge.visibility = if (label == null) View.GONE else View.VISIBLE
+            bellButton.contentDescription = if (label == null) "Notifications" else "Notifications, $label unread"
+        }
     }
 
     /** Scheduled rooms, followed hosts first (the server's order). */
@@ -228,8 +261,10 @@ class HallwayActivity : Activity() {
     private fun upcomingView(c: UpcomingCard): View {
         val col = colors
         val v = card(Space.L).apply {
-            background = rounded(col.surface, 20, if (col.dark) null else col.outline)
+            background = ripple(rounded(col.surface, 20, if (col.dark) null else col.outline), 20, col.onSurface)
             contentDescription = "${c.title}. ${c.whenLine}. ${c.hostsLine}"
+            isClickable = true
+            setOnClickListener { startActivity(EventActivity.open(this@HallwayActivity, c.eventId)) }
         }
         v.addView(label("🗓 ${c.whenLine}", TypeScale.CAPTION, color = col.primary, medium = true), matchWrap())
         v.addView(label(c.title, TypeScale.TITLE, color = col.onSurface).apply {
@@ -238,7 +273,7 @@ class HallwayActivity : Activity() {
             setPadding(0, dp(Space.XS), 0, dp(Space.S))
         }, matchWrap())
         val people = horizontal()
-        people.addView(avatar(c.host.initials, c.host.userId, 32), LinearLayout.LayoutParams(dp(32), dp(32)))
+        people.addView(avatar(c.host.initials, c.host.userId, 32, photoHash = c.host.avatar), LinearLayout.LayoutParams(dp(32), dp(32)))
         people.addView(label(c.hostsLine, TypeScale.BODY, color = col.onSurface).apply {
             ellipsizeEnd(1)
             setPadding(dp(Space.S), 0, 0, 0)
@@ -275,7 +310,7 @@ class HallwayActivity : Activity() {
             val faces = FrameLayout(this)
             // The first speaker on top, the others tucked behind to the right.
             c.speakers.take(3).withIndex().reversed().forEach { (i, sp) ->
-                faces.addView(avatar(sp.initials, sp.userId, 40, ring = col.surface),
+                faces.addView(avatar(sp.initials, sp.userId, 40, ring = col.surface, photoHash = sp.avatar),
                     FrameLayout.LayoutParams(dp(40), dp(40)).apply { leftMargin = dp(26 * i) })
             }
             people.addView(faces, LinearLayout.LayoutParams(dp(40 + 26 * (minOf(3, c.speakers.size) - 1)), dp(40)))
@@ -387,8 +422,9 @@ class HallwayActivity : Activity() {
         sheet(
             p?.let { displayNameOf(it.name, it.handle) } ?: "Ruang",
             p?.let { "@${it.handle}" },
-            p?.let { avatar(org.ruang.app.presenter.initials(it.name, it.handle), it.id, 48) },
+            p?.let { avatar(org.ruang.app.presenter.initials(it.name, it.handle), it.id, 48, photoHash = it.avatar) },
             listOf(
+                SheetAction("My profile") { p?.let { startActivity(ProfileActivity.open(this, it.handle)) } },
                 SheetAction("My invites") { showInvites() },
                 SheetAction("Sign out", danger = true) {
                     ruang.signOut {

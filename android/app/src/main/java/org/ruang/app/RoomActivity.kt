@@ -24,6 +24,7 @@ import org.ruang.app.presenter.RoomPresenter
 import org.ruang.app.presenter.RoomScreenState
 import org.ruang.app.presenter.Section
 import org.ruang.app.presenter.Tile
+import org.ruang.app.presenter.displayName
 import org.ruang.core.Role
 import org.ruang.core.RoomViewState
 import org.ruang.core.RuangException
@@ -185,6 +186,15 @@ class RoomActivity : Activity() {
             is LinkDecision.Invite -> {
                 toast("You're already in — share your own invites from the hallway.")
                 if (roomId == null) finishToHallway()
+            }
+            // Not a room: the event's or the person's own screen, over whatever room this is.
+            is LinkDecision.OpenEvent -> {
+                startActivity(EventActivity.open(this, d.eventId))
+                if (roomId == null) finish()
+            }
+            is LinkDecision.OpenProfile -> {
+                startActivity(ProfileActivity.open(this, d.handle))
+                if (roomId == null) finish()
             }
             LinkDecision.Ignore -> {
                 if (roomId == null) {
@@ -450,7 +460,7 @@ class RoomActivity : Activity() {
         val box = card(Space.S)
         for (h in st.hands) {
             val row = horizontal().apply { setPadding(dp(Space.S), dp(Space.XS), dp(Space.XS), dp(Space.XS)) }
-            row.addView(avatar(h.tile.initials, h.tile.userId, 40))
+            row.addView(avatar(h.tile.initials, h.tile.userId, 40, photoHash = h.tile.avatar))
             row.addView(label("✋ ${h.tile.name}", TypeScale.BODY_LARGE, color = c.onSurface).apply {
                 setPadding(dp(Space.M), 0, 0, 0)
                 ellipsizeEnd()
@@ -539,28 +549,51 @@ class RoomActivity : Activity() {
         startActivity(Intent.createChooser(send, "Share room link"))
     }
 
-    /** The moderator's menu on a person (tap or long-press), as a bottom sheet. */
+    /**
+     * The sheet on a person (tap or long-press): their profile, follow or unfollow (their
+     * profile is fetched first, so the sheet says which), and a moderator's actions.
+     */
     private fun personMenu(t: Tile, @Suppress("UNUSED_PARAMETER") anchor: View) {
         val s = last ?: return
         val target = RoomPresenter.find(s, t.userId) ?: return
         val actions = RoomPresenter.actionsFor(s.me, target)
-        if (actions.isEmpty()) return
         val role = when (target.role) {
             Role.MODERATOR -> "Moderator"
             Role.SPEAKER -> "Speaker"
             Role.LISTENER -> "Listener"
         }
-        menuDialog = sheet(t.name, "@${t.handle} · $role", avatar(t.initials, t.userId, 48), actions.map { a ->
-            SheetAction(a.label, danger = a == ModeratorAction.REMOVE) {
-                if (a == ModeratorAction.REMOVE) {
-                    dialog("Remove ${t.name}?", "They leave the room and can't come back.", "Remove", "Cancel") {
-                        moderate(a, t.userId)
-                    }
+        ruang.background({ it.profile(t.handle) }) { r ->
+            if (isFinishing) return@background
+            val profile = r.getOrNull()
+            val rows = ArrayList<SheetAction>()
+            rows += SheetAction("View profile") { startActivity(ProfileActivity.open(this, t.handle)) }
+            if (profile != null && !t.me) {
+                rows += if (profile.followedByYou) {
+                    SheetAction("Unfollow ${t.name}") { follow(t.handle, false) }
                 } else {
-                    moderate(a, t.userId)
+                    SheetAction("Follow ${t.name}") { follow(t.handle, true) }
                 }
             }
-        })
+            rows += actions.map { a ->
+                SheetAction(a.label, danger = a == ModeratorAction.REMOVE) {
+                    if (a == ModeratorAction.REMOVE) {
+                        dialog("Remove ${t.name}?", "They leave the room and can't come back.", "Remove", "Cancel") {
+                            moderate(a, t.userId)
+                        }
+                    } else {
+                        moderate(a, t.userId)
+                    }
+                }
+            }
+            menuDialog = sheet(t.name, "@${t.handle} · $role", avatar(t.initials, t.userId, 48, photoHash = t.avatar), rows)
+        }
+    }
+
+    private fun follow(handle: String, on: Boolean) {
+        ruang.background({ if (on) it.follow(handle) else it.unfollow(handle) }) { r ->
+            r.onSuccess { p -> toast(if (on) "Following ${displayName(p.name, p.handle)}" else "Unfollowed ${displayName(p.name, p.handle)}") }
+            r.onFailure { e -> toast(errorText(e)) }
+        }
     }
 
     private fun moderate(a: ModeratorAction, userId: String) {

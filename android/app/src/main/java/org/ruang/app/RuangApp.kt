@@ -152,7 +152,12 @@ class RuangApp : Application() {
     fun signOut(done: () -> Unit) {
         rooms.leave(quietly = true) {}
         profile = null
+        // This phone's pushes belong to the account: the server forgets the endpoint, and the
+        // next sign-in registers it again (for whoever signs in).
+        val endpoint = UnifiedPush.endpoint(this)
+        UnifiedPush.forgetSent(this)
         background({ c ->
+            endpoint?.let { e -> runCatching { c.removePushEndpoint(e) } }
             tokens.clear()
             runCatching { c.logout() }
         }) { done() }

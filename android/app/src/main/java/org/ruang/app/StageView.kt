@@ -17,7 +17,7 @@ import kotlin.math.max
 import kotlin.math.min
 
 /**
- * A custom-drawn grid of people: initials avatar, name, moderator badge, muted mark and an
+ * A custom-drawn grid of people: photo (or initials) avatar, name, moderator badge, muted mark and an
  * animated speaking ring driven by the audio levels (a soft wave that grows with the level,
  * Telegram voice-chat style). [compact] draws the smaller audience grid.
  */
@@ -32,6 +32,8 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
             }
             if (relayout) requestLayout()
             isFocusable = value.isNotEmpty()
+            // Start loading photos now, not at the first draw (off-screen tiles too).
+            for (t in value) photoFor(t)
             invalidate()
         }
 
@@ -139,10 +141,15 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
                 canvas.drawCircle(cx, cy, radius + context.dpf(2.5f), ringPaint)
             }
 
-            avatarPaint.color = colorFor(t.userId)
-            canvas.drawCircle(cx, cy, radius, avatarPaint)
-            val textY = cy - (initialsPaint.descent() + initialsPaint.ascent()) / 2f
-            canvas.drawText(t.initials, cx, textY, initialsPaint)
+            val photo = photoFor(t)
+            if (photo != null) {
+                drawPhoto(canvas, photo, cx, cy, radius, photoPaint)
+            } else {
+                avatarPaint.color = colorFor(t.userId)
+                canvas.drawCircle(cx, cy, radius, avatarPaint)
+                val textY = cy - (initialsPaint.descent() + initialsPaint.ascent()) / 2f
+                canvas.drawText(t.initials, cx, textY, initialsPaint)
+            }
 
             val badge = radius * 0.36f
             if (t.moderator) {
@@ -187,6 +194,23 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
     }
 
     private fun colorFor(id: String): Int = Palette.avatarColor(id)
+
+    private val photoPaint = Paint(Paint.ANTI_ALIAS_FLAG or Paint.FILTER_BITMAP_FLAG)
+    /** Photos asked for and not in memory yet (one request each; a redraw when they come). */
+    private val loading = HashSet<String>()
+
+    /** The tile's photo when it is in memory; else starts loading it and gives null (initials). */
+    private fun photoFor(t: Tile): android.graphics.Bitmap? {
+        val url = org.ruang.app.presenter.Avatars.url(context.ruang.serverUrl, t.avatar) ?: return null
+        Photos.cached(url)?.let { return it }
+        if (loading.add(url)) {
+            Photos.load(context, url) { bmp ->
+                loading.remove(url)
+                if (bmp != null) invalidate()
+            }
+        }
+        return null
+    }
 
     /** What the stage last announced to accessibility services ("Ana is speaking"). */
     var lastAnnouncement: String? = null

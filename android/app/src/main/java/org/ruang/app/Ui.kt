@@ -5,11 +5,15 @@ import android.app.Dialog
 import android.content.Context
 import android.content.res.ColorStateList
 import android.content.res.Configuration
+import android.graphics.Bitmap
+import android.graphics.BitmapShader
 import android.graphics.Canvas
 import android.graphics.Color
 import android.graphics.ColorFilter
+import android.graphics.Matrix
 import android.graphics.Paint
 import android.graphics.PixelFormat
+import android.graphics.Shader
 import android.graphics.Typeface
 import android.graphics.drawable.ColorDrawable
 import android.graphics.drawable.Drawable
@@ -277,7 +281,7 @@ fun LinearLayout.LayoutParams.margins(ctx: Context, l: Int = 0, t: Int = 0, r: I
     setMargins(ctx.dp(l), ctx.dp(t), ctx.dp(r), ctx.dp(b))
 }
 
-/** A circle with initials in the user's colour (the protocol has no profile photos yet). */
+/** A circle with initials in the user's colour, or their photo once it has loaded. */
 class AvatarDrawable(private val initials: String, userId: String, private val ring: Int? = null, private val ringWidth: Float = 0f) : Drawable() {
     private val fill = Paint(Paint.ANTI_ALIAS_FLAG).apply { color = Palette.avatarColor(userId) }
     private val ringPaint = Paint(Paint.ANTI_ALIAS_FLAG).apply { style = Paint.Style.STROKE }
@@ -286,6 +290,14 @@ class AvatarDrawable(private val initials: String, userId: String, private val r
         typeface = Typeface.DEFAULT_BOLD
         textAlign = Paint.Align.CENTER
     }
+    private val photoPaint = Paint(Paint.ANTI_ALIAS_FLAG or Paint.FILTER_BITMAP_FLAG)
+
+    /** The photo drawn instead of the initials (null: the initials). */
+    var photo: Bitmap? = null
+        set(value) {
+            field = value
+            invalidateSelf()
+        }
 
     override fun draw(canvas: Canvas) {
         val b = bounds
@@ -297,21 +309,48 @@ class AvatarDrawable(private val initials: String, userId: String, private val r
             ringPaint.strokeWidth = ringWidth
             canvas.drawCircle(cx, cy, r - ringWidth / 2f, ringPaint)
         }
+        val p = photo
+        if (p != null) {
+            drawPhoto(canvas, p, cx, cy, r - ringWidth, photoPaint)
+            return
+        }
         canvas.drawCircle(cx, cy, r - ringWidth, fill)
         text.textSize = r * 0.78f
         canvas.drawText(initials, cx, cy - (text.descent() + text.ascent()) / 2f, text)
     }
 
-    override fun setAlpha(alpha: Int) { fill.alpha = alpha }
+    override fun setAlpha(alpha: Int) { fill.alpha = alpha; photoPaint.alpha = alpha }
     override fun setColorFilter(colorFilter: ColorFilter?) { fill.colorFilter = colorFilter }
     @Deprecated("Deprecated in Java")
     override fun getOpacity(): Int = PixelFormat.TRANSLUCENT
 }
 
-fun Context.avatar(initials: String, userId: String, sizeDp: Int, ring: Int? = null): View = View(this).apply {
-    background = AvatarDrawable(initials, userId, ring, if (ring != null) dpf(2f) else 0f)
+/** Draws [photo] as a circle of radius [r] around (cx, cy), scaled to fill it. */
+fun drawPhoto(canvas: Canvas, photo: Bitmap, cx: Float, cy: Float, r: Float, paint: Paint) {
+    val shader = BitmapShader(photo, Shader.TileMode.CLAMP, Shader.TileMode.CLAMP)
+    val scale = 2f * r / minOf(photo.width, photo.height)
+    val m = Matrix()
+    m.setScale(scale, scale)
+    m.postTranslate(cx - photo.width * scale / 2f, cy - photo.height * scale / 2f)
+    shader.setLocalMatrix(m)
+    paint.shader = shader
+    canvas.drawCircle(cx, cy, r, paint)
+    paint.shader = null
+}
+
+/**
+ * A person's avatar: initials in their colour at once, their photo ([photoHash], the content
+ * hash the server gives) as soon as it is loaded (from memory at once, else off the main thread).
+ */
+fun Context.avatar(initials: String, userId: String, sizeDp: Int, ring: Int? = null, photoHash: String? = null, photoSize: Int = Avatars.TILE): View = View(this).apply {
+    val d = AvatarDrawable(initials, userId, ring, if (ring != null) dpf(2f) else 0f)
+    background = d
     layoutParams = LinearLayout.LayoutParams(dp(sizeDp), dp(sizeDp))
     importantForAccessibility = View.IMPORTANT_FOR_ACCESSIBILITY_NO
+    Avatars.url(ruang.serverUrl, photoHash, photoSize)?.let { url ->
+        tag = url
+        Photos.load(this@avatar, url) { bmp -> if (bmp != null && tag == url) d.photo = bmp }
+    }
 }
 
 fun Activity.toast(text: String) = Toast.makeText(this, text, Toast.LENGTH_SHORT).show()
@@ -383,8 +422,11 @@ fun Activity.sheet(title: String, subtitle: String?, header: View?, actions: Lis
     subtitle?.let { titles.addView(label(it, TypeScale.BODY, color = c.onSurfaceVariant)) }
     head.addView(titles, weighted())
     box.addView(head, matchWrap())
+    // Long lists (followers) scroll inside the sheet; short ones are unchanged.
+    val rows = vertical()
+    box.addView(android.widget.ScrollView(this).apply { addView(rows) }, matchWrap())
     for (a in actions) {
-        box.addView(label(a.label, TypeScale.BODY_LARGE, color = if (a.danger) c.error else c.onSurface).apply {
+        rows.addView(label(a.label, TypeScale.BODY_LARGE, color = if (a.danger) c.error else c.onSurface).apply {
             gravity = Gravity.CENTER_VERTICAL
             minHeight = dp(56)
             setPadding(dp(Space.XL), 0, dp(Space.XL), 0)

@@ -27,4 +27,23 @@ object Avatars {
         require(paletteSize > 0)
         return ((hash(id).toLong() and 0xFFFFFFFFL) % paletteSize).toInt()
     }
+
+    const val TILE = 128
+    const val PROFILE = 512
+    private val HASH = Regex("^[0-9a-f]{16,64}$")
+
+    /**
+     * The photo URL for a content hash (docs/protocol.md §10.1): `SERVER/media/avatars/HASH-SIZE.jpg`.
+     * A new photo has a new hash, so a URL never changes content and a cache never goes stale.
+     * Null for a missing or malformed hash (the initials are drawn instead).
+     */
+    fun url(serverUrl: String, hash: String?, size: Int = TILE): String? {
+        if (hash == null || !HASH.matches(hash)) return null
+        if (size != TILE && size != PROFILE) return null
+        return serverUrl.trim().trimEnd('/') + "/media/avatars/" + hash + "-" + size + ".jpg"
+    }
+
+    /** A file name for the disk cache: the URL's hash and size only, nothing from outside. */
+    fun cacheName(url: String): String? =
+        Regex("/media/avatars/([0-9a-f]{16,64})-(128|512)\\.jpg$").find(url)?.let { it.groupValues[1] + "-" + it.groupValues[2] + ".jpg" }
 }

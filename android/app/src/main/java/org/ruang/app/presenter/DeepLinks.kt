@@ -7,6 +7,10 @@ import java.net.URLDecoder
 sealed class DeepLink {
     data class Room(val roomId: String, val linkToken: String?) : DeepLink()
     data class Invite(val code: String) : DeepLink()
+    /** A scheduled room: `PUBLIC_URL/e/ID`, `ruang://e/ID`. */
+    data class Event(val eventId: String) : DeepLink()
+    /** A profile: `ruang://u/HANDLE` (what "followed you" notifications link to). */
+    data class Profile(val handle: String) : DeepLink()
     object None : DeepLink()
 }
 
@@ -20,18 +24,22 @@ sealed class LinkDecision {
     data class AskToSwitch(val fromRoomId: String, val toRoomId: String, val linkToken: String?) : LinkDecision()
     /** Signed in already: an invite link has nothing to do but can be shown. */
     data class Invite(val code: String, val signedIn: Boolean) : LinkDecision()
+    /** An event or a profile: shown on its own screen, whatever room you are in. */
+    data class OpenEvent(val eventId: String) : LinkDecision()
+    data class OpenProfile(val handle: String) : LinkDecision()
     object Ignore : LinkDecision()
 }
 
 /**
- * Parses `PUBLIC_URL/r/ROOM[?t=KEY]`, `PUBLIC_URL/i/CODE` and the `ruang://r/ROOM`,
- * `ruang://i/CODE` fallback scheme (the same links the core's `parseLink` accepts).
+ * Parses `PUBLIC_URL/r/ROOM[?t=KEY]`, `PUBLIC_URL/i/CODE`, `PUBLIC_URL/e/EVENT` and the
+ * `ruang://r/ROOM`, `ruang://i/CODE`, `ruang://e/EVENT`, `ruang://u/HANDLE` fallback scheme (the same links the core's `parseLink` accepts).
  * With [publicHost] set, https links for other hosts are ignored. A PUBLIC_URL with a path
  * prefix (https://host/ruang/r/ROOM) works: the last two segments decide.
  */
 object DeepLinks {
     const val SCHEME = "ruang"
     private val ID = Regex("^[A-Za-z0-9_-]{1,128}$")
+    private val HANDLE = Regex("^[A-Za-z0-9_]{1,32}$")
 
     fun parse(link: String?, publicHost: String? = null): DeepLink {
         val text = link?.trim().orEmpty()
@@ -57,6 +65,9 @@ object DeepLinks {
         return when (kind) {
             "r" -> if (ID.matches(value)) DeepLink.Room(value, query(uri, "t")) else DeepLink.None
             "i" -> normalizeInviteCode(value).let { if (it.isEmpty()) DeepLink.None else DeepLink.Invite(it) }
+            "e" -> if (ID.matches(value)) DeepLink.Event(value) else DeepLink.None
+            // Profiles only by the app's own scheme: the server has no /u/ page.
+            "u" -> if (scheme == SCHEME && HANDLE.matches(value)) DeepLink.Profile(value) else DeepLink.None
             else -> DeepLink.None
         }
     }
@@ -82,8 +93,13 @@ object DeepLinks {
             else -> LinkDecision.AskToSwitch(currentRoomId, link.roomId, link.linkToken)
         }
         is DeepLink.Invite -> LinkDecision.Invite(link.code, signedIn)
+        is DeepLink.Event -> LinkDecision.OpenEvent(link.eventId)
+        is DeepLink.Profile -> LinkDecision.OpenProfile(link.handle)
         DeepLink.None -> LinkDecision.Ignore
     }
+
+    /** The event link to share: `PUBLIC_URL/e/ID`. */
+    fun eventLink(publicUrl: String, eventId: String): String = publicUrl.trimEnd('/') + "/e/" + eventId
 
     /** The link to share for a room: `PUBLIC_URL/r/ROOM`, with `?t=KEY` for closed rooms. */
     fun roomLink(publicUrl: String, roomId: String, linkToken: String?): String {

@@ -22,7 +22,7 @@ data class RoomCard(
 )
 
 /** One face on a card: the avatar colour comes from the user id. */
-data class Face(val userId: String, val name: String, val initials: String)
+data class Face(val userId: String, val name: String, val initials: String, val avatar: String? = null)
 
 data class HallwayScreenState(
     val cards: List<RoomCard>,
@@ -61,7 +61,7 @@ object HallwayPresenter {
             },
             speakersLine = speakersLine,
             speakerInitials = r.speakers.take(3).map { initials(it.name, it.handle) },
-            speakers = r.speakers.take(3).map { Face(it.id, displayName(it.name, it.handle), initials(it.name, it.handle)) },
+            speakers = r.speakers.take(3).map { face(it) },
             countsLine = RoomPresenter.countsLine(speakerCount, r.listenerCount.toLong()),
             followedLine = when (followed) {
                 0L -> null
@@ -72,3 +72,7 @@ object HallwayPresenter {
         )
     }
 }
+
+/** The face of a person from the core's summary (photo hash included). */
+fun face(u: org.ruang.core.UserSummary): Face =
+    Face(u.id, displayName(u.name, u.handle), initials(u.name, u.handle), u.avatar)

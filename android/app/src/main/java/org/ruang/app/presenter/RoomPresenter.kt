@@ -23,6 +23,8 @@ data class Tile(
     val role: Role,
     /** A raised hand: your own, or anyone's in the queue a moderator sees. */
     val handRaised: Boolean = false,
+    /** Content hash of their photo; none: the initials are drawn. */
+    val avatar: String? = null,
 )
 
 /** A listener section: "Followed by the speakers" or "Others in the room". */
@@ -193,6 +195,7 @@ object RoomPresenter {
             me = p.user.id == myId,
             followedBySpeakers = p.followedBySpeakers,
             role = p.role,
+            avatar = p.user.avatar,
         )
     }
 

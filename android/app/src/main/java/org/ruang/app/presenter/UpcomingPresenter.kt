@@ -21,6 +21,12 @@ data class UpcomingCard(
     /** "12 want to be notified", or null for none. */
     val interestedLine: String?,
     val link: String,
+    /** Live now (search shows live events too). */
+    val live: Boolean = false,
+    /** The room of a live event. */
+    val roomId: String? = null,
+    /** `scheduled`, `live`, `ended` or `cancelled`. */
+    val status: String = "scheduled",
 )
 
 object UpcomingPresenter {
@@ -46,7 +52,7 @@ object UpcomingPresenter {
             title = e.title.ifBlank { "Untitled room" },
             whenLine = whenLine(e.startsAtLocal, e.timeZone),
             hostsLine = if (others.isEmpty()) host else "$host with ${joinNames(others, max = 2)}",
-            host = Face(e.host.id, host, initials(e.host.name, e.host.handle)),
+            host = face(e.host),
             notifyMe = e.notifyMe,
             notifyLabel = if (e.notifyMe) NOTIFYING else NOTIFY,
             interestedLine = when (val n = e.interested.toLong()) {
@@ -55,6 +61,9 @@ object UpcomingPresenter {
                 else -> "$n want to be notified"
             },
             link = e.link,
+            live = e.status == "live",
+            roomId = e.roomId,
+            status = e.status,
         )
     }
 }

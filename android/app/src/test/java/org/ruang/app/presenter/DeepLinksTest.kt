@@ -24,6 +24,21 @@ class DeepLinksTest {
     }
 
     @Test
+    fun eventAndProfileLinks() {
+        assertEquals(DeepLink.Event("e2mK9"), DeepLinks.parse("https://ruang.example/e/e2mK9", host))
+        assertEquals(DeepLink.Event("e2mK9"), DeepLinks.parse("ruang://e/e2mK9"))
+        assertEquals(DeepLink.Profile("maya_sari"), DeepLinks.parse("ruang://u/maya_sari", host))
+        // No /u/ page on the web: only the app's scheme names a profile.
+        assertEquals(DeepLink.None, DeepLinks.parse("https://ruang.example/u/maya", host))
+        assertEquals(DeepLink.None, DeepLinks.parse("https://evil.example/e/e2mK9", host))
+        assertEquals(DeepLink.None, DeepLinks.parse("ruang://u/no-dash", host))
+        assertEquals(DeepLink.None, DeepLinks.parse("ruang://e/a%20b", host))
+        assertEquals(LinkDecision.OpenEvent("x"), DeepLinks.decide(DeepLink.Event("x"), "room", true))
+        assertEquals(LinkDecision.OpenProfile("m"), DeepLinks.decide(DeepLink.Profile("m"), null, true))
+        assertEquals("https://ruang.example/e/x", DeepLinks.eventLink("https://ruang.example/", "x"))
+    }
+
+    @Test
     fun everythingElseIsNone() {
         for (l in listOf(
             null, "", "not a link", "https://evil.example/r/abc", "https://ruang.example/x/abc",

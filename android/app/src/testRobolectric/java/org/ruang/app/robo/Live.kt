@@ -37,7 +37,7 @@ object Live {
         data = Files.createTempDirectory(tmp.toPath(), "serve").toFile()
         process = ProcessBuilder(
             bin, "serve", "--addr", "127.0.0.1:$port", "--data", data.path, "--rtc-port", "0",
-            "--public-url", url, "--auth-failures-per-minute", "10000",
+            "--public-url", url, "--auth-failures-per-minute", "10000", "--push-allow-http-for-tests",
         ).redirectErrorStream(true).redirectOutput(File(data, "serve.log")).start()
         Runtime.getRuntime().addShutdownHook(Thread {
             process.destroy()
