@@ -134,6 +134,9 @@ pub struct JitterStats {
     pub received: u64,
     /// Frames recovered from the next packet's FEC.
     pub recovered: u64,
+    /// Frames played from a redundant copy (RFC 2198 RED) that filled the hole their own
+    /// packet left ([`JitterBuffer::push_redundant`]).
+    pub redundant: u64,
     /// Lost frames concealed (a later packet had arrived).
     pub concealed: u64,
     /// Frames concealed because nothing was buffered (late packet, end of talk spurt).
@@ -157,7 +160,7 @@ pub struct JitterStats {
 impl JitterStats {
     /// Frames the playout produced from real data or a loss decision.
     pub fn frames_played(&self) -> u64 {
-        self.received + self.recovered + self.concealed
+        self.received + self.redundant + self.recovered + self.concealed
     }
 
     /// Adds `other`'s counters to these (totals over several buffers).
@@ -175,6 +178,7 @@ impl JitterStats {
             pushed: f(self.pushed, o.pushed),
             received: f(self.received, o.received),
             recovered: f(self.recovered, o.recovered),
+            redundant: f(self.redundant, o.redundant),
             concealed: f(self.concealed, o.concealed),
             underruns: f(self.underruns, o.underruns),
             expanded: f(self.expanded, o.expanded),
@@ -195,6 +199,8 @@ struct Slot {
     len: usize,
     arrival_ms: u64,
     occupied: bool,
+    /// Filled from a later packet's redundancy, not from its own packet.
+    redundant: bool,
 }
 
 const EMPTY_SLOT: Slot = Slot {
@@ -203,6 +209,7 @@ const EMPTY_SLOT: Slot = Slot {
     len: 0,
     arrival_ms: 0,
     occupied: false,
+    redundant: false,
 };
 
 /// Running minimum of the playout slack over one to two buckets of pops.
@@ -538,6 +545,47 @@ impl JitterBuffer {
             len: packet.payload.len(),
             arrival_ms: packet.arrival_ms,
             occupied: true,
+            redundant: false,
+        };
+        PushOutcome::Stored
+    }
+
+    /// Stores a redundant copy of an earlier frame (RFC 2198 RED: a block of a later
+    /// packet; `seq`/`ts` are the frame's own, `arrival_ms` the carrier's arrival). It only
+    /// fills a hole: a frame of the current stream, behind the newest packet, not played yet
+    /// and not buffered. It does not count as a pushed packet and does not feed the delay
+    /// statistics (it arrived with a later packet, not late). [`PushOutcome::Stored`] when it
+    /// filled a hole.
+    pub fn push_redundant(&mut self, packet: RtpPacket<'_>) -> PushOutcome {
+        if packet.payload.is_empty() || packet.payload.len() > MAX_PAYLOAD {
+            return PushOutcome::Invalid;
+        }
+        let Some(newest) = self.newest_ext else {
+            return PushOutcome::Late;
+        };
+        let delta = i64::from(packet.seq.wrapping_sub(self.newest_seq) as i16);
+        if delta >= 0 || -delta >= self.config.capacity as i64 {
+            // Redundancy is always older than the packet that carried it, which is stored.
+            return PushOutcome::Late;
+        }
+        let ext = newest + delta;
+        let live = matches!(self.state, State::Playing | State::Buffering { .. });
+        if !live || ext < self.next_ext {
+            return PushOutcome::Late;
+        }
+        if self.is_present(ext) {
+            return PushOutcome::Duplicate;
+        }
+        let slot_i = self.slot_index(ext);
+        let start = slot_i * MAX_PAYLOAD;
+        self.data[start..start + packet.payload.len()].copy_from_slice(packet.payload);
+        self.slots[slot_i] = Slot {
+            ext_seq: ext,
+            ts: packet.ts,
+            len: packet.payload.len(),
+            arrival_ms: packet.arrival_ms,
+            occupied: true,
+            redundant: true,
         };
         PushOutcome::Stored
     }
@@ -652,8 +700,14 @@ impl JitterBuffer {
         if self.is_present(next) {
             self.end_underrun_run();
             self.next_ext += 1;
-            self.stats.received += 1;
             let slot_i = self.slot_index(next);
+            if self.slots[slot_i].redundant {
+                self.stats.redundant += 1;
+                // Rebuilt, so it was lost: keep the loss margin.
+                self.frames_since_loss = 0;
+            } else {
+                self.stats.received += 1;
+            }
             self.slots[slot_i].occupied = false;
             self.last_played_ts = Some(self.slots[slot_i].ts);
             let waited = now_ms.saturating_sub(self.slots[slot_i].arrival_ms);
@@ -867,6 +921,80 @@ mod tests {
             .into_iter()
             .filter(|p| !lost.contains(&p.seq))
             .collect()
+    }
+
+    #[test]
+    fn redundant_copies_fill_holes_only() {
+        // A fixed 60 ms target: packet 7 (arriving at 141 ms) is there before frame 5 is due.
+        let mut jb = JitterBuffer::new(JitterConfig {
+            min_delay_ms: 60,
+            initial_delay_ms: 60,
+            max_delay_ms: 60,
+            adjust_interval_frames: u32::MAX,
+            ..JitterConfig::default()
+        });
+        // 0..=4 arrive; 5 and 6 are lost; 7 carries 5 and 6 as redundancy (RED depth 2).
+        let packets = without(stream(0, 0, 12, |_| 1), &[5, 6]);
+        let mut order = packets.clone();
+        order.sort_by_key(|p| p.arrival);
+        let mut out = Vec::new();
+        let mut next = 0;
+        for k in 0..15 {
+            let now = 20 * k as u64;
+            while next < order.len() && order[next].arrival <= now {
+                let p = order[next];
+                let buf = payload(p.seq);
+                assert_eq!(
+                    jb.push(pkt(p.seq, p.ts, p.arrival, &buf)),
+                    PushOutcome::Stored
+                );
+                if p.seq == 7 {
+                    for back in [1u16, 2] {
+                        let s = p.seq - back;
+                        let buf = payload(s);
+                        let copy = pkt(s, s as u32 * FRAME_TS, p.arrival, &buf);
+                        assert_eq!(jb.push_redundant(copy), PushOutcome::Stored, "{s}");
+                    }
+                    // A copy of a frame that is buffered, one already played, one ahead of
+                    // the newest packet: nothing is stored.
+                    let b4 = payload(4);
+                    let b2 = payload(2);
+                    let b9 = payload(9);
+                    assert_eq!(
+                        jb.push_redundant(pkt(6, 6 * FRAME_TS, p.arrival, &b4)),
+                        PushOutcome::Duplicate
+                    );
+                    assert_eq!(
+                        jb.push_redundant(pkt(2, 2 * FRAME_TS, p.arrival, &b2)),
+                        PushOutcome::Late
+                    );
+                    assert_eq!(
+                        jb.push_redundant(pkt(9, 9 * FRAME_TS, p.arrival, &b9)),
+                        PushOutcome::Late
+                    );
+                    let empty = RtpPacket {
+                        seq: 3,
+                        ts: 3 * FRAME_TS,
+                        payload: &[],
+                        arrival_ms: p.arrival,
+                    };
+                    assert_eq!(jb.push_redundant(empty), PushOutcome::Invalid);
+                }
+                next += 1;
+            }
+            out.push(pop(&mut jb, now));
+        }
+        // Every frame plays from real data, 5 and 6 from their copies (with their own payload).
+        assert_eq!(received(&out), (0..12).collect::<Vec<u16>>(), "{out:?}");
+        let s = jb.stats();
+        assert_eq!(s.redundant, 2, "{s:?}");
+        assert_eq!(s.received, 10);
+        assert_eq!(s.concealed + s.recovered + s.duplicates, 0, "{s:?}");
+        assert_eq!(s.pushed, 10, "copies are not counted as pushed packets");
+        // Nothing to fill before any packet arrived.
+        let mut fresh = fixed();
+        let b = payload(1);
+        assert_eq!(fresh.push_redundant(pkt(1, 960, 0, &b)), PushOutcome::Late);
     }
 
     #[test]
