@@ -165,6 +165,12 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         c(&sfu.packets_relay_dropped),
     );
     metric(
+        "ruang_sfu_red_switches_total",
+        "counter",
+        "Times RED (redundant audio) was turned on or off for a listener's slot, following its reported loss.",
+        c(&sfu.red_switches),
+    );
+    metric(
         "ruang_sfu_threads",
         "gauge",
         "SFU forwarding threads (each with its own UDP port).",

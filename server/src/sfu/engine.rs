@@ -12,6 +12,7 @@
 //! relayed once to the other shards, which forward it to their own receivers.
 
 use super::forward::{Forward, ForwardConfig, PeerId, RoomForwarder, Verdict};
+use super::red::{RedControl, RED_DISTANCES};
 use super::udp::{self, RecvBatch, SendBatch};
 use super::{answer, offer, Command, Relayed, SfuMetrics};
 use crate::rooms::rules::{Audience, Outgoing};
@@ -54,6 +55,9 @@ struct Peer {
     mic: Option<Mid>,
     /// The client's recvonly m-lines (we send on them) with their Opus payload type.
     slots: Vec<(Mid, Pt)>,
+    /// RED wrapping of each slot that negotiated RED (same order as `slots`; `None`: plain
+    /// Opus only).
+    red: Vec<Option<RedControl>>,
     timeout: Instant,
     /// The client closed its transport (str0m's `Event::Closed`).
     closed_by_client: bool,
@@ -307,6 +311,7 @@ impl Engine {
             mut rtc,
             shape,
             slots,
+            red,
             answer,
         } = negotiate(sdp, &self.provider, &self.cert, self.local, now)?;
         // One peer per member and room: a new offer (ICE restart) replaces the old peer.
@@ -346,6 +351,7 @@ impl Engine {
                 rtc,
                 mic: shape.mic.as_deref().map(Mid::from),
                 slots,
+                red,
                 timeout: now,
                 closed_by_client: false,
                 ufrag: ufrag.clone(),
@@ -514,6 +520,21 @@ impl Engine {
                     }
                 }
                 Output::Event(Event::MediaData(data)) => self.media(id, data, now),
+                Output::Event(Event::MediaEgressStats(stats)) => {
+                    // A receiver's loss report on one of its slots: RED on or off for it.
+                    let Some(i) = peer.slots.iter().position(|(mid, _)| *mid == stats.mid) else {
+                        continue;
+                    };
+                    let (Some(Some(ctl)), Some(loss)) = (peer.red.get_mut(i), stats.loss) else {
+                        continue;
+                    };
+                    let was = ctl.on();
+                    let on = ctl.report(loss);
+                    if on != was {
+                        peer.rtc.direct_api().set_red_send(stats.mid, on);
+                        self.metrics.red_switches.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 Output::Event(Event::IceConnectionStateChange(
                     IceConnectionState::Disconnected,
                 )) => {
@@ -707,6 +728,8 @@ pub(crate) struct Negotiated {
     pub rtc: Rtc,
     pub shape: offer::OfferShape,
     pub slots: Vec<(Mid, Pt)>,
+    /// Per slot: RED negotiated (its wrapping control), or plain Opus only.
+    pub red: Vec<Option<RedControl>>,
     pub answer: String,
 }
 
@@ -733,10 +756,16 @@ pub(crate) fn negotiate(
         .set_crypto_provider(provider.clone())
         .set_dtls_cert(cert.clone())
         .set_extension_map(exts)
-        // Every write is one packet, sent at once; audio is not retransmitted (no NACK).
+        // Every write is one packet, sent at once; audio is not retransmitted (no NACK:
+        // str0m 0.25 resends only through RTX and marks Opus packets not nackable).
         .set_send_buffer_audio(4)
         .clear_codecs()
-        .enable_opus(true, false)
+        // RED (RFC 2198) with clients that offer it: unwrapped on receive, and sent to a
+        // receiver while its loss asks for it (`red.rs`).
+        .enable_opus(true, true)
+        .set_red_distances(&RED_DISTANCES)
+        // Egress statistics carry each receiver's reported loss (RED on/off).
+        .set_stats_interval(Some(Duration::from_secs(1)))
         // Forward soon after a loss: the clients' jitter buffers and FEC deal with gaps.
         .set_reordering_size_audio(3)
         .set_reordering_timeout_audio(Some(Duration::from_millis(100)))
@@ -749,22 +778,25 @@ pub(crate) fn negotiate(
         .accept_offer(parsed)
         .map_err(|e| format!("offer not accepted: {e}"))?;
     let mut slots = Vec::with_capacity(shape.slots.len());
+    let mut red = Vec::with_capacity(shape.slots.len());
     for mid in &shape.slots {
         let mid = Mid::from(mid.as_str());
-        let pt = rtc.writer(mid).and_then(|w| {
+        let opus = rtc.writer(mid).and_then(|w| {
             w.payload_params()
                 .find(|p| p.spec().codec == Codec::Opus)
-                .map(|p| p.pt())
+                .map(|p| (p.pt(), p.red().is_some()))
         });
-        let Some(pt) = pt else {
+        let Some((pt, with_red)) = opus else {
             return Err(format!("no opus on recvonly m-line {mid}"));
         };
         slots.push((mid, pt));
+        red.push(with_red.then(RedControl::default));
     }
     Ok(Negotiated {
         rtc,
         shape,
         slots,
+        red,
         answer: answer::finish(&answer.to_sdp_string()),
     })
 }

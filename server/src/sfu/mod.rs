@@ -24,6 +24,7 @@ pub mod forward;
 pub mod offer;
 #[cfg(test)]
 mod offer_proptest;
+pub mod red;
 pub mod udp;
 
 use crate::rooms::LiveRoom;
@@ -83,6 +84,8 @@ pub struct SfuMetrics {
     /// Relayed packets dropped: the receiving shard's queue was full, or they waited there
     /// longer than audio is worth playing.
     pub packets_relay_dropped: AtomicU64,
+    /// Times RED wrapping was switched on or off for a receiver slot (`red.rs`).
+    pub red_switches: AtomicU64,
 }
 
 pub(crate) enum Command {
