@@ -294,6 +294,12 @@ pub struct JitterBuffer {
     base_target_ms: u32,
     /// Frames played since the last loss or underrun (saturating).
     frames_since_loss: u32,
+    /// Deepest redundancy seen (RED: how many packets back a copy reached, at most 2): a
+    /// loss of that many frames in a row is rebuilt if the packet after it is in time.
+    red_depth: u32,
+    /// While buffering after a drain: where the previous stream stopped (redundant copies of
+    /// frames before it were played or given up already).
+    floor: Option<i64>,
     /// `frames_since_loss` before the current underrun run, restored if it turns out to be
     /// the end of a talk spurt rather than a loss.
     frames_since_loss_saved: u32,
@@ -349,6 +355,8 @@ impl JitterBuffer {
                 .initial_delay_ms
                 .clamp(config.min_delay_ms, config.max_delay_ms),
             frames_since_loss: u32::MAX,
+            red_depth: 0,
+            floor: None,
             frames_since_loss_saved: u32::MAX,
             last_played_ts: None,
             starting: false,
@@ -380,10 +388,11 @@ impl JitterBuffer {
     /// Current target delay.
     ///
     /// While losses are being seen, one frame is added: FEC recovery needs the packet after
-    /// the lost one to be buffered already when the lost frame is due.
+    /// the lost one to be buffered already when the lost frame is due. With RED copies
+    /// reaching two packets back, two frames: two lost in a row come back with the third.
     pub fn target_delay_ms(&self) -> u32 {
         let fec_margin = if (self.frames_since_loss as usize) < self.config.window {
-            FRAME_MS
+            FRAME_MS * self.red_depth.clamp(1, 2)
         } else {
             0
         };
@@ -508,10 +517,11 @@ impl JitterBuffer {
                 self.stats.late += 1;
                 return PushOutcome::Late;
             }
-            State::Idle { .. } => {
+            State::Idle { expected } => {
                 self.state = State::Buffering {
                     since_ms: packet.arrival_ms,
                 };
+                self.floor = expected;
                 self.next_ext = ext;
             }
             State::Buffering { .. } if ext < self.next_ext => {
@@ -569,12 +579,23 @@ impl JitterBuffer {
             return PushOutcome::Late;
         }
         let ext = newest + delta;
-        let live = matches!(self.state, State::Playing | State::Buffering { .. });
-        if !live || ext < self.next_ext {
+        self.red_depth = self.red_depth.max((-delta).min(2) as u32);
+        // Playing: only frames still to come. Buffering (a talk spurt starting): also the
+        // frames just before the first packet that arrived — its own first packets, lost —
+        // but nothing from before the previous stream stopped.
+        let fits = match self.state {
+            State::Playing => ext >= self.next_ext,
+            State::Buffering { .. } => self.floor.is_none_or(|f| ext >= f),
+            State::Idle { .. } => false,
+        };
+        if !fits {
             return PushOutcome::Late;
         }
         if self.is_present(ext) {
             return PushOutcome::Duplicate;
+        }
+        if ext < self.next_ext {
+            self.next_ext = ext;
         }
         let slot_i = self.slot_index(ext);
         let start = slot_i * MAX_PAYLOAD;
@@ -995,6 +1016,71 @@ mod tests {
         let mut fresh = fixed();
         let b = payload(1);
         assert_eq!(fresh.push_redundant(pkt(1, 960, 0, &b)), PushOutcome::Late);
+    }
+
+    #[test]
+    fn a_talk_spurt_whose_first_packet_was_lost_starts_from_its_copy() {
+        let mut jb = fixed();
+        // A first spurt 0..=4, played out and drained (the sender went quiet: DTX).
+        let first = stream(0, 0, 5, |_| 1);
+        let out = run(&mut jb, &first, 0, 16);
+        assert_eq!(received(&out), vec![0, 1, 2, 3, 4]);
+        assert!(!jb.is_playing());
+        // The next spurt starts at seq 5 (ts far ahead); 5 is lost, 6 carries copies of 5 and
+        // of 4 (from before the pause, already played).
+        let ts5 = 40 * FRAME_TS;
+        let b6 = payload(6);
+        assert_eq!(
+            jb.push(pkt(6, ts5 + FRAME_TS, 400, &b6)),
+            PushOutcome::Stored
+        );
+        let b4 = payload(4);
+        assert_eq!(
+            jb.push_redundant(pkt(4, 4 * FRAME_TS, 400, &b4)),
+            PushOutcome::Late
+        );
+        let b5 = payload(5);
+        assert_eq!(
+            jb.push_redundant(pkt(5, ts5, 400, &b5)),
+            PushOutcome::Stored
+        );
+        let b7 = payload(7);
+        jb.push(pkt(7, ts5 + 2 * FRAME_TS, 420, &b7));
+        let mut out = Vec::new();
+        for k in 0..4 {
+            out.push(pop(&mut jb, 420 + 20 * k));
+        }
+        assert_eq!(received(&out), vec![5, 6, 7], "{out:?}");
+        assert_eq!(jb.stats().redundant, 1);
+    }
+
+    #[test]
+    fn copies_two_packets_back_keep_two_frames_of_margin_under_loss() {
+        let mut jb = JitterBuffer::default();
+        let packets = stream(0, 0, 100, |_| 1);
+        run(&mut jb, &packets, 0, 90);
+        let base = jb.target_delay_ms();
+        // A loss rebuilt from a copy one packet back: one frame of margin.
+        let mut jb1 = JitterBuffer::default();
+        let lost = without(stream(0, 0, 100, |_| 1), &[50]);
+        let mut order = lost.clone();
+        order.sort_by_key(|p| p.arrival);
+        for (k, p) in order.iter().enumerate() {
+            let b = payload(p.seq);
+            jb1.push(pkt(p.seq, p.ts, p.arrival, &b));
+            if p.seq == 51 {
+                let c = payload(50);
+                jb1.push_redundant(pkt(50, 50 * FRAME_TS, p.arrival, &c));
+            }
+            let _ = k;
+            pop(&mut jb1, p.arrival + 19);
+        }
+        assert_eq!(jb1.stats().redundant, 1, "{:?}", jb1.stats());
+        assert_eq!(jb1.target_delay_ms(), base + FRAME_MS);
+        // Copies two back (RED depth 2): two frames.
+        let b = payload(52);
+        jb1.push_redundant(pkt(97, 97 * FRAME_TS, 2000, &b));
+        assert_eq!(jb1.target_delay_ms(), base + 2 * FRAME_MS);
     }
 
     #[test]
