@@ -239,3 +239,63 @@ async fn a_speakers_red_makes_up_for_uplink_loss() {
     let share = heard_share(&reference, &dev.take_recording());
     assert!(share >= 0.85, "heard {share:.2} of the chunks");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sfu_asks_a_speaker_to_resend_what_the_uplink_lost() {
+    let ts = TestServer::start(Backend::Sqlite).await;
+    let maya = ts.admin("maya").await;
+    let room = maya
+        .create_room("Nack", RoomKind::Open)
+        .await
+        .expect("room")
+        .id
+        .as_str()
+        .to_owned();
+    let speaker = ts.join(&maya, &room).await;
+
+    // The speaker behind 10 % loss, without RED: only retransmissions can fill the holes.
+    let reference = speech_like(SR * 8, 5);
+    let go = Arc::new(AtomicBool::new(false));
+    let mut mic = device(Source::gated(reference.clone(), false, go.clone()));
+    let sig = Arc::new(ImpairedSignaller::new(speaker.clone(), lossy(0.1), 21));
+    let media = MediaSession::start_with(
+        sig.clone() as Arc<dyn Signaller>,
+        &mut mic,
+        MediaOptions {
+            force_send: true,
+            red_redundancy: Some(0),
+            ..MediaOptions::default()
+        },
+    )
+    .await
+    .expect("speaker media");
+    let before = ts.metric("ruang_sfu_packets_received_total").await;
+    go.store(true, Ordering::Release);
+    let sent = media
+        .wait_for(PATIENCE, |s| s.packets_sent >= 8 * 50)
+        .await
+        .unwrap_or_else(|s| panic!("the speaker stopped sending: {s:#?}"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = ts.metric("ruang_sfu_packets_received_total").await - before;
+    let nacks = ts.metric("ruang_sfu_nacks_sent_total").await;
+    media.stop().await;
+
+    let dropped = sig.stats.dropped.load(Ordering::Relaxed);
+    let relayed = sig.stats.media.load(Ordering::Relaxed);
+    eprintln!(
+        "{} sent, {received} frames out of str0m, {nacks} NACKs, {dropped} of {relayed} datagrams dropped",
+        sent.packets_sent
+    );
+    assert_eq!(sent.red_packets_sent, 0);
+    assert!(
+        dropped * 100 >= relayed * 6,
+        "{dropped} of {relayed} dropped"
+    );
+    assert!(nacks >= 10.0, "the SFU sent {nacks} NACKs");
+    // A tenth of the datagrams was lost (resends too), yet nearly every frame got through.
+    assert!(
+        received >= sent.packets_sent as f64 * 0.97,
+        "the SFU got {received} frames of {} sent",
+        sent.packets_sent
+    );
+}

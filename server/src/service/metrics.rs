@@ -171,6 +171,12 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         c(&sfu.red_switches),
     );
     metric(
+        "ruang_sfu_nacks_sent_total",
+        "counter",
+        "RTCP NACKs sent to speakers for lost packets (while the round trip leaves time for a resend).",
+        c(&sfu.nacks_sent),
+    );
+    metric(
         "ruang_sfu_threads",
         "gauge",
         "SFU forwarding threads (each with its own UDP port).",

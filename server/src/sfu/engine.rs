@@ -58,6 +58,14 @@ struct Peer {
     /// RED wrapping of each slot that negotiated RED (same order as `slots`; `None`: plain
     /// Opus only).
     red: Vec<Option<RedControl>>,
+    /// Round trip from the last receiver report that carried one.
+    rtt: Option<Duration>,
+    /// NACKs for the microphone stream: negotiated (`a=rtcp-fb:… nack` on the mic m-line),
+    /// and whether they are on now (`None`: not applied yet, the stream is not known).
+    mic_nack_negotiated: bool,
+    mic_nack: Option<bool>,
+    /// NACKs str0m sent for the microphone stream so far (its ingress statistics).
+    nacks_sent: u64,
     timeout: Instant,
     /// The client closed its transport (str0m's `Event::Closed`).
     closed_by_client: bool,
@@ -88,6 +96,12 @@ pub(crate) struct Bus {
 /// Relayed audio that waited longer than this in a busy shard's queue is dropped: a listener's
 /// jitter buffer would throw it away anyway.
 const RELAY_STALE: Duration = Duration::from_millis(250);
+
+/// The SFU asks a speaker to resend lost packets (RTCP NACK; the client answers from its
+/// send history) only while the round trip leaves time for the resend to fill the hole
+/// before str0m's reorder hold releases the packets after it (3 packets, 100 ms at most:
+/// about 40 ms after the gap shows, of which NACK polling takes up to 33 ms).
+pub(crate) const NACK_MAX_RTT: Duration = Duration::from_millis(25);
 
 pub(crate) struct Engine {
     local: SocketAddr,
@@ -312,6 +326,7 @@ impl Engine {
             shape,
             slots,
             red,
+            mic_nack: mic_nack_negotiated,
             answer,
         } = negotiate(sdp, &self.provider, &self.cert, self.local, now)?;
         // One peer per member and room: a new offer (ICE restart) replaces the old peer.
@@ -352,6 +367,10 @@ impl Engine {
                 mic: shape.mic.as_deref().map(Mid::from),
                 slots,
                 red,
+                rtt: None,
+                mic_nack_negotiated,
+                mic_nack: None,
+                nacks_sent: 0,
                 timeout: now,
                 closed_by_client: false,
                 ufrag: ufrag.clone(),
@@ -520,7 +539,18 @@ impl Engine {
                     }
                 }
                 Output::Event(Event::MediaData(data)) => self.media(id, data, now),
+                Output::Event(Event::MediaIngressStats(stats)) => {
+                    if Some(stats.mid) == peer.mic && stats.nacks > peer.nacks_sent {
+                        let new = stats.nacks - peer.nacks_sent;
+                        peer.nacks_sent = stats.nacks;
+                        self.metrics.nacks_sent.fetch_add(new, Ordering::Relaxed);
+                    }
+                }
                 Output::Event(Event::MediaEgressStats(stats)) => {
+                    if stats.rtt.is_some() {
+                        peer.rtt = stats.rtt;
+                        apply_mic_nack(peer);
+                    }
                     // A receiver's loss report on one of its slots: RED on or off for it.
                     let Some(i) = peer.slots.iter().position(|(mid, _)| *mid == stats.mid) else {
                         continue;
@@ -557,11 +587,15 @@ impl Engine {
     /// picks, and relayed once to the other shards when audible.
     fn media(&mut self, from: PeerId, data: MediaData, now: Instant) {
         let now_ms = self.now_ms(now);
-        let Some(peer) = self.peers.get(&from) else {
+        let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
         if peer.mic != Some(data.mid) {
             return;
+        }
+        if peer.mic_nack.is_none() {
+            // The microphone stream exists now: NACKs on if the round trip allows.
+            apply_mic_nack(peer);
         }
         self.metrics
             .packets_received
@@ -730,6 +764,8 @@ pub(crate) struct Negotiated {
     pub slots: Vec<(Mid, Pt)>,
     /// Per slot: RED negotiated (its wrapping control), or plain Opus only.
     pub red: Vec<Option<RedControl>>,
+    /// The microphone m-line negotiated NACK feedback for Opus.
+    pub mic_nack: bool,
     pub answer: String,
 }
 
@@ -792,13 +828,41 @@ pub(crate) fn negotiate(
         slots.push((mid, pt));
         red.push(with_red.then(RedControl::default));
     }
+    let mic_nack = shape
+        .mic
+        .as_deref()
+        .is_some_and(|mid| offer::offers_opus_nack(sdp, mid));
+    let answer = answer::finish(&answer.to_sdp_string());
+    // The microphone m-line asks the client for resends (`apply_mic_nack`).
+    let answer = match (mic_nack, shape.mic.as_deref()) {
+        (true, Some(mic)) => answer::with_nack(&answer, mic),
+        _ => answer,
+    };
     Ok(Negotiated {
         rtc,
         shape,
         slots,
         red,
-        answer: answer::finish(&answer.to_sdp_string()),
+        mic_nack,
+        answer,
     })
+}
+
+/// NACKs for a peer's microphone stream on while its round trip leaves room for a resend
+/// ([`NACK_MAX_RTT`]; unknown counts as room), off otherwise. str0m sends none for a stream
+/// without RTX unless told (audio has no RTX; the client resends the packet itself).
+fn apply_mic_nack(peer: &mut Peer) {
+    let Some(mic) = peer.mic else {
+        return;
+    };
+    let want = peer.mic_nack_negotiated && peer.rtt.is_none_or(|r| r <= NACK_MAX_RTT);
+    if peer.mic_nack == Some(want) {
+        return;
+    }
+    if let Some(stream) = peer.rtc.direct_api().stream_rx_by_mid(mic, None) {
+        stream.suppress_nack(!want);
+        peer.mic_nack = Some(want);
+    }
 }
 
 /// Re-reads who is audible when the room's set changed since the last look (one atomic

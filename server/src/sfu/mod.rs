@@ -86,6 +86,8 @@ pub struct SfuMetrics {
     pub packets_relay_dropped: AtomicU64,
     /// Times RED wrapping was switched on or off for a receiver slot (`red.rs`).
     pub red_switches: AtomicU64,
+    /// RTCP NACKs sent to speakers for lost packets of their microphone stream.
+    pub nacks_sent: AtomicU64,
 }
 
 pub(crate) enum Command {
