@@ -297,6 +297,9 @@ pub struct JitterBuffer {
     /// Deepest redundancy seen (RED: how many packets back a copy reached, at most 2): a
     /// loss of that many frames in a row is rebuilt if the packet after it is in time.
     red_depth: u32,
+    /// Newest sequence number when a copy was last offered: the depth counts only while
+    /// copies keep coming (within `window` packets).
+    red_seen_at: Option<i64>,
     /// While buffering after a drain: where the previous stream stopped (redundant copies of
     /// frames before it were played or given up already).
     floor: Option<i64>,
@@ -356,6 +359,7 @@ impl JitterBuffer {
                 .clamp(config.min_delay_ms, config.max_delay_ms),
             frames_since_loss: u32::MAX,
             red_depth: 0,
+            red_seen_at: None,
             floor: None,
             frames_since_loss_saved: u32::MAX,
             last_played_ts: None,
@@ -392,11 +396,24 @@ impl JitterBuffer {
     /// reaching two packets back, two frames: two lost in a row come back with the third.
     pub fn target_delay_ms(&self) -> u32 {
         let fec_margin = if (self.frames_since_loss as usize) < self.config.window {
-            FRAME_MS * self.red_depth.clamp(1, 2)
+            FRAME_MS * self.red_depth_now().clamp(1, 2)
         } else {
             0
         };
         (self.base_target_ms + fec_margin).min(self.config.max_delay_ms)
+    }
+
+    /// [`Self::red_depth`] while copies keep coming, else 0.
+    fn red_depth_now(&self) -> u32 {
+        let recent = match (self.red_seen_at, self.newest_ext) {
+            (Some(at), Some(newest)) => newest - at < self.config.window as i64,
+            _ => false,
+        };
+        if recent {
+            self.red_depth
+        } else {
+            0
+        }
     }
 
     /// RFC 3550 interarrival jitter estimate in milliseconds.
@@ -579,7 +596,13 @@ impl JitterBuffer {
             return PushOutcome::Late;
         }
         let ext = newest + delta;
-        self.red_depth = self.red_depth.max((-delta).min(2) as u32);
+        let back = (-delta).min(2) as u32;
+        self.red_depth = if self.red_depth_now() > 0 {
+            self.red_depth.max(back)
+        } else {
+            back
+        };
+        self.red_seen_at = Some(newest);
         // Playing: only frames still to come. Buffering (a talk spurt starting): also the
         // frames just before the first packet that arrived — its own first packets, lost —
         // but nothing from before the previous stream stopped.
@@ -1081,6 +1104,17 @@ mod tests {
         let b = payload(52);
         jb1.push_redundant(pkt(97, 97 * FRAME_TS, 2000, &b));
         assert_eq!(jb1.target_delay_ms(), base + 2 * FRAME_MS);
+        // Once copies stop coming (the sender turned RED off), one frame again.
+        for s in 100..=(100 + jb1.config().window as u16) {
+            let b = payload(s);
+            jb1.push(pkt(
+                s,
+                s as u32 * FRAME_TS,
+                2000 + 20 * u64::from(s - 99),
+                &b,
+            ));
+        }
+        assert_eq!(jb1.target_delay_ms(), base + FRAME_MS);
     }
 
     #[test]
