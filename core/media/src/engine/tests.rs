@@ -548,3 +548,61 @@ fn red_at_20_percent_loss_rebuilds_lost_frames_from_later_packets() {
     let a = best_alignment(&input[mid..mid + 48_000 * 5], &output[mid..], 0, 9_600);
     assert!(a.correlation >= 0.9, "{a:?}");
 }
+
+/// Malformed RED payloads (cut headers, block lengths past the end, too many blocks) count as
+/// invalid packets and change nothing else; the stream around them plays on.
+#[test]
+fn malformed_red_is_refused_and_the_stream_plays_on() {
+    use crate::red::RedEncoder;
+    let mut send = SendPipeline::new(SendConfig::default()).unwrap();
+    let mut red = RedEncoder::new(111);
+    let mut recv = ReceivePipeline::default();
+    let mut buf = [0u8; 4000];
+    let mut out = [0i16; FRAME_SAMPLES];
+    let input = speech_like(FRAME_SAMPLES * 60, 8);
+    let speaker = SpeakerId(3);
+    let garbage: [&[u8]; 4] = [
+        &[],
+        &[0x80 | 111, 0, 1],
+        &[0x80 | 111, 0, 0x13, 0xff, 111, 1, 2],
+        &[0xff; 64],
+    ];
+    let mut bad = 0;
+    for k in 0..60 {
+        let frame = &input[k * FRAME_SAMPLES..(k + 1) * FRAME_SAMPLES];
+        let p = send.process(frame).unwrap().unwrap();
+        let n = red.encode(p.seq, p.ts, p.payload, 2, &mut buf).unwrap();
+        let now = k as u64 * 20;
+        if k % 10 == 5 {
+            // A malformed packet with a fresh sequence number in place of this frame.
+            let g = garbage[bad % garbage.len()];
+            bad += 1;
+            let outcome = recv
+                .push_red(
+                    speaker,
+                    RtpPacket {
+                        seq: p.seq,
+                        ts: p.ts,
+                        payload: g,
+                        arrival_ms: now,
+                    },
+                )
+                .unwrap();
+            assert_eq!(outcome, PushOutcome::Invalid, "garbage {g:?}");
+        } else {
+            let packet = RtpPacket {
+                seq: p.seq,
+                ts: p.ts,
+                payload: &buf[..n],
+                arrival_ms: now,
+            };
+            recv.push_red(speaker, packet).unwrap();
+        }
+        recv.pull(now + 10, &mut out);
+    }
+    let j = recv.speaker(speaker).unwrap().jitter;
+    assert_eq!(j.invalid, bad as u64, "{j:?}");
+    // The frames the garbage stood in for came back from the next packet's copies.
+    assert!(j.redundant >= bad as u64 - 1, "{j:?}");
+    assert_eq!(j.concealed, 0, "{j:?}");
+}
