@@ -5,6 +5,11 @@
 pub mod media;
 pub mod ws;
 
+/// The impairment relay of `ruang bench latency` (random loss and jitter on RTP/RTCP between
+/// one client and the server), shared so the loss tests inject loss the way the benchmarks do.
+#[path = "../../cli/src/bench/relay.rs"]
+pub mod relay;
+
 use rand::Rng;
 use ruang_client::{ApiClient, RoomSession, SessionOptions};
 use ruang_server::{Config, Server};

@@ -1,7 +1,8 @@
 //! The SFU's SDP answer as a strict stack reads it, through the real server: every live
 //! m-line carries the server's host candidate and `a=end-of-candidates`, nothing announces
 //! trickle ICE (the server is ICE-lite and never trickles), RTCP is muxed, and each slot is
-//! answered `sendonly` with its SSRC. That real clients connect with this answer is shown by
+//! answered `sendonly` with its SSRC; RED is answered where offered and NACK on the microphone
+//! m-line only (protocol.md §8.5). That real clients connect with this answer is shown by
 //! the media tests (`media.rs`, the `webrtc` crate) and the browser tests (Chromium).
 
 use ruang_proto::RoomKind;
@@ -83,4 +84,52 @@ async fn every_m_line_has_the_candidate_and_no_trickle() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(ssrcs.len(), 4, "one SSRC per slot");
+}
+
+/// The browser offer with RED (RFC 2198) on every m-line, as Chrome offers it.
+fn offer_with_red(slots: usize) -> String {
+    browser_offer(slots)
+        .replace(
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111 63\r\n",
+        )
+        .replace(
+            "a=fmtp:111 minptime=10;useinbandfec=1\r\n",
+            "a=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n",
+        )
+}
+
+#[tokio::test]
+async fn red_is_answered_where_offered_and_nack_only_on_the_microphone() {
+    let srv = TestServer::start(Backend::Sqlite).await;
+    let admin = srv.admin("root").await;
+    let room = admin.create_room("RED", RoomKind::Open).await.unwrap();
+    let session = srv.join(&admin, room.id.as_str()).await;
+    let answer = session
+        .media_offer(offer_with_red(2))
+        .await
+        .expect("the offer is answered");
+    eprintln!("{answer}");
+    assert_eq!(problems(&answer), Vec::<String>::new(), "{answer}");
+    let sections: Vec<&str> = answer.split("\r\nm=").skip(1).collect();
+    assert_eq!(sections.len(), 3);
+    for (i, s) in sections.iter().enumerate() {
+        let has = |line: &str| s.lines().any(|l| l == line);
+        assert!(has("a=rtpmap:63 red/48000/2"), "m-line {i}: {s}");
+        assert!(has("a=fmtp:63 111/111"), "m-line {i}: {s}");
+        let nack = has("a=rtcp-fb:111 nack");
+        assert_eq!(
+            nack,
+            i == 0,
+            "NACK on the microphone m-line only (m-line {i})"
+        );
+    }
+    // Without RED in the offer there is none in the answer (plain Opus only).
+    let session = srv.join(&admin, room.id.as_str()).await;
+    let plain = session
+        .media_offer(browser_offer(2))
+        .await
+        .expect("the offer is answered");
+    assert!(!plain.contains("red/48000"), "{plain}");
+    assert_eq!(plain.matches("a=rtcp-fb:111 nack").count(), 1, "{plain}");
 }

@@ -303,6 +303,8 @@ pub struct FrameShares {
     pub total: u64,
     /// Decoded from their own packet.
     pub received: f64,
+    /// Played from a later packet's RED (RFC 2198) copy of it.
+    pub redundant: f64,
     /// Rebuilt from the next packet's in-band FEC.
     pub recovered: f64,
     /// Lost (a later packet had arrived): Opus PLC.
@@ -315,7 +317,7 @@ pub struct FrameShares {
 impl FrameShares {
     pub fn from_stats(s: &JitterStats) -> FrameShares {
         let missing = s.underruns + s.expanded;
-        let total = s.received + s.recovered + s.concealed + missing;
+        let total = s.received + s.redundant + s.recovered + s.concealed + missing;
         let share = |n: u64| {
             if total == 0 {
                 0.0
@@ -326,6 +328,7 @@ impl FrameShares {
         FrameShares {
             total,
             received: share(s.received),
+            redundant: share(s.redundant),
             recovered: share(s.recovered),
             concealed: share(s.concealed),
             missing: share(missing),

@@ -319,7 +319,7 @@ async fn run_condition(
             let d = a.playout.since(&b.playout);
             format!(
                 "trims {} (accelerates {}) lead-ins {} playout target {} ms; jitter buffer: underruns {} \
-                 expanded {} discarded {} concealed {} recovered {} late {}",
+                 expanded {} discarded {} concealed {} recovered {} redundant {} late {}",
                 a.playout_trims - b.playout_trims,
                 a.playout_accelerates - b.playout_accelerates,
                 a.playout_lead_ins - b.playout_lead_ins,
@@ -329,6 +329,7 @@ async fn run_condition(
                 d.discarded,
                 d.concealed,
                 d.recovered,
+                d.redundant,
                 d.late
             )
         })
@@ -838,11 +839,13 @@ fn result_json(r: &ConditionResult) -> serde_json::Value {
         "frames": {
             "total": f.shares.total,
             "received": f.shares.received,
+            "redundant_red": f.shares.redundant,
             "recovered_fec": f.shares.recovered,
             "concealed_plc": f.shares.concealed,
             "missing": f.shares.missing,
             "counters": {
-                "received": pl.received, "recovered": pl.recovered, "concealed": pl.concealed,
+                "received": pl.received, "redundant": pl.redundant, "recovered": pl.recovered,
+                "concealed": pl.concealed,
                 "underruns": pl.underruns, "expanded": pl.expanded, "late": pl.late,
                 "discarded": pl.discarded, "duplicates": pl.duplicates, "empty": pl.empty,
             },
@@ -885,7 +888,7 @@ fn print_table(results: &[ConditionResult], profile: &str, args: &LatencyArgs) {
     );
     println!();
     println!(
-        "{:<16} {:>7} {:>14} {:>14} {:>14} {:>14} {:>14} {:>7} {:>7} {:>7} {:>7} {:>9}",
+        "{:<16} {:>7} {:>14} {:>14} {:>14} {:>14} {:>14} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9}",
         "condition",
         "loss%",
         "bursts found",
@@ -894,6 +897,7 @@ fn print_table(results: &[ConditionResult], profile: &str, args: &LatencyArgs) {
         "m2e p99 ms",
         "join p50/p95",
         "recv%",
+        "red%",
         "fec%",
         "plc%",
         "miss%",
@@ -910,7 +914,7 @@ fn print_table(results: &[ConditionResult], profile: &str, args: &LatencyArgs) {
             "-".into()
         };
         println!(
-            "{:<16} {:>7} {:>14} {:>14} {:>14} {:>14} {:>14} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>9}",
+            "{:<16} {:>7} {:>14} {:>14} {:>14} {:>14} {:>14} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>9}",
             r.run.condition.name,
             applied,
             format!("{}/{}", f.delays.len(), f.bursts),
@@ -923,6 +927,7 @@ fn print_table(results: &[ConditionResult], profile: &str, args: &LatencyArgs) {
                 fmt_opt(percentile(&f.joins, 95.0), 0)
             ),
             100.0 * f.shares.received,
+            100.0 * f.shares.redundant,
             100.0 * f.shares.recovered,
             100.0 * f.shares.concealed,
             100.0 * f.shares.missing,
@@ -953,7 +958,8 @@ fn print_table(results: &[ConditionResult], profile: &str, args: &LatencyArgs) {
     println!(
         "m2e: mouth-to-ear per probe burst (found = correlation ≥ {BURST_MIN_CORRELATION}); \
          join: WebSocket hello → first audible sample played (ms); frames: jitter-buffer \
-         playout of the measured span (miss = underrun or inserted); STOI: short-time objective \
+         playout of the measured span (red = played from a later packet's RED copy, fec = \
+         rebuilt from in-band FEC, plc = concealed, miss = underrun or inserted); STOI: short-time objective \
          intelligibility of what the listeners played against the input (0..1; mean over 2 s \
          pieces; 1.0 = unchanged, about 0.75 or more = highly intelligible); loss%: RTP/RTCP \
          datagrams the relay dropped."

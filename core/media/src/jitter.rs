@@ -134,6 +134,9 @@ pub struct JitterStats {
     pub received: u64,
     /// Frames recovered from the next packet's FEC.
     pub recovered: u64,
+    /// Frames played from a redundant copy (RFC 2198 RED) that filled the hole their own
+    /// packet left ([`JitterBuffer::push_redundant`]).
+    pub redundant: u64,
     /// Lost frames concealed (a later packet had arrived).
     pub concealed: u64,
     /// Frames concealed because nothing was buffered (late packet, end of talk spurt).
@@ -157,7 +160,7 @@ pub struct JitterStats {
 impl JitterStats {
     /// Frames the playout produced from real data or a loss decision.
     pub fn frames_played(&self) -> u64 {
-        self.received + self.recovered + self.concealed
+        self.received + self.redundant + self.recovered + self.concealed
     }
 
     /// Adds `other`'s counters to these (totals over several buffers).
@@ -175,6 +178,7 @@ impl JitterStats {
             pushed: f(self.pushed, o.pushed),
             received: f(self.received, o.received),
             recovered: f(self.recovered, o.recovered),
+            redundant: f(self.redundant, o.redundant),
             concealed: f(self.concealed, o.concealed),
             underruns: f(self.underruns, o.underruns),
             expanded: f(self.expanded, o.expanded),
@@ -195,6 +199,8 @@ struct Slot {
     len: usize,
     arrival_ms: u64,
     occupied: bool,
+    /// Filled from a later packet's redundancy, not from its own packet.
+    redundant: bool,
 }
 
 const EMPTY_SLOT: Slot = Slot {
@@ -203,6 +209,7 @@ const EMPTY_SLOT: Slot = Slot {
     len: 0,
     arrival_ms: 0,
     occupied: false,
+    redundant: false,
 };
 
 /// Running minimum of the playout slack over one to two buckets of pops.
@@ -287,6 +294,15 @@ pub struct JitterBuffer {
     base_target_ms: u32,
     /// Frames played since the last loss or underrun (saturating).
     frames_since_loss: u32,
+    /// Deepest redundancy seen (RED: how many packets back a copy reached, at most 2): a
+    /// loss of that many frames in a row is rebuilt if the packet after it is in time.
+    red_depth: u32,
+    /// Newest sequence number when a copy was last offered: the depth counts only while
+    /// copies keep coming (within `window` packets).
+    red_seen_at: Option<i64>,
+    /// While buffering after a drain: where the previous stream stopped (redundant copies of
+    /// frames before it were played or given up already).
+    floor: Option<i64>,
     /// `frames_since_loss` before the current underrun run, restored if it turns out to be
     /// the end of a talk spurt rather than a loss.
     frames_since_loss_saved: u32,
@@ -342,6 +358,9 @@ impl JitterBuffer {
                 .initial_delay_ms
                 .clamp(config.min_delay_ms, config.max_delay_ms),
             frames_since_loss: u32::MAX,
+            red_depth: 0,
+            red_seen_at: None,
+            floor: None,
             frames_since_loss_saved: u32::MAX,
             last_played_ts: None,
             starting: false,
@@ -373,14 +392,28 @@ impl JitterBuffer {
     /// Current target delay.
     ///
     /// While losses are being seen, one frame is added: FEC recovery needs the packet after
-    /// the lost one to be buffered already when the lost frame is due.
+    /// the lost one to be buffered already when the lost frame is due. With RED copies
+    /// reaching two packets back, two frames: two lost in a row come back with the third.
     pub fn target_delay_ms(&self) -> u32 {
         let fec_margin = if (self.frames_since_loss as usize) < self.config.window {
-            FRAME_MS
+            FRAME_MS * self.red_depth_now().clamp(1, 2)
         } else {
             0
         };
         (self.base_target_ms + fec_margin).min(self.config.max_delay_ms)
+    }
+
+    /// [`Self::red_depth`] while copies keep coming, else 0.
+    fn red_depth_now(&self) -> u32 {
+        let recent = match (self.red_seen_at, self.newest_ext) {
+            (Some(at), Some(newest)) => newest - at < self.config.window as i64,
+            _ => false,
+        };
+        if recent {
+            self.red_depth
+        } else {
+            0
+        }
     }
 
     /// RFC 3550 interarrival jitter estimate in milliseconds.
@@ -501,10 +534,11 @@ impl JitterBuffer {
                 self.stats.late += 1;
                 return PushOutcome::Late;
             }
-            State::Idle { .. } => {
+            State::Idle { expected } => {
                 self.state = State::Buffering {
                     since_ms: packet.arrival_ms,
                 };
+                self.floor = expected;
                 self.next_ext = ext;
             }
             State::Buffering { .. } if ext < self.next_ext => {
@@ -538,6 +572,64 @@ impl JitterBuffer {
             len: packet.payload.len(),
             arrival_ms: packet.arrival_ms,
             occupied: true,
+            redundant: false,
+        };
+        PushOutcome::Stored
+    }
+
+    /// Stores a redundant copy of an earlier frame (RFC 2198 RED: a block of a later
+    /// packet; `seq`/`ts` are the frame's own, `arrival_ms` the carrier's arrival). It only
+    /// fills a hole: a frame of the current stream, behind the newest packet, not played yet
+    /// and not buffered. It does not count as a pushed packet and does not feed the delay
+    /// statistics (it arrived with a later packet, not late). [`PushOutcome::Stored`] when it
+    /// filled a hole.
+    pub fn push_redundant(&mut self, packet: RtpPacket<'_>) -> PushOutcome {
+        if packet.payload.is_empty() || packet.payload.len() > MAX_PAYLOAD {
+            return PushOutcome::Invalid;
+        }
+        let Some(newest) = self.newest_ext else {
+            return PushOutcome::Late;
+        };
+        let delta = i64::from(packet.seq.wrapping_sub(self.newest_seq) as i16);
+        if delta >= 0 || -delta >= self.config.capacity as i64 {
+            // Redundancy is always older than the packet that carried it, which is stored.
+            return PushOutcome::Late;
+        }
+        let ext = newest + delta;
+        let back = (-delta).min(2) as u32;
+        self.red_depth = if self.red_depth_now() > 0 {
+            self.red_depth.max(back)
+        } else {
+            back
+        };
+        self.red_seen_at = Some(newest);
+        // Playing: only frames still to come. Buffering (a talk spurt starting): also the
+        // frames just before the first packet that arrived — its own first packets, lost —
+        // but nothing from before the previous stream stopped.
+        let fits = match self.state {
+            State::Playing => ext >= self.next_ext,
+            State::Buffering { .. } => self.floor.is_none_or(|f| ext >= f),
+            State::Idle { .. } => false,
+        };
+        if !fits {
+            return PushOutcome::Late;
+        }
+        if self.is_present(ext) {
+            return PushOutcome::Duplicate;
+        }
+        if ext < self.next_ext {
+            self.next_ext = ext;
+        }
+        let slot_i = self.slot_index(ext);
+        let start = slot_i * MAX_PAYLOAD;
+        self.data[start..start + packet.payload.len()].copy_from_slice(packet.payload);
+        self.slots[slot_i] = Slot {
+            ext_seq: ext,
+            ts: packet.ts,
+            len: packet.payload.len(),
+            arrival_ms: packet.arrival_ms,
+            occupied: true,
+            redundant: true,
         };
         PushOutcome::Stored
     }
@@ -652,8 +744,14 @@ impl JitterBuffer {
         if self.is_present(next) {
             self.end_underrun_run();
             self.next_ext += 1;
-            self.stats.received += 1;
             let slot_i = self.slot_index(next);
+            if self.slots[slot_i].redundant {
+                self.stats.redundant += 1;
+                // Rebuilt, so it was lost: keep the loss margin.
+                self.frames_since_loss = 0;
+            } else {
+                self.stats.received += 1;
+            }
             self.slots[slot_i].occupied = false;
             self.last_played_ts = Some(self.slots[slot_i].ts);
             let waited = now_ms.saturating_sub(self.slots[slot_i].arrival_ms);
@@ -867,6 +965,156 @@ mod tests {
             .into_iter()
             .filter(|p| !lost.contains(&p.seq))
             .collect()
+    }
+
+    #[test]
+    fn redundant_copies_fill_holes_only() {
+        // A fixed 60 ms target: packet 7 (arriving at 141 ms) is there before frame 5 is due.
+        let mut jb = JitterBuffer::new(JitterConfig {
+            min_delay_ms: 60,
+            initial_delay_ms: 60,
+            max_delay_ms: 60,
+            adjust_interval_frames: u32::MAX,
+            ..JitterConfig::default()
+        });
+        // 0..=4 arrive; 5 and 6 are lost; 7 carries 5 and 6 as redundancy (RED depth 2).
+        let packets = without(stream(0, 0, 12, |_| 1), &[5, 6]);
+        let mut order = packets.clone();
+        order.sort_by_key(|p| p.arrival);
+        let mut out = Vec::new();
+        let mut next = 0;
+        for k in 0..15 {
+            let now = 20 * k as u64;
+            while next < order.len() && order[next].arrival <= now {
+                let p = order[next];
+                let buf = payload(p.seq);
+                assert_eq!(
+                    jb.push(pkt(p.seq, p.ts, p.arrival, &buf)),
+                    PushOutcome::Stored
+                );
+                if p.seq == 7 {
+                    for back in [1u16, 2] {
+                        let s = p.seq - back;
+                        let buf = payload(s);
+                        let copy = pkt(s, s as u32 * FRAME_TS, p.arrival, &buf);
+                        assert_eq!(jb.push_redundant(copy), PushOutcome::Stored, "{s}");
+                    }
+                    // A copy of a frame that is buffered, one already played, one ahead of
+                    // the newest packet: nothing is stored.
+                    let b4 = payload(4);
+                    let b2 = payload(2);
+                    let b9 = payload(9);
+                    assert_eq!(
+                        jb.push_redundant(pkt(6, 6 * FRAME_TS, p.arrival, &b4)),
+                        PushOutcome::Duplicate
+                    );
+                    assert_eq!(
+                        jb.push_redundant(pkt(2, 2 * FRAME_TS, p.arrival, &b2)),
+                        PushOutcome::Late
+                    );
+                    assert_eq!(
+                        jb.push_redundant(pkt(9, 9 * FRAME_TS, p.arrival, &b9)),
+                        PushOutcome::Late
+                    );
+                    let empty = RtpPacket {
+                        seq: 3,
+                        ts: 3 * FRAME_TS,
+                        payload: &[],
+                        arrival_ms: p.arrival,
+                    };
+                    assert_eq!(jb.push_redundant(empty), PushOutcome::Invalid);
+                }
+                next += 1;
+            }
+            out.push(pop(&mut jb, now));
+        }
+        // Every frame plays from real data, 5 and 6 from their copies (with their own payload).
+        assert_eq!(received(&out), (0..12).collect::<Vec<u16>>(), "{out:?}");
+        let s = jb.stats();
+        assert_eq!(s.redundant, 2, "{s:?}");
+        assert_eq!(s.received, 10);
+        assert_eq!(s.concealed + s.recovered + s.duplicates, 0, "{s:?}");
+        assert_eq!(s.pushed, 10, "copies are not counted as pushed packets");
+        // Nothing to fill before any packet arrived.
+        let mut fresh = fixed();
+        let b = payload(1);
+        assert_eq!(fresh.push_redundant(pkt(1, 960, 0, &b)), PushOutcome::Late);
+    }
+
+    #[test]
+    fn a_talk_spurt_whose_first_packet_was_lost_starts_from_its_copy() {
+        let mut jb = fixed();
+        // A first spurt 0..=4, played out and drained (the sender went quiet: DTX).
+        let first = stream(0, 0, 5, |_| 1);
+        let out = run(&mut jb, &first, 0, 16);
+        assert_eq!(received(&out), vec![0, 1, 2, 3, 4]);
+        assert!(!jb.is_playing());
+        // The next spurt starts at seq 5 (ts far ahead); 5 is lost, 6 carries copies of 5 and
+        // of 4 (from before the pause, already played).
+        let ts5 = 40 * FRAME_TS;
+        let b6 = payload(6);
+        assert_eq!(
+            jb.push(pkt(6, ts5 + FRAME_TS, 400, &b6)),
+            PushOutcome::Stored
+        );
+        let b4 = payload(4);
+        assert_eq!(
+            jb.push_redundant(pkt(4, 4 * FRAME_TS, 400, &b4)),
+            PushOutcome::Late
+        );
+        let b5 = payload(5);
+        assert_eq!(
+            jb.push_redundant(pkt(5, ts5, 400, &b5)),
+            PushOutcome::Stored
+        );
+        let b7 = payload(7);
+        jb.push(pkt(7, ts5 + 2 * FRAME_TS, 420, &b7));
+        let mut out = Vec::new();
+        for k in 0..4 {
+            out.push(pop(&mut jb, 420 + 20 * k));
+        }
+        assert_eq!(received(&out), vec![5, 6, 7], "{out:?}");
+        assert_eq!(jb.stats().redundant, 1);
+    }
+
+    #[test]
+    fn copies_two_packets_back_keep_two_frames_of_margin_under_loss() {
+        let mut jb = JitterBuffer::default();
+        let packets = stream(0, 0, 100, |_| 1);
+        run(&mut jb, &packets, 0, 90);
+        let base = jb.target_delay_ms();
+        // A loss rebuilt from a copy one packet back: one frame of margin.
+        let mut jb1 = JitterBuffer::default();
+        let lost = without(stream(0, 0, 100, |_| 1), &[50]);
+        let mut order = lost.clone();
+        order.sort_by_key(|p| p.arrival);
+        for (k, p) in order.iter().enumerate() {
+            let b = payload(p.seq);
+            jb1.push(pkt(p.seq, p.ts, p.arrival, &b));
+            if p.seq == 51 {
+                let c = payload(50);
+                jb1.push_redundant(pkt(50, 50 * FRAME_TS, p.arrival, &c));
+            }
+            let _ = k;
+            pop(&mut jb1, p.arrival + 19);
+        }
+        assert_eq!(jb1.stats().redundant, 1, "{:?}", jb1.stats());
+        assert_eq!(jb1.target_delay_ms(), base + FRAME_MS);
+        // Copies two back (RED depth 2): two frames.
+        let b = payload(52);
+        jb1.push_redundant(pkt(97, 97 * FRAME_TS, 2000, &b));
+        assert_eq!(jb1.target_delay_ms(), base + 2 * FRAME_MS);
+        // Once copies stop coming (the sender turned RED off), one frame again.
+        for s in 100..=(100 + jb1.config().window as u16) {
+            let b = payload(s);
+            jb1.push(pkt(
+                s,
+                s as u32 * FRAME_TS,
+                2000 + 20 * u64::from(s - 99),
+                &b,
+            ));
+        }
+        assert_eq!(jb1.target_delay_ms(), base + FRAME_MS);
     }
 
     #[test]

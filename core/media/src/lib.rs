@@ -13,6 +13,7 @@ pub mod engine;
 pub mod jitter;
 pub mod level;
 pub mod mixer;
+pub mod red;
 pub mod rt;
 pub mod signal;
 pub mod wav;

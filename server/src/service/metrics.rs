@@ -198,6 +198,18 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         c(&sfu.packets_relay_dropped),
     );
     metric(
+        "ruang_sfu_red_switches_total",
+        "counter",
+        "Times RED (redundant audio) was turned on or off for a listener's slot, following its reported loss.",
+        c(&sfu.red_switches),
+    );
+    metric(
+        "ruang_sfu_nacks_sent_total",
+        "counter",
+        "RTCP NACKs sent to speakers for lost packets (while the round trip leaves time for a resend).",
+        c(&sfu.nacks_sent),
+    );
+    metric(
         "ruang_sfu_threads",
         "gauge",
         "SFU forwarding threads (each with its own UDP port).",

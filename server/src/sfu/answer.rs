@@ -7,7 +7,10 @@
 //!   is not rejected (port 0) gets the server's candidate(s);
 //! - each such m-line ends its candidates with `a=end-of-candidates` (the server gathers
 //!   nothing later: it is ICE-lite with one host candidate);
-//! - `a=ice-options:trickle` is removed: the server never trickles.
+//! - `a=ice-options:trickle` is removed: the server never trickles;
+//! - with [`with_nack`], the microphone m-line gets `a=rtcp-fb:PT nack` on its Opus payload
+//!   type (str0m has no per-m-line setting, and on the `recvonly` slots NACKs would only
+//!   make listeners send feedback the SFU cannot answer: str0m resends only through RTX).
 //!
 //! Every other line is kept as str0m wrote it, in order.
 
@@ -64,6 +67,47 @@ pub fn finish(sdp: &str) -> String {
             }
         }
         i = end;
+    }
+    out
+}
+
+/// The answer with `a=rtcp-fb:PT nack` added after the Opus `a=rtpmap` of the m-line `mid`
+/// (if it is not there already). Lines end with CRLF.
+pub fn with_nack(sdp: &str, mid: &str) -> String {
+    let lines: Vec<&str> = sdp.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let mut out = String::with_capacity(sdp.len() + 32);
+    let mut start = 0;
+    while start < lines.len() {
+        let end = lines[start + 1..]
+            .iter()
+            .position(|l| l.starts_with("m="))
+            .map_or(lines.len(), |p| start + 1 + p);
+        let section = &lines[start..end];
+        let ours = lines[start].starts_with("m=")
+            && section
+                .iter()
+                .any(|l| l.strip_prefix("a=mid:") == Some(mid));
+        let opus_pt = section.iter().find_map(|l| {
+            let (pt, codec) = l.strip_prefix("a=rtpmap:")?.split_once(' ')?;
+            codec
+                .to_ascii_lowercase()
+                .starts_with("opus/48000")
+                .then_some(pt)
+        });
+        let nack = opus_pt.map(|pt| format!("a=rtcp-fb:{pt} nack"));
+        let missing = ours
+            && nack
+                .as_ref()
+                .is_some_and(|n| !section.contains(&n.as_str()));
+        for l in section {
+            out.push_str(l);
+            out.push_str("\r\n");
+            if missing && opus_pt.is_some_and(|pt| l.starts_with(&format!("a=rtpmap:{pt} "))) {
+                out.push_str(nack.as_deref().unwrap_or_default());
+                out.push_str("\r\n");
+            }
+        }
+        start = end;
     }
     out
 }
@@ -138,6 +182,23 @@ mod tests {
         a=ice-ufrag:u\r\na=ice-pwd:p\r\na=ice-options:trickle\r\na=setup:passive\r\na=mid:1\r\na=sendonly\r\n\
         a=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=ssrc:1234 cname:x\r\n\
         m=audio 0 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\na=inactive\r\n";
+
+    #[test]
+    fn nack_goes_on_the_named_m_line_only_and_once() {
+        let out = with_nack(STR0M, "0");
+        assert_eq!(out.matches("a=rtcp-fb:111 nack").count(), 1, "{out}");
+        assert!(out.contains("a=mid:0\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 nack\r\n"));
+        assert_eq!(with_nack(&out, "0"), out, "idempotent");
+        // Nothing else changed.
+        assert_eq!(
+            out.replace("a=rtcp-fb:111 nack\r\n", ""),
+            with_nack(STR0M, "nope")
+        );
+        assert_eq!(
+            with_nack(STR0M, "nope").lines().count(),
+            STR0M.lines().count()
+        );
+    }
 
     #[test]
     fn str0m_output_has_the_problems_and_finish_fixes_them() {

@@ -12,6 +12,7 @@
 //! relayed once to the other shards, which forward it to their own receivers.
 
 use super::forward::{Forward, ForwardConfig, PeerId, RoomForwarder, Verdict};
+use super::red::{RedControl, RED_DISTANCES};
 use super::udp::{self, RecvBatch, SendBatch};
 use super::{answer, cascade, offer, Command, MediaRoom, Relayed, SfuMetrics};
 use crate::rooms::rules::{Audience, Outgoing};
@@ -53,6 +54,17 @@ struct Peer {
     mic: Option<Mid>,
     /// The client's recvonly m-lines (we send on them) with their Opus payload type.
     slots: Vec<(Mid, Pt)>,
+    /// RED wrapping of each slot that negotiated RED (same order as `slots`; `None`: plain
+    /// Opus only).
+    red: Vec<Option<RedControl>>,
+    /// Round trip from the last receiver report that carried one.
+    rtt: Option<Duration>,
+    /// NACKs for the microphone stream: negotiated (`a=rtcp-fb:… nack` on the mic m-line),
+    /// and whether they are on now (`None`: not applied yet, the stream is not known).
+    mic_nack_negotiated: bool,
+    mic_nack: Option<bool>,
+    /// NACKs str0m sent for the microphone stream so far (its ingress statistics).
+    nacks_sent: u64,
     timeout: Instant,
     /// The client closed its transport (str0m's `Event::Closed`).
     closed_by_client: bool,
@@ -86,6 +98,12 @@ pub(crate) struct Bus {
 /// Relayed audio that waited longer than this in a busy shard's queue is dropped: a listener's
 /// jitter buffer would throw it away anyway.
 const RELAY_STALE: Duration = Duration::from_millis(250);
+
+/// The SFU asks a speaker to resend lost packets (RTCP NACK; the client answers from its
+/// send history) only while the round trip leaves time for the resend to fill the hole
+/// before str0m's reorder hold releases the packets after it (3 packets, 100 ms at most:
+/// about 40 ms after the gap shows, of which NACK polling takes up to 33 ms).
+pub(crate) const NACK_MAX_RTT: Duration = Duration::from_millis(25);
 
 pub(crate) struct Engine {
     local: SocketAddr,
@@ -309,6 +327,8 @@ impl Engine {
             mut rtc,
             shape,
             slots,
+            red,
+            mic_nack: mic_nack_negotiated,
             answer,
         } = negotiate(sdp, &self.provider, &self.cert, self.local, now)?;
         // One peer per member and room: a new offer (ICE restart) replaces the old peer.
@@ -348,6 +368,11 @@ impl Engine {
                 rtc,
                 mic: shape.mic.as_deref().map(Mid::from),
                 slots,
+                red,
+                rtt: None,
+                mic_nack_negotiated,
+                mic_nack: None,
+                nacks_sent: 0,
                 timeout: now,
                 closed_by_client: false,
                 ufrag: ufrag.clone(),
@@ -516,6 +541,32 @@ impl Engine {
                     }
                 }
                 Output::Event(Event::MediaData(data)) => self.media(id, data, now),
+                Output::Event(Event::MediaIngressStats(stats)) => {
+                    if Some(stats.mid) == peer.mic && stats.nacks > peer.nacks_sent {
+                        let new = stats.nacks - peer.nacks_sent;
+                        peer.nacks_sent = stats.nacks;
+                        self.metrics.nacks_sent.fetch_add(new, Ordering::Relaxed);
+                    }
+                }
+                Output::Event(Event::MediaEgressStats(stats)) => {
+                    if stats.rtt.is_some() {
+                        peer.rtt = stats.rtt;
+                        apply_mic_nack(peer);
+                    }
+                    // A receiver's loss report on one of its slots: RED on or off for it.
+                    let Some(i) = peer.slots.iter().position(|(mid, _)| *mid == stats.mid) else {
+                        continue;
+                    };
+                    let (Some(Some(ctl)), Some(loss)) = (peer.red.get_mut(i), stats.loss) else {
+                        continue;
+                    };
+                    let was = ctl.on();
+                    let on = ctl.report(loss);
+                    if on != was {
+                        peer.rtc.direct_api().set_red_send(stats.mid, on);
+                        self.metrics.red_switches.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 Output::Event(Event::IceConnectionStateChange(
                     IceConnectionState::Disconnected,
                 )) => {
@@ -538,11 +589,15 @@ impl Engine {
     /// picks, and relayed once to the other shards when audible.
     fn media(&mut self, from: PeerId, data: MediaData, now: Instant) {
         let now_ms = self.now_ms(now);
-        let Some(peer) = self.peers.get(&from) else {
+        let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
         if peer.mic != Some(data.mid) {
             return;
+        }
+        if peer.mic_nack.is_none() {
+            // The microphone stream exists now: NACKs on if the round trip allows.
+            apply_mic_nack(peer);
         }
         self.metrics
             .packets_received
@@ -779,6 +834,10 @@ pub(crate) struct Negotiated {
     pub rtc: Rtc,
     pub shape: offer::OfferShape,
     pub slots: Vec<(Mid, Pt)>,
+    /// Per slot: RED negotiated (its wrapping control), or plain Opus only.
+    pub red: Vec<Option<RedControl>>,
+    /// The microphone m-line negotiated NACK feedback for Opus.
+    pub mic_nack: bool,
     pub answer: String,
 }
 
@@ -805,10 +864,16 @@ pub(crate) fn negotiate(
         .set_crypto_provider(provider.clone())
         .set_dtls_cert(cert.clone())
         .set_extension_map(exts)
-        // Every write is one packet, sent at once; audio is not retransmitted (no NACK).
+        // Every write is one packet, sent at once; audio is not retransmitted (no NACK:
+        // str0m 0.25 resends only through RTX and marks Opus packets not nackable).
         .set_send_buffer_audio(4)
         .clear_codecs()
-        .enable_opus(true, false)
+        // RED (RFC 2198) with clients that offer it: unwrapped on receive, and sent to a
+        // receiver while its loss asks for it (`red.rs`).
+        .enable_opus(true, true)
+        .set_red_distances(&RED_DISTANCES)
+        // Egress statistics carry each receiver's reported loss (RED on/off).
+        .set_stats_interval(Some(Duration::from_secs(1)))
         // Forward soon after a loss: the clients' jitter buffers and FEC deal with gaps.
         .set_reordering_size_audio(3)
         .set_reordering_timeout_audio(Some(Duration::from_millis(100)))
@@ -821,24 +886,55 @@ pub(crate) fn negotiate(
         .accept_offer(parsed)
         .map_err(|e| format!("offer not accepted: {e}"))?;
     let mut slots = Vec::with_capacity(shape.slots.len());
+    let mut red = Vec::with_capacity(shape.slots.len());
     for mid in &shape.slots {
         let mid = Mid::from(mid.as_str());
-        let pt = rtc.writer(mid).and_then(|w| {
+        let opus = rtc.writer(mid).and_then(|w| {
             w.payload_params()
                 .find(|p| p.spec().codec == Codec::Opus)
-                .map(|p| p.pt())
+                .map(|p| (p.pt(), p.red().is_some()))
         });
-        let Some(pt) = pt else {
+        let Some((pt, with_red)) = opus else {
             return Err(format!("no opus on recvonly m-line {mid}"));
         };
         slots.push((mid, pt));
+        red.push(with_red.then(RedControl::default));
     }
+    let mic_nack = shape
+        .mic
+        .as_deref()
+        .is_some_and(|mid| offer::offers_opus_nack(sdp, mid));
+    let answer = answer::finish(&answer.to_sdp_string());
+    // The microphone m-line asks the client for resends (`apply_mic_nack`).
+    let answer = match (mic_nack, shape.mic.as_deref()) {
+        (true, Some(mic)) => answer::with_nack(&answer, mic),
+        _ => answer,
+    };
     Ok(Negotiated {
         rtc,
         shape,
         slots,
-        answer: answer::finish(&answer.to_sdp_string()),
+        red,
+        mic_nack,
+        answer,
     })
+}
+
+/// NACKs for a peer's microphone stream on while its round trip leaves room for a resend
+/// ([`NACK_MAX_RTT`]; unknown counts as room), off otherwise. str0m sends none for a stream
+/// without RTX unless told (audio has no RTX; the client resends the packet itself).
+fn apply_mic_nack(peer: &mut Peer) {
+    let Some(mic) = peer.mic else {
+        return;
+    };
+    let want = peer.mic_nack_negotiated && peer.rtt.is_none_or(|r| r <= NACK_MAX_RTT);
+    if peer.mic_nack == Some(want) {
+        return;
+    }
+    if let Some(stream) = peer.rtc.direct_api().stream_rx_by_mid(mic, None) {
+        stream.suppress_nack(!want);
+        peer.mic_nack = Some(want);
+    }
 }
 
 /// Re-reads who is audible when the room's set changed since the last look (one atomic

@@ -25,6 +25,7 @@ pub mod forward;
 pub mod offer;
 #[cfg(test)]
 mod offer_proptest;
+pub mod red;
 pub mod udp;
 
 use crate::rooms::LiveRoom;
@@ -86,6 +87,10 @@ pub struct SfuMetrics {
     /// Relayed packets dropped: the receiving shard's queue was full, or they waited there
     /// longer than audio is worth playing.
     pub packets_relay_dropped: AtomicU64,
+    /// Times RED wrapping was switched on or off for a receiver slot (`red.rs`).
+    pub red_switches: AtomicU64,
+    /// RTCP NACKs sent to speakers for lost packets of their microphone stream.
+    pub nacks_sent: AtomicU64,
 }
 
 /// The room a media peer belongs to: one this node runs (its rules decide who is audible),

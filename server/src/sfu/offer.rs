@@ -87,9 +87,61 @@ pub fn inspect(sdp: &str) -> Result<OfferShape, String> {
     Ok(shape)
 }
 
+/// Whether the m-line `mid` of an offer asks for generic NACK feedback on its Opus payload
+/// type (`a=rtcp-fb:PT nack` or `a=rtcp-fb:* nack`; `nack pli` is another thing).
+pub fn offers_opus_nack(sdp: &str, mid: &str) -> bool {
+    let mut in_section = false;
+    let mut section: Vec<&str> = Vec::new();
+    for line in sdp.lines().map(str::trim) {
+        if line.starts_with("m=") {
+            if in_section {
+                break;
+            }
+            section.clear();
+        }
+        section.push(line);
+        if line.strip_prefix("a=mid:").map(str::trim) == Some(mid) {
+            in_section = true;
+        }
+    }
+    if !in_section {
+        return false;
+    }
+    let opus: Vec<&str> = section
+        .iter()
+        .filter_map(|l| {
+            let (pt, codec) = l.strip_prefix("a=rtpmap:")?.split_once(' ')?;
+            codec
+                .to_ascii_lowercase()
+                .starts_with("opus/48000")
+                .then_some(pt)
+        })
+        .collect();
+    section.iter().any(|l| {
+        l.strip_prefix("a=rtcp-fb:")
+            .and_then(|r| r.split_once(' '))
+            .is_some_and(|(pt, fb)| fb.trim() == "nack" && (pt == "*" || opus.contains(&pt)))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nack_is_read_from_the_mic_section_only() {
+        let o = offer(&[("0", "sendonly"), ("1", "recvonly")]);
+        assert!(offers_opus_nack(&o, "0"));
+        assert!(offers_opus_nack(&o, "1"));
+        assert!(!offers_opus_nack(&o, "9"), "no such m-line");
+        let without = o.replacen("a=rtcp-fb:111 nack\r\n", "a=rtcp-fb:111 nack pli\r\n", 1);
+        assert!(!offers_opus_nack(&without, "0"));
+        assert!(offers_opus_nack(&without, "1"));
+        let star = without.replacen("a=rtcp-fb:111 nack pli", "a=rtcp-fb:* nack", 1);
+        assert!(offers_opus_nack(&star, "0"));
+        let other_pt = o.replacen("a=rtcp-fb:111 nack", "a=rtcp-fb:9 nack", 1);
+        assert!(!offers_opus_nack(&other_pt, "0"));
+    }
 
     fn section(mid: &str, dir: &str) -> String {
         format!(

@@ -10,8 +10,11 @@
 //!
 //! - capture: every whole 20 ms frame in the capture ring → [`SendPipeline`] (muted unless
 //!   sending is allowed) → RTP with the RFC 6464 level on the current transport; the
-//!   encoder's loss hint follows what the server reports (`loss.rs`, read from an atomic);
-//! - receive: packets from every `recvonly` track → [`ReceivePipeline`] keyed by SSRC;
+//!   encoder's loss hint follows what the server reports (`loss.rs`, read from an atomic),
+//!   and so does the RED redundancy when the answer negotiated RED (RFC 2198: 0, 1 or 2
+//!   earlier frames in each packet, `ruang_media::red::redundancy_for_loss`);
+//! - receive: packets from every `recvonly` track → [`ReceivePipeline`] keyed by SSRC (RED
+//!   packets through `push_red`: the redundant copies fill holes before PLC would);
 //! - playback: whenever the playback ring holds less than the playout target, one mixed
 //!   20 ms frame is pulled and written, so the device clock paces playout. The target starts
 //!   at `playout_ms` and grows on device underruns (the engine was late), then shrinks back.
@@ -19,9 +22,11 @@
 //! The device threads only ever touch the lock-free rings; this thread owns the pipelines.
 
 use super::loss::LossFeedback;
+use super::sdp::OPUS_PAYLOAD_TYPE;
 use super::transport::{IncomingRtp, Transport};
 use super::{MediaStats, SlotStats};
 use ruang_media::device::{CaptureStream, PlaybackStream};
+use ruang_media::red::{redundancy_for_loss, RedEncoder};
 use ruang_media::{
     JitterStats, PlayoutTarget, ReceivePipeline, RtpPacket, SendPipeline, SpeakerId, FRAME_SAMPLES,
     MAX_ADJUSTED_SAMPLES,
@@ -53,6 +58,8 @@ pub(crate) struct Shared {
     pub negotiated: AtomicU64,
     /// Written by `send_task`.
     pub packets_sent: AtomicU64,
+    /// Of those, sent as RED (RFC 2198).
+    pub red_packets_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub send_errors: AtomicU64,
 }
@@ -65,6 +72,8 @@ pub(crate) struct OutgoingRtp {
     pub marker: bool,
     pub audio_level: u8,
     pub voice: bool,
+    /// `payload` is a RED payload (sent on the negotiated RED payload type).
+    pub red: bool,
     pub len: usize,
     pub payload: [u8; ruang_media::codec::MAX_PACKET],
 }
@@ -100,9 +109,12 @@ pub(crate) async fn send_task(
             audio_level: p.audio_level,
             voice: p.voice,
         };
-        match p.transport.send(&packet).await {
+        match p.transport.send(&packet, p.red).await {
             Ok(()) => {
                 shared.packets_sent.fetch_add(1, Ordering::Relaxed);
+                if p.red {
+                    shared.red_packets_sent.fetch_add(1, Ordering::Relaxed);
+                }
                 shared.bytes_sent.fetch_add(p.len as u64, Ordering::Relaxed);
             }
             Err(_) => {
@@ -139,6 +151,8 @@ pub(crate) struct Engine {
     pub tick: Duration,
     pub playout_ms: u32,
     pub min_loss_hint: u8,
+    /// Earlier frames in each RED packet: `None` follows the reported loss.
+    pub red_redundancy: Option<usize>,
 }
 
 impl Engine {
@@ -155,6 +169,8 @@ impl Engine {
         let mut retired = JitterStats::default();
         let mut local = MediaStats::default();
         let mut playout_target = PlayoutTarget::new(self.playout_ms, PLAYOUT_MAX_MS);
+        // The last frames sent, for RED (fixed storage).
+        let mut red = RedEncoder::new(OPUS_PAYLOAD_TYPE);
         local.engine_priority = priority.to_string();
         loop {
             next_tick += self.tick;
@@ -183,9 +199,11 @@ impl Engine {
                 }
                 generation = current;
                 local.transport_generation = current;
+                red.reset();
             }
 
             // Network → jitter buffers.
+            let red_pt = transport.as_ref().and_then(|t| t.red_payload_type());
             while let Ok(pkt) = self.incoming.try_recv() {
                 if pkt.generation != generation {
                     continue;
@@ -216,7 +234,13 @@ impl Engine {
                     payload: &pkt.payload,
                     arrival_ms,
                 };
-                if let Err(e) = self.receive.push(SpeakerId(pkt.ssrc), rtp) {
+                let pushed = if red_pt == Some(pkt.payload_type) {
+                    local.red_packets_received += 1;
+                    self.receive.push_red(SpeakerId(pkt.ssrc), rtp)
+                } else {
+                    self.receive.push(SpeakerId(pkt.ssrc), rtp)
+                };
+                if let Err(e) = pushed {
                     tracing::debug!(error = %e, "receive pipeline refused a packet");
                 }
                 // The payload was allocated by a runtime thread: freeing it here would take
@@ -231,6 +255,18 @@ impl Engine {
                 None if self.min_loss_hint > 0 => Some(self.min_loss_hint),
                 None => None,
             };
+            // RED only where the answer negotiated it; its depth follows the reported loss
+            // (one frame until the first report: the path is not known yet).
+            let redundancy = match red_pt {
+                Some(_) => self.red_redundancy.unwrap_or_else(|| {
+                    self.shared
+                        .loss
+                        .hint()
+                        .map_or(1, |h| redundancy_for_loss(f32::from(h)))
+                }),
+                None => 0,
+            };
+            local.red_redundancy = redundancy as u8;
             if let Some((send, capture)) = &mut self.send {
                 if let Some(hint) = loss_hint {
                     let hint = i32::from(hint);
@@ -259,6 +295,7 @@ impl Engine {
                                         marker: false,
                                         audio_level: 127,
                                         voice: false,
+                                        red: false,
                                         len: 0,
                                         payload: [0; ruang_media::codec::MAX_PACKET],
                                     })
@@ -269,8 +306,23 @@ impl Engine {
                                 out.marker = packet.marker;
                                 out.audio_level = packet.audio_level;
                                 out.voice = packet.voice;
-                                out.len = packet.payload.len();
-                                out.payload[..out.len].copy_from_slice(packet.payload);
+                                let packed = if redundancy > 0 {
+                                    red.encode(
+                                        packet.seq,
+                                        packet.ts,
+                                        packet.payload,
+                                        redundancy,
+                                        &mut out.payload,
+                                    )
+                                } else {
+                                    red.remember(packet.seq, packet.ts, packet.payload);
+                                    None
+                                };
+                                out.red = packed.is_some();
+                                out.len = packed.unwrap_or(packet.payload.len());
+                                if !out.red {
+                                    out.payload[..out.len].copy_from_slice(packet.payload);
+                                }
                                 if self.outgoing.try_send(out).is_err() {
                                     // The runtime is far behind: drop rather than wait.
                                     self.shared.send_errors.fetch_add(1, Ordering::Relaxed);
@@ -346,6 +398,7 @@ impl Engine {
                 local.connected = false;
             }
             local.packets_sent = self.shared.packets_sent.load(Ordering::Relaxed);
+            local.red_packets_sent = self.shared.red_packets_sent.load(Ordering::Relaxed);
             local.bytes_sent = self.shared.bytes_sent.load(Ordering::Relaxed);
             local.send_errors = self.shared.send_errors.load(Ordering::Relaxed);
             self.shared.update(|s| {

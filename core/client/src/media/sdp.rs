@@ -1,4 +1,5 @@
 //! What the client offers: Opus 48000/2 on payload type 111 with in-band FEC, NACK feedback,
+//! RFC 2198 RED (`red/48000/2` on payload type 63, fmtp `111/111`, as browsers offer it),
 //! the RFC 6464 audio-level and the MID header extensions; one `sendonly` m-line for the
 //! microphone followed by `slots` `recvonly` m-lines. Plus small SDP helpers.
 
@@ -13,6 +14,8 @@ use rtc::rtp_transceiver::rtp_sender::{
 
 /// Payload type of Opus in every offer.
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// Payload type of RED (RFC 2198) wrapping Opus in every offer (browsers use 63 too).
+pub const RED_PAYLOAD_TYPE: u8 = 63;
 /// fmtp line of the Opus codec.
 pub const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
 /// RFC 6464 client-to-mixer audio level.
@@ -43,11 +46,41 @@ pub(crate) fn opus_rtp_codec() -> RTCRtpCodec {
     }
 }
 
-/// A media engine with only Opus and our two header extensions, and the interceptors we
+/// RED (RFC 2198) over Opus: `red/48000/2` with fmtp `111/111`.
+pub fn red_codec() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: "audio/red".to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: format!("{OPUS_PAYLOAD_TYPE}/{OPUS_PAYLOAD_TYPE}"),
+            rtcp_feedback: vec![],
+        },
+        payload_type: RED_PAYLOAD_TYPE,
+    }
+}
+
+/// The payload type an SDP maps RED over Opus to (`a=rtpmap:PT red/48000/2`, first m-line
+/// that has it), if the answer kept it.
+pub fn red_payload_type(sdp: &str) -> Option<u8> {
+    sdp.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("a=rtpmap:")?;
+        let (pt, codec) = rest.split_once(' ')?;
+        let codec = codec.trim().to_ascii_lowercase();
+        if codec.starts_with("red/48000") {
+            pt.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// A media engine with only Opus (and RED over it) and our two header extensions, and the interceptors we
 /// want (NACK generator and responder, sender and receiver reports). No TWCC, no video.
 pub fn media_engine() -> webrtc::error::Result<(MediaEngine, Registry)> {
     let mut me = MediaEngine::default();
     me.register_codec(opus_codec(), RtpCodecKind::Audio)?;
+    me.register_codec(red_codec(), RtpCodecKind::Audio)?;
     for uri in [AUDIO_LEVEL_URI, MID_URI] {
         me.register_header_extension(
             RTCRtpHeaderExtensionCapability {
@@ -228,6 +261,17 @@ a=ssrc:1234 msid:a b\r\n";
             "first line is not sendonly"
         );
         assert!(check_offer(ANSWER, 4).unwrap_err().contains("m-lines"));
+    }
+
+    #[test]
+    fn red_payload_type_is_read_from_the_rtpmap() {
+        assert_eq!(red_payload_type(ANSWER), None);
+        let with_red = ANSWER.replace(
+            "a=mid:1\r\n",
+            "a=mid:1\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n",
+        );
+        assert_eq!(red_payload_type(&with_red), Some(63));
+        assert_eq!(red_payload_type("a=rtpmap:x red/48000/2"), None);
     }
 
     #[test]

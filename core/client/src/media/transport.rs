@@ -38,6 +38,7 @@ pub struct IncomingRtp {
     pub seq: u16,
     pub ts: u32,
     pub marker: bool,
+    pub payload_type: u8,
     pub payload: Bytes,
     /// RFC 6464 level (0..=127, −dBov) and voice flag, if the packet carried the extension.
     pub audio_level: Option<(u8, bool)>,
@@ -118,6 +119,7 @@ impl PeerConnectionEventHandler for Handler {
                             seq: pkt.header.sequence_number,
                             ts: pkt.header.timestamp,
                             marker: pkt.header.marker,
+                            payload_type: pkt.header.payload_type,
                             payload: pkt.payload,
                             audio_level,
                             arrival,
@@ -147,6 +149,8 @@ pub struct Transport {
     gathered: watch::Receiver<bool>,
     state: watch::Receiver<RTCPeerConnectionState>,
     level_id: Arc<AtomicU8>,
+    /// RED payload type the answer kept (0 = not negotiated).
+    red_pt: AtomicU8,
     dropped: Arc<AtomicU64>,
     loss: Arc<LossFeedback>,
     gather_timeout: Duration,
@@ -255,6 +259,7 @@ impl Transport {
             gathered,
             state,
             level_id,
+            red_pt: AtomicU8::new(0),
             dropped,
             loss,
             gather_timeout: opts.gather_timeout,
@@ -290,6 +295,9 @@ impl Transport {
         if let Some(id) = sdp::extmap_id(&sdp, AUDIO_LEVEL_URI) {
             self.level_id.store(id, Ordering::Relaxed);
         }
+        if let Some(pt) = sdp::red_payload_type(&sdp) {
+            self.red_pt.store(pt, Ordering::Relaxed);
+        }
         let answer = RTCSessionDescription::answer(sdp)?;
         self.pc.set_remote_description(answer).await?;
         Ok(())
@@ -318,6 +326,15 @@ impl Transport {
         matches!(done, Ok(Ok(s)) if *s == RTCPeerConnectionState::Connected)
     }
 
+    /// The RED (RFC 2198) payload type, when the server's answer negotiated it: packets of
+    /// this type carry redundancy, and ours may be sent as RED.
+    pub fn red_payload_type(&self) -> Option<u8> {
+        match self.red_pt.load(Ordering::Relaxed) {
+            0 => None,
+            pt => Some(pt),
+        }
+    }
+
     /// Incoming packets dropped because the engine fell behind.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -328,13 +345,22 @@ impl Transport {
         &self.loss
     }
 
-    /// Sends one Opus packet with the RFC 6464 level extension.
-    pub async fn send(&self, packet: &ruang_media::OutgoingPacket<'_>) -> Result<(), MediaError> {
+    /// Sends one Opus packet (`red`: a RED payload, sent on the negotiated RED payload type)
+    /// with the RFC 6464 level extension.
+    pub async fn send(
+        &self,
+        packet: &ruang_media::OutgoingPacket<'_>,
+        red: bool,
+    ) -> Result<(), MediaError> {
+        let payload_type = match (red, self.red_payload_type()) {
+            (true, Some(pt)) => pt,
+            _ => sdp::OPUS_PAYLOAD_TYPE,
+        };
         let pkt = rtp::Packet {
             header: rtp::header::Header {
                 version: 2,
                 marker: packet.marker,
-                payload_type: sdp::OPUS_PAYLOAD_TYPE,
+                payload_type,
                 sequence_number: packet.seq,
                 timestamp: packet.ts,
                 ssrc: self.ssrc,

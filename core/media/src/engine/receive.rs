@@ -224,26 +224,60 @@ impl ReceivePipeline {
         speaker: SpeakerId,
         packet: RtpPacket<'_>,
     ) -> Result<PushOutcome, ReceiveError> {
-        let idx = match self.speakers.iter().position(|s| s.id == speaker) {
-            Some(i) => i,
-            None => {
-                if self.speakers.len() >= self.config.max_speakers {
-                    return Err(ReceiveError::TooManySpeakers(self.config.max_speakers));
-                }
-                self.speakers.push(Speaker {
-                    id: speaker,
-                    jitter: JitterBuffer::new(self.config.jitter),
-                    decoder: OpusDecoder::new()?,
-                    meter: LevelMeter::new(self.config.vad),
-                    fec_recovered: 0,
-                    fec_missing: 0,
-                    decode_errors: 0,
-                    quiet: true,
-                });
-                self.speakers.len() - 1
-            }
-        };
+        let idx = self.speaker_index(speaker)?;
         Ok(self.speakers[idx].jitter.push(packet))
+    }
+
+    /// Like [`Self::push`] for an RFC 2198 RED payload: the primary block goes in as the
+    /// packet itself, and each redundant block (an earlier frame) fills the hole its own
+    /// packet left, if that frame is still to be played ([`JitterBuffer::push_redundant`]).
+    /// A malformed RED payload counts as an invalid packet. No allocation.
+    pub fn push_red(
+        &mut self,
+        speaker: SpeakerId,
+        packet: RtpPacket<'_>,
+    ) -> Result<PushOutcome, ReceiveError> {
+        let idx = self.speaker_index(speaker)?;
+        let jitter = &mut self.speakers[idx].jitter;
+        let Ok(red) = crate::red::parse(packet.payload) else {
+            return Ok(jitter.push(RtpPacket {
+                payload: &[],
+                ..packet
+            }));
+        };
+        let outcome = jitter.push(RtpPacket {
+            payload: red.primary.payload,
+            ..packet
+        });
+        for (seq, ts, payload) in red.redundant_with_seq(packet.seq, packet.ts) {
+            jitter.push_redundant(RtpPacket {
+                seq,
+                ts,
+                payload,
+                arrival_ms: packet.arrival_ms,
+            });
+        }
+        Ok(outcome)
+    }
+
+    fn speaker_index(&mut self, speaker: SpeakerId) -> Result<usize, ReceiveError> {
+        if let Some(i) = self.speakers.iter().position(|s| s.id == speaker) {
+            return Ok(i);
+        }
+        if self.speakers.len() >= self.config.max_speakers {
+            return Err(ReceiveError::TooManySpeakers(self.config.max_speakers));
+        }
+        self.speakers.push(Speaker {
+            id: speaker,
+            jitter: JitterBuffer::new(self.config.jitter),
+            decoder: OpusDecoder::new()?,
+            meter: LevelMeter::new(self.config.vad),
+            fec_recovered: 0,
+            fec_missing: 0,
+            decode_errors: 0,
+            quiet: true,
+        });
+        Ok(self.speakers.len() - 1)
     }
 
     /// Produces the next 20 ms of mixed audio into `out` (960 samples). Call once per frame on

@@ -471,3 +471,138 @@ fn shortening_a_tone_keeps_its_phase() {
     let mut quiet = vec![0i16; 960];
     assert_eq!(shorten_frame(&mut quiet, 5_000), 240);
 }
+
+/// 20 % random loss with RED depth 2 (each packet carries the two frames before it): almost
+/// every frame plays from real data, most of the lost ones from a later packet's copy, and
+/// the same stream without RED loses far more; the output carries the input.
+#[test]
+fn red_at_20_percent_loss_rebuilds_lost_frames_from_later_packets() {
+    use crate::red::RedEncoder;
+    let input = speech_like(FRAME_SAMPLES * 1_000, 5);
+    let run = |redundancy: usize| {
+        let mut send = SendPipeline::new(SendConfig {
+            initial_seq: 65_500,
+            ..SendConfig::default()
+        })
+        .unwrap();
+        let mut red = RedEncoder::new(111);
+        let mut buf = [0u8; 4000];
+        let mut recv = ReceivePipeline::default();
+        let mut rng = Rng::new(99);
+        let mut in_flight: Vec<InFlight> = Vec::new();
+        let mut output = Vec::with_capacity(input.len() + 20 * FRAME_SAMPLES);
+        let mut out = [0i16; FRAME_SAMPLES];
+        let frames = input.len() / FRAME_SAMPLES;
+        let mut lost = 0;
+        for k in 0..frames + 20 {
+            let now = k as u64 * 20;
+            if k < frames {
+                let frame = &input[k * FRAME_SAMPLES..(k + 1) * FRAME_SAMPLES];
+                if let Some(p) = send.process(frame).unwrap() {
+                    let n = red
+                        .encode(p.seq, p.ts, p.payload, redundancy, &mut buf)
+                        .unwrap();
+                    if rng.chance(0.2) {
+                        lost += 1;
+                    } else {
+                        in_flight.push(InFlight {
+                            seq: p.seq,
+                            ts: p.ts,
+                            payload: buf[..n].to_vec(),
+                            arrival: now + 5,
+                        });
+                    }
+                }
+            }
+            let tick = now + 10;
+            while in_flight.first().is_some_and(|p| p.arrival <= tick) {
+                let p = in_flight.remove(0);
+                let packet = RtpPacket {
+                    seq: p.seq,
+                    ts: p.ts,
+                    payload: &p.payload,
+                    arrival_ms: p.arrival,
+                };
+                recv.push_red(SpeakerId(1), packet).unwrap();
+            }
+            recv.pull(tick, &mut out);
+            output.extend_from_slice(&out);
+        }
+        (output, lost, recv.speaker(SpeakerId(1)).unwrap().jitter)
+    };
+    let (output, lost, j) = run(2);
+    assert!(lost >= 150, "the network lost {lost} of 1000");
+    assert_eq!(j.invalid, 0, "{j:?}");
+    let real = j.received + j.redundant;
+    assert!(
+        real >= 970,
+        "only {real} of 1000 frames from real data: {j:?}"
+    );
+    assert!(j.redundant * 10 >= lost * 8, "{lost} lost, {j:?}");
+    let (_, lost0, j0) = run(0);
+    assert_eq!(lost0, lost, "same losses");
+    assert_eq!(j0.redundant, 0);
+    assert!(j0.received + j0.redundant + 100 < real, "{j0:?} vs {j:?}");
+    // The output carries the input (one alignment over the middle 5 s).
+    let mid = 48_000 * 8;
+    let a = best_alignment(&input[mid..mid + 48_000 * 5], &output[mid..], 0, 9_600);
+    assert!(a.correlation >= 0.9, "{a:?}");
+}
+
+/// Malformed RED payloads (cut headers, block lengths past the end, too many blocks) count as
+/// invalid packets and change nothing else; the stream around them plays on.
+#[test]
+fn malformed_red_is_refused_and_the_stream_plays_on() {
+    use crate::red::RedEncoder;
+    let mut send = SendPipeline::new(SendConfig::default()).unwrap();
+    let mut red = RedEncoder::new(111);
+    let mut recv = ReceivePipeline::default();
+    let mut buf = [0u8; 4000];
+    let mut out = [0i16; FRAME_SAMPLES];
+    let input = speech_like(FRAME_SAMPLES * 60, 8);
+    let speaker = SpeakerId(3);
+    let garbage: [&[u8]; 4] = [
+        &[],
+        &[0x80 | 111, 0, 1],
+        &[0x80 | 111, 0, 0x13, 0xff, 111, 1, 2],
+        &[0xff; 64],
+    ];
+    let mut bad = 0;
+    for k in 0..60 {
+        let frame = &input[k * FRAME_SAMPLES..(k + 1) * FRAME_SAMPLES];
+        let p = send.process(frame).unwrap().unwrap();
+        let n = red.encode(p.seq, p.ts, p.payload, 2, &mut buf).unwrap();
+        let now = k as u64 * 20;
+        if k % 10 == 5 {
+            // A malformed packet with a fresh sequence number in place of this frame.
+            let g = garbage[bad % garbage.len()];
+            bad += 1;
+            let outcome = recv
+                .push_red(
+                    speaker,
+                    RtpPacket {
+                        seq: p.seq,
+                        ts: p.ts,
+                        payload: g,
+                        arrival_ms: now,
+                    },
+                )
+                .unwrap();
+            assert_eq!(outcome, PushOutcome::Invalid, "garbage {g:?}");
+        } else {
+            let packet = RtpPacket {
+                seq: p.seq,
+                ts: p.ts,
+                payload: &buf[..n],
+                arrival_ms: now,
+            };
+            recv.push_red(speaker, packet).unwrap();
+        }
+        recv.pull(now + 10, &mut out);
+    }
+    let j = recv.speaker(speaker).unwrap().jitter;
+    assert_eq!(j.invalid, bad as u64, "{j:?}");
+    // The frames the garbage stood in for came back from the next packet's copies.
+    assert!(j.redundant >= bad as u64 - 1, "{j:?}");
+    assert_eq!(j.concealed, 0, "{j:?}");
+}
