@@ -602,17 +602,23 @@ impl Engine {
         self.metrics
             .packets_received
             .fetch_add(1, Ordering::Relaxed);
+        // Cluster only: the speaker's name travels with their audio between nodes.
+        let speaker_name = self
+            .bus
+            .cascade
+            .is_some()
+            .then(|| Arc::new(peer.user.clone()));
         let Some(room) = self.rooms.get_mut(&peer.room) else {
             return;
         };
         let rtp_time = data.time.numer();
-        if let MediaRoom::Edge(edge) = &room.live {
+        if let (MediaRoom::Edge(edge), Some(speaker)) = (&room.live, &speaker_name) {
             // Another node owns the room: it alone decides what is audible. The microphone
             // goes up to it; what it forwards comes back down for the listeners here.
             if let Some(tx) = &self.bus.cascade {
                 let up = cascade::Outbound::Up {
                     room: edge.clone(),
-                    speaker: Arc::new(peer.user.clone()),
+                    speaker: speaker.clone(),
                     audio: cascade::Audio {
                         rtp_time,
                         audio_level: data.ext_vals.audio_level,
@@ -659,10 +665,12 @@ impl Engine {
             }
         }
         // Cluster: the room's edges get it once each (the cascade task fans it out).
-        if let (Some(tx), MediaRoom::Owned(live)) = (&self.bus.cascade, &relayed.room) {
+        if let (Some(tx), MediaRoom::Owned(live), Some(speaker)) =
+            (&self.bus.cascade, &relayed.room, speaker_name)
+        {
             let down = cascade::Outbound::Owned {
                 room: live.clone(),
-                speaker: Arc::new(peer.user.clone()),
+                speaker,
                 audio: cascade::Audio {
                     rtp_time,
                     audio_level: relayed.audio_level,
