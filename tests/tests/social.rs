@@ -1494,3 +1494,51 @@ each_backend!(
     browser_notify_me_on_event_pages_is_pushed_changes_start_and_cancel,
     browser_notify_me
 );
+
+/// Every node of a cluster looks for due reminders: each event's reminder is taken by one
+/// look only, however many run at once (each on its own connection to the database).
+async fn reminders_are_taken_once(backend: Backend) {
+    let srv = TestServer::start_with(backend, |c| {
+        // The server's own loop leaves the event alone (it is not due for it).
+        c.event_reminder_lead = Duration::from_secs(0);
+    })
+    .await;
+    let ann = srv.admin("ann").await;
+    let event = ann
+        .create_event(&CreateEventRequest {
+            title: "Once".into(),
+            starts_at: soon(30),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let url = srv
+        .config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", srv.dir.path().join("ruang.db").display()));
+    let mut looks = Vec::new();
+    for _ in 0..4 {
+        let store = ruang_server::store::Store::connect(&url).await.unwrap();
+        looks.push(tokio::spawn(async move {
+            store
+                .take_due_reminders(ruang_server::store::now_ms() + 3_600_000)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut taken = Vec::new();
+    for l in looks {
+        taken.extend(l.await.unwrap());
+    }
+    assert_eq!(
+        taken,
+        vec![event.id.as_str().to_owned()],
+        "taken exactly once"
+    );
+}
+
+each_backend!(
+    reminders_are_taken_once_across_nodes,
+    reminders_are_taken_once
+);

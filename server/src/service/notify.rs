@@ -77,12 +77,15 @@ pub async fn deliver(notifier: &Notifier, n: &NewNotification) -> crate::store::
     if muted {
         return Ok(false);
     }
-    let (recent, repeat) = store.recent_notifications(n, now_ms() - WINDOW_MS).await?;
-    if !admit(kind, muted, recent, repeat) {
+    let stored = store
+        .insert_notification_if(n, now_ms() - WINDOW_MS, |recent, repeat| {
+            admit(kind, muted, recent, repeat)
+        })
+        .await?;
+    let Some(id) = stored else {
         tracing::debug!(kind = n.kind, user = %n.user, "notification held back by the rate limit");
         return Ok(false);
-    }
-    let id = store.insert_notification(n).await?;
+    };
     let row = store.notification(&id).await?;
     let (text, link) = describe(&notifier.public_url, kind, &row);
     let wire = Notification {

@@ -504,15 +504,23 @@ impl Store {
         .bind(until)
         .fetch_all(&mut *tx)
         .await?;
-        let ids: Vec<String> = rows
+        let candidates: Vec<String> = rows
             .iter()
             .map(|r| r.try_get("id"))
             .collect::<std::result::Result<_, _>>()?;
-        for id in &ids {
-            sqlx::query("UPDATE events SET reminded = 1 WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        // Only the ones this call flips: with several nodes looking at once (cluster mode),
+        // the second one's update finds them reminded already and sends nothing.
+        let mut ids = Vec::with_capacity(candidates.len());
+        for id in candidates {
+            let flipped =
+                sqlx::query("UPDATE events SET reminded = 1 WHERE id = $1 AND reminded = 0")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if flipped == 1 {
+                ids.push(id);
+            }
         }
         tx.commit().await?;
         Ok(ids)
@@ -520,13 +528,25 @@ impl Store {
 
     // ----- notifications -----
 
-    /// How many notifications of `kind` `user` got since `since`, and whether one with the
-    /// same actor, room and event is among them.
-    pub async fn recent_notifications(
+    /// Stores notification `n` if `admit(recent, repeat)` says so, where `recent` counts
+    /// `n.user`'s notifications of the same kind since `since` and `repeat` says one of them
+    /// had the same actor, room and event. Count and insert are one transaction, serialized
+    /// per member, so concurrent deliveries (or several nodes) cannot pass a cap together.
+    /// Returns the new notification's id, or None when held back.
+    pub async fn insert_notification_if(
         &self,
         n: &NewNotification,
         since: i64,
-    ) -> Result<(u32, bool)> {
+        admit: impl FnOnce(u32, bool) -> bool,
+    ) -> Result<Option<String>> {
+        let mut tx = self.write_tx().await?;
+        if !self.is_sqlite {
+            // SQLite's write transaction already excludes every other writer.
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind(n.user.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let rows = sqlx::query(
             "SELECT actor_id, room_id, event_id FROM notifications
              WHERE user_id = $1 AND kind = $2 AND created_at >= $3",
@@ -534,7 +554,7 @@ impl Store {
         .bind(n.user.as_str())
         .bind(n.kind)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let mut same = false;
         for r in &rows {
@@ -548,10 +568,9 @@ impl Store {
                 same = true;
             }
         }
-        Ok((rows.len() as u32, same))
-    }
-
-    pub async fn insert_notification(&self, n: &NewNotification) -> Result<String> {
+        if !admit(rows.len() as u32, same) {
+            return Ok(None);
+        }
         let id = super::new_id();
         sqlx::query(
             "INSERT INTO notifications (id, user_id, kind, actor_id, room_id, event_id, created_at)
@@ -564,9 +583,10 @@ impl Store {
         .bind(n.room.as_ref().map(|r| r.as_str().to_owned()))
         .bind(n.event.clone())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(id)
+        tx.commit().await?;
+        Ok(Some(id))
     }
 
     /// One page of `user`'s notifications, newest first.
