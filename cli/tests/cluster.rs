@@ -260,6 +260,58 @@ async fn metric(url: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("metric {name} missing"))
 }
 
+/// The admin maya (through node n1) and members `names` she invited, each signed up through
+/// n1; then a room of maya's: its id, owner node and fencing token.
+async fn people_and_room(
+    c: &Cluster,
+    names: &[&str],
+    title: &str,
+) -> (ApiClient, Vec<ApiClient>, String, String, i64) {
+    let u1 = c.node("n1").url.clone();
+    let maya = signup(&u1, &c.first_invite, "maya").await;
+    let codes = maya.invites().await.unwrap();
+    let mut members = Vec::new();
+    for (name, code) in names.iter().zip(&codes) {
+        members.push(signup(&u1, &code.code, name).await);
+    }
+    let room = maya
+        .create_room(title, RoomKind::Open)
+        .await
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    let (owner, fence) = owner_of(&u1, &maya, &room)
+        .await
+        .expect("the room has an owner");
+    (maya, members, room, owner, fence)
+}
+
+/// `member` raises a hand, `moderator` sees it and invites them, they accept and unmute
+/// (speakers come up muted): the stage flow, through whatever nodes the two are on.
+async fn bring_on_stage(moderator: &RoomSession, member: &RoomSession) {
+    member.raise_hand().await.unwrap();
+    moderator
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| {
+                r.hands
+                    .iter()
+                    .any(|h| h.participant.user.id == *member.me())
+            })
+        })
+        .await
+        .expect("the moderator sees the hand");
+    moderator.invite_to_speak(member.me()).await.unwrap();
+    member
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
+        .await
+        .expect("the invite reaches the member");
+    member.accept_invite().await.unwrap();
+    member.set_muted(false).await.unwrap();
+}
+
 fn role_of(session: &RoomSession, user: &UserId) -> Option<Role> {
     let state = session.state();
     let room = state.room.room.as_ref()?;
@@ -347,28 +399,9 @@ async fn one_room_is_served_through_every_node() {
     let eko_s = join(&through(&eko, &u3), &room).await;
     assert_eq!(maya_s.state().room.my_role(), Some(Role::Moderator));
 
-    // Commands through any node reach the owner and its events every member.
-    budi_s.raise_hand().await.unwrap();
-    maya_s
-        .wait_for(PATIENCE, |s| {
-            s.room.room.as_ref().is_some_and(|r| {
-                r.hands
-                    .iter()
-                    .any(|h| h.participant.user.id == *budi_s.me())
-            })
-        })
-        .await
-        .expect("the moderator on n2 sees the hand raised on n3");
-    maya_s.invite_to_speak(budi_s.me()).await.unwrap();
-    budi_s
-        .wait_for(PATIENCE, |s| {
-            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
-        })
-        .await
-        .expect("the invite reaches n3");
-    budi_s.accept_invite().await.unwrap();
-    // Speakers come up muted.
-    budi_s.set_muted(false).await.unwrap();
+    // Commands through any node reach the owner and its events every member: budi (n3)
+    // raises a hand, maya (n2) invites him up.
+    bring_on_stage(&maya_s, &budi_s).await;
     for s in [&citra_s, &dewi_s] {
         s.wait_for(PATIENCE, |st| {
             st.room.room.as_ref().is_some_and(|r| {
@@ -480,19 +513,9 @@ async fn the_owner_is_killed_and_a_survivor_takes_the_room_with_its_roles() {
     let Some(mut c) = Cluster::start(3).await else {
         return;
     };
-    let u1 = c.node("n1").url.clone();
-    let maya = signup(&u1, &c.first_invite, "maya").await;
-    let codes = maya.invites().await.unwrap();
-    let budi = signup(&u1, &codes[0].code, "budi").await;
-    let citra = signup(&u1, &codes[1].code, "citra").await;
-    let room = maya
-        .create_room("Survives", RoomKind::Open)
-        .await
-        .unwrap()
-        .id
-        .as_str()
-        .to_owned();
-    let (owner, fence) = owner_of(&u1, &maya, &room).await.unwrap();
+    let (maya, members, room, owner, fence) =
+        people_and_room(&c, &["budi", "citra"], "Survives").await;
+    let (budi, citra) = (&members[0], &members[1]);
     // Members reach the room through the two other nodes (behind one public name, a load
     // balancer would send their reconnections to live nodes the same way).
     let others: Vec<String> = c
@@ -502,25 +525,9 @@ async fn the_owner_is_killed_and_a_survivor_takes_the_room_with_its_roles() {
         .map(|n| n.url.clone())
         .collect();
     let maya_s = join(&through(&maya, &others[0]), &room).await;
-    let budi_s = join(&through(&budi, &others[1]), &room).await;
-    let citra_s = join(&through(&citra, &others[0]), &room).await;
-    budi_s.raise_hand().await.unwrap();
-    maya_s
-        .wait_for(PATIENCE, |s| {
-            s.room.room.as_ref().is_some_and(|r| !r.hands.is_empty())
-        })
-        .await
-        .unwrap();
-    maya_s.invite_to_speak(budi_s.me()).await.unwrap();
-    budi_s
-        .wait_for(PATIENCE, |s| {
-            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
-        })
-        .await
-        .unwrap();
-    budi_s.accept_invite().await.unwrap();
-    // Speakers come up muted.
-    budi_s.set_muted(false).await.unwrap();
+    let budi_s = join(&through(budi, &others[1]), &room).await;
+    let citra_s = join(&through(citra, &others[0]), &room).await;
+    bring_on_stage(&maya_s, &budi_s).await;
     maya_s.set_muted(true).await.unwrap();
     citra_s.raise_hand().await.unwrap();
     maya_s
@@ -607,21 +614,10 @@ async fn a_draining_node_hands_its_rooms_over() {
     let Some(mut c) = Cluster::start(2).await else {
         return;
     };
-    let u1 = c.node("n1").url.clone();
-    let maya = signup(&u1, &c.first_invite, "maya").await;
-    let codes = maya.invites().await.unwrap();
-    let budi = signup(&u1, &codes[0].code, "budi").await;
-    let room = maya
-        .create_room("Moving", RoomKind::Open)
-        .await
-        .unwrap()
-        .id
-        .as_str()
-        .to_owned();
-    let (owner, fence) = owner_of(&u1, &maya, &room).await.unwrap();
+    let (maya, members, room, owner, fence) = people_and_room(&c, &["budi"], "Moving").await;
     let other = c.nodes.iter().find(|n| n.id != owner).unwrap().url.clone();
     let maya_s = join(&through(&maya, &other), &room).await;
-    let budi_s = join(&through(&budi, &other), &room).await;
+    let budi_s = join(&through(&members[0], &other), &room).await;
     budi_s.raise_hand().await.unwrap();
     maya_s
         .wait_for(PATIENCE, |s| {
