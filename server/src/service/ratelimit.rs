@@ -67,6 +67,24 @@ impl Drop for Attempt<'_> {
     }
 }
 
+/// `key`'s window, started afresh if the last one is over.
+fn current_window(map: &mut HashMap<IpAddr, Window>, key: IpAddr) -> &mut Window {
+    if map.len() > 100_000 {
+        // Bound memory under a spray of addresses: drop finished windows.
+        map.retain(|_, w| w.pending > 0 || w.start.elapsed() < WINDOW);
+    }
+    let w = map.entry(key).or_insert(Window {
+        start: Instant::now(),
+        failures: 0,
+        pending: 0,
+    });
+    if w.start.elapsed() >= WINDOW {
+        w.start = Instant::now();
+        w.failures = 0;
+    }
+    w
+}
+
 impl RateLimiter {
     pub fn new(limit_per_minute: u32) -> Self {
         RateLimiter {
@@ -84,19 +102,7 @@ impl RateLimiter {
     /// A failure another node saw from `key` (already an address key, see `limit_key`).
     pub fn count_remote_failure(&self, key: IpAddr) {
         let mut map = self.lock();
-        if map.len() > 100_000 {
-            map.retain(|_, w| w.pending > 0 || w.start.elapsed() < WINDOW);
-        }
-        let w = map.entry(limit_key(key)).or_insert(Window {
-            start: Instant::now(),
-            failures: 0,
-            pending: 0,
-        });
-        if w.start.elapsed() >= WINDOW {
-            w.start = Instant::now();
-            w.failures = 0;
-        }
-        w.failures += 1;
+        current_window(&mut map, limit_key(key)).failures += 1;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Window>> {
@@ -108,19 +114,7 @@ impl RateLimiter {
     pub fn check(&self, ip: IpAddr) -> Result<Attempt<'_>, ApiError> {
         let key = limit_key(ip);
         let mut map = self.lock();
-        if map.len() > 100_000 {
-            // Bound memory under a spray of addresses: drop finished windows.
-            map.retain(|_, w| w.pending > 0 || w.start.elapsed() < WINDOW);
-        }
-        let w = map.entry(key).or_insert(Window {
-            start: Instant::now(),
-            failures: 0,
-            pending: 0,
-        });
-        if w.start.elapsed() >= WINDOW {
-            w.start = Instant::now();
-            w.failures = 0;
-        }
+        let w = current_window(&mut map, key);
         if w.failures + w.pending >= self.limit {
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
