@@ -237,6 +237,8 @@ fn decode<'a>(key: &NodeKey, data: &'a [u8]) -> Option<Datagram<'a>> {
 /// newest RTP time seen (older packets are duplicates or replays).
 struct Remote {
     peer: PeerId,
+    /// Their name, shared by every packet of theirs handed to the shards.
+    speaker: Arc<UserId>,
     last_rtp: u64,
     seen: Instant,
 }
@@ -263,7 +265,8 @@ pub struct Cascade {
     metrics: Arc<CascadeMetrics>,
     /// Owner side: who subscribed to each room, until when.
     subscribers: HashMap<RoomId, Vec<(SocketAddr, Instant)>>,
-    remotes: HashMap<(RoomId, UserId), Remote>,
+    /// By room, then speaker (looked up with the datagram's text: no allocation per packet).
+    remotes: HashMap<String, HashMap<String, Remote>>,
     buf: Vec<u8>,
 }
 
@@ -393,29 +396,33 @@ impl Cascade {
 
     /// The id shards use for a speaker of another node, if this packet is newer than the
     /// last one of theirs (duplicates and replays are not).
-    fn remote_peer(&mut self, room: &str, speaker: &str, rtp_time: u64) -> Option<PeerId> {
-        let key = (RoomId(room.to_owned()), UserId(speaker.to_owned()));
+    fn remote_peer(
+        &mut self,
+        room: &str,
+        speaker: &str,
+        rtp_time: u64,
+    ) -> Option<(PeerId, Arc<UserId>)> {
         let now = Instant::now();
-        match self.remotes.get_mut(&key) {
-            Some(r) if rtp_time > r.last_rtp => {
-                r.last_rtp = rtp_time;
-                r.seen = now;
-                Some(r.peer)
+        if let Some(r) = self.remotes.get_mut(room).and_then(|m| m.get_mut(speaker)) {
+            if rtp_time <= r.last_rtp {
+                return None;
             }
-            Some(_) => None,
-            None => {
-                let peer = self.sfu.next_peer_id();
-                self.remotes.insert(
-                    key,
-                    Remote {
-                        peer,
-                        last_rtp: rtp_time,
-                        seen: now,
-                    },
-                );
-                Some(peer)
-            }
+            r.last_rtp = rtp_time;
+            r.seen = now;
+            return Some((r.peer, r.speaker.clone()));
         }
+        let peer = self.sfu.next_peer_id();
+        let name = Arc::new(UserId(speaker.to_owned()));
+        self.remotes.entry(room.to_owned()).or_default().insert(
+            speaker.to_owned(),
+            Remote {
+                peer,
+                speaker: name.clone(),
+                last_rtp: rtp_time,
+                seen: now,
+            },
+        );
+        Some((peer, name))
     }
 
     async fn inbound(&mut self, data: &[u8], from: SocketAddr) {
@@ -455,7 +462,7 @@ impl Cascade {
                         .fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                let Some(peer) = self.remote_peer(d.room, d.speaker, d.rtp_time) else {
+                let Some((peer, name)) = self.remote_peer(d.room, d.speaker, d.rtp_time) else {
                     return self.refuse();
                 };
                 let audio = Audio {
@@ -467,7 +474,7 @@ impl Cascade {
                 self.sfu.inject(Relayed {
                     room: MediaRoom::Owned(live),
                     from: peer,
-                    speaker: Some(Arc::new(speaker.clone())),
+                    speaker: Some(name),
                     audio_level: audio.audio_level,
                     voice_activity: audio.voice_activity,
                     rtp_time: audio.rtp_time,
@@ -483,13 +490,13 @@ impl Cascade {
                 if edge.owner() != Some(from) {
                     return self.refuse();
                 }
-                let Some(peer) = self.remote_peer(d.room, d.speaker, d.rtp_time) else {
+                let Some((peer, name)) = self.remote_peer(d.room, d.speaker, d.rtp_time) else {
                     return self.refuse();
                 };
                 self.sfu.inject(Relayed {
                     room: MediaRoom::Edge(edge),
                     from: peer,
-                    speaker: Some(Arc::new(UserId(d.speaker.to_owned()))),
+                    speaker: Some(name),
                     audio_level: d.audio_level,
                     voice_activity: d.voice_activity,
                     rtp_time: d.rtp_time,
@@ -537,8 +544,10 @@ impl Cascade {
             self.subscribers.values().map(|s| s.len() as i64).sum(),
             Ordering::Relaxed,
         );
-        self.remotes
-            .retain(|_, r| now.duration_since(r.seen) < SPEAKER_TTL);
+        self.remotes.retain(|_, speakers| {
+            speakers.retain(|_, r| now.duration_since(r.seen) < SPEAKER_TTL);
+            !speakers.is_empty()
+        });
     }
 }
 
