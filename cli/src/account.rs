@@ -33,6 +33,20 @@ pub enum RoomAction {
         #[arg(long)]
         handle: String,
     },
+    /// Moderators: who may chat (--off, --on, --followers) and slow mode (--slow SECONDS).
+    Chat {
+        id: String,
+        #[command(flatten)]
+        settings: crate::chat::ChatSettingsArgs,
+    },
+    /// Moderators: delete a chat message by its id (`#ID` in `ruang chat --tail`).
+    ChatDelete { id: String, message: String },
+    /// Moderators: reactions --on or --off.
+    Reactions {
+        id: String,
+        #[command(flatten)]
+        switch: crate::chat::OnOff,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -64,6 +78,11 @@ macro_rules! emit {
             }
         }
     }};
+}
+
+/// [`emit!`] for other modules: one line on stdout.
+pub fn emit_line(line: &str) {
+    emit!("{line}");
 }
 
 pub fn client(remote: &Remote) -> Result<ApiClient> {
@@ -115,6 +134,19 @@ pub async fn invites(remote: &Remote, action: Option<InviteAction>, links: bool)
 pub async fn room(remote: &Remote, action: RoomAction) -> Result<()> {
     let c = authed(remote)?;
     match action {
+        RoomAction::Chat { id, settings } => {
+            return crate::chat::settings(remote, &id, settings).await
+        }
+        RoomAction::ChatDelete { id, message } => {
+            let n: u64 = message
+                .trim_start_matches('#')
+                .parse()
+                .map_err(|_| anyhow!("a message id is a number (#12 or 12)"))?;
+            return crate::chat::delete(remote, &id, n).await;
+        }
+        RoomAction::Reactions { id, switch } => {
+            return crate::chat::reactions(remote, &id, switch).await
+        }
         RoomAction::Create { title, kind } => {
             let r = c.create_room(&title, kind.into()).await?;
             emit!("{}", r.id);

@@ -3,6 +3,7 @@
 mod account;
 mod bench;
 mod bot;
+mod chat;
 mod load;
 mod serve;
 mod social;
@@ -140,6 +141,34 @@ enum Command {
     /// Capacity test: N real listeners (str0m peers on one loop) and S Opus speakers in one
     /// room; reports loss, forwarding delay, join time and the server's CPU and memory.
     Load(load::LoadArgs),
+    /// Post to a room's chat, or read it with --tail.
+    Chat {
+        #[command(flatten)]
+        remote: Remote,
+        room: String,
+        /// The message (plain text, 1-500 characters).
+        text: Option<String>,
+        /// Print the latest messages, then new ones (and reaction bursts) until Ctrl-C.
+        #[arg(long)]
+        tail: bool,
+        /// With --tail: stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Send a reaction: 👏 ❤️ 😂 🔥 💯 🙌 ✋ +1 (or by name: clap, heart, laugh, fire,
+    /// hundred, raised_hands, hand, plus_one).
+    React {
+        #[command(flatten)]
+        remote: Remote,
+        room: String,
+        emoji: String,
+        /// Aim it at someone on stage (handle).
+        #[arg(long)]
+        to: Option<String>,
+        /// Send it this many times (the server drops what is over its budget).
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+    },
     /// Revoke this session token (or all of yours with --all).
     Logout {
         #[command(flatten)]
@@ -187,6 +216,20 @@ fn main() -> ExitCode {
             Command::Notifications { remote, read } => social::notifications(&remote, read).await,
             Command::Follow { remote, handle } => account::follow(&remote, &handle, true).await,
             Command::Unfollow { remote, handle } => account::follow(&remote, &handle, false).await,
+            Command::Chat {
+                remote,
+                room,
+                text,
+                tail,
+                seconds,
+            } => chat::chat(&remote, &room, text, tail, seconds).await,
+            Command::React {
+                remote,
+                room,
+                emoji,
+                to,
+                count,
+            } => chat::react(&remote, &room, &emoji, to, count).await,
             Command::Logout { remote, all } => account::logout(&remote, all).await,
             Command::Bot { remote, action } => bot::bot(&remote, action).await,
             Command::Bench { action } => bench::bench(action).await,

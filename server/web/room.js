@@ -108,6 +108,7 @@
     showInvite(room.invited_to_speak ? null : false);
     setMine(room.you.role, room.you.muted);
     renderSpeaking();
+    renderChat(room);
   }
 
   const isGuest = () => !me || me.startsWith('guest-');
@@ -298,7 +299,172 @@
         fatal('This room has ended.');
         break;
       default:
+        onChatEvent(ev);
         break;
+    }
+  }
+
+  // ----- reactions and chat (docs/protocol.md §12) -----
+  // Everyone may react (guests too); members may chat, guests read. Chat text is only ever
+  // inserted as text; links come from the server's spans (code point offsets) and become
+  // <a> elements built with DOM calls, http(s) only.
+  const REACTIONS = [['clap', '👏'], ['heart', '❤️'], ['laugh', '😂'], ['fire', '🔥'],
+    ['hundred', '💯'], ['raised_hands', '🙌'], ['hand', '✋'], ['plus_one', '+1']];
+  const EMOJI = new Map(REACTIONS);
+  let reactionsEnabled = true;
+  let chatSettings = { mode: 'everyone', slow_seconds: 0 };
+
+  const social = document.createElement('section');
+  social.id = 'social';
+  social.setAttribute('aria-label', 'Reactions and chat');
+  const reactBar = document.createElement('div');
+  reactBar.id = 'reactions';
+  reactBar.className = 'reactions';
+  reactBar.setAttribute('role', 'group');
+  reactBar.setAttribute('aria-label', 'React');
+  REACTIONS.forEach(([name, emoji]) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'react';
+    b.dataset.reaction = name;
+    b.textContent = emoji;
+    b.setAttribute('aria-label', 'React ' + name.replace('_', ' '));
+    b.addEventListener('click', () => send({ type: 'react', reaction: name }));
+    reactBar.append(b);
+  });
+  const chatHeading = document.createElement('h2');
+  chatHeading.id = 'chat-heading';
+  chatHeading.textContent = 'Chat';
+  const chatList = document.createElement('ol');
+  chatList.id = 'chat-list';
+  chatList.className = 'chat';
+  chatList.setAttribute('aria-live', 'polite');
+  chatList.setAttribute('aria-labelledby', 'chat-heading');
+  const chatNote = document.createElement('p');
+  chatNote.id = 'chat-note';
+  chatNote.className = 'small';
+  const chatForm = document.createElement('form');
+  chatForm.id = 'chat-form';
+  chatForm.className = 'chat-form';
+  const chatInput = document.createElement('input');
+  chatInput.id = 'chat-input';
+  chatInput.type = 'text';
+  chatInput.maxLength = 500;
+  chatInput.autocomplete = 'off';
+  chatInput.setAttribute('aria-label', 'Message');
+  chatInput.placeholder = 'Say something';
+  const chatSend = document.createElement('button');
+  chatSend.type = 'submit';
+  chatSend.className = 'button';
+  chatSend.textContent = 'Send';
+  chatForm.append(chatInput, chatSend);
+  chatForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = chatInput.value.trim();
+    if (!text) return;
+    req += 1;
+    send({ type: 'send_chat', text, req });
+    chatInput.value = '';
+  });
+  social.append(reactBar, chatHeading, chatList, chatNote, chatForm);
+  (root.querySelector('.actions') || stageEl).after(social);
+
+  // The message's text with its links as <a> (offsets are code points).
+  function chatText(m) {
+    const span = document.createElement('span');
+    span.className = 'text';
+    const chars = Array.from(m.text);
+    let at = 0;
+    (m.links || []).forEach((l) => {
+      if (l.start < at || l.end > chars.length || !/^https?:\/\//i.test(l.url)) return;
+      span.append(document.createTextNode(chars.slice(at, l.start).join('')));
+      const a = document.createElement('a');
+      a.href = l.url;
+      a.rel = 'noopener nofollow ugc';
+      a.target = '_blank';
+      a.textContent = chars.slice(l.start, l.end).join('');
+      span.append(a);
+      at = l.end;
+    });
+    span.append(document.createTextNode(chars.slice(at).join('')));
+    return span;
+  }
+
+  function addChat(m) {
+    if (chatList.querySelector('li[data-id="' + m.id + '"]')) return;
+    const li = document.createElement('li');
+    li.dataset.id = String(m.id);
+    const who = document.createElement('span');
+    who.className = 'author';
+    who.textContent = m.author.name;
+    li.append(who, document.createTextNode(' '), chatText(m));
+    chatList.append(li);
+    while (chatList.children.length > 200) chatList.firstElementChild.remove();
+    chatList.scrollTop = chatList.scrollHeight;
+  }
+
+  function renderChatControls() {
+    reactBar.hidden = !reactionsEnabled;
+    const mod = myRole === 'moderator';
+    let note = '';
+    if (isGuest()) note = 'Guests read the chat; members write in it.';
+    else if (chatSettings.mode === 'off' && !mod) note = 'The hosts switched the chat off.';
+    else if (chatSettings.mode === 'followers' && !mod) note = 'Only people who follow a host can write.';
+    if (!note && chatSettings.slow_seconds > 0 && !mod) note = 'Slow mode: one message every ' + chatSettings.slow_seconds + ' s.';
+    chatNote.textContent = note;
+    chatNote.hidden = !note;
+    chatForm.hidden = isGuest() || (chatSettings.mode === 'off' && !mod);
+  }
+
+  function renderChat(room) {
+    reactionsEnabled = room.reactions_enabled !== false;
+    chatSettings = room.chat || chatSettings;
+    chatList.textContent = '';
+    (room.chat_recent || []).forEach(addChat);
+    renderChatControls();
+  }
+
+  // A short floating emoji over the tile it was aimed at, or over the stage.
+  function floatReaction(b) {
+    const emoji = EMOJI.get(b.reaction);
+    if (!emoji) return;
+    const tile = b.to ? stageEl.querySelector('li[data-user="' + CSS.escape(b.to) + '"]') : null;
+    const host = tile || stageEl;
+    const f = document.createElement('span');
+    f.className = 'floater';
+    f.setAttribute('aria-hidden', 'true');
+    f.dataset.reaction = b.reaction;
+    f.textContent = emoji + (b.count > 1 ? ' ×' + b.count : '');
+    f.style.left = (tile ? 30 : 10 + Math.random() * 70) + '%';
+    host.append(f);
+    const done = () => f.remove();
+    f.addEventListener('animationend', done);
+    setTimeout(done, 3000);
+  }
+
+  function onChatEvent(ev) {
+    switch (ev.kind) {
+      case 'reactions':
+        ev.bursts.forEach(floatReaction);
+        break;
+      case 'reactions_enabled':
+        reactionsEnabled = ev.enabled;
+        renderChatControls();
+        break;
+      case 'chat_message':
+        addChat(ev.message);
+        break;
+      case 'chat_deleted': {
+        const li = chatList.querySelector('li[data-id="' + Number(ev.id) + '"]');
+        if (li) li.remove();
+        break;
+      }
+      case 'chat_settings':
+        chatSettings = ev.settings;
+        renderChatControls();
+        break;
+      default:
+        break; // unknown kinds are ignored (forward compatibility)
     }
   }
 

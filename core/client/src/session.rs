@@ -7,8 +7,8 @@ use crate::store::{Applied, RoomState, RoomStore};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use ruang_proto::{
-    ClientEnvelope, ClientMessage, CloseReason, ErrorCode, Participant, ServerMessage, UserId,
-    PROTOCOL_VERSION,
+    ChatMessage, ChatSettings, ClientEnvelope, ClientMessage, CloseReason, ErrorCode, Participant,
+    Reaction, ServerMessage, UserId, PROTOCOL_VERSION,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -72,6 +72,8 @@ enum Command {
         msg: ClientMessage,
         reply: oneshot::Sender<Result<ServerMessage, ClientError>>,
     },
+    /// Sends a message without a request number: no answer expected (reactions).
+    Send(ClientMessage),
     /// Drops the current connection as a network loss would (tests, and "retry now").
     DropConnection,
     /// Closes the current connection and reconnects without backoff (network changed).
@@ -227,6 +229,50 @@ impl RoomSession {
     /// Leaves the room; `quiet` tells no one.
     pub async fn leave(&self, quiet: bool) -> Result<(), ClientError> {
         self.command(ClientMessage::Leave { quiet }).await
+    }
+
+    // ----- reactions and chat -----
+
+    /// Sends a reaction, optionally aimed at someone on stage, without waiting for an
+    /// answer (reactions are fire and forget: past the server's budget they are dropped).
+    /// Fails only when the session is over.
+    pub async fn react(&self, reaction: Reaction, to: Option<UserId>) -> Result<(), ClientError> {
+        self.commands
+            .send(Command::Send(ClientMessage::React { reaction, to }))
+            .await
+            .map_err(|_| ClientError::Closed(None))
+    }
+    pub async fn set_reactions_enabled(&self, enabled: bool) -> Result<(), ClientError> {
+        self.command(ClientMessage::SetReactionsEnabled { enabled })
+            .await
+    }
+    pub async fn send_chat(&self, text: &str) -> Result<(), ClientError> {
+        self.command(ClientMessage::SendChat { text: text.into() })
+            .await
+    }
+    pub async fn delete_chat(&self, id: u64) -> Result<(), ClientError> {
+        self.command(ClientMessage::DeleteChat { id }).await
+    }
+    pub async fn set_chat_settings(&self, settings: ChatSettings) -> Result<(), ClientError> {
+        self.command(ClientMessage::SetChatSettings { settings })
+            .await
+    }
+    /// One page of chat history before the id `before` (the latest when None), oldest
+    /// first, and whether older messages remain.
+    pub async fn chat_history(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<(Vec<ChatMessage>, bool), ClientError> {
+        match self
+            .request(ClientMessage::ChatHistory { before, limit })
+            .await?
+        {
+            ServerMessage::ChatHistory { messages, more, .. } => Ok((messages, more)),
+            other => Err(ClientError::Protocol(format!(
+                "expected chat_history, got {other:?}"
+            ))),
+        }
     }
 
     /// One page of the audience: (participants, next cursor, total).
@@ -424,7 +470,7 @@ impl Driver {
                         Some(Command::Request { reply, .. }) => {
                             let _ = reply.send(Err(ClientError::Network("reconnecting".into())));
                         }
-                        Some(Command::DropConnection) | Some(Command::Reconnect) => {}
+                        Some(Command::DropConnection) | Some(Command::Reconnect) | Some(Command::Send(_)) => {}
                     }
                 }
             }
@@ -468,6 +514,12 @@ impl Driver {
                         return Stop::Abandoned;
                     }
                     Some(Command::DropConnection) => return Stop::Lost,
+                    Some(Command::Send(msg)) => {
+                        let env = ClientEnvelope { req: None, msg };
+                        if !self.send(&mut ws, &env).await {
+                            return Stop::Lost;
+                        }
+                    }
                     Some(Command::Reconnect) => {
                         // Over the old path this may never complete: do not wait for it.
                         let _ = tokio::time::timeout(Duration::from_millis(50), ws.close(None)).await;
@@ -520,7 +572,8 @@ impl Driver {
                 return None;
             }
             ServerMessage::AudiencePage { req: Some(req), .. }
-            | ServerMessage::MediaAnswer { req: Some(req), .. } => {
+            | ServerMessage::MediaAnswer { req: Some(req), .. }
+            | ServerMessage::ChatHistory { req: Some(req), .. } => {
                 if let Some(reply) = self.pending.remove(req) {
                     let _ = reply.send(Ok(msg));
                 }

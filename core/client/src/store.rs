@@ -1,7 +1,9 @@
 //! The room as this client knows it: a snapshot, then every delta applied in order.
 //! Pure: fed with server messages, tested directly.
 
-use ruang_proto::{HandEntry, Participant, Role, RoomEvent, RoomSnapshot, ServerMessage, UserId};
+use ruang_proto::{
+    HandEntry, Participant, ReactionBurst, Role, RoomEvent, RoomSnapshot, ServerMessage, UserId,
+};
 use std::collections::HashMap;
 
 /// The current state of one room session, as an app shows it.
@@ -17,7 +19,14 @@ pub struct RoomState {
     /// How many times the server said it dropped this connection's media (`media_closed`):
     /// a change means "offer again".
     pub media_closed: u64,
+    /// The latest burst of reactions (`reactions` delta) and how many bursts came so far:
+    /// a change of the count means "animate these".
+    pub reactions: Vec<ReactionBurst>,
+    pub reaction_bursts: u64,
 }
+
+/// How many chat messages the client keeps in `chat_recent` (older ones: `chat_history`).
+pub const CLIENT_CHAT_KEEP: usize = 200;
 
 impl RoomState {
     pub fn you(&self) -> Option<&Participant> {
@@ -175,6 +184,24 @@ impl RoomStore {
             }
             RoomEvent::Ended => st.ended = true,
             RoomEvent::YouWereRemoved { .. } => st.removed = true,
+            // ----- reactions and chat -----
+            RoomEvent::Reactions { bursts } => {
+                st.reactions = bursts.clone();
+                st.reaction_bursts += 1;
+            }
+            RoomEvent::ReactionsEnabled { enabled } => room.reactions_enabled = *enabled,
+            RoomEvent::ChatMessage { message } => {
+                if !room.chat_recent.iter().any(|m| m.id == message.id) {
+                    room.chat_recent.push(message.clone());
+                }
+                if room.chat_recent.len() > CLIENT_CHAT_KEEP {
+                    let extra = room.chat_recent.len() - CLIENT_CHAT_KEEP;
+                    room.chat_recent.drain(..extra);
+                    room.chat_more = true;
+                }
+            }
+            RoomEvent::ChatDeleted { id } => room.chat_recent.retain(|m| m.id != *id),
+            RoomEvent::ChatSettings { settings } => room.chat = *settings,
         }
     }
 }
@@ -229,6 +256,10 @@ mod tests {
                 your_hand_raised: false,
                 invited_to_speak: false,
                 hands: vec![],
+                reactions_enabled: true,
+                chat: Default::default(),
+                chat_recent: vec![],
+                chat_more: false,
             },
         }
     }

@@ -65,7 +65,11 @@ impl From<ClientError> for RuangError {
                     | ErrorCode::NoInvite
                     | ErrorCode::LastModerator
                     | ErrorCode::InvalidTarget
-                    | ErrorCode::LimitReached => RuangError::Forbidden {
+                    | ErrorCode::LimitReached
+                    | ErrorCode::ReactionsDisabled
+                    | ErrorCode::ChatDisabled
+                    | ErrorCode::ChatFollowersOnly
+                    | ErrorCode::SlowMode => RuangError::Forbidden {
                         code: c,
                         detail: message,
                     },

@@ -5,12 +5,17 @@
 //! thread, listeners that get the current value first and then every change, and one small
 //! error enum. No PCM crosses this boundary.
 
+mod chat;
 mod client;
 mod error;
 mod room;
 mod runtime;
 mod types;
 
+pub use chat::{
+    reaction_choices, ChatLink, ChatListener, ChatMessageView, ChatMode, ChatPage, ChatViewState,
+    ReactionBurstView,
+};
 pub use client::{ClientConfig, HallwayListener, HallwayWatch, RuangClient};
 pub use error::RuangError;
 pub use room::{Room, RoomListener};

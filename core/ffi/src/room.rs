@@ -119,6 +119,11 @@ fn device_for(config: &AudioConfig) -> Result<Device> {
 }
 
 impl Room {
+    /// The signalling session (for the reactions and chat commands in `chat.rs`).
+    pub(crate) fn session(&self) -> &RoomSession {
+        &self.session
+    }
+
     pub(crate) fn join(
         api: ApiClient,
         room_id: String,

@@ -64,6 +64,14 @@ pub enum ErrorCode {
     Unavailable,
     #[error("a limit on how many you may have was reached")]
     LimitReached,
+    #[error("reactions are switched off in this room")]
+    ReactionsDisabled,
+    #[error("the chat is switched off in this room")]
+    ChatDisabled,
+    #[error("the chat is for members who follow the hosts")]
+    ChatFollowersOnly,
+    #[error("slow mode: wait before sending another message")]
+    SlowMode,
 }
 
 impl ErrorCode {
@@ -86,6 +94,8 @@ impl ErrorCode {
             Internal => 500,
             Unavailable => 503,
             LimitReached => 403,
+            ReactionsDisabled | ChatDisabled | ChatFollowersOnly => 403,
+            SlowMode => 429,
         }
     }
 
@@ -122,6 +132,10 @@ impl ErrorCode {
             Internal => "internal",
             Unavailable => "unavailable",
             LimitReached => "limit_reached",
+            ReactionsDisabled => "reactions_disabled",
+            ChatDisabled => "chat_disabled",
+            ChatFollowersOnly => "chat_followers_only",
+            SlowMode => "slow_mode",
         }
     }
 }
@@ -153,6 +167,10 @@ mod tests {
             ErrorCode::Internal,
             ErrorCode::Unavailable,
             ErrorCode::LimitReached,
+            ErrorCode::ReactionsDisabled,
+            ErrorCode::ChatDisabled,
+            ErrorCode::ChatFollowersOnly,
+            ErrorCode::SlowMode,
         ] {
             assert_eq!(
                 serde_json::to_string(&code).unwrap(),

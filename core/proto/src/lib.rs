@@ -3,11 +3,13 @@
 //! Nothing here does I/O: these are the exact shapes documented in `docs/protocol.md`.
 
 pub mod api;
+pub mod chat;
 pub mod error;
 pub mod ids;
 pub mod signal;
 
 pub use api::*;
+pub use chat::*;
 pub use error::{ApiErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{RoomId, UserId};
 pub use signal::*;

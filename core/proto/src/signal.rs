@@ -6,6 +6,7 @@
 //! a client that sees a gap sends `sync` and gets a fresh `snapshot`.
 
 use crate::api::{Role, RoomKind, UserSummary};
+use crate::chat::{ChatMessage, ChatSettings, Reaction, ReactionBurst};
 use crate::error::ErrorCode;
 use crate::ids::{RoomId, UserId};
 use serde::{Deserialize, Serialize};
@@ -83,10 +84,50 @@ pub enum ClientMessage {
         limit: u32,
     },
     Ping,
+    // ----- reactions and chat (see `chat.rs`) -----
+    /// Sends a reaction (anyone in the room, guests too), optionally aimed at someone on
+    /// stage. Coalesced into `reactions` bursts; never answered unless refused.
+    React {
+        reaction: Reaction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<UserId>,
+    },
+    /// Moderators: reactions on or off.
+    SetReactionsEnabled {
+        enabled: bool,
+    },
+    /// Posts a chat message (members; not guests).
+    SendChat {
+        text: String,
+    },
+    /// One page of chat history: the messages before `before` (an id; absent for the
+    /// latest), oldest first. Answered by `chat_history`.
+    ChatHistory {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default = "default_chat_page")]
+        limit: u32,
+    },
+    /// Moderators (or the author): deletes a chat message.
+    DeleteChat {
+        id: u64,
+    },
+    /// Moderators: who may post, and slow mode.
+    SetChatSettings {
+        settings: ChatSettings,
+    },
 }
 
 fn default_page() -> u32 {
     50
+}
+
+fn default_chat_page() -> u32 {
+    crate::chat::DEFAULT_CHAT_PAGE
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +189,13 @@ pub enum ServerMessage {
     /// The server closes this connection; `reason` says why.
     Closing {
         reason: CloseReason,
+    },
+    /// Answer to `chat_history`: oldest first; `more` says older messages remain.
+    ChatHistory {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        messages: Vec<ChatMessage>,
+        more: bool,
     },
 }
 
@@ -213,6 +261,17 @@ pub struct RoomSnapshot {
     pub invited_to_speak: bool,
     /// The hand queue in order; only moderators see it (empty for others).
     pub hands: Vec<HandEntry>,
+    // ----- reactions and chat -----
+    #[serde(default = "yes")]
+    pub reactions_enabled: bool,
+    #[serde(default)]
+    pub chat: ChatSettings,
+    /// The latest chat messages (up to 50), oldest first; older ones with `chat_history`.
+    #[serde(default)]
+    pub chat_recent: Vec<ChatMessage>,
+    /// Whether older messages than `chat_recent` remain.
+    #[serde(default)]
+    pub chat_more: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -297,6 +356,25 @@ pub enum RoomEvent {
     /// Only the removed person. The connection closes after this.
     YouWereRemoved {
         by: UserId,
+    },
+    // ----- reactions and chat -----
+    /// The reactions sent during one short window (about 250 ms), totalled per
+    /// (reaction, target).
+    Reactions {
+        bursts: Vec<ReactionBurst>,
+    },
+    ReactionsEnabled {
+        enabled: bool,
+    },
+    ChatMessage {
+        message: ChatMessage,
+    },
+    /// A chat message was deleted: drop it.
+    ChatDeleted {
+        id: u64,
+    },
+    ChatSettings {
+        settings: ChatSettings,
     },
 }
 

@@ -3,11 +3,12 @@
 //! persists changes. Nothing here holds a lock across an await.
 
 use super::hallway::RoomView;
+use super::rules::chat::{ChatContext, ChatEntry};
 use super::rules::{Effects, Member, Outgoing, Persist, RoomRules};
 use crate::store::{new_link_token, now_ms, LoadedRoom, Store, StoredRoom};
 use ruang_proto::{
-    ClientMessage, CloseReason, ErrorCode, Participant, Role, RoomId, RoomSnapshot, UserId,
-    UserSummary,
+    ChatMessage, ClientMessage, CloseReason, ErrorCode, Participant, Role, RoomId, RoomSnapshot,
+    UserId, UserSummary,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -308,6 +309,52 @@ impl LiveRoom {
         if let Some(fx) = inner.rules.take_counts() {
             let _ = self.dispatch(fx);
         }
+        if let Some(fx) = inner.rules.take_reactions(now) {
+            let _ = self.dispatch(fx);
+        }
+    }
+
+    // ----- reactions and chat -----
+
+    /// Applies a reactions or chat command (see `rules::chat`). `follows_host`: whether
+    /// `user` follows one of the moderators (needed when
+    /// [`LiveRoom::chat_needs_follow_check`]).
+    pub fn chat_command(
+        &self,
+        user: &UserId,
+        msg: &ClientMessage,
+        follows_host: bool,
+    ) -> Result<Option<Durable>, ErrorCode> {
+        let mut inner = self.lock();
+        let ctx = ChatContext {
+            now: now_ms(),
+            follows_host,
+        };
+        let fx = inner.rules.apply_chat(user, msg, ctx)?;
+        Ok(self.dispatch(fx))
+    }
+
+    pub fn chat_needs_follow_check(&self, user: &UserId) -> bool {
+        self.lock().rules.chat_needs_follow_check(user)
+    }
+
+    pub fn moderators(&self) -> Vec<UserId> {
+        self.lock().rules.moderators()
+    }
+
+    /// One page of chat history (see `RoomRules::chat_history`).
+    pub fn chat_history(&self, before: Option<u64>, limit: u32) -> (Vec<ChatMessage>, bool) {
+        self.lock().rules.chat_history(before, limit)
+    }
+
+    /// The room's whole kept chat, oldest first (for recordings).
+    pub fn chat_log(&self) -> Vec<ChatMessage> {
+        self.lock().rules.chat_log()
+    }
+
+    /// One kept chat message by id, deleted or not (for reports).
+    pub fn chat_message(&self, id: u64) -> Option<ChatEntry> {
+        self.lock().rules.chat_message(id).cloned()
     }
 }
 
@@ -383,7 +430,8 @@ impl Registry {
         let mut rules = self
             .new_rules(&l.room, l.creator)
             .restore(members, l.removed, deadline)
-            .restore_hands(l.hands);
+            .restore_hands(l.hands)
+            .restore_chat_settings(l.chat.0, l.chat.1);
         rules.hands_enabled = l.room.hands_enabled;
         rules.cohosts = l.cohosts.into_iter().collect();
         // A new room keeps its wait for the creator's first connection across a restart.

@@ -8,6 +8,9 @@ use ruang_proto::{
 };
 use std::collections::HashSet;
 
+#[path = "chat.rs"]
+pub mod chat;
+
 /// How many listeners every viewer sees by name; the rest are counted and paged.
 pub const DEFAULT_AUDIENCE_SAMPLE: usize = 50;
 /// Largest page of the audience list.
@@ -81,6 +84,9 @@ pub enum Persist {
     /// A new key for the closed room's link (set by the registry after a removal).
     LinkToken(String),
     Ended,
+    // ----- reactions and chat -----
+    ReactionsEnabled(bool),
+    ChatSettings(ruang_proto::ChatSettings),
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -155,6 +161,8 @@ pub struct RoomRules {
     pub cohosts: HashSet<UserId>,
     audience_sample: usize,
     counts_dirty: bool,
+    /// Reactions and the chat (see `chat.rs`).
+    chat: chat::RoomChat,
 }
 
 impl RoomRules {
@@ -182,6 +190,7 @@ impl RoomRules {
             cohosts: HashSet::new(),
             audience_sample: DEFAULT_AUDIENCE_SAMPLE,
             counts_dirty: true,
+            chat: chat::RoomChat::default(),
         };
         room.stage
             .insert(creator.id.clone(), Member::new(creator, Role::Moderator));
@@ -317,6 +326,7 @@ impl RoomRules {
             None => return None,
         };
         let is_mod = you.role == Role::Moderator;
+        let (chat_recent, chat_more) = self.chat_recent();
         Some(RoomSnapshot {
             id: self.id.clone(),
             title: self.title.clone(),
@@ -338,6 +348,10 @@ impl RoomRules {
             } else {
                 Vec::new()
             },
+            reactions_enabled: self.chat.reactions_enabled,
+            chat: self.chat.settings,
+            chat_recent,
+            chat_more,
         })
     }
 
@@ -918,6 +932,13 @@ impl RoomRules {
             | ClientMessage::Sync
             | ClientMessage::Audience { .. }
             | ClientMessage::Ping => return Err(ErrorCode::BadRequest),
+            // Reactions and chat need the time: `apply_chat`.
+            ClientMessage::React { .. }
+            | ClientMessage::SetReactionsEnabled { .. }
+            | ClientMessage::SendChat { .. }
+            | ClientMessage::ChatHistory { .. }
+            | ClientMessage::DeleteChat { .. }
+            | ClientMessage::SetChatSettings { .. } => return Err(ErrorCode::BadRequest),
         }
         Ok(fx)
     }

@@ -8,9 +8,10 @@ use super::guest::{self, new_guest_id, GuestSlot, GUEST_TOKEN_PREFIX};
 use super::http::{authenticate, ClientIp};
 use super::metrics::Metrics;
 use super::{ApiError, AppState};
+use crate::rooms::rules::chat::{is_chat_command, ReactionLimiter, ReactionVerdict};
 use crate::rooms::rules::Outgoing;
 use crate::rooms::LiveRoom;
-use crate::store::NewNotification;
+use crate::store::{now_ms, NewNotification};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -65,6 +66,13 @@ const CLIENT_TYPES: &[&str] = &[
     "media_offer",
     "audience",
     "ping",
+    // reactions and chat
+    "react",
+    "set_reactions_enabled",
+    "send_chat",
+    "chat_history",
+    "delete_chat",
+    "set_chat_settings",
 ];
 
 pub async fn upgrade(
@@ -459,6 +467,7 @@ impl Conn {
         ping.tick().await;
         let mut last_heard = Instant::now();
         let mut window = (Instant::now(), 0u32);
+        let mut reactions = ReactionLimiter::new(now_ms());
         let mut revocations = self.state.revocations.subscribe();
         // A logout that landed between authentication and this subscription.
         if let Some((_, hash)) = &self.session {
@@ -510,6 +519,14 @@ impl Conn {
                         continue;
                     }
                     Metrics::inc(&self.state.metrics.ws_messages);
+                    // Reactions have their own budget: past it they are dropped, never a
+                    // reason to disconnect.
+                    if let Some(env) = reaction_frame(&msg) {
+                        if !self.react(room, me, &mut reactions, env).await {
+                            return false;
+                        }
+                        continue;
+                    }
                     if window.0.elapsed() >= Duration::from_secs(1) {
                         window = (Instant::now(), 0);
                     }
@@ -684,6 +701,27 @@ impl Conn {
                     })
                     .await;
             }
+            ClientMessage::ChatHistory { before, limit } => {
+                let (messages, more) = room.chat_history(*before, *limit);
+                return self
+                    .send(&ServerMessage::ChatHistory {
+                        req,
+                        messages,
+                        more,
+                    })
+                    .await;
+            }
+            msg if is_chat_command(msg) => {
+                // Followers-only chat: the follow graph is checked here, on the server.
+                let follows = room.chat_needs_follow_check(me)
+                    && self
+                        .state
+                        .store
+                        .follows_any(me, &room.moderators())
+                        .await
+                        .unwrap_or(false);
+                room.chat_command(me, msg, follows)
+            }
             msg => room.command(me, msg).map(|(durable, away)| {
                 self.invited_away(room, away);
                 durable
@@ -711,6 +749,51 @@ impl Conn {
                 true
             }
         }
+    }
+}
+
+impl Conn {
+    /// One reaction, within this connection's reaction budget. False when the socket failed.
+    async fn react(
+        &mut self,
+        room: &LiveRoom,
+        me: &UserId,
+        limiter: &mut ReactionLimiter,
+        env: ClientEnvelope,
+    ) -> bool {
+        match limiter.check(now_ms()) {
+            ReactionVerdict::Allow => match room.chat_command(me, &env.msg, false) {
+                Ok(_) => match env.req {
+                    Some(req) => self.send(&ServerMessage::Ok { req }).await,
+                    None => true,
+                },
+                Err(code) => {
+                    self.error(env.req, code, code.to_string(), false).await;
+                    true
+                }
+            },
+            ReactionVerdict::Drop => true,
+            ReactionVerdict::DropAndTell => {
+                let msg = "too many reactions; the extra ones were dropped".to_owned();
+                self.error(env.req, ErrorCode::RateLimited, msg, false)
+                    .await;
+                true
+            }
+        }
+    }
+}
+
+/// A well-formed `react` message, if the frame is one.
+fn reaction_frame(msg: &Message) -> Option<ClientEnvelope> {
+    let Message::Text(text) = msg else {
+        return None;
+    };
+    if text.len() > 1024 || !text.contains("react") {
+        return None;
+    }
+    match parse(text) {
+        Parsed::Msg(env) if matches!(env.msg, ClientMessage::React { .. }) => Some(env),
+        _ => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Persistence with sqlx over SQLite (embedded, WAL) or PostgreSQL, same migrations.
 //! Every multi-step change runs in one transaction.
 
+mod chat;
 mod search;
 mod secrets;
 mod social;
@@ -78,6 +79,8 @@ pub struct LoadedRoom {
     pub cohosts: Vec<UserId>,
     /// Raised hands in order, with whether an invite to speak is pending.
     pub hands: Vec<(UserId, bool)>,
+    /// Reactions on or off, and the chat settings.
+    pub chat: (bool, ruang_proto::ChatSettings),
 }
 
 #[derive(Clone)]
@@ -609,6 +612,9 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            Persist::ReactionsEnabled(_) | Persist::ChatSettings(_) => {
+                chat::apply_chat_change(&mut tx, r, change).await?;
+            }
             Persist::Ended => {
                 sqlx::query("UPDATE rooms SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
                     .bind(now_ms())
@@ -762,6 +768,7 @@ impl Store {
         let hands: String = row.try_get("hands")?;
         // A queue that cannot be read is dropped, not fatal: people raise their hand again.
         let hands = serde_json::from_str(&hands).unwrap_or_default();
+        let chat = self.room_chat_settings(&room.id).await?;
         Ok(Some(LoadedRoom {
             creator: summary(&row, "")?,
             room,
@@ -769,6 +776,7 @@ impl Store {
             removed,
             cohosts,
             hands,
+            chat,
         }))
     }
 }
