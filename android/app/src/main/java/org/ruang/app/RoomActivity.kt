@@ -15,6 +15,7 @@ import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.TextView
 import org.ruang.app.presenter.AudiencePager
+import org.ruang.app.presenter.ChatPresenter
 import org.ruang.app.presenter.DeepLink
 import org.ruang.app.presenter.DeepLinks
 import org.ruang.app.presenter.LinkDecision
@@ -25,8 +26,11 @@ import org.ruang.app.presenter.RoomScreenState
 import org.ruang.app.presenter.Section
 import org.ruang.app.presenter.Tile
 import org.ruang.app.presenter.displayName
+import org.ruang.core.ChatViewState
+import org.ruang.core.ReactionBurstView
 import org.ruang.core.Role
 import org.ruang.core.RoomViewState
+import org.ruang.core.reactionChoices
 import org.ruang.core.RuangException
 
 /**
@@ -79,6 +83,49 @@ class RoomActivity : Activity() {
 
     private val observer = RoomController.Observer { render(it) }
 
+    // ----- reactions and chat -----
+    lateinit var chatPanel: ChatPanel
+        private set
+    lateinit var reactionsView: ReactionsView
+        private set
+    private val chatObserver = object : RoomController.ChatObserver {
+        override fun onChat(chat: ChatViewState) {
+            chatPanel.render(ChatPresenter.present(chat, last?.me))
+        }
+
+        override fun onReactions(bursts: List<ReactionBurstView>) {
+            reactionsView.show(ChatPresenter.floaters(bursts))
+        }
+    }
+
+    private fun buildChat(): ChatPanel {
+        val choices = reactionChoices().map { it.reaction to it.emoji }
+        return ChatPanel(this, choices).apply {
+            onReact = { name -> ruang.rooms.command({ it.react(name, null) }, ::report) }
+            onSend = { text -> ruang.rooms.command({ it.sendChat(text) }, ::report) }
+            onSettings = { chatSettingsMenu() }
+            onLineLongPress = { line ->
+                menuDialog = sheet(line.author, line.text, null, listOf(
+                    SheetAction("Delete message", danger = true) {
+                        ruang.rooms.command({ it.deleteChat(line.id.toULong()) }, ::report)
+                    },
+                ))
+            }
+        }
+    }
+
+    private fun chatSettingsMenu() {
+        val chat = ruang.rooms.chat ?: return
+        val actions = ChatPresenter.settingChoices(chat).map { choice ->
+            SheetAction((if (choice.current) "✓  " else "") + choice.label) {
+                ruang.rooms.command({ it.setChatSettings(choice.mode, choice.slowSeconds) }, ::report)
+            }
+        } + SheetAction(if (chat.reactionsEnabled) "Turn reactions off" else "Turn reactions on") {
+            ruang.rooms.command({ it.setReactionsEnabled(!chat.reactionsEnabled) }, ::report)
+        }
+        menuDialog = sheet("Chat and reactions", null, null, actions)
+    }
+
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         buildUi()
@@ -110,6 +157,7 @@ class RoomActivity : Activity() {
     override fun onStart() {
         super.onStart()
         ruang.rooms.observe(observer)
+        ruang.rooms.observeChat(chatObserver)
         val rooms = ruang.rooms
         if (roomId != null && rooms.roomId == roomId) rooms.state?.let { render(it) }
         // Left from the notification while this screen was hidden.
@@ -118,6 +166,7 @@ class RoomActivity : Activity() {
 
     override fun onStop() {
         ruang.rooms.unobserve(observer)
+        ruang.rooms.unobserveChat(chatObserver)
         super.onStop()
     }
 
@@ -336,8 +385,15 @@ class RoomActivity : Activity() {
         stageHeader = sectionHeader().apply { text = "On stage"; setPadding(dp(Space.XS), 0, 0, dp(Space.S)) }
         stageCard.addView(stageHeader, matchWrap())
         stage = StageView(this, compact = false).apply { onLongPress = { t, v -> personMenu(t, v) }; onTap = { t -> personMenu(t, this) } }
-        stageCard.addView(stage, matchWrap())
+        // Reactions float over the stage (over the tile they were aimed at).
+        reactionsView = ReactionsView(this).apply { locate = { id -> stage.tileCenter(id) } }
+        val stageFrame = android.widget.FrameLayout(this)
+        stageFrame.addView(stage, android.widget.FrameLayout.LayoutParams(-1, -2))
+        stageFrame.addView(reactionsView, android.widget.FrameLayout.LayoutParams(-1, -1))
+        stageCard.addView(stageFrame, matchWrap())
         content.addView(stageCard, matchWrap())
+        chatPanel = buildChat()
+        content.addView(card(Space.M).apply { addView(chatPanel, matchWrap()) }, matchWrap().margins(this, t = Space.M))
         handsBox = vertical()
         content.addView(handsBox, matchWrap())
         followedHeader = sectionHeader()
@@ -393,7 +449,9 @@ class RoomActivity : Activity() {
 
     private fun render(s: RoomViewState) {
         if (s.roomId != roomId) return
+        val roleBefore = last?.me?.role
         last = s
+        if (s.me?.role != roleBefore) ruang.rooms.chat?.let { chatObserver.onChat(it) }
         val st = RoomPresenter.present(s)
         titleView.text = st.title + (st.kindLabel?.let { " · $it" } ?: "")
         countsView.text = st.countsLine

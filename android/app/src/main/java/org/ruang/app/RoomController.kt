@@ -5,6 +5,9 @@ import android.content.Intent
 import android.content.pm.PackageManager
 import org.ruang.app.presenter.DeepLinks
 import org.ruang.core.AudioConfig
+import org.ruang.core.ChatListener
+import org.ruang.core.ChatViewState
+import org.ruang.core.ReactionBurstView
 import org.ruang.core.ConnectionStatus
 import org.ruang.core.Role
 import org.ruang.core.Room
@@ -18,6 +21,47 @@ import org.ruang.core.RoomViewState
 class RoomController(private val app: RuangApp) {
     fun interface Observer {
         fun onRoomState(state: RoomViewState)
+    }
+
+    // ----- reactions and chat -----
+
+    /** Receives the room's chat (current first, then changes) and each reaction burst. */
+    interface ChatObserver {
+        fun onChat(chat: ChatViewState)
+        fun onReactions(bursts: List<ReactionBurstView>)
+    }
+
+    /** The latest chat of the current room (null before the first). */
+    var chat: ChatViewState? = null
+        private set
+    private val chatObservers = LinkedHashSet<ChatObserver>()
+
+    fun observeChat(o: ChatObserver) {
+        chatObservers.add(o)
+        chat?.let { o.onChat(it) }
+    }
+
+    fun unobserveChat(o: ChatObserver) {
+        chatObservers.remove(o)
+    }
+
+    private fun listenChat(joined: Room, gen: Int) {
+        val listener = object : ChatListener {
+            // Called on a core thread: hop to the main thread.
+            override fun onChat(chat: ChatViewState) {
+                app.main.post {
+                    if (gen == generation) {
+                        this@RoomController.chat = chat
+                        for (o in chatObservers.toList()) o.onChat(chat)
+                    }
+                }
+            }
+
+            override fun onReactions(bursts: List<ReactionBurstView>) {
+                app.main.post { if (gen == generation) for (o in chatObservers.toList()) o.onReactions(bursts) }
+            }
+        }
+        app.executor.execute { runCatching { joined.setChatListener(listener) } }
     }
 
     var room: Room? = null
@@ -84,6 +128,7 @@ class RoomController(private val app: RuangApp) {
                     return@onSuccess
                 }
                 room = joined
+                listenChat(joined, gen)
                 app.startForegroundService(Intent(app, RoomService::class.java).setAction(RoomService.ACTION_START))
                 state?.let { updateAudio(it) }
             }
@@ -152,6 +197,7 @@ class RoomController(private val app: RuangApp) {
         shareLink = null
         state = null
         capture = null
+        chat = null
         return r
     }
 

@@ -96,6 +96,15 @@ class StageView(context: Context, private val compact: Boolean) : View(context) 
         setMeasuredDimension(w, resolveSize(h, heightMeasureSpec))
     }
 
+    /** The centre of [userId]'s avatar in this view's coordinates (reaction floaters), or null. */
+    fun tileCenter(userId: String): android.graphics.PointF? {
+        val i = tiles.indexOfFirst { it.userId == userId }
+        val cw = cellWidth()
+        if (i < 0 || cw <= 0f) return null
+        val ch = cellHeight(cw)
+        return android.graphics.PointF(paddingLeft + (i % columns + 0.5f) * cw, paddingTop + (i / columns) * ch + ch * 0.4f)
+    }
+
     fun tileAt(x: Float, y: Float): Tile? {
         val cw = cellWidth()
         if (cw <= 0f) return null
