@@ -175,6 +175,7 @@ impl RoomStore {
             }
             RoomEvent::Ended => st.ended = true,
             RoomEvent::YouWereRemoved { .. } => st.removed = true,
+            RoomEvent::Recording { recording, .. } => room.recording = *recording,
         }
     }
 }
@@ -229,6 +230,8 @@ mod tests {
                 your_hand_raised: false,
                 invited_to_speak: false,
                 hands: vec![],
+                recording: false,
+                clips: false,
             },
         }
     }
@@ -285,6 +288,7 @@ mod tests {
             2,
             RoomEvent::InvitedToSpeak {
                 by: p("mod", Role::Moderator).user,
+                recording: false,
             },
         ));
         assert!(s.state().room.as_ref().unwrap().invited_to_speak);

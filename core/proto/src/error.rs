@@ -64,6 +64,8 @@ pub enum ErrorCode {
     Unavailable,
     #[error("a limit on how many you may have was reached")]
     LimitReached,
+    #[error("the replay is not ready: the room is still live or being mixed")]
+    ReplayNotReady,
 }
 
 impl ErrorCode {
@@ -86,6 +88,7 @@ impl ErrorCode {
             Internal => 500,
             Unavailable => 503,
             LimitReached => 403,
+            ReplayNotReady => 409,
         }
     }
 
@@ -122,6 +125,7 @@ impl ErrorCode {
             Internal => "internal",
             Unavailable => "unavailable",
             LimitReached => "limit_reached",
+            ReplayNotReady => "replay_not_ready",
         }
     }
 }
@@ -153,6 +157,7 @@ mod tests {
             ErrorCode::Internal,
             ErrorCode::Unavailable,
             ErrorCode::LimitReached,
+            ErrorCode::ReplayNotReady,
         ] {
             assert_eq!(
                 serde_json::to_string(&code).unwrap(),

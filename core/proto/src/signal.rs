@@ -60,6 +60,10 @@ pub enum ClientMessage {
     SetHandsEnabled {
         enabled: bool,
     },
+    /// Moderators: start or stop recording the room (everyone is told with `recording`).
+    SetRecording {
+        recording: bool,
+    },
     EndRoom,
     /// Leaves the room; `quiet` tells no one.
     Leave {
@@ -213,6 +217,12 @@ pub struct RoomSnapshot {
     pub invited_to_speak: bool,
     /// The hand queue in order; only moderators see it (empty for others).
     pub hands: Vec<HandEntry>,
+    /// The room is being recorded: what listeners hear goes into a replay.
+    #[serde(default)]
+    pub recording: bool,
+    /// Clips of the last 30 s may be taken (the server keeps that much audio).
+    #[serde(default)]
+    pub clips: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -281,6 +291,9 @@ pub enum RoomEvent {
     /// or `decline_invite`.
     InvitedToSpeak {
         by: UserSummary,
+        /// The room is being recorded: clients say so before the invitee accepts.
+        #[serde(default)]
+        recording: bool,
     },
     Counts {
         counts: Counts,
@@ -296,6 +309,11 @@ pub enum RoomEvent {
     Ended,
     /// Only the removed person. The connection closes after this.
     YouWereRemoved {
+        by: UserId,
+    },
+    /// Everyone: recording started (`true`) or stopped, by moderator `by`.
+    Recording {
+        recording: bool,
         by: UserId,
     },
 }

@@ -1,10 +1,12 @@
 //! Persistence with sqlx over SQLite (embedded, WAL) or PostgreSQL, same migrations.
 //! Every multi-step change runs in one transaction.
 
+mod replays;
 mod search;
 mod secrets;
 mod social;
 
+pub use replays::{ClipRow, ReplayRow};
 pub use search::{words as search_words, SearchHits};
 pub use secrets::{hash_token, new_id, new_invite_code, new_link_token, new_token};
 pub use social::{
@@ -608,6 +610,16 @@ impl Store {
                     .bind(r)
                     .execute(&mut *tx)
                     .await?;
+            }
+            Persist::Recording(on) => {
+                sqlx::query(
+                    "INSERT INTO room_recording (room_id, recording, clips) VALUES ($1, $2, 0)
+                     ON CONFLICT (room_id) DO UPDATE SET recording = excluded.recording",
+                )
+                .bind(r)
+                .bind(*on as i64)
+                .execute(&mut *tx)
+                .await?;
             }
             Persist::Ended => {
                 sqlx::query("UPDATE rooms SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
