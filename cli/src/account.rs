@@ -24,6 +24,12 @@ pub enum RoomAction {
         title: String,
         #[arg(long, value_enum, default_value = "open")]
         kind: Kind,
+        /// Record the room (everyone in it is told); `ruang replay` downloads it after.
+        #[arg(long)]
+        record: bool,
+        /// Let hosts clip the last 30 s (everyone is told).
+        #[arg(long)]
+        clips: bool,
     },
     /// Show one room.
     Show { id: String },
@@ -147,8 +153,20 @@ pub async fn room(remote: &Remote, action: RoomAction) -> Result<()> {
         RoomAction::Reactions { id, switch } => {
             return crate::chat::reactions(remote, &id, switch).await
         }
-        RoomAction::Create { title, kind } => {
-            let r = c.create_room(&title, kind.into()).await?;
+        RoomAction::Create {
+            title,
+            kind,
+            record,
+            clips,
+        } => {
+            let r = c
+                .create_room_with(&ruang_proto::CreateRoomRequest {
+                    title,
+                    kind: kind.into(),
+                    record,
+                    clips,
+                })
+                .await?;
             emit!("{}", r.id);
         }
         RoomAction::Show { id } => {

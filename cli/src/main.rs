@@ -5,6 +5,7 @@ mod bench;
 mod bot;
 mod chat;
 mod load;
+mod replay;
 mod serve;
 mod social;
 
@@ -169,6 +170,26 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         count: u32,
     },
+    /// Download a recorded room's replay once it has ended (`--out FILE.ogg`), or delete it.
+    #[command(args_conflicts_with_subcommands = true)]
+    Replay {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        action: Option<replay::ReplayAction>,
+        /// Room id or link.
+        room: Option<String>,
+        /// Where to write the Ogg Opus file.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Clip the last 30 s of a live room; prints the clip's link.
+    Clip {
+        #[command(flatten)]
+        remote: Remote,
+        /// Room id or link.
+        room: String,
+    },
     /// Revoke this session token (or all of yours with --all).
     Logout {
         #[command(flatten)]
@@ -231,6 +252,13 @@ fn main() -> ExitCode {
                 count,
             } => chat::react(&remote, &room, &emoji, to, count).await,
             Command::Logout { remote, all } => account::logout(&remote, all).await,
+            Command::Replay {
+                remote,
+                action,
+                room,
+                out,
+            } => replay::replay(&remote, action, room, out).await,
+            Command::Clip { remote, room } => replay::clip(&remote, &room).await,
             Command::Bot { remote, action } => bot::bot(&remote, action).await,
             Command::Bench { action } => bench::bench(action).await,
             Command::Load(args) => load::load(args).await,

@@ -4,6 +4,7 @@
 //! permissions; the rules are pure) → `store` (sqlx).
 
 pub mod cluster;
+pub mod replay;
 pub mod rooms;
 pub mod service;
 pub mod sfu;
@@ -196,6 +197,16 @@ impl Server {
         let rtc_addr = sfu.addr();
         let pusher =
             service::push::Pusher::load(store.clone(), &public_url, config.push_allow_http).await?;
+        let (shutdown, mut shutdown_rx) = watch::channel(false);
+        let replays = replay::Replays::start(
+            store.clone(),
+            registry.clone(),
+            config
+                .media_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("media")),
+            shutdown_rx.clone(),
+        );
         let state = service::AppState::new(
             store.clone(),
             registry.clone(),
@@ -204,8 +215,8 @@ impl Server {
             &public_url,
             pusher.clone(),
             cluster.clone(),
+            replays,
         );
-        let (shutdown, mut shutdown_rx) = watch::channel(false);
         if let Some(c) = &cluster {
             // The other nodes reach this one's cascade socket at the node URL's address.
             let ip = url::Url::parse(c.node_url())

@@ -2,10 +2,10 @@
 
 use crate::error::ClientError;
 use ruang_proto::{
-    ApiErrorBody, CreateEventRequest, CreateRoomRequest, ErrorCode, Event, GrantAccessRequest,
-    Health, Invite, InviteCheck, MarkReadRequest, NotificationPage, NotificationSettings, Profile,
-    ProfileUpdate, RoomKind, RoomSummary, SessionResponse, SignupRequest, UpdateEventRequest,
-    UserPage,
+    ApiErrorBody, Clip, CreateEventRequest, CreateRoomRequest, ErrorCode, Event,
+    GrantAccessRequest, Health, Invite, InviteCheck, MarkReadRequest, NotificationPage,
+    NotificationSettings, Profile, ProfileUpdate, Replay, RoomKind, RoomSummary, SessionResponse,
+    SignupRequest, UpdateEventRequest, UserPage,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -221,8 +221,15 @@ impl ApiClient {
         let body = CreateRoomRequest {
             title: title.to_owned(),
             kind,
+            record: false,
+            clips: false,
         };
         self.send(self.post("v1/rooms", &body)).await
+    }
+
+    /// Creates a room with every option (`record`, `clips`).
+    pub async fn create_room_with(&self, body: &CreateRoomRequest) -> Result<RoomSummary> {
+        self.send(self.post("v1/rooms", body)).await
     }
 
     pub async fn hallway(&self) -> Result<Vec<RoomSummary>> {
@@ -402,6 +409,56 @@ impl ApiClient {
     ) -> Result<NotificationSettings> {
         self.send(self.http.put(self.url("v1/notifications/settings")).json(s))
             .await
+    }
+
+    // ----- replays and clips -----
+
+    /// A recorded room's replay (`replay_not_ready` while the room is live).
+    pub async fn replay(&self, room: &str, link_token: Option<&str>) -> Result<Replay> {
+        let mut u = self.url(&format!("v1/rooms/{}/replay", enc(room)));
+        if let Some(t) = link_token {
+            u.query_pairs_mut().append_pair("t", t);
+        }
+        self.send(self.http.get(u)).await
+    }
+
+    /// The replay's Ogg Opus file.
+    pub async fn download_replay(&self, room: &str, link_token: Option<&str>) -> Result<Vec<u8>> {
+        let mut u = self.url(&format!("media/replays/{}.ogg", enc(room)));
+        if let Some(t) = link_token {
+            u.query_pairs_mut().append_pair("t", t);
+        }
+        let resp = self
+            .finish(self.http.get(u).timeout(Duration::from_secs(600)))
+            .await?;
+        Ok(resp.bytes().await?.to_vec())
+    }
+
+    /// The host deletes a replay.
+    pub async fn delete_replay(&self, room: &str) -> Result<()> {
+        self.send_empty(
+            self.http
+                .delete(self.url(&format!("v1/rooms/{}/replay", enc(room)))),
+        )
+        .await
+    }
+
+    /// The replays of rooms `handle` hosted that the caller may see.
+    pub async fn user_replays(&self, handle: &str) -> Result<Vec<Replay>> {
+        self.send(
+            self.http
+                .get(self.url(&format!("v1/users/{}/replays", enc(handle)))),
+        )
+        .await
+    }
+
+    /// Clips the last 30 s of a live room.
+    pub async fn clip(&self, room: &str) -> Result<Clip> {
+        self.send(
+            self.http
+                .post(self.url(&format!("v1/rooms/{}/clips", enc(room)))),
+        )
+        .await
     }
 }
 

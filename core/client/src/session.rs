@@ -223,6 +223,11 @@ impl RoomSession {
         self.command(ClientMessage::SetHandsEnabled { enabled })
             .await
     }
+    /// Moderators: start or stop recording (everyone is told).
+    pub async fn set_recording(&self, recording: bool) -> Result<(), ClientError> {
+        self.command(ClientMessage::SetRecording { recording })
+            .await
+    }
     pub async fn end_room(&self) -> Result<(), ClientError> {
         self.command(ClientMessage::EndRoom).await
     }

@@ -202,6 +202,7 @@ impl RoomStore {
             }
             RoomEvent::ChatDeleted { id } => room.chat_recent.retain(|m| m.id != *id),
             RoomEvent::ChatSettings { settings } => room.chat = *settings,
+            RoomEvent::Recording { recording, .. } => room.recording = *recording,
         }
     }
 }
@@ -260,6 +261,8 @@ mod tests {
                 chat: Default::default(),
                 chat_recent: vec![],
                 chat_more: false,
+                recording: false,
+                clips: false,
             },
         }
     }
@@ -316,6 +319,7 @@ mod tests {
             2,
             RoomEvent::InvitedToSpeak {
                 by: p("mod", Role::Moderator).user,
+                recording: false,
             },
         ));
         assert!(s.state().room.as_ref().unwrap().invited_to_speak);

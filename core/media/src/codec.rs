@@ -110,10 +110,23 @@ impl OpusEncoder {
         }
     }
 
+    /// Encodes one 960-sample frame and returns the packet's length whatever it is (for
+    /// files, where even a 1-byte silence packet is written: there is no DTX in a file).
+    pub fn encode_always(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
+        check_frame(pcm.len())?;
+        Ok(self.inner.encode(pcm, out)?)
+    }
+
     /// Clears the encoder state, e.g. when the user is promoted to the stage again.
     pub fn reset(&mut self) -> Result<(), CodecError> {
         self.inner.reset_state()?;
         Ok(())
+    }
+
+    /// The encoder's look-ahead in samples (an Ogg Opus file's pre-skip, RFC 7845).
+    pub fn lookahead(&mut self) -> Result<u16, CodecError> {
+        let n = self.inner.get_lookahead()?;
+        Ok(u16::try_from(n.max(0)).unwrap_or(u16::MAX))
     }
 }
 

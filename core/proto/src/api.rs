@@ -250,6 +250,12 @@ pub struct CreateRoomRequest {
     pub title: String,
     #[serde(default)]
     pub kind: RoomKind,
+    /// Record the room from the start (everyone in it is told; see `docs/protocol.md`).
+    #[serde(default)]
+    pub record: bool,
+    /// Let the host clip the last 30 s even when the room is not recorded (everyone is told).
+    #[serde(default)]
+    pub clips: bool,
 }
 
 /// A live room as shown in the hallway.
@@ -267,6 +273,12 @@ pub struct RoomSummary {
     /// `PUBLIC_URL/r/ROOM`, with `?t=TOKEN` for closed rooms when the caller may share it.
     pub link: String,
     pub created_at: i64,
+    /// The room is being recorded (a replay will exist after it ends).
+    #[serde(default)]
+    pub recording: bool,
+    /// Clips of the last 30 s may be taken (the server keeps that much audio in memory).
+    #[serde(default)]
+    pub clips: bool,
 }
 
 /// `POST /v1/rooms/{id}/access`: a moderator lets someone into a closed room.
@@ -434,4 +446,58 @@ pub struct PushKeys {
     pub p256dh: String,
     /// The 16-byte authentication secret, base64url.
     pub auth: String,
+}
+
+/// One stretch of one speaker's voice in a replay (milliseconds from the replay's start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplaySpan {
+    pub user: UserId,
+    pub name: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// A chapter of a replay: where a speaker starts talking (also in the file's OpusTags as
+/// `CHAPTERnnn` / `CHAPTERnnnNAME`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayChapter {
+    pub start_ms: u64,
+    pub name: String,
+}
+
+/// `GET /v1/rooms/{id}/replay`: a recorded room's replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replay {
+    /// The room's id (one replay per room).
+    pub id: RoomId,
+    pub title: String,
+    pub kind: RoomKind,
+    pub host: UserSummary,
+    /// When the room was created, and when the replay was made (Unix ms).
+    pub room_created_at: i64,
+    pub created_at: i64,
+    pub duration_ms: u64,
+    /// Size of the Ogg Opus file in bytes.
+    pub bytes: u64,
+    /// The Ogg Opus file (`PUBLIC_URL/media/replays/ID.ogg`, with `?t=TOKEN` for closed rooms).
+    pub url: String,
+    /// The `/r/ROOM` page that plays it.
+    pub link: String,
+    /// Who spoke when, in time order.
+    pub speakers: Vec<ReplaySpan>,
+    pub chapters: Vec<ReplayChapter>,
+    /// The room's chat as it was recorded (JSON messages; empty when chat was off).
+    #[serde(default)]
+    pub chat: Vec<serde_json::Value>,
+}
+
+/// `POST /v1/rooms/{id}/clips`: a clip of the last 30 s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Clip {
+    pub id: String,
+    /// `PUBLIC_URL/c/CLIP`, a page that plays it.
+    pub url: String,
+    /// The Ogg Opus file.
+    pub file: String,
+    pub duration_ms: u64,
 }

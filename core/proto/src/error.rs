@@ -72,6 +72,8 @@ pub enum ErrorCode {
     ChatFollowersOnly,
     #[error("slow mode: wait before sending another message")]
     SlowMode,
+    #[error("the replay is not ready: the room is still live or being mixed")]
+    ReplayNotReady,
 }
 
 impl ErrorCode {
@@ -96,6 +98,7 @@ impl ErrorCode {
             LimitReached => 403,
             ReactionsDisabled | ChatDisabled | ChatFollowersOnly => 403,
             SlowMode => 429,
+            ReplayNotReady => 409,
         }
     }
 
@@ -136,6 +139,7 @@ impl ErrorCode {
             ChatDisabled => "chat_disabled",
             ChatFollowersOnly => "chat_followers_only",
             SlowMode => "slow_mode",
+            ReplayNotReady => "replay_not_ready",
         }
     }
 }
@@ -171,6 +175,7 @@ mod tests {
             ErrorCode::ChatDisabled,
             ErrorCode::ChatFollowersOnly,
             ErrorCode::SlowMode,
+            ErrorCode::ReplayNotReady,
         ] {
             assert_eq!(
                 serde_json::to_string(&code).unwrap(),

@@ -61,6 +61,10 @@ pub enum ClientMessage {
     SetHandsEnabled {
         enabled: bool,
     },
+    /// Moderators: start or stop recording the room (everyone is told with `recording`).
+    SetRecording {
+        recording: bool,
+    },
     EndRoom,
     /// Leaves the room; `quiet` tells no one.
     Leave {
@@ -272,6 +276,12 @@ pub struct RoomSnapshot {
     /// Whether older messages than `chat_recent` remain.
     #[serde(default)]
     pub chat_more: bool,
+    /// The room is being recorded: what listeners hear goes into a replay.
+    #[serde(default)]
+    pub recording: bool,
+    /// Clips of the last 30 s may be taken (the server keeps that much audio).
+    #[serde(default)]
+    pub clips: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -340,6 +350,9 @@ pub enum RoomEvent {
     /// or `decline_invite`.
     InvitedToSpeak {
         by: UserSummary,
+        /// The room is being recorded: clients say so before the invitee accepts.
+        #[serde(default)]
+        recording: bool,
     },
     Counts {
         counts: Counts,
@@ -375,6 +388,11 @@ pub enum RoomEvent {
     },
     ChatSettings {
         settings: ChatSettings,
+        },
+    /// Everyone: recording started (`true`) or stopped, by moderator `by`.
+    Recording {
+        recording: bool,
+        by: UserId,
     },
 }
 

@@ -19,6 +19,10 @@ pub struct RoomView {
     pub viewer_inside: bool,
     /// Whether a moderator removed the viewer from this room (it is gone from their hallway).
     pub viewer_removed: bool,
+    #[serde(default)]
+    pub recording: bool,
+    #[serde(default)]
+    pub clips: bool,
 }
 
 /// Speakers listed by name in a hallway card; `speaker_count` has the total.
@@ -76,6 +80,8 @@ impl RoomView {
             followed_speakers: followed,
             link,
             created_at: self.created_at,
+            recording: self.recording,
+            clips: self.clips,
         }
     }
 }
@@ -122,6 +128,8 @@ mod tests {
             stage: mods.iter().map(|m| (u(m), Role::Moderator)).collect(),
             listener_count: listeners,
             viewer_removed: false,
+            recording: false,
+            clips: false,
             viewer_inside: false,
         }
     }

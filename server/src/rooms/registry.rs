@@ -70,6 +70,8 @@ pub struct LiveRoom {
     audible: AudibleSet,
     tx: broadcast::Sender<Dispatch>,
     persist: mpsc::UnboundedSender<PersistJob>,
+    /// Where the SFU hands the audio of a recorded room (or one that allows clips).
+    pub recorder: crate::replay::Recorder,
 }
 
 enum PersistJob {
@@ -191,8 +193,38 @@ impl LiveRoom {
         }
         note_hands(&inner.rules, hands_before, &mut fx);
         self.audible.update(&inner.rules);
+        self.recorder.set(inner.rules.recording, inner.rules.clips);
         let away = std::mem::take(&mut fx.invited_away);
         Ok((self.dispatch(fx), away))
+    }
+
+    /// Sets recording and clips without announcing it: at creation (before anyone is in)
+    /// and when a stored room comes back after a restart.
+    pub fn set_media_options(&self, recording: bool, clips: bool) {
+        let mut inner = self.lock();
+        inner.rules.recording = recording;
+        inner.rules.clips = clips;
+        self.recorder.set(recording, clips);
+    }
+
+    /// `(recording, clips)` now.
+    pub fn media_options(&self) -> (bool, bool) {
+        let inner = self.lock();
+        (inner.rules.recording, inner.rules.clips)
+    }
+
+    /// Whether `user` may clip the last 30 s (see `RoomRules::may_clip`).
+    pub fn may_clip(&self, user: &UserId) -> bool {
+        self.lock().rules.may_clip(user)
+    }
+
+    /// The display name of a member in the room (their id when they are not in it).
+    pub fn display_name(&self, user: &UserId) -> String {
+        self.lock()
+            .rules
+            .member(user)
+            .map(|m| m.user.name.clone())
+            .unwrap_or_else(|| user.to_string())
     }
 
     /// The closed-room link key in force now.
@@ -291,6 +323,8 @@ impl LiveRoom {
             listener_count: r.counts(false).listeners,
             viewer_inside: r.member(viewer).is_some(),
             viewer_removed: r.is_removed(viewer),
+            recording: r.recording,
+            clips: r.clips,
         }
     }
 
@@ -504,6 +538,7 @@ impl Registry {
             }),
             tx,
             persist: self.persist.clone(),
+            recorder: crate::replay::Recorder::default(),
         });
         room.audible.update(&room.lock().rules);
         self.rooms

@@ -83,6 +83,8 @@ pub enum Persist {
     Hands(Vec<(UserId, bool)>),
     /// A new key for the closed room's link (set by the registry after a removal).
     LinkToken(String),
+    /// Recording switched on or off.
+    Recording(bool),
     Ended,
     // ----- reactions and chat -----
     ReactionsEnabled(bool),
@@ -145,6 +147,10 @@ pub struct RoomRules {
     pub created_at: i64,
     pub hands_enabled: bool,
     pub ended: bool,
+    /// Recorded: what listeners hear goes into a replay (everyone is told).
+    pub recording: bool,
+    /// Clips of the last 30 s allowed without recording (set at creation).
+    pub clips: bool,
     /// Moderators and speakers, in the order they came on stage.
     stage: IndexMap<UserId, Member>,
     /// Listeners, in the order they joined the audience.
@@ -181,6 +187,8 @@ impl RoomRules {
             created_at,
             hands_enabled: true,
             ended: false,
+            recording: false,
+            clips: false,
             stage: IndexMap::new(),
             audience: IndexMap::new(),
             hands: IndexMap::new(),
@@ -352,6 +360,8 @@ impl RoomRules {
             chat: self.chat.settings,
             chat_recent,
             chat_more,
+            recording: self.recording,
+            clips: self.clips,
         })
     }
 
@@ -786,7 +796,10 @@ impl RoomRules {
                     }
                     fx.event(
                         Audience::Users(vec![user.clone()]),
-                        RoomEvent::InvitedToSpeak { by },
+                        RoomEvent::InvitedToSpeak {
+                            by,
+                            recording: self.recording,
+                        },
                     );
                     fx.event(
                         Audience::Users(self.moderators()),
@@ -922,6 +935,10 @@ impl RoomRules {
                     fx.persist.push(Persist::HandsEnabled(*enabled));
                 }
             }
+            ClientMessage::SetRecording { recording } => {
+                require_mod()?;
+                self.set_recording(actor, *recording, &mut fx);
+            }
             ClientMessage::EndRoom => {
                 require_mod()?;
                 return Ok(self.end());
@@ -941,6 +958,35 @@ impl RoomRules {
             | ClientMessage::SetChatSettings { .. } => return Err(ErrorCode::BadRequest),
         }
         Ok(fx)
+    }
+
+    /// Recording on or off, announced to everyone (never silently) and stored.
+    fn set_recording(&mut self, actor: &UserId, recording: bool, fx: &mut Effects) {
+        if self.recording == recording {
+            return;
+        }
+        self.recording = recording;
+        fx.event(
+            Audience::All,
+            RoomEvent::Recording {
+                recording,
+                by: actor.clone(),
+            },
+        );
+        fx.persist.push(Persist::Recording(recording));
+    }
+
+    /// Whether `user` may clip the last 30 s: anyone in a recorded room, or a moderator of
+    /// a room created with clips on. Guests never.
+    pub fn may_clip(&self, user: &UserId) -> bool {
+        if self.ended || self.guests.contains(user) {
+            return false;
+        }
+        match self.role_of(user) {
+            None => false,
+            Some(_) if self.recording => true,
+            Some(role) => self.clips && role == Role::Moderator,
+        }
     }
 
     /// Guests are in the room but can never be the target of a stage command.

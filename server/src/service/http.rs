@@ -470,8 +470,16 @@ pub async fn create_room(
     };
     super::cluster::reserve_new_room(&state, &room.id).await?;
     state.store.create_room(&room).await?;
+    if req.record || req.clips {
+        state
+            .store
+            .set_room_media(&room.id, req.record, req.clips)
+            .await?;
+    }
     let fence = super::cluster::confirm_new_room(&state, &room.id).await?;
     let live = state.registry.add_room(&room, me.user.clone(), fence);
+    live.set_media_options(req.record, req.clips);
+    state.replays.created(&live);
     super::cluster::new_room_live(&state, &room.id);
     Metrics::inc(&state.metrics.rooms_created);
     if room.kind != RoomKind::Closed {

@@ -11,6 +11,7 @@ pub mod notify;
 mod pages;
 pub mod push;
 mod ratelimit;
+mod replays;
 mod social;
 mod text;
 mod ws;
@@ -74,6 +75,10 @@ pub struct AppInner {
     /// Cluster mode: rooms other nodes own whose members' media this node serves.
     pub edges: Arc<crate::sfu::cascade::EdgeRooms>,
     pub cascade_metrics: Arc<crate::sfu::cascade::CascadeMetrics>,
+    /// Recording, replays and clips.
+    pub replays: Arc<crate::replay::Replays>,
+    /// Clips taken per member per minute.
+    pub clip_limiter: replays::ClipLimiter,
 }
 
 /// A session (or all of a member's sessions) that stopped being valid.
@@ -117,6 +122,7 @@ impl AppState {
         public_url: &str,
         pusher: Arc<push::Pusher>,
         cluster: Option<crate::cluster::Cluster>,
+        replays: Arc<crate::replay::Replays>,
     ) -> Self {
         AppState(Arc::new(AppInner {
             store,
@@ -155,6 +161,8 @@ impl AppState {
                 .unwrap_or_default(),
             edges: Arc::default(),
             cascade_metrics: Arc::default(),
+            replays,
+            clip_limiter: replays::ClipLimiter::default(),
         }))
     }
 }
@@ -233,6 +241,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rooms/{id}/guest", post(guest::create_pass))
         .route("/v1/rooms/{id}/ws", get(ws::upgrade))
         .route("/r/{id}", get(pages::room))
+        .route(
+            "/v1/rooms/{id}/replay",
+            get(replays::get_replay).delete(replays::delete_replay),
+        )
+        .route("/v1/rooms/{id}/clips", post(replays::create_clip))
+        .route("/v1/users/{handle}/replays", get(replays::user_replays))
+        .route("/media/replays/{file}", get(replays::replay_file))
+        .route("/media/clips/{file}", get(replays::clip_file))
+        .route("/c/{id}", get(replays::clip_page))
+        .route("/web/replay.js", get(replays::replay_script))
         .route("/v1/admin/cluster", get(cluster::admin_view))
         .route("/internal/v1/rooms", get(cluster::internal_views))
         .route(

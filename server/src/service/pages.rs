@@ -25,7 +25,7 @@ const SCRIPT_VERSION: u64 = fnv1a(SCRIPT.as_bytes());
 const STYLE_VERSION: u64 = fnv1a(STYLE.as_bytes());
 const NOTIFY_VERSION: u64 = fnv1a(NOTIFY.as_bytes());
 
-const fn fnv1a(bytes: &[u8]) -> u64 {
+pub(super) const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut i = 0;
     while i < bytes.len() {
@@ -88,7 +88,7 @@ pub fn plausible(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-fn html(state: &AppState, status: StatusCode, body: String) -> Response {
+pub(super) fn html(state: &AppState, status: StatusCode, body: String) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -150,22 +150,22 @@ pub async fn service_worker() -> Response {
 }
 
 /// Open Graph and page metadata.
-struct Meta<'a> {
-    title: &'a str,
-    description: &'a str,
-    url: &'a str,
+pub(super) struct Meta<'a> {
+    pub(super) title: &'a str,
+    pub(super) description: &'a str,
+    pub(super) url: &'a str,
     /// Absolute URL of the preview image (a host's photo).
-    image: Option<String>,
+    pub(super) image: Option<String>,
 }
 
 /// The page around `body` (already escaped HTML). Assets are linked relative to the page
 /// so a server under a path prefix works too.
-fn page(meta: &Meta, with_script: bool, body: &str) -> String {
+pub(super) fn page(meta: &Meta, with_script: bool, body: &str) -> String {
     page_with(meta, if with_script { Some("room") } else { None }, body)
 }
 
 /// [`page`] with one of the page scripts: `room` (`/r/`) or `notify` (`/e/`).
-fn page_with(meta: &Meta, script: Option<&str>, body: &str) -> String {
+pub(super) fn page_with(meta: &Meta, script: Option<&str>, body: &str) -> String {
     let title = escape(meta.title);
     let description = escape(meta.description);
     let url = escape(meta.url);
@@ -180,6 +180,10 @@ fn page_with(meta: &Meta, script: Option<&str>, body: &str) -> String {
         Some("room") => {
             format!("<script src=\"../web/room.js?v={SCRIPT_VERSION:x}\" defer></script>\n")
         }
+        Some("replay") => format!(
+            "<script src=\"../web/replay.js?v={:x}\" defer></script>\n",
+            super::replays::SCRIPT_VERSION
+        ),
         Some(_) => {
             format!("<script src=\"../web/notify.js?v={NOTIFY_VERSION:x}\" defer></script>\n")
         }
@@ -273,7 +277,11 @@ pub async fn room(
         return match state.store.room_record(&id).await {
             // Closed rooms stay hidden without their key, ended or not.
             Ok(Some((r, true))) if r.kind != RoomKind::Closed || r.link_token == token => {
-                room_ended(&state, &r.title, &link(&state, &id, r.kind, &token))
+                let url = link(&state, &id, r.kind, &token);
+                match super::replays::replay_page(&state, &r, &token, &url).await {
+                    Some(page) => page,
+                    None => room_ended(&state, &r.title, &url),
+                }
             }
             Ok(_) => room_missing(&state),
             Err(e) => {
@@ -495,7 +503,7 @@ Open the app to find rooms that are live now.</p>",
     html(state, StatusCode::GONE, page(&meta, false, &body))
 }
 
-fn error_page(state: &AppState) -> Response {
+pub(super) fn error_page(state: &AppState) -> Response {
     let meta = Meta {
         title: "Something went wrong",
         description: "Ruang could not show this page.",

@@ -471,6 +471,9 @@ impl Cascade {
                     voice_activity: d.voice_activity,
                     payload: Arc::from(d.payload),
                 };
+                // Recorded rooms: the owner records every node's audible speakers.
+                live.recorder
+                    .offer(&name, Instant::now(), audio.rtp_time, &audio.payload);
                 self.sfu.inject(Relayed {
                     room: MediaRoom::Owned(live),
                     from: peer,

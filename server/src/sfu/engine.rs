@@ -48,6 +48,8 @@ const REMOTE_SPEAKER_KEEP: Duration = Duration::from_secs(5);
 struct Peer {
     room: RoomId,
     user: UserId,
+    /// The same id, shared (handed to the recorder with each packet without allocating).
+    shared_user: Arc<UserId>,
     conn: u64,
     rtc: Rtc,
     /// The client's microphone m-line (we receive on it).
@@ -363,6 +365,7 @@ impl Engine {
             id,
             Peer {
                 room: room.id().clone(),
+                shared_user: Arc::new(user.clone()),
                 user,
                 conn,
                 rtc,
@@ -603,11 +606,8 @@ impl Engine {
             .packets_received
             .fetch_add(1, Ordering::Relaxed);
         // Cluster only: the speaker's name travels with their audio between nodes.
-        let speaker_name = self
-            .bus
-            .cascade
-            .is_some()
-            .then(|| Arc::new(peer.user.clone()));
+        let speaker_name = self.bus.cascade.is_some().then(|| peer.shared_user.clone());
+        let shared_user = peer.shared_user.clone();
         let Some(room) = self.rooms.get_mut(&peer.room) else {
             return;
         };
@@ -655,6 +655,15 @@ impl Engine {
             network_time: data.network_time,
             payload: data.data,
         };
+        // Recorded rooms: what listeners hear (audible, after the checks above) is recorded.
+        if let MediaRoom::Owned(live) = &relayed.room {
+            live.recorder.offer(
+                &shared_user,
+                relayed.network_time,
+                rtp_time,
+                &relayed.payload,
+            );
+        }
         for other in &self.bus.relay {
             if let Some(tx) = other.upgrade() {
                 let counter = match tx.try_send(relayed.clone()) {

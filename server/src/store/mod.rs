@@ -2,10 +2,12 @@
 //! Every multi-step change runs in one transaction.
 
 mod chat;
+mod replays;
 mod search;
 mod secrets;
 mod social;
 
+pub use replays::{ClipRow, ReplayRow};
 pub use search::{words as search_words, SearchHits};
 pub use secrets::{hash_token, new_id, new_invite_code, new_link_token, new_token};
 pub use social::{
@@ -614,6 +616,16 @@ impl Store {
             }
             Persist::ReactionsEnabled(_) | Persist::ChatSettings(_) => {
                 chat::apply_chat_change(&mut tx, r, change).await?;
+            }
+            Persist::Recording(on) => {
+                sqlx::query(
+                    "INSERT INTO room_recording (room_id, recording, clips) VALUES ($1, $2, 0)
+                     ON CONFLICT (room_id) DO UPDATE SET recording = excluded.recording",
+                )
+                .bind(r)
+                .bind(*on as i64)
+                .execute(&mut *tx)
+                .await?;
             }
             Persist::Ended => {
                 sqlx::query("UPDATE rooms SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
