@@ -69,7 +69,8 @@ impl From<ClientError> for RuangError {
                     | ErrorCode::ReactionsDisabled
                     | ErrorCode::ChatDisabled
                     | ErrorCode::ChatFollowersOnly
-                    | ErrorCode::SlowMode => RuangError::Forbidden {
+                    | ErrorCode::SlowMode
+                    | ErrorCode::ReplayNotReady => RuangError::Forbidden {
                         code: c,
                         detail: message,
                     },
