@@ -5,11 +5,13 @@
 pub mod api;
 pub mod error;
 pub mod ids;
+pub mod safety;
 pub mod signal;
 
 pub use api::*;
 pub use error::{ApiErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{RoomId, UserId};
+pub use safety::*;
 pub use signal::*;
 
 /// Version of the signalling protocol, sent in `hello` and echoed in `welcome`.
