@@ -29,7 +29,6 @@ pub enum ReportTarget {
     Message { room: String, message: String },
 }
 
-
 #[derive(Subcommand)]
 pub enum AdminAction {
     /// Reports, newest first: id, kind, reason, target, reporter (and count).

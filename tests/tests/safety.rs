@@ -968,7 +968,9 @@ async fn banned_media(b: Backend) {
     sees(&host, speaker.me(), true).await;
     host.invite_to_speak(speaker.me()).await.unwrap();
     speaker
-        .wait_for(PATIENCE, |s| s.room.room.as_ref().is_some_and(|r| r.invited_to_speak))
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
         .await
         .unwrap();
     speaker.accept_invite().await.unwrap();
@@ -990,7 +992,10 @@ async fn banned_media(b: Backend) {
     // His media peer is closed on the server.
     let until = std::time::Instant::now() + PATIENCE;
     while srv.metric("ruang_sfu_peers").await != 1.0 {
-        assert!(std::time::Instant::now() < until, "bob's media peer was not closed");
+        assert!(
+            std::time::Instant::now() < until,
+            "bob's media peer was not closed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // After what was in flight drains, the listener hears nothing more while it keeps

@@ -212,15 +212,16 @@ async fn member_view(
     })
 }
 
-/// `status`, `kind`, `limit`, `cursor` of a report list query.
-fn report_query(
-    query: Option<&str>,
-) -> ApiResult<(
+/// A report list query: status, kind, cursor, limit.
+type ReportQuery = (
     ReportStatus,
     Option<ReportKind>,
     Option<(i64, String)>,
     usize,
-)> {
+);
+
+/// Reads `status`, `kind`, `limit`, `cursor` of a report list query.
+fn report_query(query: Option<&str>) -> ApiResult<ReportQuery> {
     let mut status = ReportStatus::Open;
     let mut kind = None;
     let mut rest = Vec::new();
