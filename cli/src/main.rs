@@ -6,6 +6,7 @@ mod bot;
 mod chat;
 mod load;
 mod replay;
+mod safety;
 mod serve;
 mod social;
 
@@ -126,6 +127,43 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
         handle: String,
+    },
+    /// Block someone: they cannot join rooms you moderate, follow you or reach you.
+    Block {
+        #[command(flatten)]
+        remote: Remote,
+        handle: String,
+    },
+    /// Unblock someone.
+    Unblock {
+        #[command(flatten)]
+        remote: Remote,
+        handle: String,
+    },
+    /// The people you blocked, one handle per line.
+    Blocks {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Report a member, a room or a chat message to the admins; prints the report id.
+    Report {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        target: safety::ReportTarget,
+        /// spam, harassment, hate, sexual, violence, impersonation or other.
+        #[arg(long, global = true, default_value = "other")]
+        reason: String,
+        /// What happened (up to 1000 characters).
+        #[arg(long, global = true, default_value = "")]
+        details: String,
+    },
+    /// Admins: reports, bans, invite revocation, the audit log.
+    Admin {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        action: safety::AdminAction,
     },
     /// Room members with a virtual audio device: stream a WAV file, record a room.
     Bot {
@@ -259,6 +297,16 @@ fn main() -> ExitCode {
                 out,
             } => replay::replay(&remote, action, room, out).await,
             Command::Clip { remote, room } => replay::clip(&remote, &room).await,
+            Command::Block { remote, handle } => safety::block(&remote, &handle, true).await,
+            Command::Unblock { remote, handle } => safety::block(&remote, &handle, false).await,
+            Command::Blocks { remote } => safety::blocks(&remote).await,
+            Command::Report {
+                remote,
+                target,
+                reason,
+                details,
+            } => safety::report(&remote, target, &reason, details).await,
+            Command::Admin { remote, action } => safety::admin(&remote, action).await,
             Command::Bot { remote, action } => bot::bot(&remote, action).await,
             Command::Bench { action } => bench::bench(action).await,
             Command::Load(args) => load::load(args).await,

@@ -462,6 +462,8 @@ impl ApiClient {
     }
 }
 
+mod safety;
+
 /// Percent-encodes one path segment.
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()

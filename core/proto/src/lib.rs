@@ -6,12 +6,14 @@ pub mod api;
 pub mod chat;
 pub mod error;
 pub mod ids;
+pub mod safety;
 pub mod signal;
 
 pub use api::*;
 pub use chat::*;
 pub use error::{ApiErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{RoomId, UserId};
+pub use safety::*;
 pub use signal::*;
 
 /// Version of the signalling protocol, sent in `hello` and echoed in `welcome`.

@@ -4,5 +4,6 @@
 pub mod hallway;
 pub mod registry;
 pub mod rules;
+pub mod safety;
 
 pub use registry::{Dispatch, Joined, LiveRoom, Registry};

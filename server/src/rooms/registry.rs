@@ -333,6 +333,43 @@ impl LiveRoom {
         let _ = self.tx.send(Arc::new(out));
     }
 
+    // ----- safety: blocks, bans, reports (docs/safety.md) -----
+
+    /// The room's moderators now.
+    pub fn moderator_ids(&self) -> Vec<UserId> {
+        self.lock().rules.moderators()
+    }
+
+    /// Which of `users` are in the room (not guests), with their roles.
+    pub fn present(&self, users: &HashSet<UserId>) -> Vec<(UserId, Role)> {
+        let inner = self.lock();
+        users
+            .iter()
+            .filter_map(|u| inner.rules.role_of(u).map(|r| (u.clone(), r)))
+            .collect()
+    }
+
+    /// Takes `user` out of the room quietly (nobody is told; their connection closes as
+    /// if they left). The room ends if they were its last moderator. Returns the write to
+    /// wait for and their connection id (to close their media), or None if not here.
+    pub fn expel(&self, user: &UserId) -> Option<(Option<Durable>, Option<u64>)> {
+        let mut inner = self.lock();
+        inner.rules.member(user)?;
+        let hands_before = inner.rules.hands_snapshot();
+        let mut fx = inner.rules.leave(user, true);
+        let conn = inner.conns.remove(user);
+        note_hands(&inner.rules, hands_before, &mut fx);
+        self.audible.update(&inner.rules);
+        Some((self.dispatch(fx), conn))
+    }
+
+    /// The text and author of chat message `msg` of this room, for a report's evidence.
+    /// Room chat is built separately: until it is connected here, no message is known.
+    pub fn message_evidence(&self, msg: &str) -> Option<MessageEvidence> {
+        let _ = msg;
+        None
+    }
+
     fn tick(&self, now: i64) {
         let mut inner = self.lock();
         let hands_before = inner.rules.hands_snapshot();
@@ -390,6 +427,13 @@ impl LiveRoom {
     pub fn chat_message(&self, id: u64) -> Option<ChatEntry> {
         self.lock().rules.chat_message(id).cloned()
     }
+}
+
+/// A chat message as a report keeps it (see [`LiveRoom::message_evidence`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageEvidence {
+    pub author: UserSummary,
+    pub text: String,
 }
 
 /// Records the hand queue when `rules` changed it (compared with `before`), unless the

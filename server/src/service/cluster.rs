@@ -860,6 +860,13 @@ fn spawn_bus(state: &AppState, cluster: &Cluster, stop: tokio::sync::watch::Rece
             if channel == crate::cluster::REVOCATIONS {
                 match serde_json::from_str::<super::Revocation>(&payload) {
                     Ok(rev) => {
+                        if let super::Revocation::Banned(user) = &rev {
+                            // Banned on another node: out of this node's rooms too.
+                            let (s, user) = (s.clone(), user.clone());
+                            tokio::spawn(async move {
+                                super::safety::expel_everywhere(&s, &user).await;
+                            });
+                        }
                         let _ = s.revocations.send(rev);
                     }
                     Err(e) => tracing::warn!(error = %e, "cluster: unreadable revocation"),

@@ -351,6 +351,7 @@ pub async fn follow(
             "you cannot follow yourself",
         ));
     }
+    super::safety::check_follow(&state, &me.user.id, &user.id).await?;
     state.store.follow(&me.user.id, &user.id).await?;
     super::notify::send(
         &state,
@@ -556,7 +557,7 @@ pub async fn hallway(
         }
     }
     let (follows, access) = viewer_sets(&state, &me.user.id).await?;
-    let views = super::cluster::live_views(&state, &me.user.id).await;
+    let views = super::safety::visible_views(&state, &me.user.id).await?;
     let v = crate::rooms::hallway::Viewer {
         id: &me.user.id,
         follows: &follows,
@@ -587,6 +588,7 @@ pub async fn room(
         .registry
         .get(&RoomId(id))
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no live room with this id"))?;
+    super::safety::check_join(&state, &room, &me.user.id).await?;
     let follows: HashSet<_> = state
         .store
         .followees(&me.user.id)

@@ -1,5 +1,6 @@
 //! HTTP API and WebSocket signalling.
 
+mod admin;
 pub mod cluster;
 mod error;
 mod guest;
@@ -12,6 +13,7 @@ mod pages;
 pub mod push;
 mod ratelimit;
 mod replays;
+mod safety;
 mod social;
 mod text;
 mod ws;
@@ -22,6 +24,8 @@ pub use pages::{plausible, query_value};
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+/// New reports a member may file per hour.
+pub use safety::REPORTS_PER_HOUR;
 
 use crate::rooms::Registry;
 use crate::sfu::Sfu;
@@ -89,6 +93,9 @@ pub enum Revocation {
     Session(String),
     /// Every session of a member.
     AllOf(ruang_proto::UserId),
+    /// An admin banned a member: every session closes and every node takes them out of
+    /// its live rooms (`docs/safety.md`).
+    Banned(ruang_proto::UserId),
 }
 
 impl std::ops::Deref for AppState {
@@ -252,6 +259,14 @@ pub fn router(state: AppState) -> Router {
         .route("/c/{id}", get(replays::clip_page))
         .route("/web/replay.js", get(replays::replay_script))
         .route("/v1/admin/cluster", get(cluster::admin_view))
+        // Moderation and safety (docs/safety.md).
+        .route(
+            "/v1/users/{handle}/block",
+            post(safety::block).delete(safety::unblock),
+        )
+        .route("/v1/me/blocks", get(safety::my_blocks))
+        .route("/v1/reports", post(safety::report))
+        .merge(admin::routes())
         .route("/internal/v1/rooms", get(cluster::internal_views))
         .route(
             "/internal/v1/rooms/{id}/adopt",

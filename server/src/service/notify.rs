@@ -72,6 +72,12 @@ pub async fn deliver(notifier: &Notifier, n: &NewNotification) -> crate::store::
     if n.actor.as_ref() == Some(&n.user) {
         return Ok(false);
     }
+    // Nothing a blocked member does reaches the member who blocked them.
+    if let Some(actor) = &n.actor {
+        if store.is_blocked(&n.user, actor).await? {
+            return Ok(false);
+        }
+    }
     let settings = store.notification_settings(&n.user).await?;
     let muted = settings.muted_kinds.iter().any(|k| k == n.kind);
     if muted {

@@ -123,7 +123,7 @@ pub async fn full_profile(
         follows: &follows,
         access: &access,
     };
-    for view in super::cluster::live_views(state, &viewer.user.id).await {
+    for view in super::safety::visible_views(state, &viewer.user.id).await? {
         let hosts = view
             .stage
             .iter()
@@ -144,7 +144,7 @@ pub async fn full_profile(
     Ok(p)
 }
 
-fn page_query(query: Option<&str>) -> ApiResult<(Option<(i64, String)>, usize)> {
+pub(super) fn page_query(query: Option<&str>) -> ApiResult<(Option<(i64, String)>, usize)> {
     let mut cursor = None;
     let mut limit = 50usize;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -307,6 +307,14 @@ async fn resolve_cohosts(
             return Err(ApiError::new(
                 ErrorCode::InvalidTarget,
                 "the host is not a co-host",
+            ));
+        }
+        // Someone who blocked the host cannot be made their co-host (refused like an
+        // unknown handle).
+        if state.store.is_blocked(&u.id, host).await? {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "no member with this handle",
             ));
         }
         if !out.iter().any(|o| o.id == u.id) {
@@ -745,8 +753,8 @@ pub async fn search(
     people.sort_by_key(|u| !follows.contains(&u.id));
     people.truncate(limit);
     let hit_rooms: HashSet<&RoomId> = hits.rooms.iter().collect();
-    let mut rooms: Vec<RoomSummary> = super::cluster::live_views(&state, &me.user.id)
-        .await
+    let mut rooms: Vec<RoomSummary> = super::safety::visible_views(&state, &me.user.id)
+        .await?
         .into_iter()
         .filter(|view| hit_rooms.contains(&view.id))
         .filter(|view| view.visible_to(&v))

@@ -385,6 +385,7 @@ impl Conn {
         Self::check_access(&self.state.clone(), &room, &me.user.id, link_token)
             .await
             .map_err(ApiError::code)?;
+        super::safety::check_join(&self.state, &room, &me.user.id).await?;
         let followed = self
             .state
             .store
@@ -396,6 +397,7 @@ impl Conn {
             .join(me.user.clone(), followed, conn_id)
             .map_err(ApiError::code)?;
         tracing::debug!(room = %room.id, user = %me.user.handle, resumed = joined.resumed, "joined");
+        super::safety::after_join(&self.state, &room, &me.user.id).await;
         Ok((room, me.user.id, conn_id, joined, None))
     }
 
@@ -483,6 +485,7 @@ impl Conn {
                     let hit = match (&revoked, &self.session) {
                         (Ok(super::Revocation::Session(h)), Some((_, mine))) => h == mine,
                         (Ok(super::Revocation::AllOf(u)), Some((me_id, _))) => u == me_id,
+                        (Ok(super::Revocation::Banned(u)), Some((me_id, _))) => u == me_id,
                         // Missed some: check our own session directly.
                         (Err(RecvError::Lagged(_)), Some((_, mine))) => {
                             matches!(self.state.store.session_valid(mine).await, Ok(false))
@@ -662,6 +665,10 @@ impl Conn {
             self.error(req, ErrorCode::RateLimited, msg, false).await;
             return true;
         }
+        if let Err(code) = super::safety::command_allowed(&self.state, me, &env.msg).await {
+            self.error(req, code, code.to_string(), false).await;
+            return true;
+        }
         let reply = match &env.msg {
             ClientMessage::Hello { .. } => Err(ErrorCode::BadRequest),
             ClientMessage::Ping => return self.send(&ServerMessage::Pong).await,
@@ -736,6 +743,9 @@ impl Conn {
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         };
+        if reply.is_ok() {
+            super::safety::after_command(&self.state, room, &env.msg).await;
+        }
         match (reply, req) {
             (Ok(()), Some(req)) => self.send(&ServerMessage::Ok { req }).await,
             (Ok(()), None) => true,

@@ -3,11 +3,13 @@
 
 mod chat;
 mod replays;
+mod safety;
 mod search;
 mod secrets;
 mod social;
 
 pub use replays::{ClipRow, ReplayRow};
+pub use safety::{Filed, NewReport};
 pub use search::{words as search_words, SearchHits};
 pub use secrets::{hash_token, new_id, new_invite_code, new_link_token, new_token};
 pub use social::{
@@ -284,7 +286,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT u.id AS id, u.handle AS handle, u.name AS name, u.avatar AS avatar, u.is_admin AS is_admin
              FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.banned_at IS NULL",
         )
         .bind(&hash)
         .fetch_optional(&self.pool)
