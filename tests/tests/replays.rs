@@ -192,6 +192,31 @@ async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backen
         "the clip ends with Maya's last 2 s: {al:?}"
     );
 
+    // A chat message while recording goes into the replay; a deleted one does not.
+    citra_s.send_chat("great point, Maya").await.expect("chat");
+    budi_s
+        .send_chat("this one gets deleted")
+        .await
+        .expect("chat");
+    let seen = moderator
+        .wait_for(PATIENCE, |s| {
+            s.room
+                .room
+                .as_ref()
+                .is_some_and(|r| r.chat_recent.len() >= 2)
+        })
+        .await
+        .expect("the moderator sees the chat");
+    let doomed = seen
+        .room
+        .room
+        .unwrap()
+        .chat_recent
+        .into_iter()
+        .find(|m| m.text == "this one gets deleted")
+        .unwrap();
+    moderator.delete_chat(doomed.id).await.expect("delete");
+
     media.stop().await;
     budi_media.stop().await;
     citra_media.stop().await;
@@ -208,7 +233,15 @@ async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backen
         replay.speakers
     );
     assert!(replay.chapters.iter().any(|c| c.name == "MAYA"));
-    assert!(replay.chat.is_empty());
+    assert_eq!(replay.chat.len(), 1, "{:?}", replay.chat);
+    let said = &replay.chat[0];
+    assert_eq!(said["text"], "great point, Maya");
+    assert_eq!(said["author"]["handle"], "citra");
+    let offset = said["offset_ms"].as_i64().expect("offset_ms");
+    assert!(
+        (0..60_000).contains(&offset),
+        "timed from the recording's start: {offset}"
+    );
     let bytes = maya.download_replay(&room, None).await.expect("download");
     assert_eq!(bytes.len() as u64, replay.bytes);
     let (pcm, tags) = decode_ogg_opus(&bytes).expect("the replay decodes");

@@ -320,6 +320,53 @@ async fn reports(b: Backend) {
         })
         .await;
     assert_eq!(err_code(msg), ErrorCode::NotFound);
+    // A real message: Cat posts, the host deletes it, Bob (in the audience) reports it. The
+    // report keeps the text and the author although the message is gone from the chat.
+    let bob_in = srv.join(&bob, r.id.as_str()).await;
+    speaker
+        .send_chat("buy followers at spam.example")
+        .await
+        .unwrap();
+    let posted = host
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| {
+                r.chat_recent
+                    .iter()
+                    .any(|m| m.text == "buy followers at spam.example")
+            })
+        })
+        .await
+        .unwrap();
+    let posted = posted
+        .room
+        .room
+        .unwrap()
+        .chat_recent
+        .into_iter()
+        .find(|m| m.text == "buy followers at spam.example")
+        .unwrap();
+    host.delete_chat(posted.id).await.unwrap();
+    bob_in
+        .wait_for(PATIENCE, |s| {
+            s.room
+                .room
+                .as_ref()
+                .is_some_and(|r| r.chat_recent.is_empty())
+        })
+        .await
+        .unwrap();
+    let message_report = bob
+        .report(&ReportRequest {
+            kind: ReportKind::Message,
+            handle: None,
+            room: Some(r.id.clone()),
+            message: Some(posted.id.to_string()),
+            reason: ReportReason::Spam,
+            details: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(!message_report.coalesced);
     // Bad input: clear errors, nothing stored.
     let mut long = room_report(&"x".repeat(1001));
     long.kind = ReportKind::Room;
@@ -408,6 +455,32 @@ async fn reports(b: Backend) {
             .map(|u| u.handle.as_str()),
         Some("ann")
     );
+    let messages = root
+        .admin_reports(ReportStatus::Open, Some(ReportKind::Message), None)
+        .await
+        .unwrap();
+    assert_eq!(messages.reports.len(), 1);
+    let m = &messages.reports[0];
+    assert_eq!(m.id, message_report.id);
+    assert_eq!(
+        m.evidence.message_text.as_deref(),
+        Some("buy followers at spam.example")
+    );
+    assert_eq!(
+        m.evidence
+            .message_author
+            .as_ref()
+            .map(|u| u.handle.as_str()),
+        Some("cat")
+    );
+    assert_eq!(
+        m.target_user.as_ref().map(|u| u.handle.as_str()),
+        Some("cat")
+    );
+    assert_eq!(
+        m.target_message.as_deref(),
+        Some(posted.id.to_string().as_str())
+    );
     let about_ann = root.admin_member("ann").await.unwrap();
     assert_eq!(about_ann.reports.len(), 1);
 
@@ -455,7 +528,7 @@ async fn reports(b: Backend) {
     assert_ne!(fresh.id, first.id);
 
     // A flood: new reports past the hourly budget are refused; duplicates stay harmless.
-    let mut filed = 3; // room (resolved), member, room again
+    let mut filed = 4; // room (resolved), member, message, room again
     let mut limited = false;
     for i in 0..12 {
         let target = room(&root, &format!("Target {i}"), RoomKind::Open).await;

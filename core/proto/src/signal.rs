@@ -388,7 +388,7 @@ pub enum RoomEvent {
     },
     ChatSettings {
         settings: ChatSettings,
-        },
+    },
     /// Everyone: recording started (`true`) or stopped, by moderator `by`.
     Recording {
         recording: bool,

@@ -70,10 +70,28 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()>
     result
 }
 
-/// The chat to keep with a replay. Room chat is built elsewhere (issue 16, chat part): its
-/// log is put here when it lands; until then a replay's chat is empty.
-pub fn chat_for_replay(_room: &RoomId) -> Vec<serde_json::Value> {
-    Vec::new()
+/// The chat kept with a replay: the messages posted while the room was recorded (deleted
+/// ones are not kept), each with its time from the start of the recording.
+pub fn chat_for_replay(
+    chat: &[ruang_proto::ChatMessage],
+    started_wall_ms: Option<i64>,
+) -> Vec<serde_json::Value> {
+    let Some(start) = started_wall_ms else {
+        return Vec::new();
+    };
+    chat.iter()
+        .filter(|m| m.at >= start)
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id,
+                "author": m.author,
+                "text": m.text,
+                "links": m.links,
+                "at": m.at,
+                "offset_ms": m.at - start,
+            })
+        })
+        .collect()
 }
 
 /// Counters for `/metrics`.
@@ -188,6 +206,8 @@ impl Replays {
         let mut task = Task::new(before);
         let mut file: Option<std::fs::File> = None;
         let mut every = tokio::time::interval(TICK);
+        // The room's chat as it ended, for the replay.
+        let mut chat = Vec::new();
         loop {
             tokio::select! {
                 p = rx.recv() => {
@@ -210,6 +230,9 @@ impl Replays {
                             if !live.recorder.recording() {
                                 task.pause(Instant::now());
                             }
+                            if live.ended() {
+                                chat = live.chat_log();
+                            }
                             live.ended()
                         }
                     };
@@ -230,7 +253,8 @@ impl Replays {
         self.flush(&spool_path, &mut file, &mut task);
         drop(file);
         if spool_path.exists() {
-            self.finish(&id, &spool_path).await;
+            let chat = chat_for_replay(&chat, task.started_wall_ms);
+            self.finish(&id, &spool_path, chat).await;
         }
         tracing::info!(room = %id, "recorder stopped");
     }
@@ -269,7 +293,7 @@ impl Replays {
     }
 
     /// The room ended: mix its spool into the replay.
-    async fn finish(&self, id: &RoomId, spool_path: &Path) {
+    async fn finish(&self, id: &RoomId, spool_path: &Path, chat: Vec<serde_json::Value>) {
         let (room, ended) = match self.store.room_record(id).await {
             Ok(Some(r)) => r,
             Ok(None) => return,
@@ -317,7 +341,7 @@ impl Replays {
         let meta = serde_json::json!({
             "speakers": mixed.spans,
             "chapters": mixed.chapters,
-            "chat": chat_for_replay(id),
+            "chat": chat,
         });
         if let Err(e) = self
             .store

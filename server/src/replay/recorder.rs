@@ -111,6 +111,8 @@ pub struct Task {
     /// pause is left out of the replay).
     pub elapsed_before_ms: u64,
     pub active_since: Option<Instant>,
+    /// Wall-clock time (ms) of the first recorded packet: the replay's chat is timed from it.
+    pub started_wall_ms: Option<i64>,
     pub packets_spooled: u64,
 }
 
@@ -122,6 +124,7 @@ impl Task {
             speakers: HashMap::new(),
             elapsed_before_ms,
             active_since: None,
+            started_wall_ms: None,
             packets_spooled: 0,
         }
     }
@@ -137,6 +140,8 @@ impl Task {
             self.ring.pop_front();
         }
         if recording {
+            self.started_wall_ms
+                .get_or_insert_with(|| crate::store::now_ms() - p.at.elapsed().as_millis() as i64);
             let since = *self.active_since.get_or_insert(p.at);
             let t =
                 self.elapsed_before_ms + p.at.saturating_duration_since(since).as_millis() as u64;

@@ -363,11 +363,15 @@ impl LiveRoom {
         Some((self.dispatch(fx), conn))
     }
 
-    /// The text and author of chat message `msg` of this room, for a report's evidence.
-    /// Room chat is built separately: until it is connected here, no message is known.
+    /// The text and author of chat message `msg` of this room, for a report's evidence:
+    /// any message the room still keeps (the last 500), even one a moderator deleted.
     pub fn message_evidence(&self, msg: &str) -> Option<MessageEvidence> {
-        let _ = msg;
-        None
+        let id: u64 = msg.trim_start_matches('#').parse().ok()?;
+        let entry = self.chat_message(id)?;
+        Some(MessageEvidence {
+            author: entry.message.author,
+            text: entry.message.text,
+        })
     }
 
     fn tick(&self, now: i64) {

@@ -86,6 +86,8 @@ mod tests {
             listener_count: 3,
             viewer_inside: inside,
             viewer_removed: false,
+            recording: false,
+            clips: false,
         }
     }
 
