@@ -378,4 +378,55 @@ mod tests {
         ));
         assert!(s.state().hands().is_empty());
     }
+
+    #[test]
+    fn chat_and_reactions_apply_to_the_snapshot() {
+        use ruang_proto::{ChatMessage, ChatMode, ChatSettings, Reaction, ReactionBurst};
+        let mut s = RoomStore::default();
+        s.apply(&welcome(p("me", Role::Listener)));
+        let msg = |id: u64| ChatMessage {
+            id,
+            author: p("a", Role::Listener).user,
+            text: format!("m{id}"),
+            at: id as i64,
+            links: vec![],
+        };
+        for id in 1..=3 {
+            s.apply(&delta(id, RoomEvent::ChatMessage { message: msg(id) }));
+        }
+        s.apply(&delta(4, RoomEvent::ChatDeleted { id: 2 }));
+        let room = s.state().room.clone().unwrap();
+        let ids: Vec<u64> = room.chat_recent.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![1, 3]);
+        let settings = ChatSettings {
+            mode: ChatMode::Off,
+            slow_seconds: 5,
+        };
+        s.apply(&delta(5, RoomEvent::ChatSettings { settings }));
+        s.apply(&delta(6, RoomEvent::ReactionsEnabled { enabled: false }));
+        let burst = ReactionBurst {
+            reaction: Reaction::Clap,
+            to: None,
+            count: 9,
+        };
+        s.apply(&delta(
+            7,
+            RoomEvent::Reactions {
+                bursts: vec![burst.clone()],
+            },
+        ));
+        let st = s.state();
+        let room = st.room.as_ref().unwrap();
+        assert_eq!(room.chat, settings);
+        assert!(!room.reactions_enabled);
+        assert_eq!(st.reactions, vec![burst]);
+        assert_eq!(st.reaction_bursts, 1);
+        // The client keeps a bounded list and says older ones exist.
+        for id in 8..(8 + CLIENT_CHAT_KEEP as u64) {
+            s.apply(&delta(id, RoomEvent::ChatMessage { message: msg(id) }));
+        }
+        let room = s.state().room.clone().unwrap();
+        assert_eq!(room.chat_recent.len(), CLIENT_CHAT_KEEP);
+        assert!(room.chat_more);
+    }
 }
