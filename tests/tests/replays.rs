@@ -104,12 +104,44 @@ fn tone_share(x: &[i16], freq: f64) -> f64 {
     2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (n * energy)
 }
 
+/// RMS of each 20 ms frame.
+fn envelope(x: &[i16]) -> Vec<f64> {
+    x.chunks(960).map(rms).collect()
+}
+
+/// Where `part` starts in `output` (samples): the best match of the 20 ms energy
+/// envelopes, refined on the waveform within ±20 ms.
+fn locate(part: &[i16], output: &[i16]) -> isize {
+    let (a, b) = (envelope(part), envelope(output));
+    let mut best = (0usize, f64::NEG_INFINITY);
+    for k in 0..=b.len().saturating_sub(a.len()) {
+        let w = &b[k..k + a.len()];
+        let (ma, mw) = (
+            a.iter().sum::<f64>() / a.len() as f64,
+            w.iter().sum::<f64>() / w.len() as f64,
+        );
+        let (mut num, mut da, mut dw) = (0.0, 0.0, 0.0);
+        for (x, y) in a.iter().zip(w) {
+            num += (x - ma) * (y - mw);
+            da += (x - ma).powi(2);
+            dw += (y - mw).powi(2);
+        }
+        let c = num / (da * dw).sqrt().max(1e-12);
+        if c > best.1 {
+            best = (k, c);
+        }
+    }
+    let coarse = (best.0 * 960) as isize;
+    let head = &part[..part.len().min(SR / 4)];
+    best_alignment(head, output, (coarse - 960).max(0), coarse + 960).lag
+}
+
 /// Correlation of each 250 ms chunk of `part` (placed at `at` in the reference) with the
-/// output, each aligned within ±60 ms of `lag + at` (the recorder places packets on a 20 ms
+/// output, each aligned within ±40 ms of `lag + at` (the recorder places packets on a 20 ms
 /// grid by arrival time, so a late burst may shift a frame).
 fn chunk_correlations(part: &[i16], output: &[i16], lag: isize) -> Vec<f64> {
     let chunk = SR / 4;
-    let slack = (SR * 60 / 1000) as isize;
+    let slack = (SR * 40 / 1000) as isize;
     part.chunks_exact(chunk)
         .enumerate()
         .map(|(i, c)| {
@@ -219,10 +251,10 @@ async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backen
     );
 
     // Where Maya's first part sits in the replay, then each part chunk by chunk.
-    let first = best_alignment(&a, &pcm, 0, (SR * 2) as isize);
-    eprintln!("replay alignment {first:?}, {} samples", pcm.len());
-    let ca = chunk_correlations(&a, &pcm, first.lag);
-    let cb = chunk_correlations(&b, &pcm, first.lag + (SR * 5) as isize);
+    let first = locate(&a, &pcm);
+    eprintln!("replay: Maya at {first}, {} samples", pcm.len());
+    let ca = chunk_correlations(&a, &pcm, first);
+    let cb = chunk_correlations(&b, &pcm, first + (SR * 5) as isize);
     eprintln!("chunk correlations: {ca:.2?} {cb:.2?}");
     let good = ca.iter().chain(&cb).filter(|&&c| c >= 0.85).count();
     assert!(
@@ -230,13 +262,14 @@ async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backen
         "Maya's voice is in the replay"
     );
     // The 3 s between: the muted speaker and the listener "spoke" all along; silence.
-    let gap_start = first.lag as usize + SR * 2 + SR / 4;
+    let gap_start = first as usize + SR * 2 + SR / 4;
     let gap = &pcm[gap_start..gap_start + SR * 5 / 2];
     assert!(
-        rms(gap) < 30.0,
+        rms(gap) < 0.001,
         "silence between Maya's parts: rms {}",
         rms(gap)
     );
+    assert!(rms(&pcm[first as usize..first as usize + SR * 2]) > 0.01);
     assert!(
         tone_share(&pcm, 1_000.0) < 0.01,
         "the forced 1 kHz tone is nowhere in the replay"
@@ -360,7 +393,7 @@ async fn access_range_and_delete(backend: Backend) {
         "bytes=0-1,4-5",
         "pages=1-2",
         "bytes=--1",
-        "\u{1}",
+        "bytes=0-x",
     ] {
         let r = get(Some(junk)).await.unwrap();
         assert_eq!(r.status(), 200, "{junk:?}");
@@ -448,7 +481,7 @@ async fn clips_and_recording_commands(backend: Backend) {
             .unwrap(),
     )
     .unwrap();
-    assert!(rms(&pcm) > 100.0, "the clip has the host's voice");
+    assert!(rms(&pcm) > 0.01, "the clip has the host's voice");
     // Rate limit: three a minute per member.
     maya.clip(&room).await.unwrap();
     maya.clip(&room).await.unwrap();

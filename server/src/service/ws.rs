@@ -59,6 +59,7 @@ const CLIENT_TYPES: &[&str] = &[
     "make_moderator",
     "remove",
     "set_hands_enabled",
+    "set_recording",
     "end_room",
     "leave",
     "sync",
