@@ -8,12 +8,13 @@
 use ruang_client::media::ruang_media;
 use ruang_client::media::{MediaOptions, MediaSession};
 use ruang_client::{ApiClient, ClientError, RoomSession};
-use ruang_media::analysis::{best_alignment, rms};
+use ruang_media::analysis::rms;
 use ruang_media::device::Source;
 use ruang_media::signal::speech_like;
 use ruang_proto::{CreateRoomRequest, ErrorCode, Replay, RoomKind};
 use ruang_server::replay::mix::decode_ogg_opus;
 use ruang_tests::media::{device, forcing_tone};
+use ruang_tests::replay::tone_share;
 use ruang_tests::{backends, Backend, TestServer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -85,73 +86,16 @@ async fn invite_up(moderator: &RoomSession, speaker: &RoomSession) -> bool {
     recording
 }
 
-/// Share of `x`'s energy at `freq` (Goertzel).
-fn tone_share(x: &[i16], freq: f64) -> f64 {
-    let n = x.len() as f64;
-    let w = 2.0 * std::f64::consts::PI * freq / SR as f64;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
-    for &v in x {
-        let v = f64::from(v) / 32768.0;
-        energy += v * v;
-        let s0 = v + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    if energy <= 0.0 {
-        return 0.0;
-    }
-    2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (n * energy)
-}
-
-/// RMS of each 20 ms frame.
-fn envelope(x: &[i16]) -> Vec<f64> {
-    x.chunks(960).map(rms).collect()
-}
-
-/// Where `part` starts in `output` (samples): the best match of the 20 ms energy
-/// envelopes, refined on the waveform within ±20 ms.
-fn locate(part: &[i16], output: &[i16]) -> isize {
-    let (a, b) = (envelope(part), envelope(output));
-    let mut best = (0usize, f64::NEG_INFINITY);
-    for k in 0..=b.len().saturating_sub(a.len()) {
-        let w = &b[k..k + a.len()];
-        let (ma, mw) = (
-            a.iter().sum::<f64>() / a.len() as f64,
-            w.iter().sum::<f64>() / w.len() as f64,
-        );
-        let (mut num, mut da, mut dw) = (0.0, 0.0, 0.0);
-        for (x, y) in a.iter().zip(w) {
-            num += (x - ma) * (y - mw);
-            da += (x - ma).powi(2);
-            dw += (y - mw).powi(2);
-        }
-        let c = num / (da * dw).sqrt().max(1e-12);
-        if c > best.1 {
-            best = (k, c);
-        }
-    }
-    let coarse = (best.0 * 960) as isize;
-    let head = &part[..part.len().min(SR / 4)];
-    best_alignment(head, output, (coarse - 960).max(0), coarse + 960).lag
-}
-
-/// Correlation of each 250 ms chunk of `part` (placed at `at` in the reference) with the
-/// output, each aligned within ±40 ms of `lag + at` (the recorder places packets on a 20 ms
-/// grid by arrival time, so a late burst may shift a frame).
+/// Correlations of the chunks of `part` at `lag` in `output` (see `ruang_tests::replay`).
 fn chunk_correlations(part: &[i16], output: &[i16], lag: isize) -> Vec<f64> {
-    let chunk = SR / 4;
-    let slack = (SR * 40 / 1000) as isize;
-    part.chunks_exact(chunk)
-        .enumerate()
-        .map(|(i, c)| {
-            let base = lag + (i * chunk) as isize;
-            if base - slack < 0 || (base as usize) + chunk > output.len() {
-                return 0.0;
-            }
-            best_alignment(c, output, base - slack, base + slack).correlation
-        })
+    ruang_tests::replay::chunk_correlations(part, output, lag)
+        .into_iter()
+        .map(|(c, _)| c)
         .collect()
+}
+
+fn locate(part: &[i16], output: &[i16]) -> isize {
+    ruang_tests::replay::locate(part, output).0
 }
 
 async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backend: Backend) {
