@@ -33,6 +33,14 @@ pub enum RoomAction {
     },
     /// Show one room.
     Show { id: String },
+    /// End a room you moderate (a recorded room's replay is made then).
+    End { id: String },
+    /// Start (or with --off stop) recording a room you moderate; everyone is told.
+    Record {
+        id: String,
+        #[arg(long)]
+        off: bool,
+    },
     /// Let a member into a closed room you moderate.
     Grant {
         id: String,
@@ -180,6 +188,8 @@ pub async fn room(remote: &Remote, action: RoomAction) -> Result<()> {
             }
         }
         RoomAction::Grant { id, handle } => c.grant_access(&id, &handle).await?,
+        RoomAction::End { id } => crate::replay::end_room(remote, &id).await?,
+        RoomAction::Record { id, off } => crate::replay::set_recording(remote, &id, !off).await?,
     }
     Ok(())
 }

@@ -87,7 +87,11 @@ pub async fn bot(remote: &Remote, action: BotAction) -> Result<()> {
     }
 }
 
-async fn join(remote: &Remote, room: &str, link_token: Option<String>) -> Result<RoomSession> {
+pub(crate) async fn join(
+    remote: &Remote,
+    room: &str,
+    link_token: Option<String>,
+) -> Result<RoomSession> {
     let api = authed(remote)?;
     let token = api
         .token()

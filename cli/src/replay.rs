@@ -100,3 +100,24 @@ pub async fn clip(remote: &Remote, room: &str) -> Result<()> {
     emit!("{}", clip.url);
     Ok(())
 }
+
+/// `ruang room end ID`: joins and ends the room (moderators).
+pub async fn end_room(remote: &Remote, room: &str) -> Result<()> {
+    let (id, key) = room_ref(room);
+    let session = crate::bot::join(remote, &id, key).await?;
+    session.end_room().await.context("cannot end the room")?;
+    emit!("ended");
+    Ok(())
+}
+
+/// `ruang room record ID [--off]`: starts or stops recording (moderators).
+pub async fn set_recording(remote: &Remote, room: &str, on: bool) -> Result<()> {
+    let (id, key) = room_ref(room);
+    let session = crate::bot::join(remote, &id, key).await?;
+    session
+        .set_recording(on)
+        .await
+        .context("cannot change recording")?;
+    emit!("{}", if on { "recording" } else { "not recording" });
+    Ok(())
+}

@@ -105,6 +105,7 @@
     $('listeners').textContent = room.counts.listeners;
     handRaised = room.your_hand_raised;
     handsEnabled = room.hands_enabled;
+    renderRecording(!!room.recording);
     showInvite(room.invited_to_speak ? null : false);
     setMine(room.you.role, room.you.muted);
     renderSpeaking();
@@ -124,9 +125,18 @@
   function showInvite(by) {
     inviteBox.hidden = by === false;
     if (by !== false) {
-      $('invite-text').textContent = (by ? by.name : 'A host') + ' invited you to speak.';
+      $('invite-text').textContent = (by ? by.name : 'A host') + ' invited you to speak.' +
+        (recording ? ' This room is being recorded.' : '');
       $('accept').focus();
     }
+  }
+
+  // Recorded rooms: a badge, and the invitation to speak says so.
+  let recording = false;
+  function renderRecording(on) {
+    recording = on;
+    const badge = $('recording');
+    if (badge) badge.hidden = !on;
   }
 
   function renderSpeaking() {
@@ -290,6 +300,9 @@
       case 'hands_enabled':
         handsEnabled = ev.enabled;
         renderHand();
+        break;
+      case 'recording':
+        renderRecording(ev.recording);
         break;
       case 'levels':
         ev.levels.forEach((l) => levels.set(l.user, l.level));

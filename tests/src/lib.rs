@@ -3,6 +3,7 @@
 //! `RUANG_TEST_POSTGRES_URL`), and makes real clients.
 
 pub mod media;
+pub mod replay;
 pub mod ws;
 
 /// The impairment relay of `ruang bench latency` (random loss and jitter on RTP/RTCP between

@@ -8,12 +8,13 @@
 use ruang_client::media::ruang_media;
 use ruang_client::media::{MediaOptions, MediaSession};
 use ruang_client::{ApiClient, ClientError, RoomSession};
-use ruang_media::analysis::{best_alignment, rms};
+use ruang_media::analysis::rms;
 use ruang_media::device::Source;
 use ruang_media::signal::speech_like;
 use ruang_proto::{CreateRoomRequest, ErrorCode, Replay, RoomKind};
 use ruang_server::replay::mix::decode_ogg_opus;
 use ruang_tests::media::{device, forcing_tone};
+use ruang_tests::replay::tone_share;
 use ruang_tests::{backends, Backend, TestServer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -85,41 +86,16 @@ async fn invite_up(moderator: &RoomSession, speaker: &RoomSession) -> bool {
     recording
 }
 
-/// Share of `x`'s energy at `freq` (Goertzel).
-fn tone_share(x: &[i16], freq: f64) -> f64 {
-    let n = x.len() as f64;
-    let w = 2.0 * std::f64::consts::PI * freq / SR as f64;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
-    for &v in x {
-        let v = f64::from(v) / 32768.0;
-        energy += v * v;
-        let s0 = v + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    if energy <= 0.0 {
-        return 0.0;
-    }
-    2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (n * energy)
+/// Correlations of the chunks of `part` at `lag` in `output` (see `ruang_tests::replay`).
+fn chunk_correlations(part: &[i16], output: &[i16], lag: isize) -> Vec<f64> {
+    ruang_tests::replay::chunk_correlations(part, output, lag)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
 }
 
-/// Correlation of each 250 ms chunk of `part` (placed at `at` in the reference) with the
-/// output, each aligned within ±60 ms of `lag + at` (the recorder places packets on a 20 ms
-/// grid by arrival time, so a late burst may shift a frame).
-fn chunk_correlations(part: &[i16], output: &[i16], lag: isize) -> Vec<f64> {
-    let chunk = SR / 4;
-    let slack = (SR * 60 / 1000) as isize;
-    part.chunks_exact(chunk)
-        .enumerate()
-        .map(|(i, c)| {
-            let base = lag + (i * chunk) as isize;
-            if base - slack < 0 || (base as usize) + chunk > output.len() {
-                return 0.0;
-            }
-            best_alignment(c, output, base - slack, base + slack).correlation
-        })
-        .collect()
+fn locate(part: &[i16], output: &[i16]) -> isize {
+    ruang_tests::replay::locate(part, output).0
 }
 
 async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backend: Backend) {
@@ -181,15 +157,12 @@ async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backen
         .await
         .unwrap();
     let (clip_pcm, _) = decode_ogg_opus(&clip_bytes).expect("the clip decodes");
-    let al = best_alignment(
-        &b,
-        &clip_pcm,
-        0,
-        clip_pcm.len().saturating_sub(b.len()) as isize,
-    );
+    let at = locate(&b, &clip_pcm);
+    let cc = chunk_correlations(&b, &clip_pcm, at);
+    eprintln!("clip: Maya's last 2 s at {at}: {cc:.2?}");
     assert!(
-        al.correlation > 0.8,
-        "the clip ends with Maya's last 2 s: {al:?}"
+        cc.iter().filter(|&&c| c >= 0.85).count() + 1 >= cc.len(),
+        "the clip holds Maya's last 2 s: {cc:.2?}"
     );
 
     // A chat message while recording goes into the replay; a deleted one does not.
@@ -252,10 +225,10 @@ async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backen
     );
 
     // Where Maya's first part sits in the replay, then each part chunk by chunk.
-    let first = best_alignment(&a, &pcm, 0, (SR * 2) as isize);
-    eprintln!("replay alignment {first:?}, {} samples", pcm.len());
-    let ca = chunk_correlations(&a, &pcm, first.lag);
-    let cb = chunk_correlations(&b, &pcm, first.lag + (SR * 5) as isize);
+    let first = locate(&a, &pcm);
+    eprintln!("replay: Maya at {first}, {} samples", pcm.len());
+    let ca = chunk_correlations(&a, &pcm, first);
+    let cb = chunk_correlations(&b, &pcm, first + (SR * 5) as isize);
     eprintln!("chunk correlations: {ca:.2?} {cb:.2?}");
     let good = ca.iter().chain(&cb).filter(|&&c| c >= 0.85).count();
     assert!(
@@ -263,13 +236,14 @@ async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backen
         "Maya's voice is in the replay"
     );
     // The 3 s between: the muted speaker and the listener "spoke" all along; silence.
-    let gap_start = first.lag as usize + SR * 2 + SR / 4;
+    let gap_start = first as usize + SR * 2 + SR / 4;
     let gap = &pcm[gap_start..gap_start + SR * 5 / 2];
     assert!(
-        rms(gap) < 30.0,
+        rms(gap) < 0.001,
         "silence between Maya's parts: rms {}",
         rms(gap)
     );
+    assert!(rms(&pcm[first as usize..first as usize + SR * 2]) > 0.01);
     assert!(
         tone_share(&pcm, 1_000.0) < 0.01,
         "the forced 1 kHz tone is nowhere in the replay"
@@ -393,7 +367,7 @@ async fn access_range_and_delete(backend: Backend) {
         "bytes=0-1,4-5",
         "pages=1-2",
         "bytes=--1",
-        "\u{1}",
+        "bytes=0-x",
     ] {
         let r = get(Some(junk)).await.unwrap();
         assert_eq!(r.status(), 200, "{junk:?}");
@@ -481,7 +455,7 @@ async fn clips_and_recording_commands(backend: Backend) {
             .unwrap(),
     )
     .unwrap();
-    assert!(rms(&pcm) > 100.0, "the clip has the host's voice");
+    assert!(rms(&pcm) > 0.01, "the clip has the host's voice");
     // Rate limit: three a minute per member.
     maya.clip(&room).await.unwrap();
     maya.clip(&room).await.unwrap();

@@ -12,6 +12,8 @@
 //! spool is mixed on a blocking thread; the file is written to a temporary name and renamed
 //! (never half-written), then the replay's row is stored.
 
+#[cfg(test)]
+mod bench_tests;
 pub mod mix;
 pub mod ogg;
 pub mod recorder;

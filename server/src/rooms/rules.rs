@@ -1046,3 +1046,7 @@ pub fn guest_summary(id: &UserId) -> UserSummary {
 #[cfg(test)]
 #[path = "rules_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "rules_recording_tests.rs"]
+mod recording_tests;

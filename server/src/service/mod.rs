@@ -121,6 +121,7 @@ impl AppState {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // the server's parts, each built in `Server::start`
     pub fn new(
         store: Store,
         registry: Arc<Registry>,

@@ -338,6 +338,7 @@ pub async fn room(
     let body = format!(
         "<div id=\"room\" data-room=\"{id}\" data-link-token=\"{token}\" data-listen=\"{listen}\">
 <p class=\"live\"><span class=\"dot\" aria-hidden=\"true\"></span>Live audio room</p>
+<p id=\"recording\" class=\"recording\"{recording_hidden}>Recording: this room is being recorded</p>
 <h1 id=\"title\">{title}</h1>
 <section aria-labelledby=\"stage-heading\">
 <h2 id=\"stage-heading\">On stage</h2>
@@ -366,6 +367,7 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
         token = escape(&token),
         listen = u8::from(listen),
         title = escape(&view.title),
+        recording_hidden = if view.recording { "" } else { " hidden" },
         listeners = view.listener_count,
         url = escape(&url),
         app_url = escape(&app_url),

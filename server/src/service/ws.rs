@@ -60,6 +60,7 @@ const CLIENT_TYPES: &[&str] = &[
     "make_moderator",
     "remove",
     "set_hands_enabled",
+    "set_recording",
     "end_room",
     "leave",
     "sync",
