@@ -11,6 +11,7 @@
 //! The server sees key packages, commits and welcomes as opaque bytes; none of them lets it
 //! derive a media key.
 
+pub mod cost;
 mod device;
 mod error;
 mod group;
@@ -19,7 +20,7 @@ mod policy;
 
 pub use device::Device;
 pub use error::E2eeError;
-pub use group::{Handshake, Processed, RoomGroup};
+pub use group::{GroupMember, Handshake, Processed, RoomGroup};
 pub use media::{MediaCrypto, SENDER_INDEX_BITS};
 pub use policy::{Change, RekeyPolicy};
 
