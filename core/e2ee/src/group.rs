@@ -7,7 +7,8 @@
 
 use crate::device::{fingerprint, identity_of, parse_key_package, to_bytes, Device};
 use crate::error::{crypto, refused, E2eeError};
-use crate::MLS_CIPHERSUITE;
+use crate::media::EpochKey;
+use crate::{MLS_CIPHERSUITE, SFRAME_SUITE};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use sha2::{Digest, Sha256};
@@ -250,17 +251,20 @@ impl RoomGroup {
     }
 
     /// The epoch's SFrame base key (RFC 9605 §5.2: `MLS-Exporter("SFrame 1.0 Base Key", "",
-    /// AEAD.Nk)`).
-    pub(crate) fn sframe_base_key(
-        &self,
-        device: &Device,
-        len: usize,
-    ) -> Result<Vec<u8>, E2eeError> {
+    /// AEAD.Nk)`) with this device's index, for [`crate::MediaCrypto::install_key`].
+    pub fn epoch_key(&self, device: &Device) -> Result<EpochKey, E2eeError> {
         if !self.is_member() {
             return Err(E2eeError::NotMember);
         }
-        self.group
-            .export_secret(device.provider.crypto(), "SFrame 1.0 Base Key", b"", len)
-            .map_err(crypto)
+        let base = self
+            .group
+            .export_secret(
+                device.provider.crypto(),
+                "SFrame 1.0 Base Key",
+                b"",
+                SFRAME_SUITE.key_len(),
+            )
+            .map_err(crypto)?;
+        EpochKey::new(self.epoch(), self.own_index(), &base)
     }
 }

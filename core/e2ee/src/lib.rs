@@ -21,7 +21,7 @@ mod policy;
 pub use device::Device;
 pub use error::E2eeError;
 pub use group::{GroupMember, Handshake, Processed, RoomGroup};
-pub use media::{MediaCrypto, SENDER_INDEX_BITS};
+pub use media::{EpochKey, MediaCrypto, SENDER_INDEX_BITS};
 pub use policy::{Change, RekeyPolicy};
 
 /// The MLS cipher suite of every room: X25519 key agreement, AES-128-GCM, SHA-256, Ed25519

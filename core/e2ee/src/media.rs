@@ -29,13 +29,53 @@ fn bit_range() -> MlsKeyIdBitRange {
     MlsKeyIdBitRange::new(EPOCH_BITS, SENDER_INDEX_BITS)
 }
 
+/// One epoch's key material for the media path: what the signalling side hands to the audio
+/// engine (plain data, no heap, so handing it over allocates nothing on the engine thread).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct EpochKey {
+    pub epoch: u64,
+    /// This device's leaf index (its frames' key id).
+    pub own_index: u32,
+    base_key: [u8; 32],
+    len: usize,
+}
+
+impl std::fmt::Debug for EpochKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochKey")
+            .field("epoch", &self.epoch)
+            .field("own_index", &self.own_index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EpochKey {
+    pub(crate) fn new(epoch: u64, own_index: u32, base: &[u8]) -> Result<Self, E2eeError> {
+        let mut base_key = [0u8; 32];
+        if base.len() > base_key.len() {
+            return Err(E2eeError::Crypto("base key too long".into()));
+        }
+        base_key[..base.len()].copy_from_slice(base);
+        Ok(EpochKey {
+            epoch,
+            own_index,
+            base_key,
+            len: base.len(),
+        })
+    }
+
+    fn base(&self) -> &[u8] {
+        &self.base_key[..self.len]
+    }
+}
+
 /// A device's media encryption state for one room.
 pub struct MediaCrypto {
     own_index: u32,
     send: Option<EncryptionKey>,
     counter: MonotonicCounter,
-    /// `(epoch, base key)`, newest last.
-    epochs: VecDeque<(u64, Vec<u8>)>,
+    /// Epoch keys, newest last.
+    epochs: VecDeque<EpochKey>,
     recv: HashMap<KeyId, DecryptionKey>,
     replay: ReplayAttackProtectionStore,
 }
@@ -60,23 +100,36 @@ impl MediaCrypto {
 
     /// Takes the group's current epoch: a new send key, and receive keys for it.
     pub fn install(&mut self, group: &RoomGroup, device: &Device) -> Result<(), E2eeError> {
-        let epoch = group.epoch();
-        if self.epochs.back().is_some_and(|(e, _)| *e == epoch) {
-            return Ok(());
+        self.install_key(&group.epoch_key(device)?)
+    }
+
+    /// Takes an epoch key exported with [`RoomGroup::epoch_key`] (possibly on another
+    /// thread). An epoch already installed is ignored; an older one is refused.
+    pub fn install_key(&mut self, key: &EpochKey) -> Result<(), E2eeError> {
+        if let Some(newest) = self.epochs.back() {
+            if key.epoch <= newest.epoch {
+                return if key.epoch == newest.epoch {
+                    Ok(())
+                } else {
+                    Err(E2eeError::Frame("an older epoch"))
+                };
+            }
         }
-        let base = group.sframe_base_key(device, SFRAME_SUITE.key_len())?;
-        self.own_index = group.own_index();
-        let kid = key_id(self.own_index, epoch)?;
+        self.own_index = key.own_index;
+        let kid = key_id(self.own_index, key.epoch)?;
         self.send = Some(
-            EncryptionKey::derive_from(SFRAME_SUITE, kid, &base)
+            EncryptionKey::derive_from(SFRAME_SUITE, kid, key.base())
                 .map_err(|_| E2eeError::Crypto("deriving the send key".into()))?,
         );
         self.counter = MonotonicCounter::default();
-        self.epochs.push_back((epoch, base));
+        self.epochs.push_back(*key);
         while self.epochs.len() > KEPT_EPOCHS {
             self.epochs.pop_front();
         }
-        let kept: Vec<u64> = self.epochs.iter().map(|(e, _)| lsb(*e)).collect();
+        let mut kept = [u64::MAX; KEPT_EPOCHS];
+        for (slot, k) in kept.iter_mut().zip(self.epochs.iter()) {
+            *slot = lsb(k.epoch);
+        }
         let keep = |kid: KeyId| kept.contains(&MlsKeyId::from_key_id(kid, bit_range()).epoch_lsb());
         self.recv.retain(|kid, _| keep(*kid));
         self.replay.retain(keep);
@@ -93,7 +146,7 @@ impl MediaCrypto {
 
     /// The epoch frames are sent with, if any.
     pub fn epoch(&self) -> Option<u64> {
-        self.epochs.back().map(|(e, _)| *e)
+        self.epochs.back().map(|k| k.epoch)
     }
 
     /// Encrypts one Opus frame into `out` (SFrame header, ciphertext, tag).
@@ -123,8 +176,8 @@ impl MediaCrypto {
                 .epochs
                 .iter()
                 .rev()
-                .find(|(e, _)| lsb(*e) == mls.epoch_lsb())
-                .map(|(_, b)| b)
+                .find(|k| lsb(k.epoch) == mls.epoch_lsb())
+                .map(EpochKey::base)
                 .ok_or(E2eeError::Frame("key of an unknown epoch"))?;
             let key = DecryptionKey::derive_from(SFRAME_SUITE, kid, base)
                 .map_err(|_| E2eeError::Frame("unknown key id"))?;
