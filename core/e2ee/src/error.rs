@@ -16,6 +16,9 @@ pub enum E2eeError {
     /// A media frame that does not decrypt: unknown key id, old epoch, replay, forgery.
     #[error("frame dropped: {0}")]
     Frame(&'static str),
+    /// A frame already received (a replay, or the RED copy of a frame that arrived).
+    #[error("frame already received")]
+    Replayed,
     /// An internal failure of the crypto provider.
     #[error("crypto: {0}")]
     Crypto(String),

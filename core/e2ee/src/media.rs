@@ -185,7 +185,10 @@ impl MediaCrypto {
         }
         let media = view
             .validated_decrypt_into(&self.recv, out, &mut self.replay)
-            .map_err(|_| E2eeError::Frame("does not authenticate or replayed"))?;
+            .map_err(|e| match e {
+                sframe::error::SframeError::FrameValidationFailed(_) => E2eeError::Replayed,
+                _ => E2eeError::Frame("does not authenticate"),
+            })?;
         let len = media.payload().len();
         let start = out.len() - len;
         out.drain(..start);
