@@ -7,6 +7,7 @@
 
 mod analysis;
 mod device;
+mod e2ee;
 mod relay;
 mod soak;
 mod stoi;
@@ -39,6 +40,9 @@ pub enum BenchAction {
     /// optionally losing packets at random (concealed by Opus PLC, or rebuilt from the next
     /// packet's in-band FEC with `--fec`).
     Codec(CodecArgs),
+    /// What an end-to-end encrypted room costs: SFrame per frame, MLS handshakes at given
+    /// room sizes.
+    E2ee(e2ee::E2eeArgs),
 }
 
 #[derive(clap::Args)]
@@ -131,6 +135,7 @@ pub async fn bench(action: BenchAction) -> Result<()> {
         BenchAction::Latency(args) => latency(args).await,
         BenchAction::Soak(args) => soak::soak(args).await,
         BenchAction::Codec(args) => codec(args),
+        BenchAction::E2ee(args) => e2ee::e2ee(args),
     }
 }
 

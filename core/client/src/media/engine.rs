@@ -153,6 +153,9 @@ pub(crate) struct Engine {
     pub min_loss_hint: u8,
     /// Earlier frames in each RED packet: `None` follows the reported loss.
     pub red_redundancy: Option<usize>,
+    /// End-to-end encryption (an encrypted room): frames are sealed before RTP and opened
+    /// before the jitter buffer.
+    pub e2ee: Option<super::e2ee::EngineCrypto>,
 }
 
 impl Engine {
@@ -202,6 +205,10 @@ impl Engine {
                 red.reset();
             }
 
+            if let Some(e) = &mut self.e2ee {
+                e.take_keys();
+            }
+
             // Network → jitter buffers.
             let red_pt = transport.as_ref().and_then(|t| t.red_payload_type());
             while let Ok(pkt) = self.incoming.try_recv() {
@@ -234,11 +241,14 @@ impl Engine {
                     payload: &pkt.payload,
                     arrival_ms,
                 };
-                let pushed = if red_pt == Some(pkt.payload_type) {
+                let is_red = red_pt == Some(pkt.payload_type);
+                if is_red {
                     local.red_packets_received += 1;
-                    self.receive.push_red(SpeakerId(pkt.ssrc), rtp)
-                } else {
-                    self.receive.push(SpeakerId(pkt.ssrc), rtp)
+                }
+                let pushed = match &mut self.e2ee {
+                    Some(e) => e.push(&mut self.receive, SpeakerId(pkt.ssrc), rtp, is_red),
+                    None if is_red => self.receive.push_red(SpeakerId(pkt.ssrc), rtp),
+                    None => self.receive.push(SpeakerId(pkt.ssrc), rtp),
                 };
                 if let Err(e) = pushed {
                     tracing::debug!(error = %e, "receive pipeline refused a packet");
@@ -286,6 +296,15 @@ impl Engine {
                             if !self.shared.may_send() {
                                 continue;
                             }
+                            // In an encrypted room only ciphertext leaves (nothing before
+                            // the first key).
+                            let frame_payload = match &mut self.e2ee {
+                                Some(e) => match e.seal(packet.payload) {
+                                    Some(sealed) => sealed,
+                                    None => continue,
+                                },
+                                None => packet.payload,
+                            };
                             if let Some(t) = &transport {
                                 let mut out = self.recycled.try_recv().unwrap_or_else(|_| {
                                     Box::new(OutgoingRtp {
@@ -310,18 +329,18 @@ impl Engine {
                                     red.encode(
                                         packet.seq,
                                         packet.ts,
-                                        packet.payload,
+                                        frame_payload,
                                         redundancy,
                                         &mut out.payload,
                                     )
                                 } else {
-                                    red.remember(packet.seq, packet.ts, packet.payload);
+                                    red.remember(packet.seq, packet.ts, frame_payload);
                                     None
                                 };
                                 out.red = packed.is_some();
-                                out.len = packed.unwrap_or(packet.payload.len());
+                                out.len = packed.unwrap_or(frame_payload.len());
                                 if !out.red {
-                                    out.payload[..out.len].copy_from_slice(packet.payload);
+                                    out.payload[..out.len].copy_from_slice(frame_payload);
                                 }
                                 if self.outgoing.try_send(out).is_err() {
                                     // The runtime is far behind: drop rather than wait.
@@ -401,6 +420,9 @@ impl Engine {
             local.red_packets_sent = self.shared.red_packets_sent.load(Ordering::Relaxed);
             local.bytes_sent = self.shared.bytes_sent.load(Ordering::Relaxed);
             local.send_errors = self.shared.send_errors.load(Ordering::Relaxed);
+            if let Some(e) = &self.e2ee {
+                local.e2ee = Some(e.counters);
+            }
             self.shared.update(|s| {
                 let renegotiations = s.renegotiations;
                 s.clone_from(&local);

@@ -16,11 +16,13 @@
 //! [`MediaSession::start_with`] takes any [`Signaller`] instead of a room session (tests run
 //! the transport against a plain WebRTC peer this way).
 
+mod e2ee;
 mod engine;
 pub mod loss;
 pub mod sdp;
 pub mod transport;
 
+pub use e2ee::E2eeCounters;
 pub use loss::LossFeedback;
 /// The audio engine crate (devices, WAV helpers, analysis), re-exported for apps and tests.
 pub use ruang_media;
@@ -102,6 +104,9 @@ pub struct MediaOptions {
     pub red_redundancy: Option<usize>,
     /// How long [`MediaSession::start`] waits for the transport to connect.
     pub connect_timeout: Duration,
+    /// An end-to-end encrypted room: frames are SFrame-encrypted with the keys given to
+    /// [`MediaSession::set_e2ee_key`]; nothing is sent before the first one.
+    pub e2ee: bool,
 }
 
 impl Default for MediaOptions {
@@ -122,6 +127,7 @@ impl Default for MediaOptions {
             min_loss_hint: 0,
             red_redundancy: None,
             connect_timeout: Duration::from_secs(10),
+            e2ee: false,
         }
     }
 }
@@ -151,6 +157,8 @@ pub struct SlotStats {
 /// Counters for tests, benchmarks and a debug screen.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MediaStats {
+    /// End-to-end encryption counters (encrypted rooms only).
+    pub e2ee: Option<E2eeCounters>,
     pub frames_captured: u64,
     pub packets_sent: u64,
     /// Of those, sent as RED (RFC 2198; even with no earlier frame in it yet).
@@ -272,6 +280,8 @@ pub struct MediaSession {
     watcher: Option<JoinHandle<()>>,
     /// The room session media was started for ([`MediaSession::start`]).
     session: Option<RoomSession>,
+    /// Hands epoch keys to the engine (encrypted rooms).
+    keys: Option<e2ee::KeySender>,
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -342,6 +352,12 @@ impl MediaSession {
         let (outgoing_tx, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
         let (recycle_tx, recycle_rx) = mpsc::channel(OUTGOING_QUEUE);
         let (trash_tx, trash_rx) = mpsc::channel(1024);
+        let (keys, engine_crypto) = if opts.e2ee {
+            let (tx, rx) = e2ee::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let engine = Engine {
             shared: shared.clone(),
             send,
@@ -357,6 +373,7 @@ impl MediaSession {
             playout_ms: opts.playout_ms,
             min_loss_hint: opts.min_loss_hint,
             red_redundancy: opts.red_redundancy,
+            e2ee: engine_crypto,
         };
         let connect_timeout = opts.connect_timeout;
         let mut control = Control {
@@ -381,6 +398,7 @@ impl MediaSession {
             sender: Some(sender),
             watcher: None,
             session: None,
+            keys,
         };
         let t = match control.negotiate().await {
             Ok(t) => t,
@@ -412,6 +430,13 @@ impl MediaSession {
         self.shared
             .attenuation_milli
             .store(attenuation, Ordering::Relaxed);
+    }
+
+    /// Hands the engine a new epoch key of the room's group (encrypted rooms, see
+    /// [`MediaOptions::e2ee`]). False if this session is not encrypted or the engine has
+    /// not taken the previous keys yet.
+    pub fn set_e2ee_key(&self, key: ruang_e2ee::EpochKey) -> bool {
+        self.keys.as_ref().is_some_and(|k| k.send(key))
     }
 
     /// Overrides what the room allows (sessions started with [`MediaSession::start_with`]).

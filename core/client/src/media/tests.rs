@@ -26,6 +26,8 @@ struct Seen {
     /// Packets with the audio-level extension and a level louder than silence.
     with_level: AtomicU64,
     level_id: AtomicU8,
+    /// The first payloads, as they crossed the network.
+    payloads: std::sync::Mutex<Vec<(u8, Vec<u8>)>>,
 }
 
 struct Reflector {
@@ -53,6 +55,12 @@ impl PeerConnectionEventHandler for Reflector {
                     continue;
                 };
                 seen.packets.fetch_add(1, Ordering::Relaxed);
+                {
+                    let mut p = seen.payloads.lock().unwrap();
+                    if p.len() < 100 {
+                        p.push((pkt.header.payload_type, pkt.payload.to_vec()));
+                    }
+                }
                 let id = seen.level_id.load(Ordering::Relaxed);
                 let level = pkt.header.get_extension(id);
                 if level
@@ -151,6 +159,13 @@ pub(crate) use ruang_media::signal::speech_like;
 /// A session that sends regardless of the room (there is none), on loopback, connected to
 /// the test's plain WebRTC answerer; the device is real-time paced.
 async fn start_forcing(source: Source) -> (VirtualDevice, Arc<Answerer>, MediaSession) {
+    start_forcing_with(source, |_| {}).await
+}
+
+async fn start_forcing_with(
+    source: Source,
+    options: impl FnOnce(&mut MediaOptions),
+) -> (VirtualDevice, Arc<Answerer>, MediaSession) {
     let mut device = VirtualDevice::new(
         VirtualConfig {
             pacing: Pacing::Realtime { tick_ms: 10 },
@@ -162,7 +177,7 @@ async fn start_forcing(source: Source) -> (VirtualDevice, Arc<Answerer>, MediaSe
         pc: AsyncMutex::new(None),
         seen: Arc::new(Seen::default()),
     });
-    let opts = MediaOptions {
+    let mut opts = MediaOptions {
         force_send: true,
         transport: TransportOptions {
             udp_addrs: vec!["127.0.0.1:0".into()],
@@ -170,6 +185,7 @@ async fn start_forcing(source: Source) -> (VirtualDevice, Arc<Answerer>, MediaSe
         },
         ..MediaOptions::default()
     };
+    options(&mut opts);
     let media = MediaSession::start_with(answerer.clone(), &mut device, opts)
         .await
         .expect("media starts and connects");
@@ -317,4 +333,106 @@ async fn offer_has_one_sendonly_and_four_recvonly_opus_lines() {
     assert!(sdp::extmap_id(&offer, sdp::MID_URI).is_some(), "{offer}");
     assert!(!offer.contains("video"), "{offer}");
     t.close().await;
+}
+
+/// Counts 250 ms chunks of `reference` found in `recording` (each aligned on its own near the
+/// overall delay) with a correlation of at least 0.9: `(good, total)`.
+fn matching_chunks(reference: &[i16], recording: &[i16], from: usize) -> (usize, usize) {
+    let a = best_alignment(reference, recording, 0, 48_000);
+    let chunk = 12_000;
+    let (mut good, mut total) = (0, 0);
+    for c in (from..reference.len().saturating_sub(chunk)).step_by(chunk) {
+        let lag = c as isize + a.lag;
+        let m = best_alignment(
+            &reference[c..c + chunk],
+            recording,
+            (lag - 2_880).max(0),
+            lag + 2_880,
+        );
+        total += 1;
+        if m.correlation >= 0.9 {
+            good += 1;
+        }
+    }
+    (good, total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_session_sends_only_sframe_ciphertext_and_plays_it_back() {
+    // The key of a real MLS group (one device: the reflector hands our frames back).
+    let device = ruang_e2ee::Device::new("maya").unwrap();
+    let group = ruang_e2ee::RoomGroup::create(&device, "room").unwrap();
+    let key = group.epoch_key(&device).unwrap();
+
+    let reference = speech_like(48_000 * 4, 11);
+    let go = Arc::new(AtomicBool::new(false));
+    let (mut dev, answerer, media) =
+        start_forcing_with(Source::gated(reference.clone(), false, go.clone()), |o| {
+            o.e2ee = true
+        })
+        .await;
+    go.store(true, Ordering::Release);
+
+    // No key yet: frames are captured and encoded, nothing leaves.
+    let unkeyed = media
+        .wait_for(Duration::from_secs(20), |s| {
+            s.e2ee.is_some_and(|e| e.frames_unkeyed >= 10)
+        })
+        .await
+        .unwrap_or_else(|s| panic!("frames held back without a key: {s:#?}"));
+    assert_eq!(unkeyed.packets_sent, 0, "{unkeyed:#?}");
+    assert_eq!(answerer.seen.packets.load(Ordering::Relaxed), 0);
+
+    assert!(media.set_e2ee_key(key));
+    let stats = media
+        .wait_for(Duration::from_secs(30), |s| s.frames_with_audio >= 175)
+        .await
+        .unwrap_or_else(|s| panic!("encrypted audio did not come back: {s:#?}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    media.stop().await;
+    let recording = dev.take_recording();
+    let e = stats.e2ee.expect("counters");
+    assert_eq!(e.epoch, Some(group.epoch()));
+    assert!(
+        e.frames_encrypted >= 120 && e.frames_decrypted >= 110,
+        "{e:?}"
+    );
+    assert_eq!(e.frames_dropped, 0, "{e:?}");
+
+    // What crossed the network: SFrame ciphertext that opens with the group's key into an
+    // Opus frame, and that is not that frame.
+    let payloads = answerer.seen.payloads.lock().unwrap().clone();
+    assert!(payloads.len() >= 50);
+    let mut check = ruang_e2ee::MediaCrypto::new();
+    check.install(&group, &device).unwrap();
+    let mut decoder = ruang_media::OpusDecoder::new().unwrap();
+    let mut pcm = vec![0i16; ruang_media::FRAME_SAMPLES];
+    let mut opened = 0;
+    for (pt, payload) in &payloads {
+        if *pt != sdp::OPUS_PAYLOAD_TYPE {
+            continue; // RED: its blocks are ciphertexts too, checked by the playback above
+        }
+        let mut frame = Vec::new();
+        check
+            .decrypt(payload, &mut frame)
+            .expect("an SFrame ciphertext of the group's key");
+        assert_ne!(&frame, payload);
+        assert!(!payload.windows(frame.len()).any(|w| w == frame.as_slice()));
+        decoder
+            .decode(&frame, &mut pcm)
+            .expect("the plaintext is Opus");
+        opened += 1;
+    }
+    assert!(opened >= 50 || payloads.iter().any(|(pt, _)| *pt != sdp::OPUS_PAYLOAD_TYPE));
+
+    // And the audio is the microphone's (the first second was held back without a key).
+    let (good, total) = matching_chunks(&reference, &recording, 96_000);
+    assert!(
+        total >= 6 && good * 10 >= total * 7,
+        "decrypted audio matches the input: {good}/{total} chunks"
+    );
+    let pc = answerer.pc.lock().await.take();
+    if let Some(pc) = pc {
+        let _ = pc.close().await;
+    }
 }

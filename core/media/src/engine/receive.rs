@@ -228,6 +228,18 @@ impl ReceivePipeline {
         Ok(self.speakers[idx].jitter.push(packet))
     }
 
+    /// A frame carried as a redundant copy in a later packet (RED), already taken out of it
+    /// (the end-to-end encrypted path decrypts each block first). See
+    /// [`JitterBuffer::push_redundant`].
+    pub fn push_redundant(
+        &mut self,
+        speaker: SpeakerId,
+        packet: RtpPacket<'_>,
+    ) -> Result<PushOutcome, ReceiveError> {
+        let idx = self.speaker_index(speaker)?;
+        Ok(self.speakers[idx].jitter.push_redundant(packet))
+    }
+
     /// Like [`Self::push`] for an RFC 2198 RED payload: the primary block goes in as the
     /// packet itself, and each redundant block (an earlier frame) fills the hole its own
     /// packet left, if that frame is still to be played ([`JitterBuffer::push_redundant`]).
