@@ -129,7 +129,12 @@ fn run(db: Option<String>) {
         .lines()
         .filter(|l| l.starts_with("reactions\t"))
         .flat_map(|l| l.split('\t').skip(1))
-        .filter_map(|part| part.strip_prefix("👏 x")?.strip_suffix(" to @host")?.parse::<u32>().ok())
+        .filter_map(|part| {
+            part.strip_prefix("👏 x")?
+                .strip_suffix(" to @host")?
+                .parse::<u32>()
+                .ok()
+        })
         .sum();
     assert_eq!(claps, 3, "{out}");
 
