@@ -212,10 +212,7 @@ pub fn find_links(text: &str) -> Vec<LinkSpan> {
             end += 1;
         }
         // Leave out trailing punctuation and unbalanced closing brackets.
-        loop {
-            let Some(&last) = chars[i..end].last() else {
-                break;
-            };
+        while let Some(&last) = chars[i..end].last() {
             let unbalanced = |open: char, close: char| {
                 last == close
                     && chars[i..end].iter().filter(|c| **c == close).count()
