@@ -54,6 +54,8 @@ impl From<ClientError> for RuangError {
                     ErrorCode::Internal | ErrorCode::Unavailable => {
                         RuangError::Server { detail: message }
                     }
+                    // Not yet (the room is live or its replay being mixed): try again later.
+                    ErrorCode::ReplayNotReady => RuangError::Server { detail: message },
                     ErrorCode::Forbidden
                     | ErrorCode::RateLimited
                     | ErrorCode::NotInRoom
@@ -69,8 +71,7 @@ impl From<ClientError> for RuangError {
                     | ErrorCode::ReactionsDisabled
                     | ErrorCode::ChatDisabled
                     | ErrorCode::ChatFollowersOnly
-                    | ErrorCode::SlowMode
-                    | ErrorCode::ReplayNotReady => RuangError::Forbidden {
+                    | ErrorCode::SlowMode => RuangError::Forbidden {
                         code: c,
                         detail: message,
                     },
