@@ -237,7 +237,11 @@ async fn blocks(b: Backend) {
     // An unblock opens the door again (the refused link left no access behind).
     ann.unblock("bob").await.unwrap();
     assert!(
-        !bob.hallway().await.unwrap().iter().any(|r| r.id == closed.id),
+        !bob.hallway()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == closed.id),
         "the refused link granted nothing"
     );
     let back = srv
