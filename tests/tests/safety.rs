@@ -234,8 +234,16 @@ async fn blocks(b: Backend) {
     ended(&dan_in).await;
     sees(&host, dan_in.me(), false).await;
 
-    // An unblock opens the door again.
+    // An unblock opens the door again (the refused link left no access behind).
     ann.unblock("bob").await.unwrap();
+    assert!(
+        !bob.hallway()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == closed.id),
+        "the refused link granted nothing"
+    );
     let back = srv
         .try_join(&bob, open.id.as_str(), None)
         .await

@@ -450,6 +450,74 @@ impl RuangClient {
     }
 }
 
+/// Moderation and safety (docs/safety.md): blocks and reports.
+#[uniffi::export]
+impl RuangClient {
+    /// Blocks a member: they cannot join rooms you moderate, follow you or reach you.
+    pub fn block(&self, handle: String) -> Result<()> {
+        Ok(block_on(self.authed()?.block(&handle))?)
+    }
+
+    pub fn unblock(&self, handle: String) -> Result<()> {
+        Ok(block_on(self.authed()?.unblock(&handle))?)
+    }
+
+    /// Handles of the people you blocked (the first 100).
+    pub fn blocked(&self) -> Result<Vec<String>> {
+        let page = block_on(self.authed()?.blocks(None, Some(100)))?;
+        Ok(page.users.into_iter().map(|u| u.handle).collect())
+    }
+
+    /// Reports a member (`reason`: spam, harassment, hate, sexual, violence, impersonation,
+    /// other). True when it joined your open report about them.
+    pub fn report_member(&self, handle: String, reason: String, details: String) -> Result<bool> {
+        self.report(
+            ruang_proto::ReportKind::Member,
+            Some(handle),
+            None,
+            &reason,
+            details,
+        )
+    }
+
+    /// Reports a room (the server keeps who is on stage and the time into the room).
+    pub fn report_room(&self, room_id: String, reason: String, details: String) -> Result<bool> {
+        self.report(
+            ruang_proto::ReportKind::Room,
+            None,
+            Some(room_id),
+            &reason,
+            details,
+        )
+    }
+}
+
+impl RuangClient {
+    fn report(
+        &self,
+        kind: ruang_proto::ReportKind,
+        handle: Option<String>,
+        room: Option<String>,
+        reason: &str,
+        details: String,
+    ) -> Result<bool> {
+        let reason =
+            ruang_proto::ReportReason::parse(reason).ok_or_else(|| RuangError::InvalidInput {
+                code: "reason".into(),
+                detail: format!("unknown report reason {reason:?}"),
+            })?;
+        let req = ruang_proto::ReportRequest {
+            kind,
+            handle,
+            room: room.map(ruang_proto::RoomId),
+            message: None,
+            reason,
+            details,
+        };
+        Ok(block_on(self.authed()?.report(&req))?.coalesced)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

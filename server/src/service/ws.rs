@@ -383,10 +383,11 @@ impl Conn {
         let me = authenticate(&self.state, ip, token).await?;
         self.session = Some((me.user.id.clone(), me.token_hash.clone()));
         let room = self.state.registry.get(room_id).ok_or_else(room_gone)?;
+        // Blocks first: a refused link must not leave an access grant behind.
+        super::safety::check_join(&self.state, &room, &me.user.id).await?;
         Self::check_access(&self.state.clone(), &room, &me.user.id, link_token)
             .await
             .map_err(ApiError::code)?;
-        super::safety::check_join(&self.state, &room, &me.user.id).await?;
         let followed = self
             .state
             .store

@@ -12,6 +12,7 @@ import org.ruang.app.presenter.DeepLink
 import org.ruang.app.presenter.DeepLinks
 import org.ruang.app.presenter.ProfilePresenter
 import org.ruang.app.presenter.ProfileScreen
+import org.ruang.app.presenter.SafetyPresenter
 import org.ruang.app.presenter.face
 import org.ruang.core.Profile
 import org.ruang.core.RuangException
@@ -28,6 +29,9 @@ class ProfileActivity : Activity() {
         private set
     /** The follower / following list while it shows (tests). */
     var listDialog: Dialog? = null
+        private set
+    /** Whether this member was blocked from here (the server keeps the block). */
+    var blocked = false
         private set
 
     override fun onCreate(savedInstanceState: Bundle?) {
@@ -91,6 +95,7 @@ class ProfileActivity : Activity() {
         head.addView(counts, matchWrap())
         if (!s.isMe) {
             head.addView(followButton(s), wrap().margins(this, t = Space.S))
+            head.addView(safetyRow(s), wrap().margins(this, t = Space.XS))
         }
         column.addView(head, matchWrap())
         s.bio?.let { column.addView(label(it, TypeScale.BODY_LARGE, color = c.onSurface).apply { setPadding(0, dp(Space.S), 0, dp(Space.S)) }, matchWrap()) }
@@ -134,6 +139,44 @@ class ProfileActivity : Activity() {
                 r.onFailure { e -> b.isEnabled = true; toast(errorText(e)) }
             }
         }.apply { contentDescription = (if (s.following) "Unfollow " else "Follow ") + s.name }
+
+    /** Block / Report (docs/safety.md): the server enforces the block; the reason picker is a sheet. */
+    private fun safetyRow(s: ProfileScreen): LinearLayout {
+        val a = SafetyPresenter.actions(s.name, blocked)
+        val row = horizontal().apply { gravity = Gravity.CENTER }
+        row.addView(button(a.blockLabel, ButtonStyle.TEXT) { toggleBlock(s) }.apply { contentDescription = a.blockDescription })
+        row.addView(button(a.reportLabel, ButtonStyle.TEXT) { reportSheet(s) }.apply { contentDescription = a.reportDescription })
+        return row
+    }
+
+    private fun toggleBlock(s: ProfileScreen) {
+        if (blocked) {
+            ruang.background({ it.unblock(handle) }) { r ->
+                r.onSuccess { blocked = false; toast(SafetyPresenter.unblockedToast(s.name)); load() }
+                r.onFailure { e -> toast(errorText(e)) }
+            }
+            return
+        }
+        dialog(SafetyPresenter.blockTitle(s.name), SafetyPresenter.blockMessage(s.name), "Block", negative = "Cancel") {
+            ruang.background({ it.block(handle) }) { r ->
+                r.onSuccess { blocked = true; toast(SafetyPresenter.blockedToast(s.name)); load() }
+                r.onFailure { e -> toast(errorText(e)) }
+            }
+        }
+    }
+
+    /** The reason picker; picking one files the report. */
+    private fun reportSheet(s: ProfileScreen) {
+        val rows = SafetyPresenter.reasons.map { reason ->
+            SheetAction(reason.label) {
+                ruang.background({ it.reportMember(handle, reason.wire, "") }) { r ->
+                    r.onSuccess { coalesced -> toast(SafetyPresenter.reportedToast(coalesced)) }
+                    r.onFailure { e -> toast(errorText(e)) }
+                }
+            }
+        }
+        listDialog = sheet(SafetyPresenter.reportTitle(s.name), "Only the admins see reports.", null, rows)
+    }
 
     /** Followers or following, 50 at a time ("More" loads the next page). */
     private fun showList(following: Boolean, cursor: String? = null, before: List<org.ruang.core.UserSummary> = emptyList()) {
