@@ -364,7 +364,7 @@ impl LiveRoom {
     }
 
     /// The text and author of chat message `msg` of this room, for a report's evidence:
-    /// any message the room still keeps (the last 500), even one a moderator deleted.
+    /// any message the room still keeps in memory, even one a moderator deleted.
     pub fn message_evidence(&self, msg: &str) -> Option<MessageEvidence> {
         let id: u64 = msg.trim_start_matches('#').parse().ok()?;
         let entry = self.chat_message(id)?;
