@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{free_port, Serve, RUANG};
+use common::{fails, free_port, ok, Serve, RUANG};
 use ruang_tests::{backends, fresh_postgres, Backend};
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -16,22 +16,6 @@ fn ruang(server: &str, token: &str, args: &[&str]) -> std::process::Output {
         .env("RUANG_TOKEN", token)
         .output()
         .expect("ruang runs")
-}
-
-fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn fails(out: std::process::Output) -> String {
-    assert!(!out.status.success(), "should fail");
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    err
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

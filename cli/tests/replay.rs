@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, Serve, RUANG};
+use common::{free_port, ok, Serve, RUANG};
 use ruang_server::replay::mix::decode_ogg_opus;
 use ruang_tests::replay::{chunk_correlations, envelope, locate, pearson, tone_share};
 use std::process::{Command, Stdio};
@@ -23,18 +23,6 @@ fn ruang(server: &str, token: &str, args: &[&str]) -> std::process::Output {
         .expect("ruang runs")
 }
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 #[test]
 fn recorded_room_replay_from_the_cli() {
     let data = tempfile::tempdir().unwrap();
@@ -43,15 +31,15 @@ fn recorded_room_replay_from_the_cli() {
     let serve = Serve::start(data.path(), port, &[]);
     let code = serve.first_invite();
     let none = "";
-    let maya = ok(&ruang(
+    let maya = ok(ruang(
         &server,
         none,
         &[
             "signup", "--invite", &code, "--handle", "maya", "--name", "Maya",
         ],
     ));
-    let codes = ok(&ruang(&server, &maya, &["invites"]));
-    let budi = ok(&ruang(
+    let codes = ok(ruang(&server, &maya, &["invites"]));
+    let budi = ok(ruang(
         &server,
         none,
         &[
@@ -62,7 +50,7 @@ fn recorded_room_replay_from_the_cli() {
             "budi",
         ],
     ));
-    let room = ok(&ruang(
+    let room = ok(ruang(
         &server,
         &maya,
         &["room", "create", "--title", "Recorded", "--record"],
@@ -113,12 +101,12 @@ fn recorded_room_replay_from_the_cli() {
     let said = ok(&speak);
     assert!(said.contains("streaming"), "{said}");
     // The last 30 s, clipped from the command line.
-    let link = ok(&ruang(&server, &maya, &["clip", &room]));
+    let link = ok(ruang(&server, &maya, &["clip", &room]));
     assert!(link.starts_with(&format!("{server}/c/")), "{link}");
     let mut sneaky = sneaky;
     let _ = sneaky.wait();
 
-    assert!(ok(&ruang(&server, &maya, &["room", "end", &room])).contains("ended"));
+    assert!(ok(ruang(&server, &maya, &["room", "end", &room])).contains("ended"));
     let out = dir.path().join("replay.ogg");
     let deadline = Instant::now() + Duration::from_secs(40);
     let listing = loop {
@@ -171,7 +159,7 @@ fn recorded_room_replay_from_the_cli() {
     assert!(!not_host.status.success());
     assert!(String::from_utf8_lossy(&not_host.stderr).contains("forbidden"));
     assert_eq!(
-        ok(&ruang(&server, &maya, &["replay", "delete", &room])),
+        ok(ruang(&server, &maya, &["replay", "delete", &room])),
         "deleted"
     );
     let gone = ruang(

@@ -93,3 +93,22 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// A command's stdout, trimmed; the test fails with its stderr if the command failed.
+pub fn ok(out: impl std::borrow::Borrow<std::process::Output>) -> String {
+    let out = out.borrow();
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A command that must fail with a one-line error on stderr; returns that line.
+pub fn fails(out: std::process::Output) -> String {
+    assert!(!out.status.success(), "should fail");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    err
+}

@@ -1,31 +1,11 @@
 use super::super::{Outgoing, Persist, RoomRules};
 use super::*;
-use ruang_proto::{RoomId, RoomKind, UserSummary};
 
-fn user(id: &str) -> UserSummary {
-    UserSummary {
-        id: UserId::from(id),
-        handle: id.to_owned(),
-        name: id.to_uppercase(),
-        avatar: None,
-    }
-}
-
-fn uid(id: &str) -> UserId {
-    UserId::from(id)
-}
+use super::super::tests::uid;
 
 /// "mod" hosts; "a" and "b" listen; "guest-1" is a guest.
 fn room() -> RoomRules {
-    let mut r = RoomRules::new(
-        RoomId::from("r1"),
-        "Talk".into(),
-        RoomKind::Open,
-        user("mod"),
-        0,
-    );
-    r.join(user("a"), false).unwrap();
-    r.join(user("b"), false).unwrap();
+    let mut r = super::super::tests::room();
     r.join_guest(uid("guest-1")).unwrap();
     r
 }

@@ -2,42 +2,7 @@
 
 use super::*;
 
-fn user(id: &str) -> UserSummary {
-    UserSummary {
-        id: UserId::from(id),
-        handle: id.to_owned(),
-        name: id.to_uppercase(),
-        avatar: None,
-    }
-}
-
-fn uid(id: &str) -> UserId {
-    UserId::from(id)
-}
-
-/// A room created by "mod" with listeners "a" and "b".
-fn room() -> RoomRules {
-    let mut r = RoomRules::new(
-        RoomId::from("r1"),
-        "Talk".into(),
-        RoomKind::Open,
-        user("mod"),
-        0,
-    );
-    r.join(user("a"), false).unwrap();
-    r.join(user("b"), false).unwrap();
-    r
-}
-
-fn events_for(fx: &Effects, viewer: &str) -> Vec<RoomEvent> {
-    fx.out
-        .iter()
-        .filter_map(|o| match o {
-            Outgoing::Event { to, event } if to.includes(&uid(viewer)) => Some(event.clone()),
-            _ => None,
-        })
-        .collect()
-}
+use super::tests::{events_for, room, uid};
 
 #[test]
 fn only_moderators_switch_recording_and_everyone_is_told() {

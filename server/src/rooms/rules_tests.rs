@@ -1,6 +1,6 @@
 use super::*;
 
-fn user(id: &str) -> UserSummary {
+pub(super) fn user(id: &str) -> UserSummary {
     UserSummary {
         id: UserId::from(id),
         handle: id.to_owned(),
@@ -9,12 +9,12 @@ fn user(id: &str) -> UserSummary {
     }
 }
 
-fn uid(id: &str) -> UserId {
+pub(super) fn uid(id: &str) -> UserId {
     UserId::from(id)
 }
 
 /// A room created by "mod" with listeners "a" and "b".
-fn room() -> RoomRules {
+pub(super) fn room() -> RoomRules {
     let mut r = RoomRules::new(
         RoomId::from("r1"),
         "Talk".into(),
@@ -27,7 +27,7 @@ fn room() -> RoomRules {
     r
 }
 
-fn events_for(fx: &Effects, viewer: &str) -> Vec<RoomEvent> {
+pub(super) fn events_for(fx: &Effects, viewer: &str) -> Vec<RoomEvent> {
     fx.out
         .iter()
         .filter_map(|o| match o {
