@@ -189,6 +189,8 @@ async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backen
         .find(|m| m.text == "this one gets deleted")
         .unwrap();
     moderator.delete_chat(doomed.id).await.expect("delete");
+    // The recorder reads the chat on its 250 ms tick (see §14.2): let it see the deletion.
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     media.stop().await;
     budi_media.stop().await;

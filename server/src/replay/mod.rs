@@ -208,8 +208,10 @@ impl Replays {
         let mut task = Task::new(before);
         let mut file: Option<std::fs::File> = None;
         let mut every = tokio::time::interval(TICK);
-        // The room's chat as it ended, for the replay.
+        // The room's chat, for the replay: read on the tick whenever it changed, because the
+        // room may be gone (its last reference dropped) before the loop sees it end.
         let mut chat = Vec::new();
+        let mut chat_revision = 0;
         loop {
             tokio::select! {
                 p = rx.recv() => {
@@ -232,8 +234,10 @@ impl Replays {
                             if !live.recorder.recording() {
                                 task.pause(Instant::now());
                             }
-                            if live.ended() {
+                            let revision = live.chat_revision();
+                            if revision != chat_revision {
                                 chat = live.chat_log();
+                                chat_revision = revision;
                             }
                             live.ended()
                         }

@@ -129,6 +129,8 @@ pub struct RoomChat {
     pub settings: ChatSettings,
     log: VecDeque<ChatEntry>,
     next_id: u64,
+    /// Grows on every message and deletion (a recorder re-reads the log only when it moved).
+    revision: u64,
     senders: HashMap<UserId, Sender>,
     pending: IndexMap<(Reaction, Option<UserId>), u32>,
     last_flush: i64,
@@ -141,6 +143,7 @@ impl Default for RoomChat {
             settings: ChatSettings::default(),
             log: VecDeque::new(),
             next_id: 1,
+            revision: 0,
             senders: HashMap::new(),
             pending: IndexMap::new(),
             last_flush: i64::MIN / 2,
@@ -308,6 +311,7 @@ impl RoomRules {
                     message: message.clone(),
                     deleted_by: None,
                 });
+                self.chat.revision += 1;
                 fx.event(Audience::All, RoomEvent::ChatMessage { message });
             }
             ClientMessage::DeleteChat { id } => {
@@ -325,6 +329,7 @@ impl RoomRules {
                     return Err(ErrorCode::Forbidden);
                 }
                 entry.deleted_by = Some(actor.clone());
+                self.chat.revision += 1;
                 fx.event(Audience::All, RoomEvent::ChatDeleted { id: *id });
             }
             ClientMessage::SetChatSettings { settings } => {
@@ -398,6 +403,11 @@ impl RoomRules {
     /// The latest page, for snapshots.
     pub(super) fn chat_recent(&self) -> (Vec<ChatMessage>, bool) {
         self.chat_history(None, CHAT_SNAPSHOT as u32)
+    }
+
+    /// Changes whenever a message is posted or deleted.
+    pub fn chat_revision(&self) -> u64 {
+        self.chat.revision
     }
 
     /// Every message kept (up to [`CHAT_LOG_MAX`]), oldest first, deleted ones left out:

@@ -422,6 +422,11 @@ impl LiveRoom {
         self.lock().rules.chat_history(before, limit)
     }
 
+    /// Changes whenever a chat message is posted or deleted.
+    pub fn chat_revision(&self) -> u64 {
+        self.lock().rules.chat_revision()
+    }
+
     /// The room's whole kept chat, oldest first (for recordings).
     pub fn chat_log(&self) -> Vec<ChatMessage> {
         self.lock().rules.chat_log()
