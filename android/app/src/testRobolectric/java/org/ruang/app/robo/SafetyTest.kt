@@ -61,5 +61,13 @@ class SafetyTest : LiveTest() {
         waitFor("the unblock toast") { ShadowToast.getTextOfLatestToast()?.takeIf { it == "You unblocked Bayu Pratama" } }
         assertTrue(myClient().blocked().isEmpty())
         assertTrue(bayu.client.hallway().any { it.id == mine.id })
+        // The room was only made for the hallway check: end it, so later tests start from an
+        // empty hallway (an unjoined room would otherwise live until its first-join grace ends).
+        val me = Recorder()
+        val joined = myClient().joinRoom(mine.id, null, me)
+        me.await("the app's account in its room") { it.me != null }
+        joined.endRoom()
+        joined.close()
+        waitUntil("the room ended") { bayu.client.hallway().none { it.id == mine.id } }
     }
 }

@@ -39,7 +39,10 @@ fun freshApp(): RuangApp {
 fun idle() = shadowOf(Looper.getMainLooper()).idle()
 
 /** Polls (idling the main looper) until [f] gives non-null or the deadline passes. */
-fun <T : Any> waitFor(what: String, timeoutMs: Long = 30_000, f: () -> T?): T {
+fun <T : Any> waitFor(what: String, timeoutMs: Long = 30_000, f: () -> T?): T = waitFor({ what }, timeoutMs, f)
+
+/** As [waitFor], with the description made at the timeout (so it can show the screen then). */
+fun <T : Any> waitFor(what: () -> String, timeoutMs: Long = 30_000, f: () -> T?): T {
     val deadline = System.currentTimeMillis() + timeoutMs
     var last: Throwable? = null
     while (true) {
@@ -50,7 +53,7 @@ fun <T : Any> waitFor(what: String, timeoutMs: Long = 30_000, f: () -> T?): T {
             last = e
         }
         if (System.currentTimeMillis() > deadline) {
-            throw AssertionError("timed out waiting for: $what" + (last?.let { " (last error: $it)" } ?: ""), last)
+            throw AssertionError("timed out waiting for: ${what()}" + (last?.let { " (last error: $it)" } ?: ""), last)
         }
         Thread.sleep(25)
     }
@@ -103,7 +106,7 @@ fun Activity.allTexts(): List<String> = texts(root()) + dialogsOf(this).flatMap 
 fun Activity.hasText(t: String): Boolean = allTexts().any { it.contains(t) }
 
 fun Activity.waitText(t: String, timeoutMs: Long = 30_000): String =
-    waitFor("'$t' on ${javaClass.simpleName} (showing: ${allTexts().take(40)})", timeoutMs) { allTexts().firstOrNull { it.contains(t) } }
+    waitFor({ "'$t' on ${javaClass.simpleName} (showing at the timeout: ${allTexts().take(40)})" }, timeoutMs) { allTexts().firstOrNull { it.contains(t) } }
 
 /** A visible, clickable view whose text or content description contains [t] (dialogs first). */
 fun Activity.findClickable(t: String): View? {
