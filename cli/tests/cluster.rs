@@ -769,3 +769,184 @@ async fn sessions_and_limits_hold_across_nodes() {
         "the 21st guess is refused, whichever node gets it"
     );
 }
+
+/// Waits until `moderator`'s view of the room has (or no longer has) `user`.
+async fn sees(moderator: &RoomSession, user: &UserId, present: bool) {
+    moderator
+        .wait_for(PATIENCE, |_| role_of(moderator, user).is_some() == present)
+        .await
+        .unwrap_or_else(|s| panic!("the moderator's view never had {user} = {present}: {s:#?}"));
+}
+
+async fn ended(session: &RoomSession) {
+    session
+        .wait_for(PATIENCE, |s| {
+            matches!(s.connection, ConnectionState::Ended { .. })
+        })
+        .await
+        .unwrap_or_else(|s| panic!("the session did not end: {s:#?}"));
+}
+
+/// A block or a ban made through one node reaches the room on the node that owns it, for a
+/// member connected through a third node (docs/safety.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_and_bans_reach_rooms_on_other_nodes() {
+    let Some(c) = Cluster::start(3).await else {
+        return;
+    };
+    let (maya, members, room, owner, _) = people_and_room(&c, &["budi", "citra"], "Safe").await;
+    let (budi, citra) = (&members[0], &members[1]);
+    let others: Vec<String> = c
+        .nodes
+        .iter()
+        .filter(|n| n.id != owner)
+        .map(|n| n.url.clone())
+        .collect();
+    // maya hosts through the owner; budi and citra listen through another node; maya's
+    // block and the ban go through the third one.
+    let host = join(&through(&maya, &c.node(&owner).url), &room).await;
+    let budi_in = join(&through(budi, &others[0]), &room).await;
+    let citra_in = join(&through(citra, &others[0]), &room).await;
+    sees(&host, budi_in.me(), true).await;
+    sees(&host, citra_in.me(), true).await;
+
+    through(&maya, &others[1]).block("budi").await.unwrap();
+    ended(&budi_in).await;
+    sees(&host, budi_in.me(), false).await;
+    let again = RoomSession::join(
+        through(budi, &others[0]).ws_url(&room),
+        budi.token().unwrap().to_owned(),
+        SessionOptions::default(),
+    )
+    .await;
+    assert!(
+        again.is_err(),
+        "a blocked member cannot come back, through any node"
+    );
+
+    let out = through(&maya, &others[1])
+        .admin_ban("citra", "cluster")
+        .await
+        .unwrap();
+    assert!(out.sessions_revoked >= 1);
+    ended(&citra_in).await;
+    sees(&host, citra_in.me(), false).await;
+    // maya is still there, on stage.
+    assert_eq!(role_of(&host, host.me()), Some(Role::Moderator));
+}
+
+/// Photos, clips and replays are files on the node that made them; every node serves them
+/// (fetched once from the node that has them), and a deleted replay leaves every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_clips_and_replays_are_served_by_every_node() {
+    let Some(c) = Cluster::start(3).await else {
+        return;
+    };
+    let urls: Vec<String> = c.nodes.iter().map(|n| n.url.clone()).collect();
+    let maya = signup(&urls[0], &c.first_invite, "maya").await;
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let (http, token) = (http.clone(), maya.token().unwrap().to_owned());
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            (r.status(), r.bytes().await.unwrap())
+        }
+    };
+    let copies = |dir: &str, name: &str| {
+        c.nodes
+            .iter()
+            .filter(|n| n._data.path().join("media").join(dir).join(name).exists())
+            .count()
+    };
+
+    // A photo stored through n1, asked for through every node.
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 90]))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let hash = maya
+        .set_avatar(png.into_inner())
+        .await
+        .unwrap()
+        .avatar
+        .expect("a photo");
+    let photo = format!("{hash}-128.jpg");
+    assert_eq!(copies("avatars", &photo), 1, "one node stored it");
+    let mut bodies = Vec::new();
+    for url in &urls {
+        let (status, body) = get(format!("{url}/media/avatars/{photo}")).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "the photo through {url}");
+        bodies.push(body);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "the same bytes");
+    assert_eq!(copies("avatars", &photo), 3, "each node kept a copy");
+    let (status, _) = get(format!("{}/media/avatars/{}-128.jpg", urls[1], "0".repeat(32))).await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "no node has it");
+
+    // A recorded room where maya speaks a tone; clipped through a node that does not own it.
+    let room = maya
+        .create_room_with(&ruang_proto::CreateRoomRequest {
+            title: "On the record".into(),
+            kind: RoomKind::Open,
+            record: true,
+            clips: false,
+        })
+        .await
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    let (owner, _) = owner_of(&urls[0], &maya, &room).await.unwrap();
+    let other = c.nodes.iter().find(|n| n.id != owner).unwrap().url.clone();
+    let host = join(&through(&maya, &c.node(&owner).url), &room).await;
+    host.set_muted(false).await.unwrap();
+    let mut mic = device(Source::sine(440.0, 0.3));
+    let speaker = MediaSession::start(&host, &mut mic, MediaOptions::default())
+        .await
+        .unwrap();
+    speaker
+        .wait_for(PATIENCE, |s| s.packets_sent >= 150)
+        .await
+        .expect("three seconds of audio");
+    let clip = through(&maya, &other).clip(&room).await.unwrap();
+    let clip_name = format!("{}.ogg", clip.id);
+    let mut clips = Vec::new();
+    for url in &urls {
+        let (status, body) = get(format!("{url}/media/clips/{clip_name}")).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "the clip through {url}");
+        assert_eq!(&body[..4], b"OggS");
+        clips.push(body);
+    }
+    assert!(clips.windows(2).all(|w| w[0] == w[1]));
+
+    // The room ends; its replay plays through every node.
+    speaker.stop().await;
+    host.end_room().await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while through(&maya, &urls[2]).replay(&room, None).await.is_err() {
+        assert!(Instant::now() < deadline, "no replay");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let replay = format!("{room}.ogg");
+    let mut replays = Vec::new();
+    for url in &urls {
+        let (status, body) = get(format!("{url}/media/replays/{replay}")).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "the replay through {url}");
+        assert_eq!(&body[..4], b"OggS");
+        replays.push(body);
+    }
+    assert!(replays.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(copies("replays", &replay), 3);
+
+    // Deleted through one node: gone from every node's disk, refused everywhere.
+    through(&maya, &urls[1]).delete_replay(&room).await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while copies("replays", &replay) > 0 {
+        assert!(Instant::now() < deadline, "a copy of the deleted replay stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for url in &urls {
+        let (status, _) = get(format!("{url}/media/replays/{replay}")).await;
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    }
+}

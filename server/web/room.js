@@ -105,6 +105,7 @@
     $('listeners').textContent = room.counts.listeners;
     handRaised = room.your_hand_raised;
     handsEnabled = room.hands_enabled;
+    clipsAllowed = !!room.clips;
     renderRecording(!!room.recording);
     showInvite(room.invited_to_speak ? null : false);
     setMine(room.you.role, room.you.muted);
@@ -137,6 +138,7 @@
     recording = on;
     const badge = $('recording');
     if (badge) badge.hidden = !on;
+    renderTools();
   }
 
   function renderSpeaking() {
@@ -161,6 +163,7 @@
     muteBtn.setAttribute('aria-pressed', String(muted));
     if (onStage) showInvite(false);
     renderHand();
+    renderTools();
     // Going on stage or off it changes what we send: negotiate again.
     if (pc && onStage !== wasOnStage) startMedia();
   }
@@ -411,6 +414,17 @@
     who.className = 'author';
     who.textContent = m.author.name;
     li.append(who, document.createTextNode(' '), chatText(m));
+    // Members may report someone else's message (docs/protocol.md §13.2).
+    if (!isGuest() && m.author.id !== me) {
+      const r = document.createElement('button');
+      r.type = 'button';
+      r.className = 'report-message';
+      r.textContent = 'Report';
+      r.setAttribute('aria-label', 'Report the message from ' + m.author.name);
+      r.addEventListener('click', () => openReport({ kind: 'message', room: roomId, message: String(m.id) },
+        'Report the message from ' + m.author.name));
+      li.append(document.createTextNode(' '), r);
+    }
     chatList.append(li);
     while (chatList.children.length > 200) chatList.firstElementChild.remove();
     chatList.scrollTop = chatList.scrollHeight;
@@ -480,6 +494,77 @@
         break; // unknown kinds are ignored (forward compatibility)
     }
   }
+
+  // ----- clips and reports (docs/protocol.md §13.2, §14.4) -----
+  // Members only (the server checks who may clip and report; guests have no account).
+  let clipsAllowed = false;
+  const tools = document.createElement('section');
+  tools.id = 'tools';
+  tools.className = 'tools';
+  tools.setAttribute('aria-label', 'Clip and report');
+  const clipBtn = document.createElement('button');
+  clipBtn.type = 'button';
+  clipBtn.id = 'clip';
+  clipBtn.className = 'button';
+  clipBtn.textContent = 'Clip the last 30 s';
+  const clipOut = document.createElement('p');
+  clipOut.id = 'clip-result';
+  clipOut.className = 'small';
+  clipOut.setAttribute('aria-live', 'polite');
+  const reportRoomBtn = document.createElement('button');
+  reportRoomBtn.type = 'button';
+  reportRoomBtn.id = 'report-room';
+  reportRoomBtn.className = 'link-button';
+  reportRoomBtn.textContent = 'Report this room';
+  tools.append(clipBtn, clipOut, reportRoomBtn);
+  social.after(tools);
+
+  function renderTools() {
+    const member = !isGuest();
+    tools.hidden = !member;
+    clipBtn.hidden = !member || !(recording || (clipsAllowed && myRole === 'moderator'));
+  }
+
+  async function authed(url, body) {
+    const r = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + memberToken() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let json = null;
+    try { json = await r.json(); } catch (e) { /* empty body */ }
+    return { status: r.status, json };
+  }
+  const problem = (res) => (res.json && res.json.error && res.json.error.message) || ('error ' + res.status);
+
+  clipBtn.addEventListener('click', async () => {
+    clipBtn.disabled = true;
+    clipOut.textContent = 'Clipping…';
+    try {
+      const res = await authed(api('/clips'));
+      clipOut.textContent = '';
+      if (res.status === 201 && res.json && /^https?:\/\//.test(res.json.url)) {
+        const a = document.createElement('a');
+        a.href = res.json.url;
+        a.rel = 'noopener';
+        a.target = '_blank';
+        a.textContent = res.json.url;
+        clipOut.append(document.createTextNode('Your clip: '), a);
+        if (navigator.clipboard) navigator.clipboard.writeText(res.json.url).catch(() => {});
+      } else {
+        clipOut.textContent = 'No clip: ' + problem(res);
+      }
+    } catch (e) {
+      clipOut.textContent = 'No clip: the server could not be reached.';
+    } finally {
+      clipBtn.disabled = false;
+    }
+  });
+
+  // The form itself is report.js's (shared with the replay page).
+  const openReport = (target, title) => window.RuangReport && window.RuangReport.open(target, title, tools);
+  reportRoomBtn.addEventListener('click', () => openReport({ kind: 'room', room: roomId }, 'Report this room'));
+  renderTools();
 
   // ----- media -----
   function stopMedia() {

@@ -35,13 +35,14 @@ fn heard_share(reference: &[i16], output: &[i16]) -> f64 {
     let global = best_alignment(reference, output, 0, max_lag.max(1));
     let chunk = SR / 4;
     let slack = (SR / 10) as isize;
+    // Only the chunks the recording reaches: the listener stops recording a little before
+    // the speaker's last frame, which is not a loss.
     let chunks: Vec<f64> = reference
         .chunks_exact(chunk)
         .enumerate()
-        .map(|(i, part)| {
-            let base = global.lag + (i * chunk) as isize;
-            best_alignment(part, output, base - slack, base + slack).correlation
-        })
+        .map(|(i, part)| (global.lag + (i * chunk) as isize, part))
+        .take_while(|(base, _)| base + slack + chunk as isize <= output.len() as isize)
+        .map(|(base, part)| best_alignment(part, output, base - slack, base + slack).correlation)
         .collect();
     eprintln!("alignment {global:?}; chunk correlations {chunks:.2?}");
     chunks.iter().filter(|&&c| c >= 0.9).count() as f64 / chunks.len() as f64

@@ -117,10 +117,14 @@ struct Inner {
 }
 
 const NODES: &str = "ruang:nodes";
-/// Bus channels: session revocations (JSON `Revocation`), and failed attempts counted by the
-/// rate limiters (`LIMITER NODE IP`).
+/// Bus channels: session revocations (JSON `Revocation`), failed attempts counted by the
+/// rate limiters (`LIMITER NODE IP`), and new blocks (the blocker's user id: every node takes
+/// the people they blocked out of the rooms it owns where the blocker moderates).
 pub const REVOCATIONS: &str = "ruang:revocations";
 pub const FAILURES: &str = "ruang:failures";
+pub const BLOCKS: &str = "ruang:blocks";
+/// A media file deleted through one node (`KIND NAME`): every node removes its copy.
+pub const MEDIA_DELETED: &str = "ruang:media-deleted";
 
 fn node_key(id: &str) -> String {
     format!("ruang:node:{id}")

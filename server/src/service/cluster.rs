@@ -871,6 +871,18 @@ fn spawn_bus(state: &AppState, cluster: &Cluster, stop: tokio::sync::watch::Rece
                     }
                     Err(e) => tracing::warn!(error = %e, "cluster: unreadable revocation"),
                 }
+            } else if channel == crate::cluster::BLOCKS {
+                // A block made through another node: this node's rooms where the blocker
+                // moderates lose the blocked member (the handling node did its own).
+                let (s, blocker) = (s.clone(), ruang_proto::UserId::from(payload.as_str()));
+                tokio::spawn(async move {
+                    super::safety::blocker_rooms_apply(&s, &blocker).await;
+                });
+            } else if channel == crate::cluster::MEDIA_DELETED {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    super::cluster_media::on_deleted(&s, &payload).await;
+                });
             } else if channel == crate::cluster::FAILURES {
                 let mut parts = payload.split(' ');
                 let (Some(name), Some(node), Some(ip)) = (parts.next(), parts.next(), parts.next())
@@ -889,7 +901,12 @@ fn spawn_bus(state: &AppState, cluster: &Cluster, stop: tokio::sync::watch::Rece
             }
         };
         c.follow(
-            &[crate::cluster::REVOCATIONS, crate::cluster::FAILURES],
+            &[
+                crate::cluster::REVOCATIONS,
+                crate::cluster::FAILURES,
+                crate::cluster::BLOCKS,
+                crate::cluster::MEDIA_DELETED,
+            ],
             handle,
             stop,
         )

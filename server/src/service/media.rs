@@ -123,23 +123,6 @@ fn file_name(hash: &str, size: u32) -> String {
     format!("{hash}-{size}.jpg")
 }
 
-/// Writes a file whole or not at all: a temporary file in the same directory, synced,
-/// then renamed over the name.
-fn write_atomic(dir: &FsPath, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = dir.join(format!(".tmp-{}-{name}", crate::store::new_id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, dir.join(name))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// `PUT /v1/me/avatar`: the body is the image file itself.
 pub async fn put_avatar(
     State(state): State<AppState>,
@@ -172,7 +155,8 @@ pub async fn put_avatar(
         let p = process(&body).map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
         std::fs::create_dir_all(&dir).map_err(io_error)?;
         for (size, bytes) in &p.files {
-            write_atomic(&dir, &file_name(&p.hash, *size), bytes).map_err(io_error)?;
+            crate::replay::write_atomic(&dir, &file_name(&p.hash, *size), bytes)
+                .map_err(io_error)?;
         }
         Ok(p)
     })
@@ -235,7 +219,14 @@ pub async fn get_avatar(State(state): State<AppState>, Path(name): Path<String>)
     if !valid_name(&name) {
         return ApiError::new(ErrorCode::NotFound, "no such photo").into_response();
     }
-    match tokio::fs::read(avatar_dir(&state.media_dir).join(&name)).await {
+    // In a cluster the photo may have been stored by another node: fetched once from it.
+    let Some(path) =
+        super::cluster_media::local_path(&state, super::cluster_media::MediaKind::Avatars, &name)
+            .await
+    else {
+        return ApiError::new(ErrorCode::NotFound, "no such photo").into_response();
+    };
+    match tokio::fs::read(path).await {
         Ok(bytes) => {
             let mut resp = bytes.into_response();
             let h = resp.headers_mut();

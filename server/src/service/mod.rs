@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod cluster;
+mod cluster_media;
 mod error;
 mod guest;
 mod http;
@@ -270,11 +271,16 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .route("/internal/v1/rooms", get(cluster::internal_views))
         .route(
+            "/internal/v1/media/{kind}/{name}",
+            get(cluster_media::internal_media),
+        )
+        .route(
             "/internal/v1/rooms/{id}/adopt",
             post(cluster::internal_adopt),
         )
         .route("/i/{code}", get(pages::invite))
         .route("/web/room.js", get(pages::script))
+        .route("/web/report.js", get(pages::report_script))
         .route("/web/room.css", get(pages::style))
         .route("/web/notify.js", get(pages::notify_script))
         .route("/web/sw.js", get(pages::service_worker))

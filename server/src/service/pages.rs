@@ -19,11 +19,13 @@ const SCRIPT: &str = include_str!("../../web/room.js");
 const STYLE: &str = include_str!("../../web/room.css");
 const NOTIFY: &str = include_str!("../../web/notify.js");
 const WORKER: &str = include_str!("../../web/sw.js");
+const REPORT: &str = include_str!("../../web/report.js");
 
 /// Cache-busting versions of the assets, so they can be cached for long.
 const SCRIPT_VERSION: u64 = fnv1a(SCRIPT.as_bytes());
 const STYLE_VERSION: u64 = fnv1a(STYLE.as_bytes());
 const NOTIFY_VERSION: u64 = fnv1a(NOTIFY.as_bytes());
+const REPORT_VERSION: u64 = fnv1a(REPORT.as_bytes());
 
 pub(super) const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -135,6 +137,11 @@ pub async fn style() -> Response {
     asset(STYLE, "text/css; charset=utf-8")
 }
 
+/// `GET /web/report.js`: the report form of the room and replay pages.
+pub async fn report_script() -> Response {
+    asset(REPORT, "text/javascript; charset=utf-8")
+}
+
 /// `GET /web/notify.js`: the event page's "Notify me".
 pub async fn notify_script() -> Response {
     asset(NOTIFY, "text/javascript; charset=utf-8")
@@ -177,11 +184,12 @@ pub(super) fn page_with(meta: &Meta, script: Option<&str>, body: &str) -> String
         None => String::new(),
     };
     let script = match script {
-        Some("room") => {
-            format!("<script src=\"../web/room.js?v={SCRIPT_VERSION:x}\" defer></script>\n")
-        }
+        // report.js first: the room page's script opens its form.
+        Some("room") => format!(
+            "<script src=\"../web/report.js?v={REPORT_VERSION:x}\" defer></script>\n<script src=\"../web/room.js?v={SCRIPT_VERSION:x}\" defer></script>\n"
+        ),
         Some("replay") => format!(
-            "<script src=\"../web/replay.js?v={:x}\" defer></script>\n",
+            "<script src=\"../web/report.js?v={REPORT_VERSION:x}\" defer></script>\n<script src=\"../web/replay.js?v={:x}\" defer></script>\n",
             super::replays::SCRIPT_VERSION
         ),
         Some(_) => {

@@ -5,6 +5,7 @@
 //! Who may see a replay mirrors who could find the room: open and social rooms by their
 //! link (anyone), closed rooms only their host, members let in, and holders of the link key.
 
+use super::cluster_media::MediaKind;
 use super::http::{Authed, ClientIp};
 use super::pages::{escape, html, page_with, plausible, query_value, Meta};
 use super::{ApiError, AppState};
@@ -210,7 +211,10 @@ pub async fn delete_replay(
     state.store.delete_replay(&room.id).await?;
     let dir = replay_dir(state.replays.media_dir());
     for ext in ["ogg", "json"] {
-        let _ = tokio::fs::remove_file(dir.join(format!("{}.{ext}", room.id))).await;
+        let name = format!("{}.{ext}", room.id);
+        let _ = tokio::fs::remove_file(dir.join(&name)).await;
+        // Copies other nodes fetched go too.
+        super::cluster_media::announce_deleted(&state, MediaKind::Replays, &name).await;
     }
     tracing::info!(room = %room.id, "replay deleted by its host");
     Ok(StatusCode::NO_CONTENT)
@@ -437,8 +441,11 @@ pub async fn replay_file(
         Ok(None) => return not_found().into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     }
-    let path = replay_dir(state.replays.media_dir()).join(format!("{}.ogg", room.id));
-    serve_file(path, "audio/ogg", &headers).await
+    let name = format!("{}.ogg", room.id);
+    match super::cluster_media::local_path(&state, MediaKind::Replays, &name).await {
+        Some(path) => serve_file(path, "audio/ogg", &headers).await,
+        None => not_found().into_response(),
+    }
 }
 
 /// `GET /media/clips/CLIP.ogg`: a clip (shareable: anyone with the link).
@@ -455,8 +462,10 @@ pub async fn clip_file(
         Ok(None) => return ApiError::new(ErrorCode::NotFound, "no such clip").into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     }
-    let path = clip_dir(state.replays.media_dir()).join(format!("{id}.ogg"));
-    serve_file(path, "audio/ogg", &headers).await
+    match super::cluster_media::local_path(&state, MediaKind::Clips, &format!("{id}.ogg")).await {
+        Some(path) => serve_file(path, "audio/ogg", &headers).await,
+        None => not_found().into_response(),
+    }
 }
 
 /// `GET /web/replay.js`: the replay and clip pages' script (speaker timeline seeks).
@@ -522,7 +531,8 @@ pub(super) async fn replay_page(
 <audio id=\"player\" controls preload=\"metadata\" src=\"../media/replays/{id}.ogg{key}\"></audio>
 <h2>Speakers</h2>
 <ol id=\"timeline\" class=\"timeline\">
-{timeline}</ol>",
+{timeline}</ol>
+<p><button type=\"button\" class=\"link-button\" data-report-room=\"{id}\" hidden>Report this room</button></p>",
         title = escape(&replay.title),
         host = escape(&replay.host.name),
         duration = clock(replay.duration_ms),

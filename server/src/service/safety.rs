@@ -161,13 +161,27 @@ pub async fn block(
         ));
     }
     state.store.block(&me.user.id, &user.id).await?;
-    // Rooms here that the blocker moderates lose the blocked member at once.
-    for room in state.registry.all() {
-        if room.role_of(&me.user.id) == Some(Role::Moderator) {
-            moderator_arrived(&state, &room, &me.user.id).await;
+    // Rooms here that the blocker moderates lose the blocked member at once; in a cluster,
+    // the rooms other nodes own too (over the bus).
+    blocker_rooms_apply(&state, &me.user.id).await;
+    if let Some(cluster) = &state.cluster {
+        if let Err(e) = cluster
+            .publish(crate::cluster::BLOCKS, me.user.id.as_str().to_owned())
+            .await
+        {
+            tracing::warn!(error = %e, "cluster: a block was not announced to the other nodes");
         }
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The live rooms of this node where `blocker` moderates lose the members they blocked.
+pub async fn blocker_rooms_apply(state: &AppState, blocker: &UserId) {
+    for room in state.registry.all() {
+        if room.role_of(blocker) == Some(Role::Moderator) {
+            moderator_arrived(state, &room, blocker).await;
+        }
+    }
 }
 
 /// `DELETE /v1/users/{handle}/block`
