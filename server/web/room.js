@@ -410,6 +410,7 @@
     if (chatList.querySelector('li[data-id="' + m.id + '"]')) return;
     const li = document.createElement('li');
     li.dataset.id = String(m.id);
+    if (m.author.id === me) li.dataset.mine = '1';
     const who = document.createElement('span');
     who.className = 'author';
     who.textContent = m.author.name;
@@ -425,6 +426,15 @@
         'Report the message from ' + m.author.name));
       li.append(document.createTextNode(' '), r);
     }
+    // Moderators delete any message, authors their own (shown by CSS from #chat-list's
+    // data-mod and the item's data-mine, so a later role change needs no re-render).
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.className = 'delete-message';
+    del.textContent = 'Delete';
+    del.setAttribute('aria-label', 'Delete the message from ' + m.author.name);
+    del.addEventListener('click', () => command({ type: 'delete_chat', id: m.id }));
+    li.append(document.createTextNode(' '), del);
     chatList.append(li);
     while (chatList.children.length > 200) chatList.firstElementChild.remove();
     chatList.scrollTop = chatList.scrollHeight;
@@ -448,7 +458,7 @@
     chatSettings = room.chat || chatSettings;
     chatList.textContent = '';
     (room.chat_recent || []).forEach(addChat);
-    renderChatControls();
+    renderTools();
   }
 
   // A short floating emoji over the tile it was aimed at, or over the stage.
@@ -476,7 +486,7 @@
         break;
       case 'reactions_enabled':
         reactionsEnabled = ev.enabled;
-        renderChatControls();
+        renderTools();
         break;
       case 'chat_message':
         addChat(ev.message);
@@ -488,7 +498,7 @@
       }
       case 'chat_settings':
         chatSettings = ev.settings;
-        renderChatControls();
+        renderTools();
         break;
       default:
         break; // unknown kinds are ignored (forward compatibility)
@@ -519,10 +529,63 @@
   tools.append(clipBtn, clipOut, reportRoomBtn);
   social.after(tools);
 
+  // Moderators: the chat's settings, reactions and recording (docs/protocol.md §12, §14.1).
+  const modTools = document.createElement('fieldset');
+  modTools.id = 'mod-tools';
+  modTools.className = 'mod-tools';
+  const legend = document.createElement('legend');
+  legend.textContent = 'Room settings';
+  const labelled = (text, el) => {
+    const l = document.createElement('label');
+    l.append(document.createTextNode(text + ' '), el);
+    return l;
+  };
+  const options = (sel, list) => list.forEach(([v, t]) => {
+    const o = document.createElement('option');
+    o.value = v;
+    o.textContent = t;
+    sel.append(o);
+  });
+  const modeSel = document.createElement('select');
+  modeSel.id = 'chat-mode';
+  options(modeSel, [['everyone', 'Everyone'], ['followers', 'People who follow a host'], ['off', 'Off']]);
+  const slowSel = document.createElement('select');
+  slowSel.id = 'slow-mode';
+  options(slowSel, [['0', 'Off'], ['10', '10 s'], ['30', '30 s'], ['60', '1 min'], ['300', '5 min']]);
+  const reactToggle = document.createElement('button');
+  reactToggle.type = 'button';
+  reactToggle.id = 'toggle-reactions';
+  reactToggle.className = 'link-button';
+  const recordToggle = document.createElement('button');
+  recordToggle.type = 'button';
+  recordToggle.id = 'toggle-recording';
+  recordToggle.className = 'link-button';
+  modTools.append(legend, labelled('Who can chat', modeSel), labelled('Slow mode', slowSel), reactToggle, recordToggle);
+  tools.append(modTools);
+  const sendSettings = () => command({
+    type: 'set_chat_settings',
+    settings: { mode: modeSel.value, slow_seconds: Number(slowSel.value) },
+  });
+  modeSel.addEventListener('change', sendSettings);
+  slowSel.addEventListener('change', sendSettings);
+  reactToggle.addEventListener('click', () => command({ type: 'set_reactions_enabled', enabled: !reactionsEnabled }));
+  recordToggle.addEventListener('click', () => command({ type: 'set_recording', recording: !recording }));
+
   function renderTools() {
     const member = !isGuest();
+    const mod = myRole === 'moderator';
     tools.hidden = !member;
-    clipBtn.hidden = !member || !(recording || (clipsAllowed && myRole === 'moderator'));
+    clipBtn.hidden = !member || !(recording || (clipsAllowed && mod));
+    modTools.hidden = !mod;
+    chatList.dataset.mod = mod ? '1' : '';
+    modeSel.value = chatSettings.mode;
+    // A slow mode set elsewhere to a value not in the list shows as its own option.
+    const slow = String(chatSettings.slow_seconds || 0);
+    if (![...slowSel.options].some((o) => o.value === slow)) options(slowSel, [[slow, slow + ' s']]);
+    slowSel.value = slow;
+    reactToggle.textContent = reactionsEnabled ? 'Turn reactions off' : 'Turn reactions on';
+    recordToggle.textContent = recording ? 'Stop recording' : 'Start recording';
+    renderChatControls();
   }
 
   async function authed(url, body) {

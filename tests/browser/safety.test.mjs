@@ -120,3 +120,77 @@ test('members clip and report from the room page and report from the replay page
     throw e;
   }
 });
+
+test('a moderator on the room page deletes messages and sets the chat, reactions and recording', async () => {
+  const server = await startServer();
+  cleanup.push(() => server.stop());
+  const host = await signup(server, server.invite, 'host', 'Hosting Hana');
+  const code = (await http(server, 'GET', '/v1/invites', host))[0].code;
+  const adi = await signup(server, code, 'adi', 'Adi');
+  const code2 = (await http(server, 'GET', '/v1/invites', host))[1].code;
+  const budi = await signup(server, code2, 'budi', 'Budi');
+  const room = await http(server, 'POST', '/v1/rooms', host, { title: 'Moderated', kind: 'open' });
+  // Budi writes from the command line (his own connection; Adi's is his page's).
+  const env = { ...process.env, RUANG_SERVER: server.url, RUANG_TOKEN: budi };
+
+  const browser = await launchChromium();
+  cleanup.push(() => browser.close());
+  const as = async (token) => {
+    const ctx = await browser.newContext();
+    if (token) await ctx.addInitScript((t) => localStorage.setItem('ruang.token', t), token);
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => problems.push(e.message));
+    await p.goto(`${server.url}/r/${room.id}`);
+    return p;
+  };
+  const problems = [];
+  const mod = await as(host);
+  const member = await as(adi);
+  const guest = await as(null);
+  await mod.waitForSelector('#mod-tools', { state: 'visible' });
+  assert.equal(await member.isVisible('#mod-tools'), false, 'only moderators get the settings');
+  assert.equal(await guest.isVisible('#tools'), false);
+
+  // Adi writes from his page; the moderator deletes it; it goes from every page.
+  await member.fill('#chat-input', 'Off-topic ad');
+  await member.click('#chat-form button[type="submit"]');
+  await mod.waitForSelector('#chat-list li .delete-message', { state: 'visible' });
+  await member.waitForSelector('#chat-list li .delete-message', { state: 'visible' }); // his own
+  await guest.waitForSelector('#chat-list li');
+  assert.equal(await guest.isVisible('#chat-list li .delete-message'), false);
+  // Budi's message: no Delete for Adi (neither his nor a moderator).
+  const say = run(['chat', room.id, 'Hello all'], { env });
+  assert.equal(await say.done, 0, say.out);
+  await until('budi\'s message on the member page', async () => (await member.$$('#chat-list li')).length === 2);
+  assert.equal(await member.isVisible('#chat-list li:nth-child(2) .delete-message'), false);
+  await mod.click('#chat-list li:first-child .delete-message');
+  await until('gone from the guest page', async () => (await guest.$$('#chat-list li')).length === 1);
+  assert.match(await guest.textContent('#chat-list li'), /Hello all/);
+  // A page opened now gets the room's recent chat without it.
+  const late = await as(null);
+  await until('the late page has the chat', async () => (await late.$$('#chat-list li')).length === 1);
+  assert.match(await late.textContent('#chat-list li'), /Hello all/, 'deleted on the server, not only on the pages');
+
+  // Chat off: the member's page hides the form and the server refuses his message.
+  await mod.selectOption('#chat-mode', 'off');
+  await until('the member sees the chat off', async () => /switched the chat off/.test(await member.textContent('#chat-note')));
+  assert.equal(await member.isVisible('#chat-form'), false);
+  const refused = run(['chat', room.id, 'still here?'], { env });
+  assert.notEqual(await refused.done, 0, refused.out);
+  // Everyone again, with a slow mode.
+  await mod.selectOption('#chat-mode', 'everyone');
+  await mod.selectOption('#slow-mode', '30');
+  await until('the member sees the slow mode', async () => /one message every 30 s/.test(await member.textContent('#chat-note')));
+
+  // Reactions off, then recording on: every page follows.
+  await mod.click('#toggle-reactions');
+  await until('reactions hidden for the guest', async () => !(await guest.isVisible('#reactions')));
+  assert.equal(await mod.textContent('#toggle-reactions'), 'Turn reactions on');
+  assert.equal(await guest.isVisible('#recording'), false);
+  await mod.click('#toggle-recording');
+  await guest.waitForSelector('#recording', { state: 'visible' });
+  await until('the button follows', async () => (await mod.textContent('#toggle-recording')) === 'Stop recording');
+  await member.waitForSelector('#clip', { state: 'visible' });
+  await mod.screenshot({ path: join(OUTPUT, 'moderator-tools.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+});
