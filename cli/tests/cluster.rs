@@ -861,9 +861,11 @@ async fn photos_clips_and_replays_are_served_by_every_node() {
 
     // A photo stored through n1, asked for through every node.
     let mut png = std::io::Cursor::new(Vec::new());
-    image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 90]))
-        .write_to(&mut png, image::ImageFormat::Png)
-        .unwrap();
+    image::RgbImage::from_fn(64, 64, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 4) as u8, 90])
+    })
+    .write_to(&mut png, image::ImageFormat::Png)
+    .unwrap();
     let hash = maya
         .set_avatar(png.into_inner())
         .await
@@ -880,7 +882,12 @@ async fn photos_clips_and_replays_are_served_by_every_node() {
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "the same bytes");
     assert_eq!(copies("avatars", &photo), 3, "each node kept a copy");
-    let (status, _) = get(format!("{}/media/avatars/{}-128.jpg", urls[1], "0".repeat(32))).await;
+    let (status, _) = get(format!(
+        "{}/media/avatars/{}-128.jpg",
+        urls[1],
+        "0".repeat(32)
+    ))
+    .await;
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "no node has it");
 
     // A recorded room where maya speaks a tone; clipped through a node that does not own it.
@@ -942,11 +949,81 @@ async fn photos_clips_and_replays_are_served_by_every_node() {
     through(&maya, &urls[1]).delete_replay(&room).await.unwrap();
     let deadline = Instant::now() + PATIENCE;
     while copies("replays", &replay) > 0 {
-        assert!(Instant::now() < deadline, "a copy of the deleted replay stayed");
+        assert!(
+            Instant::now() < deadline,
+            "a copy of the deleted replay stayed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for url in &urls {
         let (status, _) = get(format!("{url}/media/replays/{replay}")).await;
         assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
     }
+}
+
+/// A recorded room that moves off a draining node keeps its whole recording: the spool goes
+/// with the room and the new owner's recorder goes on after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_recorded_room_keeps_its_whole_replay() {
+    let Some(mut c) = Cluster::start(2).await else {
+        return;
+    };
+    let u1 = c.node("n1").url.clone();
+    let maya = signup(&u1, &c.first_invite, "maya").await;
+    let room = maya
+        .create_room_with(&ruang_proto::CreateRoomRequest {
+            title: "Moving, on the record".into(),
+            kind: RoomKind::Open,
+            record: true,
+            clips: false,
+        })
+        .await
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    let (owner, _) = owner_of(&u1, &maya, &room).await.unwrap();
+    let other = c.nodes.iter().find(|n| n.id != owner).unwrap().url.clone();
+    let host = join(&through(&maya, &other), &room).await;
+    host.set_muted(false).await.unwrap();
+    let mut mic = device(Source::sine(440.0, 0.3));
+    let speaker = MediaSession::start(&host, &mut mic, MediaOptions::default())
+        .await
+        .unwrap();
+    // About 3 s of voice recorded on the owner.
+    let before = speaker
+        .wait_for(PATIENCE, |s| s.packets_sent >= 150)
+        .await
+        .expect("audio before the drain")
+        .packets_sent;
+
+    let node = c.nodes.iter_mut().find(|n| n.id == owner).unwrap();
+    let mut serve = node.serve.take().unwrap();
+    serve.signal("-TERM");
+    assert!(serve.child.wait().unwrap().success());
+    host.wait_for(PATIENCE, |s| s.connection == ConnectionState::Connected)
+        .await
+        .expect("back in the room on the other node");
+    // About 4 s more, recorded by the new owner.
+    speaker
+        .wait_for(PATIENCE, |s| s.packets_sent >= before + 250)
+        .await
+        .expect("audio after the drain");
+    speaker.stop().await;
+    host.end_room().await.unwrap();
+
+    let deadline = Instant::now() + PATIENCE;
+    let replay = loop {
+        if let Ok(r) = through(&maya, &other).replay(&room, None).await {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no replay");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Both parts (3 s + the 1 s seam + up to 4 s), not only the new owner's (≤ 4 s).
+    eprintln!("replay of {} ms: {:?}", replay.duration_ms, replay.speakers);
+    assert!(
+        replay.duration_ms >= 6_000,
+        "the replay lost the drained node's part: {replay:?}"
+    );
 }

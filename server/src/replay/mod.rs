@@ -112,6 +112,8 @@ pub struct Replays {
     media_dir: PathBuf,
     /// Rooms whose stored options were read (after a restart or a takeover).
     seen: Mutex<HashSet<RoomId>>,
+    /// Rooms whose task runs here.
+    running: Mutex<HashSet<RoomId>>,
     pub metrics: ReplayMetrics,
 }
 
@@ -128,6 +130,7 @@ impl Replays {
             registry,
             media_dir,
             seen: Mutex::new(HashSet::new()),
+            running: Mutex::new(HashSet::new()),
             metrics: ReplayMetrics::default(),
         });
         let weak = Arc::downgrade(&replays);
@@ -153,6 +156,31 @@ impl Replays {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<RoomId>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where `room`'s spool is while it is recorded here.
+    pub fn spool_path(&self, room: &RoomId) -> PathBuf {
+        spool_dir(&self.media_dir).join(format!("{room}.spool"))
+    }
+
+    /// Stops the task of `room` (it moves to another node): what it queued is written, the
+    /// spool is left whole for the room's next owner. False if it did not answer in `within`.
+    pub async fn hand_over(&self, room: &LiveRoom, within: Duration) -> bool {
+        if !self.running().contains(&room.id) {
+            return true;
+        }
+        let Some(control) = room.recorder.control() else {
+            return true;
+        };
+        let (tx, rx) = oneshot::channel();
+        if control.send(Control::HandOver(tx)).is_err() {
+            return true;
+        }
+        matches!(tokio::time::timeout(within, rx).await, Ok(Ok(())))
+    }
+
     /// A room created here with its options already set.
     pub fn created(self: &Arc<Self>, room: &Arc<LiveRoom>) {
         self.seen().insert(room.id.clone());
@@ -168,6 +196,7 @@ impl Replays {
         let (control, crx) = mpsc::unbounded_channel();
         if room.recorder.start(Channels { packets, control }) {
             tracing::info!(room = %room.id, "recorder started");
+            self.running().insert(room.id.clone());
             tokio::spawn(
                 self.clone()
                     .run_room(Arc::downgrade(room), room.id.clone(), rx, crx),
@@ -199,8 +228,9 @@ impl Replays {
         mut rx: mpsc::Receiver<Captured>,
         mut crx: mpsc::UnboundedReceiver<Control>,
     ) {
-        let spool_path = spool_dir(&self.media_dir).join(format!("{id}.spool"));
-        // A spool left by a restart goes on after what it holds.
+        let spool_path = self.spool_path(&id);
+        // A spool left by a restart, or handed over by a draining node, goes on after what
+        // it holds.
         let before = match std::fs::read(&spool_path) {
             Ok(bytes) => recorder::spool_end_ms(&mix::read_spool(&bytes)) + 1000,
             Err(_) => 0,
@@ -212,6 +242,7 @@ impl Replays {
         // room may be gone (its last reference dropped) before the loop sees it end.
         let mut chat = Vec::new();
         let mut chat_revision = 0;
+        let mut handed_over = None;
         loop {
             tokio::select! {
                 p = rx.recv() => {
@@ -220,13 +251,19 @@ impl Replays {
                     let recording = live.recorder.recording();
                     task.push(p, recording, |u| live.display_name(u));
                 }
-                c = crx.recv() => {
-                    let Some(Control::Clip(reply)) = c else { continue };
-                    let live = room.upgrade();
-                    let _ = reply.send(task.clip(|u| {
-                        live.as_ref().map(|l| l.display_name(u)).unwrap_or_else(|| u.to_string())
-                    }));
-                }
+                c = crx.recv() => match c {
+                    Some(Control::Clip(reply)) => {
+                        let live = room.upgrade();
+                        let _ = reply.send(task.clip(|u| {
+                            live.as_ref().map(|l| l.display_name(u)).unwrap_or_else(|| u.to_string())
+                        }));
+                    }
+                    Some(Control::HandOver(done)) => {
+                        handed_over = Some(done);
+                        break;
+                    }
+                    None => {}
+                },
                 _ = every.tick() => {
                     let ended = match room.upgrade() {
                         None => true,
@@ -258,10 +295,17 @@ impl Replays {
         }
         self.flush(&spool_path, &mut file, &mut task);
         drop(file);
+        if let Some(done) = handed_over {
+            self.running().remove(&id);
+            tracing::info!(room = %id, "recorder handed over");
+            let _ = done.send(());
+            return;
+        }
         if spool_path.exists() {
             let chat = chat_for_replay(&chat, task.started_wall_ms);
             self.finish(&id, &spool_path, chat).await;
         }
+        self.running().remove(&id);
         tracing::info!(room = %id, "recorder stopped");
     }
 

@@ -28,6 +28,9 @@ pub struct Captured {
 pub enum Control {
     /// The last 30 s as a spool (speakers and packets, times from the first packet).
     Clip(oneshot::Sender<mix::Spool>),
+    /// The room moves to another node (drain): write what is queued, stop without mixing,
+    /// then answer. The spool goes with the room.
+    HandOver(oneshot::Sender<()>),
 }
 
 /// The channels of a started recorder task.

@@ -934,6 +934,15 @@ pub async fn drain(state: &AppState) {
         rooms = rooms.len(),
         "draining: handing rooms to other nodes"
     );
+    // Recorded rooms: their recorders write what they hold and stop, so the spool goes
+    // whole with the room (below) and its replay covers its time here too.
+    for room in &rooms {
+        if let Some(live) = state.registry.get(room) {
+            if !state.replays.hand_over(&live, Duration::from_secs(2)).await {
+                tracing::warn!(room = %room, "draining: the recorder did not stop in time");
+            }
+        }
+    }
     for room in &rooms {
         // Out of the map first (clients are told to reconnect), then the writes land, then
         // the lease goes: whoever takes it loads the latest state.
@@ -955,13 +964,26 @@ pub async fn drain(state: &AppState) {
             };
             let path = format!("/internal/v1/rooms/{}/adopt", room.as_str());
             let header = signed(cluster, IpAddr::from([127, 0, 0, 1]), &Method::POST, &path);
-            let _ = state
+            let spool_path = state.replays.spool_path(room);
+            let spool = tokio::fs::read(&spool_path).await.unwrap_or_default();
+            let adopted = state
                 .node_http
                 .post(format!("{}{}", node.url, path))
-                .timeout(VIEWS_TIMEOUT)
+                .timeout(if spool.is_empty() {
+                    VIEWS_TIMEOUT
+                } else {
+                    SPOOL_TIMEOUT
+                })
                 .header(HEADER, header.as_bytes())
+                .body(spool.clone())
                 .send()
-                .await;
+                .await
+                .is_ok_and(|r| r.status() == reqwest::StatusCode::NO_CONTENT);
+            if adopted && !spool.is_empty() {
+                // The adopting node goes on recording after it.
+                let _ = tokio::fs::remove_file(&spool_path).await;
+                tracing::info!(room = %room, bytes = spool.len(), node = %node.id, "draining: the recording went with the room");
+            }
         }
     }
     if let Err(e) = cluster.leave().await {
@@ -969,20 +991,57 @@ pub async fn drain(state: &AppState) {
     }
 }
 
+/// Longest a draining node waits for another to take a recorded room with its spool.
+const SPOOL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest spool a draining node may hand over (about 8 hours of one speaker).
+pub const SPOOL_MAX: usize = 128 << 20;
+
 /// `POST /internal/v1/rooms/{id}/adopt` (nodes only): a draining node asks this one to
-/// take a room over now.
+/// take a room over now. The body, when not empty, is the room's recording spool: kept
+/// before the room is loaded, so this node's recorder goes on after it (and dropped if
+/// another node took the room first).
 pub async fn internal_adopt(
     State(state): State<AppState>,
     fwd: Option<axum::Extension<Forwarded>>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    spool: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let (Some(_), Some(cluster)) = (fwd, state.cluster.clone()) else {
         return Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"));
     };
-    match adopt(&state, &cluster, &RoomId(id)).await {
+    if !crate::replay::valid_id(&id) {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such room"));
+    }
+    let room = RoomId(id);
+    let mut kept = false;
+    if !spool.is_empty() && state.registry.get(&room).is_none() {
+        let path = state.replays.spool_path(&room);
+        let written = tokio::task::spawn_blocking(move || {
+            let dir = path.parent().expect("the spool directory");
+            let name = path.file_name().expect("a file name").to_string_lossy();
+            crate::replay::write_atomic(dir, &name, &spool)
+        })
+        .await;
+        kept = matches!(written, Ok(Ok(())));
+        if !kept {
+            tracing::warn!(room = %room, "cannot keep a handed-over spool; its part of the recording is lost");
+        }
+    }
+    let drop_spool = |state: &AppState| {
+        if kept {
+            let _ = std::fs::remove_file(state.replays.spool_path(&room));
+        }
+    };
+    match adopt(&state, &cluster, &room).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
-        Ok(false) => Ok(StatusCode::CONFLICT),
-        Err(e) => Err(ApiError::new(ErrorCode::Unavailable, e.to_string())),
+        Ok(false) => {
+            drop_spool(&state);
+            Ok(StatusCode::CONFLICT)
+        }
+        Err(e) => {
+            drop_spool(&state);
+            Err(ApiError::new(ErrorCode::Unavailable, e.to_string()))
+        }
     }
 }
 

@@ -276,7 +276,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/internal/v1/rooms/{id}/adopt",
-            post(cluster::internal_adopt),
+            post(cluster::internal_adopt).layer(DefaultBodyLimit::max(cluster::SPOOL_MAX)),
         )
         .route("/i/{code}", get(pages::invite))
         .route("/web/room.js", get(pages::script))
