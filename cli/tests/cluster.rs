@@ -835,6 +835,43 @@ async fn blocks_and_bans_reach_rooms_on_other_nodes() {
     assert_eq!(role_of(&host, host.me()), Some(Role::Moderator));
 }
 
+/// A recorded open room of `host`'s.
+async fn recorded_room(host: &ApiClient, title: &str) -> String {
+    host.create_room_with(&ruang_proto::CreateRoomRequest {
+        title: title.into(),
+        kind: RoomKind::Open,
+        record: true,
+        clips: false,
+    })
+    .await
+    .unwrap()
+    .id
+    .as_str()
+    .to_owned()
+}
+
+/// `host` unmutes and speaks a steady tone (the device must live as long as the session).
+async fn speak_a_tone(host: &RoomSession) -> (ruang_media::device::VirtualDevice, MediaSession) {
+    host.set_muted(false).await.unwrap();
+    let mut mic = device(Source::sine(440.0, 0.3));
+    let speaker = MediaSession::start(host, &mut mic, MediaOptions::default())
+        .await
+        .unwrap();
+    (mic, speaker)
+}
+
+/// The room's replay, once the server has made it.
+async fn replay_when_made(client: &ApiClient, room: &str) -> ruang_proto::Replay {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(r) = client.replay(room, None).await {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "no replay");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Photos, clips and replays are files on the node that made them; every node serves them
 /// (fetched once from the node that has them), and a deleted replay leaves every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -891,26 +928,11 @@ async fn photos_clips_and_replays_are_served_by_every_node() {
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "no node has it");
 
     // A recorded room where maya speaks a tone; clipped through a node that does not own it.
-    let room = maya
-        .create_room_with(&ruang_proto::CreateRoomRequest {
-            title: "On the record".into(),
-            kind: RoomKind::Open,
-            record: true,
-            clips: false,
-        })
-        .await
-        .unwrap()
-        .id
-        .as_str()
-        .to_owned();
+    let room = recorded_room(&maya, "On the record").await;
     let (owner, _) = owner_of(&urls[0], &maya, &room).await.unwrap();
     let other = c.nodes.iter().find(|n| n.id != owner).unwrap().url.clone();
     let host = join(&through(&maya, &c.node(&owner).url), &room).await;
-    host.set_muted(false).await.unwrap();
-    let mut mic = device(Source::sine(440.0, 0.3));
-    let speaker = MediaSession::start(&host, &mut mic, MediaOptions::default())
-        .await
-        .unwrap();
+    let (_mic, speaker) = speak_a_tone(&host).await;
     speaker
         .wait_for(PATIENCE, |s| s.packets_sent >= 150)
         .await
@@ -929,11 +951,7 @@ async fn photos_clips_and_replays_are_served_by_every_node() {
     // The room ends; its replay plays through every node.
     speaker.stop().await;
     host.end_room().await.unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    while through(&maya, &urls[2]).replay(&room, None).await.is_err() {
-        assert!(Instant::now() < deadline, "no replay");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    replay_when_made(&through(&maya, &urls[2]), &room).await;
     let replay = format!("{room}.ogg");
     let mut replays = Vec::new();
     for url in &urls {
@@ -970,26 +988,11 @@ async fn a_drained_recorded_room_keeps_its_whole_replay() {
     };
     let u1 = c.node("n1").url.clone();
     let maya = signup(&u1, &c.first_invite, "maya").await;
-    let room = maya
-        .create_room_with(&ruang_proto::CreateRoomRequest {
-            title: "Moving, on the record".into(),
-            kind: RoomKind::Open,
-            record: true,
-            clips: false,
-        })
-        .await
-        .unwrap()
-        .id
-        .as_str()
-        .to_owned();
+    let room = recorded_room(&maya, "Moving, on the record").await;
     let (owner, _) = owner_of(&u1, &maya, &room).await.unwrap();
     let other = c.nodes.iter().find(|n| n.id != owner).unwrap().url.clone();
     let host = join(&through(&maya, &other), &room).await;
-    host.set_muted(false).await.unwrap();
-    let mut mic = device(Source::sine(440.0, 0.3));
-    let speaker = MediaSession::start(&host, &mut mic, MediaOptions::default())
-        .await
-        .unwrap();
+    let (_mic, speaker) = speak_a_tone(&host).await;
     // About 3 s of voice recorded on the owner.
     let before = speaker
         .wait_for(PATIENCE, |s| s.packets_sent >= 150)
@@ -1012,14 +1015,7 @@ async fn a_drained_recorded_room_keeps_its_whole_replay() {
     speaker.stop().await;
     host.end_room().await.unwrap();
 
-    let deadline = Instant::now() + PATIENCE;
-    let replay = loop {
-        if let Ok(r) = through(&maya, &other).replay(&room, None).await {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "no replay");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let replay = replay_when_made(&through(&maya, &other), &room).await;
     // Both parts (3 s + the 1 s seam + up to 4 s), not only the new owner's (≤ 4 s).
     eprintln!("replay of {} ms: {:?}", replay.duration_ms, replay.speakers);
     assert!(
