@@ -23,6 +23,8 @@ macro_rules! emit {
 pub enum ReplayAction {
     /// Delete the replay of a room you hosted (its file too).
     Delete { room: String },
+    /// The replays on a member's profile (yours without a handle), newest first.
+    List { handle: Option<String> },
 }
 
 /// A room id or link (`…/r/ROOM?t=KEY`) as (id, link key).
@@ -43,11 +45,33 @@ pub async fn replay(
     out: Option<std::path::PathBuf>,
 ) -> Result<()> {
     let c = authed(remote)?;
-    if let Some(ReplayAction::Delete { room }) = action {
-        let (id, _) = room_ref(&room);
-        c.delete_replay(&id).await?;
-        emit!("deleted");
-        return Ok(());
+    match action {
+        Some(ReplayAction::Delete { room }) => {
+            let (id, _) = room_ref(&room);
+            c.delete_replay(&id).await?;
+            emit!("deleted");
+            return Ok(());
+        }
+        Some(ReplayAction::List { handle }) => {
+            let handle = match handle {
+                Some(h) => h.trim_start_matches('@').to_owned(),
+                None => c.me().await?.handle,
+            };
+            // One per line: room id, length, title, the page that plays it.
+            for r in c.user_replays(&handle).await? {
+                let s = r.duration_ms / 1000;
+                emit!(
+                    "{}\t{}:{:02}\t{}\t{}",
+                    r.id,
+                    s / 60,
+                    s % 60,
+                    crate::account::printable(&r.title, false),
+                    r.link
+                );
+            }
+            return Ok(());
+        }
+        None => {}
     }
     let room = room.ok_or_else(|| anyhow!("name the room: ruang replay ROOM --out FILE.ogg"))?;
     let out = out.ok_or_else(|| anyhow!("say where to write it: --out FILE.ogg"))?;

@@ -154,6 +154,19 @@ fn recorded_room_replay_from_the_cli() {
         "the listener's tone is not in the replay"
     );
 
+    // Listed on maya's profile, for her and for budi.
+    let mine = ok(ruang(&server, &maya, &["replay", "list"]));
+    let lines: Vec<&str> = mine.lines().collect();
+    assert_eq!(lines.len(), 1, "{mine}");
+    let fields: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(fields[0], room);
+    assert!(fields[3].ends_with(&format!("/r/{room}")), "{mine}");
+    assert_eq!(
+        ok(ruang(&server, &budi, &["replay", "list", "@maya"])),
+        mine
+    );
+    assert_eq!(ok(ruang(&server, &budi, &["replay", "list"])), "");
+
     // Only the host deletes it; then it is gone.
     let not_host = ruang(&server, &budi, &["replay", "delete", &room]);
     assert!(!not_host.status.success());
@@ -168,5 +181,6 @@ fn recorded_room_replay_from_the_cli() {
         &["replay", &room, "--out", out.to_str().unwrap()],
     );
     assert!(String::from_utf8_lossy(&gone.stderr).contains("not_found"));
+    assert_eq!(ok(ruang(&server, &maya, &["replay", "list"])), "");
     drop(serve);
 }
