@@ -28,8 +28,11 @@ use std::time::Duration;
 const PATIENCE: Duration = Duration::from_secs(60);
 const SR: usize = 48_000;
 
-/// Share of 250 ms chunks of `reference` found in `output` with correlation ≥ 0.9, each chunk
-/// aligned on its own around the best lag of the whole signal.
+/// Share of 250 ms chunks of `reference` found in `output` with correlation ≥ 0.8, each chunk
+/// aligned on its own around the best lag of the whole signal. One concealed 20 ms frame or
+/// one playout adjustment inside a chunk takes it to about 0.8–0.9 (seen on a busy machine
+/// with RED rebuilding all but one frame in 250), while a chunk missing several frames, as
+/// at 20 % loss without redundancy, falls well below 0.8.
 fn heard_share(reference: &[i16], output: &[i16]) -> f64 {
     let max_lag = output.len().saturating_sub(SR) as isize;
     let global = best_alignment(reference, output, 0, max_lag.max(1));
@@ -45,7 +48,7 @@ fn heard_share(reference: &[i16], output: &[i16]) -> f64 {
         .map(|(base, part)| best_alignment(part, output, base - slack, base + slack).correlation)
         .collect();
     eprintln!("alignment {global:?}; chunk correlations {chunks:.2?}");
-    chunks.iter().filter(|&&c| c >= 0.9).count() as f64 / chunks.len() as f64
+    chunks.iter().filter(|&&c| c >= 0.8).count() as f64 / chunks.len() as f64
 }
 
 fn lossy(loss: f64) -> Impairment {
