@@ -10,7 +10,7 @@ use ruang_proto::{
     ChatMessage, ChatSettings, ClientEnvelope, ClientMessage, CloseReason, ErrorCode, Participant,
     Reaction, ServerMessage, UserId, PROTOCOL_VERSION,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -125,6 +125,7 @@ impl RoomSession {
                 state: tx,
                 commands: cmd_rx,
                 pending: HashMap::new(),
+                declines: HashSet::new(),
                 next_req: 1,
             }
             .run(conn),
@@ -413,6 +414,9 @@ struct Driver {
     state: watch::Sender<SessionState>,
     commands: mpsc::Receiver<Command>,
     pending: HashMap<u64, oneshot::Sender<Result<ServerMessage, ClientError>>>,
+    /// Requests that were `decline_invite`: their `ok` clears our own invitation (the
+    /// server tells only the moderators).
+    declines: HashSet<u64>,
     next_req: u64,
 }
 
@@ -499,6 +503,7 @@ impl Driver {
     }
 
     fn fail_pending(&mut self) {
+        self.declines.clear();
         for (_, reply) in self.pending.drain() {
             let _ = reply.send(Err(ClientError::Network("connection lost".into())));
         }
@@ -533,6 +538,9 @@ impl Driver {
                     Some(Command::Request { msg, reply }) => {
                         let req = self.next_req;
                         self.next_req += 1;
+                        if matches!(msg, ClientMessage::DeclineInvite) {
+                            self.declines.insert(req);
+                        }
                         let env = ClientEnvelope { req: Some(req), msg };
                         if !self.send(&mut ws, &env).await {
                             let _ = reply.send(Err(ClientError::Network("send failed".into())));
@@ -571,6 +579,9 @@ impl Driver {
     async fn on_message(&mut self, ws: &mut Ws, msg: ServerMessage) -> Option<Stop> {
         match &msg {
             ServerMessage::Ok { req } => {
+                if self.declines.remove(req) && self.store.invite_declined() == Applied::Changed {
+                    self.publish(ConnectionState::Connected);
+                }
                 if let Some(reply) = self.pending.remove(req) {
                     let _ = reply.send(Ok(msg));
                 }
@@ -587,6 +598,9 @@ impl Driver {
             ServerMessage::Error {
                 req, code, message, ..
             } => {
+                if let Some(r) = req {
+                    self.declines.remove(r);
+                }
                 let err = ClientError::Api {
                     status: code.http_status(),
                     code: *code,

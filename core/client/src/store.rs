@@ -74,6 +74,18 @@ impl RoomStore {
         &self.state
     }
 
+    /// The server accepted our `decline_invite`. It tells only the moderators
+    /// (`invite_declined`), so the invitee clears its own pending invitation here.
+    pub fn invite_declined(&mut self) -> Applied {
+        match self.state.room.as_mut() {
+            Some(room) if room.invited_to_speak => {
+                room.invited_to_speak = false;
+                Applied::Changed
+            }
+            _ => Applied::Ignored,
+        }
+    }
+
     pub fn apply(&mut self, msg: &ServerMessage) -> Applied {
         match msg {
             ServerMessage::Welcome { seq, room, .. } | ServerMessage::Snapshot { seq, room } => {
@@ -294,6 +306,25 @@ mod tests {
             s.state().room.as_ref().unwrap().hands_enabled,
             "gap not applied"
         );
+    }
+
+    #[test]
+    fn a_declined_invitation_is_cleared_locally() {
+        let mut s = RoomStore::default();
+        assert_eq!(s.invite_declined(), Applied::Ignored);
+        s.apply(&welcome(p("me", Role::Listener)));
+        s.apply(&delta(
+            1,
+            RoomEvent::InvitedToSpeak {
+                by: p("mod", Role::Moderator).user,
+                recording: true,
+            },
+        ));
+        assert!(s.state().room.as_ref().unwrap().invited_to_speak);
+        assert_eq!(s.invite_declined(), Applied::Changed);
+        assert!(!s.state().room.as_ref().unwrap().invited_to_speak);
+        assert_eq!(s.invite_declined(), Applied::Ignored);
+        assert_eq!(s.state().my_role(), Some(Role::Listener));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use crate::error::RuangError;
 use crate::room::{Room, RoomListener};
 use crate::runtime::{block_on, handle};
 use crate::types::{
-    EventSummary, Invite, LinkTarget, NotificationPage, Profile, RoomKind, RoomSummary,
-    SearchResults, UserPage, UserSummary,
+    ClipView, EventSummary, Invite, LinkTarget, NotificationPage, Profile, ReplayView, RoomKind,
+    RoomSummary, SearchResults, UserPage, UserSummary,
 };
 use ruang_client::ApiClient;
 use ruang_proto::ProfileUpdate;
@@ -450,6 +450,34 @@ impl RuangClient {
     }
 }
 
+/// Replays and clips (docs/protocol.md §14).
+#[uniffi::export]
+impl RuangClient {
+    /// The replays of rooms `handle` hosted that you may see, newest first.
+    pub fn user_replays(&self, handle: String) -> Result<Vec<ReplayView>> {
+        Ok(block_on(self.authed()?.user_replays(&handle))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A recorded room's replay: `NotFound` when there is none (or you may not see it),
+    /// `Server` (`replay_not_ready`) while the room is live or being mixed.
+    pub fn replay(&self, room_id: String, link_token: Option<String>) -> Result<ReplayView> {
+        Ok(block_on(self.api().replay(&room_id, link_token.as_deref()))?.into())
+    }
+
+    /// The host deletes a replay (the file and its listing are gone).
+    pub fn delete_replay(&self, room_id: String) -> Result<()> {
+        Ok(block_on(self.authed()?.delete_replay(&room_id))?)
+    }
+
+    /// Clips the last 30 s of a live room; share `url`.
+    pub fn clip(&self, room_id: String) -> Result<ClipView> {
+        Ok(block_on(self.authed()?.clip(&room_id))?.into())
+    }
+}
+
 /// Moderation and safety (docs/safety.md): blocks and reports.
 #[uniffi::export]
 impl RuangClient {
@@ -480,6 +508,24 @@ impl RuangClient {
         )
     }
 
+    /// Reports a chat message of a live room (the server keeps its text and author).
+    pub fn report_message(
+        &self,
+        room_id: String,
+        message_id: u64,
+        reason: String,
+        details: String,
+    ) -> Result<bool> {
+        self.report_with(
+            ruang_proto::ReportKind::Message,
+            None,
+            Some(room_id),
+            Some(message_id.to_string()),
+            &reason,
+            details,
+        )
+    }
+
     /// Reports a room (the server keeps who is on stage and the time into the room).
     pub fn report_room(&self, room_id: String, reason: String, details: String) -> Result<bool> {
         self.report(
@@ -501,6 +547,18 @@ impl RuangClient {
         reason: &str,
         details: String,
     ) -> Result<bool> {
+        self.report_with(kind, handle, room, None, reason, details)
+    }
+
+    fn report_with(
+        &self,
+        kind: ruang_proto::ReportKind,
+        handle: Option<String>,
+        room: Option<String>,
+        message: Option<String>,
+        reason: &str,
+        details: String,
+    ) -> Result<bool> {
         let reason =
             ruang_proto::ReportReason::parse(reason).ok_or_else(|| RuangError::InvalidInput {
                 code: "reason".into(),
@@ -510,7 +568,7 @@ impl RuangClient {
             kind,
             handle,
             room: room.map(ruang_proto::RoomId),
-            message: None,
+            message,
             reason,
             details,
         };

@@ -323,6 +323,11 @@ impl Room {
         Ok(block_on(self.session.set_hands_enabled(enabled))?)
     }
 
+    /// Moderators: start or stop recording (everyone is told; see `RoomViewState.recording`).
+    pub fn set_recording(&self, on: bool) -> Result<()> {
+        Ok(block_on(self.session.set_recording(on))?)
+    }
+
     pub fn end_room(&self) -> Result<()> {
         Ok(block_on(self.session.end_room())?)
     }

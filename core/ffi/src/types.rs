@@ -302,6 +302,12 @@ pub struct RoomViewState {
     pub hands: Vec<HandView>,
     pub ended: bool,
     pub removed: bool,
+    /// The room is being recorded: what is said goes into a replay (show it).
+    #[uniffi(default = false)]
+    pub recording: bool,
+    /// Clips of the last 30 s may be taken (moderators; everyone in a recorded room).
+    #[uniffi(default = false)]
+    pub clips: bool,
 }
 
 /// A level above this counts as speaking for the ring.
@@ -368,6 +374,8 @@ impl RoomViewState {
                 .unwrap_or_default(),
             ended: s.room.ended,
             removed: s.room.removed,
+            recording: r.is_some_and(|r| r.recording),
+            clips: r.is_some_and(|r| r.clips),
         }
     }
 }
@@ -417,5 +425,178 @@ impl From<proto::Event> for EventSummary {
             interested: e.interested,
             link: e.link,
         }
+    }
+}
+
+/// One stretch of one speaker's voice in a replay (ms from the replay's start).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReplaySpanView {
+    pub user_id: String,
+    pub name: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// Where a speaker starts talking in a replay.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReplayChapterView {
+    pub start_ms: u64,
+    pub name: String,
+}
+
+/// A chat message of a replay, at its offset into the recording.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReplayChatLine {
+    pub id: u64,
+    pub author: UserSummary,
+    pub text: String,
+    pub offset_ms: u64,
+}
+
+/// A recorded room's replay (docs/protocol.md §14.2).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReplayView {
+    /// The room's id (one replay per room).
+    pub room_id: String,
+    pub title: String,
+    pub kind: RoomKind,
+    pub host: UserSummary,
+    /// Unix ms.
+    pub room_created_at: i64,
+    pub created_at: i64,
+    pub duration_ms: u64,
+    pub bytes: u64,
+    /// The Ogg Opus file (HTTP(S), Range-capable; `?t=` for closed rooms).
+    pub audio_url: String,
+    /// The `/r/ROOM` page that plays it.
+    pub link: String,
+    pub speakers: Vec<ReplaySpanView>,
+    pub chapters: Vec<ReplayChapterView>,
+    /// The chat as it was recorded, oldest first (empty when nobody wrote).
+    pub chat: Vec<ReplayChatLine>,
+}
+
+impl From<proto::Replay> for ReplayView {
+    fn from(r: proto::Replay) -> Self {
+        ReplayView {
+            room_id: r.id.0,
+            title: r.title,
+            kind: r.kind.into(),
+            host: r.host.into(),
+            room_created_at: r.room_created_at,
+            created_at: r.created_at,
+            duration_ms: r.duration_ms,
+            bytes: r.bytes,
+            audio_url: r.url,
+            link: r.link,
+            speakers: r
+                .speakers
+                .into_iter()
+                .map(|s| ReplaySpanView {
+                    user_id: s.user.0,
+                    name: s.name,
+                    start_ms: s.start_ms,
+                    end_ms: s.end_ms,
+                })
+                .collect(),
+            chapters: r
+                .chapters
+                .into_iter()
+                .map(|c| ReplayChapterView {
+                    start_ms: c.start_ms,
+                    name: c.name,
+                })
+                .collect(),
+            chat: r.chat.iter().filter_map(replay_chat_line).collect(),
+        }
+    }
+}
+
+/// One recorded chat message (`{id, author, text, links, at, offset_ms}`); a message
+/// that does not have that shape is left out rather than failing the whole replay.
+fn replay_chat_line(v: &serde_json::Value) -> Option<ReplayChatLine> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        id: u64,
+        author: proto::UserSummary,
+        text: String,
+        #[serde(default)]
+        offset_ms: u64,
+    }
+    let l: Line = serde_json::from_value(v.clone()).ok()?;
+    Some(ReplayChatLine {
+        id: l.id,
+        author: l.author.into(),
+        text: l.text,
+        offset_ms: l.offset_ms,
+    })
+}
+
+/// A clip of the last 30 s of a live room.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ClipView {
+    pub id: String,
+    /// `PUBLIC_URL/c/CLIP`: the page to share.
+    pub url: String,
+    /// The Ogg Opus file.
+    pub file: String,
+    pub duration_ms: u64,
+}
+
+impl From<proto::Clip> for ClipView {
+    fn from(c: proto::Clip) -> Self {
+        ClipView {
+            id: c.id,
+            url: c.url,
+            file: c.file,
+            duration_ms: c.duration_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_converts_with_its_chat_at_offsets() {
+        let json = serde_json::json!({
+            "id": "room1", "title": "Jazz", "kind": "open",
+            "host": {"id": "u1", "handle": "ana", "name": "Ana"},
+            "room_created_at": 1000, "created_at": 2000, "duration_ms": 65000, "bytes": 4096,
+            "url": "https://ruang.example/media/replays/room1.ogg",
+            "link": "https://ruang.example/r/room1",
+            "speakers": [{"user": "u1", "name": "Ana", "start_ms": 0, "end_ms": 30000},
+                         {"user": "u2", "name": "Budi", "start_ms": 31000, "end_ms": 65000}],
+            "chapters": [{"start_ms": 0, "name": "Ana"}, {"start_ms": 31000, "name": "Budi"}],
+            "chat": [
+                {"id": 3, "author": {"id": "u2", "handle": "budi", "name": "Budi"},
+                 "text": "hello", "links": [], "at": 5000, "offset_ms": 4000},
+                {"id": "not a number", "text": "broken"}
+            ]
+        });
+        let r: proto::Replay = serde_json::from_value(json).unwrap();
+        let v = ReplayView::from(r);
+        assert_eq!(v.room_id, "room1");
+        assert_eq!(v.audio_url, "https://ruang.example/media/replays/room1.ogg");
+        assert_eq!(v.duration_ms, 65000);
+        assert_eq!(v.chapters[1].name, "Budi");
+        assert_eq!(v.chapters[1].start_ms, 31000);
+        assert_eq!(v.speakers[1].user_id, "u2");
+        // The malformed message is left out, the good one keeps its offset.
+        assert_eq!(
+            v.chat,
+            vec![ReplayChatLine {
+                id: 3,
+                author: UserSummary {
+                    id: "u2".into(),
+                    handle: "budi".into(),
+                    name: "Budi".into(),
+                    avatar: None
+                },
+                text: "hello".into(),
+                offset_ms: 4000,
+            }]
+        );
     }
 }

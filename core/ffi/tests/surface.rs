@@ -114,6 +114,46 @@ fn the_surface_runs_a_room() {
             .is_some_and(|m| m.role == ruang_ffi::Role::Speaker)
     });
 
+    // Recording: a moderator starts it, everyone's state says so; listeners may not.
+    assert!(!await_state(&ann_rx, "before recording", |_| true).recording);
+    mod_room.set_recording(true).unwrap();
+    await_state(&ann_rx, "recording on", |s| s.recording);
+    await_state(&mod_rx, "the moderator sees it too", |s| s.recording);
+    // Nobody spoke: no clip (not_found), and no replay while the room is live.
+    assert!(matches!(
+        ann.clip(room.id.clone()),
+        Err(RuangError::NotFound { .. })
+    ));
+    assert!(matches!(
+        ann.replay(room.id.clone(), None),
+        Err(RuangError::Server { .. })
+    ));
+    // A chat message reported by id: the second report joins the first.
+    mod_room.send_chat("spam spam".into()).unwrap();
+    let msg = (0..100)
+        .find_map(|_| {
+            let page = ann_room.chat_history(None, 10).ok()?;
+            let m = page.messages.into_iter().find(|m| m.text == "spam spam");
+            if m.is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            m
+        })
+        .expect("the message arrives");
+    assert!(!ann
+        .report_message(room.id.clone(), msg.id, "spam".into(), String::new())
+        .unwrap());
+    assert!(ann
+        .report_message(room.id.clone(), msg.id, "spam".into(), String::new())
+        .unwrap());
+    assert!(matches!(
+        ann.report_message(room.id.clone(), msg.id, "nonsense".into(), String::new()),
+        Err(RuangError::InvalidInput { .. })
+    ));
+    mod_room.set_recording(false).unwrap();
+    await_state(&ann_rx, "recording off", |s| !s.recording);
+    assert!(ann.user_replays("moder".into()).unwrap().is_empty());
+
     // A wrong-role action maps to the small error enum with the server's code.
     match ann_room.remove(mod_room.my_user_id()) {
         Err(RuangError::Forbidden { code, .. }) => assert_eq!(code, "forbidden"),

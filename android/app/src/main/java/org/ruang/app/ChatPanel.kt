@@ -109,7 +109,8 @@ class ChatPanel(context: Context, reactions: List<Pair<String, String>>) : Linea
             if (line.links.isNotEmpty()) movementMethod = LinkMovementMethod.getInstance()
             setPadding(context.dp(Space.S), context.dp(Space.XS), context.dp(Space.S), context.dp(Space.XS))
             contentDescription = "${line.author}: ${line.text}"
-            if (line.canDelete) {
+            // Long-press: report someone else's message, delete one you may delete.
+            if (line.canDelete || !line.mine) {
                 minHeight = context.dp(48)
                 gravity = Gravity.CENTER_VERTICAL
                 setOnLongClickListener { onLineLongPress(line); true }

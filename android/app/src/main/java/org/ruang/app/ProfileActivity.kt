@@ -12,9 +12,11 @@ import org.ruang.app.presenter.DeepLink
 import org.ruang.app.presenter.DeepLinks
 import org.ruang.app.presenter.ProfilePresenter
 import org.ruang.app.presenter.ProfileScreen
+import org.ruang.app.presenter.ReplayPresenter
 import org.ruang.app.presenter.SafetyPresenter
 import org.ruang.app.presenter.face
 import org.ruang.core.Profile
+import org.ruang.core.ReplayView
 import org.ruang.core.RuangException
 
 /**
@@ -30,6 +32,10 @@ class ProfileActivity : Activity() {
     /** The follower / following list while it shows (tests). */
     var listDialog: Dialog? = null
         private set
+    /** The replays of rooms they hosted that you may see (null until loaded). */
+    var replays: List<ReplayView>? = null
+        private set
+    private var lastProfile: Profile? = null
     /** Whether this member was blocked from here (the server keeps the block). */
     var blocked = false
         private set
@@ -53,10 +59,18 @@ class ProfileActivity : Activity() {
             r.onFailure { e -> signInFirst(e) }
             r.onSuccess {
                 ruang.background({ it.profile(handle) }) { p ->
-                    p.onSuccess { render(it) }
+                    p.onSuccess { render(it); loadReplays() }
                     p.onFailure { e -> showError(e) }
                 }
             }
+        }
+    }
+
+    private fun loadReplays() {
+        ruang.background({ it.userReplays(handle) }) { r ->
+            if (isFinishing) return@background
+            // A failure leaves the section out: the profile itself loaded.
+            r.onSuccess { list -> replays = list; lastProfile?.let { render(it) } }
         }
     }
 
@@ -77,6 +91,7 @@ class ProfileActivity : Activity() {
     private fun render(p: Profile) {
         val s = ProfilePresenter.present(p, ruang.profile?.id)
         shown = s
+        lastProfile = p
         val c = colors
         column.removeAllViews()
         val head = vertical().apply { gravity = Gravity.CENTER_HORIZONTAL; setPadding(0, dp(Space.M), 0, dp(Space.M)) }
@@ -124,11 +139,34 @@ class ProfileActivity : Activity() {
             column.addView(sectionTitle("Upcoming"), matchWrap())
             for (e in s.upcoming) column.addView(eventRow(e), matchWrap().margins(this, b = Space.S))
         }
-        if (s.hostingNow.isEmpty() && s.upcoming.isEmpty()) {
+        replays?.takeIf { it.isNotEmpty() }?.let { list ->
+            column.addView(sectionTitle("Replays"), matchWrap())
+            for (r in list) column.addView(replayRow(r), matchWrap().margins(this, b = Space.S))
+        }
+        if (s.hostingNow.isEmpty() && s.upcoming.isEmpty() && replays.isNullOrEmpty()) {
             column.addView(label("No rooms live or scheduled.", TypeScale.BODY, color = c.onSurfaceVariant).apply {
                 setPadding(0, dp(Space.L), 0, 0)
             }, matchWrap())
         }
+    }
+
+    /** A replay: ▶, its title, date and length; opens the replay screen. */
+    private fun replayRow(r: ReplayView): LinearLayout {
+        val c = colors
+        val row = horizontal().apply {
+            setPadding(dp(Space.S), dp(Space.S), dp(Space.S), dp(Space.S))
+            minimumHeight = dp(56)
+            background = ripple(rounded(c.surfaceVariant, 16), 16, c.onSurface)
+            isClickable = true
+            contentDescription = "Play the replay of ${r.title}"
+            setOnClickListener { startActivity(ReplayActivity.open(this@ProfileActivity, r.roomId, null)) }
+        }
+        row.addView(label("▶", TypeScale.TITLE, color = c.primary).apply { setPadding(dp(Space.S), 0, dp(Space.M), 0) })
+        val texts = vertical()
+        texts.addView(label(r.title.ifBlank { "Room" }, TypeScale.BODY_LARGE, color = c.onSurface, medium = true).ellipsizeEnd())
+        texts.addView(label(ReplayPresenter.listLine(r), TypeScale.BODY, color = c.onSurfaceVariant).ellipsizeEnd())
+        row.addView(texts, weighted())
+        return row
     }
 
     private fun followButton(s: ProfileScreen): Button =
@@ -157,25 +195,12 @@ class ProfileActivity : Activity() {
             }
             return
         }
-        dialog(SafetyPresenter.blockTitle(s.name), SafetyPresenter.blockMessage(s.name), "Block", negative = "Cancel") {
-            ruang.background({ it.block(handle) }) { r ->
-                r.onSuccess { blocked = true; toast(SafetyPresenter.blockedToast(s.name)); load() }
-                r.onFailure { e -> toast(errorText(e)) }
-            }
-        }
+        confirmBlock(s.name, handle) { blocked = true; load() }
     }
 
     /** The reason picker; picking one files the report. */
     private fun reportSheet(s: ProfileScreen) {
-        val rows = SafetyPresenter.reasons.map { reason ->
-            SheetAction(reason.label) {
-                ruang.background({ it.reportMember(handle, reason.wire, "") }) { r ->
-                    r.onSuccess { coalesced -> toast(SafetyPresenter.reportedToast(coalesced)) }
-                    r.onFailure { e -> toast(errorText(e)) }
-                }
-            }
-        }
-        listDialog = sheet(SafetyPresenter.reportTitle(s.name), "Only the admins see reports.", null, rows)
+        listDialog = reportReasonSheet(SafetyPresenter.reportTitle(s.name)) { c, reason -> c.reportMember(handle, reason, "") }
     }
 
     /** Followers or following, 50 at a time ("More" loads the next page). */

@@ -22,7 +22,9 @@ import org.ruang.app.presenter.LinkDecision
 import org.ruang.app.presenter.ModeratorAction
 import org.ruang.app.presenter.PermissionFlow
 import org.ruang.app.presenter.RoomPresenter
+import org.ruang.app.presenter.RoomMenuItem
 import org.ruang.app.presenter.RoomScreenState
+import org.ruang.app.presenter.SafetyPresenter
 import org.ruang.app.presenter.Section
 import org.ruang.app.presenter.Tile
 import org.ruang.app.presenter.displayName
@@ -43,6 +45,9 @@ import org.ruang.core.RuangException
 class RoomActivity : Activity() {
     private lateinit var titleView: TextView
     private lateinit var countsView: TextView
+    /** "● REC" while the room is recorded. */
+    lateinit var recordingBadge: TextView
+        private set
     private lateinit var banner: TextView
     private lateinit var stage: StageView
     private lateinit var handsBox: LinearLayout
@@ -105,12 +110,22 @@ class RoomActivity : Activity() {
             onSend = { text -> ruang.rooms.command({ it.sendChat(text) }, ::report) }
             onSettings = { chatSettingsMenu() }
             onLineLongPress = { line ->
-                menuDialog = sheet(line.author, line.text, null, listOf(
-                    SheetAction("Delete message", danger = true) {
+                val rows = ArrayList<SheetAction>()
+                if (!line.mine) rows += SheetAction("Report message") { reportMessage(line.id, line.author) }
+                if (line.canDelete) {
+                    rows += SheetAction("Delete message", danger = true) {
                         ruang.rooms.command({ it.deleteChat(line.id.toULong()) }, ::report)
-                    },
-                ))
+                    }
+                }
+                menuDialog = sheet(line.author, line.text, null, rows)
             }
+        }
+    }
+
+    private fun reportMessage(messageId: Long, author: String) {
+        val id = roomId ?: return
+        menuDialog = reportReasonSheet(SafetyPresenter.reportMessageTitle(author)) { c, reason ->
+            c.reportMessage(id, messageId.toULong(), reason, "")
         }
     }
 
@@ -273,10 +288,27 @@ class RoomActivity : Activity() {
                 s.onFailure { e -> alert("Can't join", errorText(e)) { finishToHallway() } }
                 s.onSuccess {
                     ruang.rooms.join(id, token, shareLink) { r ->
-                        r.onFailure { e -> alert("Can't join", errorText(e)) { finishToHallway() } }
+                        r.onFailure { e ->
+                            if (e is RuangException.NotFound) offerReplay(id, token, e) else alert("Can't join", errorText(e)) { finishToHallway() }
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /** The room is over (or never was): when it left a replay, offer to play it. */
+    private fun offerReplay(id: String, token: String?, joinError: Throwable) {
+        ruang.background({ it.replay(id, token) }) { r ->
+            if (isFinishing) return@background
+            r.onSuccess { replay ->
+                endedDialog = dialog("This room has ended", "\u201c${replay.title}\u201d was recorded. You can listen to the replay.",
+                    positive = "Play the replay", negative = "Back to the hallway", onNegative = { finishToHallway() }) {
+                    startActivity(ReplayActivity.open(this, id, token))
+                    finish()
+                }
+            }
+            r.onFailure { alert("Can't join", errorText(joinError)) { finishToHallway() } }
         }
     }
 
@@ -367,8 +399,15 @@ class RoomActivity : Activity() {
         titles.addView(titleView)
         titles.addView(countsView)
         bar.addView(titles, weighted())
+        recordingBadge = label(RoomPresenter.RECORDING_BADGE, TypeScale.LABEL, color = c.onPrimary, medium = true).apply {
+            background = rounded(c.error, 12)
+            setPadding(dp(Space.S), dp(Space.XS), dp(Space.S), dp(Space.XS))
+            contentDescription = "This room is being recorded"
+            visibility = View.GONE
+        }
+        bar.addView(recordingBadge, wrap().margins(this, r = Space.XS).apply { gravity = android.view.Gravity.CENTER_VERTICAL })
         bar.addView(iconButton("↗", "Share the room link") { share() })
-        modButton = iconButton("⋮", "Room settings") { v -> moderatorRoomMenu(v) }
+        modButton = iconButton("⋮", "Room menu") { v -> roomMenu(v) }
         bar.addView(modButton)
         root.addView(bar, matchWrap())
 
@@ -488,7 +527,8 @@ class RoomActivity : Activity() {
         muteButton.visibility = if (st.mute.visible) View.VISIBLE else View.GONE
         muteButton.text = (if (st.mute.label == "Unmute") "🔇  " else "🎙  ") + st.mute.label
         muteButton.contentDescription = st.mute.label
-        modButton.visibility = if (st.moderator) View.VISIBLE else View.GONE
+        recordingBadge.visibility = if (st.recording) View.VISIBLE else View.GONE
+        modButton.contentDescription = if (st.moderator) "Room settings" else "Room menu"
 
         renderInvite(st)
         if (st.onStage && !ruang.rooms.micGranted() && !micAsked && st.endedMessage == null) {
@@ -543,7 +583,7 @@ class RoomActivity : Activity() {
         if (inviteDialog?.isShowing == true) return
         inviteDialog = dialog(
             "Join the stage?",
-            "The moderators invited you to speak in \"${st.title}\".",
+            st.inviteMessage,
             positive = "Join the stage",
             negative = "Not now",
             cancelable = false,
@@ -632,6 +672,16 @@ class RoomActivity : Activity() {
                     SheetAction("Follow ${t.name}") { follow(t.handle, true) }
                 }
             }
+            if (!t.me) {
+                rows += SheetAction("Report ${t.name}") {
+                    menuDialog = reportReasonSheet(SafetyPresenter.reportTitle(t.name)) { c, reason -> c.reportMember(t.handle, reason, "") }
+                }
+                rows += SheetAction("Block ${t.name}", danger = true) {
+                    // The server does the rest (docs/safety.md): out of rooms you moderate,
+                    // follows gone, no invitations to speak from them.
+                    menuDialog = confirmBlock(t.name, t.handle) {}
+                }
+            }
             rows += actions.map { a ->
                 SheetAction(a.label, danger = a == ModeratorAction.REMOVE) {
                     if (a == ModeratorAction.REMOVE) {
@@ -666,20 +716,55 @@ class RoomActivity : Activity() {
         }, ::report)
     }
 
-    /** Room-wide moderator actions. */
-    private fun moderatorRoomMenu(@Suppress("UNUSED_PARAMETER") anchor: View) {
+    /** The room menu: everyone's (clip, report), with the moderators' settings. */
+    private fun roomMenu(@Suppress("UNUSED_PARAMETER") anchor: View) {
         val s = last ?: return
-        menuDialog = sheet(s.title.ifBlank { "This room" }, "Room settings", null, listOf(
-            SheetAction(if (s.handsEnabled) "Turn raised hands off" else "Turn raised hands on") {
-                ruang.rooms.command({ it.setHandsEnabled(!s.handsEnabled) }, ::report)
-            },
-            SheetAction("Leave the stage") { ruang.rooms.command({ it.leaveStage() }, ::report) },
-            SheetAction("End the room", danger = true) {
-                dialog("End the room?", "Everyone leaves and the room closes.", "End room", "Cancel") {
-                    ruang.rooms.command({ it.endRoom() }, ::report)
+        val rows = RoomPresenter.roomMenu(s).map { item ->
+            SheetAction(item.label, danger = item.danger) {
+                when (item) {
+                    RoomMenuItem.HANDS_OFF, RoomMenuItem.HANDS_ON ->
+                        ruang.rooms.command({ it.setHandsEnabled(item == RoomMenuItem.HANDS_ON) }, ::report)
+                    RoomMenuItem.START_RECORDING, RoomMenuItem.STOP_RECORDING ->
+                        ruang.rooms.command({ it.setRecording(item == RoomMenuItem.START_RECORDING) }, ::report)
+                    RoomMenuItem.CLIP -> clip()
+                    RoomMenuItem.LEAVE_STAGE -> ruang.rooms.command({ it.leaveStage() }, ::report)
+                    RoomMenuItem.REPORT_ROOM -> {
+                        val id = s.roomId
+                        menuDialog = reportReasonSheet(SafetyPresenter.reportRoomTitle(s.title.ifBlank { "this room" })) { c, reason ->
+                            c.reportRoom(id, reason, "")
+                        }
+                    }
+                    RoomMenuItem.END_ROOM ->
+                        dialog("End the room?", "Everyone leaves and the room closes.", "End room", "Cancel") {
+                            ruang.rooms.command({ it.endRoom() }, ::report)
+                        }
                 }
-            },
-        ))
+            }
+        }
+        menuDialog = sheet(s.title.ifBlank { "This room" }, if (s.me?.role == Role.MODERATOR) "Room settings" else null, null, rows)
+    }
+
+    /** The clip link of the last shared clip (tests). */
+    var lastClipUrl: String? = null
+        private set
+
+    /** Clips the last 30 s and opens the share sheet with the clip's page. */
+    private fun clip() {
+        val id = roomId ?: return
+        toast("Clipping the last 30 seconds…")
+        ruang.background({ it.clip(id) }) { r ->
+            r.onSuccess { c ->
+                lastClipUrl = c.url
+                val send = Intent(Intent.ACTION_SEND).setType("text/plain")
+                    .putExtra(Intent.EXTRA_SUBJECT, "A clip from ${last?.title ?: "a Ruang room"}")
+                    .putExtra(Intent.EXTRA_TEXT, c.url)
+                startActivity(Intent.createChooser(send, "Share the clip"))
+            }
+            r.onFailure { e ->
+                val text = if (e is RuangException.NotFound) "Nobody spoke in the last 30 seconds: nothing to clip." else "Couldn't clip: ${errorText(e)}"
+                alert("No clip", text)
+            }
+        }
     }
 
     private fun finishToHallway() {

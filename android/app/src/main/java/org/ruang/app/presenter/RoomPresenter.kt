@@ -81,7 +81,25 @@ data class RoomScreenState(
     val hands: List<HandRow>,
     /** Set when the room is over for you: the message to show before closing the screen. */
     val endedMessage: String?,
+    /** The room is being recorded: the top bar shows [RoomPresenter.RECORDING_BADGE]. */
+    val recording: Boolean = false,
+    /** A "Clip" action is offered (anyone in a recorded room; moderators where clips are on). */
+    val canClip: Boolean = false,
+    /** The invitation-to-speak dialog's text (it says when the room is recorded). */
+    val inviteMessage: String = "",
 )
+
+/** The room menu's rows (everyone gets one; moderators get their settings in it too). */
+enum class RoomMenuItem(val label: String, val danger: Boolean = false) {
+    HANDS_OFF("Turn raised hands off"),
+    HANDS_ON("Turn raised hands on"),
+    START_RECORDING("Start recording"),
+    STOP_RECORDING("Stop recording"),
+    CLIP("Clip the last 30 seconds"),
+    LEAVE_STAGE("Leave the stage"),
+    REPORT_ROOM("Report room"),
+    END_ROOM("End the room", danger = true),
+}
 
 object RoomPresenter {
 
@@ -148,7 +166,32 @@ object RoomPresenter {
                 emptyList()
             },
             endedMessage = ended,
+            recording = s.recording,
+            canClip = ended == null && (s.recording || (s.clips && moderator)),
+            inviteMessage = inviteMessage(s.title.ifBlank { "Room" }, s.recording),
         )
+    }
+
+    const val RECORDING_BADGE = "● REC"
+    const val RECORDED_NOTICE = "This room is being recorded. What you say will be in the replay."
+
+    fun inviteMessage(title: String, recording: Boolean): String =
+        "The moderators invited you to speak in \"$title\"." + if (recording) "\n\n$RECORDED_NOTICE" else ""
+
+    /** The room menu for the viewer of [s], in order. */
+    fun roomMenu(s: RoomViewState): List<RoomMenuItem> {
+        val moderator = s.me?.role == Role.MODERATOR
+        val st = present(s)
+        val items = ArrayList<RoomMenuItem>()
+        if (moderator) {
+            items += if (s.handsEnabled) RoomMenuItem.HANDS_OFF else RoomMenuItem.HANDS_ON
+            items += if (s.recording) RoomMenuItem.STOP_RECORDING else RoomMenuItem.START_RECORDING
+        }
+        if (st.canClip) items += RoomMenuItem.CLIP
+        if (moderator) items += RoomMenuItem.LEAVE_STAGE
+        items += RoomMenuItem.REPORT_ROOM
+        if (moderator) items += RoomMenuItem.END_ROOM
+        return items
     }
 
     /** The moderator menu for [target], as seen by [me]; empty for non-moderators and yourself. */

@@ -49,6 +49,8 @@ object SafetyPresenter {
 
     fun reportTitle(name: String): String = "Report $name"
 
+    fun reportMessageTitle(author: String): String = "Report $author's message"
+
     fun reportRoomTitle(title: String): String = "Report \u201c$title\u201d"
 
     /** The sentence after a report: a repeat joins the open one. */

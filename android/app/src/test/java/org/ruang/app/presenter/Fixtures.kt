@@ -36,6 +36,8 @@ fun roomState(
     connection: ConnectionStatus = ConnectionStatus.Connected,
     ended: Boolean = false,
     removed: Boolean = false,
+    recording: Boolean = false,
+    clips: Boolean = false,
     title: String = "Morning chat",
     kind: RoomKind? = RoomKind.OPEN,
 ) = RoomViewState(
@@ -53,6 +55,8 @@ fun roomState(
     hands = hands,
     ended = ended,
     removed = removed,
+    recording = recording,
+    clips = clips,
 )
 
 fun summary(
