@@ -174,6 +174,15 @@ impl Cluster {
         self.nodes.iter().find(|n| n.id == id).unwrap()
     }
 
+    /// The URLs of every node but `id`.
+    fn urls_except(&self, id: &str) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.id != id)
+            .map(|n| n.url.clone())
+            .collect()
+    }
+
     /// Nodes registered, as `redis-cli` would count them (through Redis itself).
     async fn alive_in_redis(&self) -> usize {
         let client = redis::Client::open(self._redis.url.as_str()).unwrap();
@@ -518,12 +527,7 @@ async fn the_owner_is_killed_and_a_survivor_takes_the_room_with_its_roles() {
     let (budi, citra) = (&members[0], &members[1]);
     // Members reach the room through the two other nodes (behind one public name, a load
     // balancer would send their reconnections to live nodes the same way).
-    let others: Vec<String> = c
-        .nodes
-        .iter()
-        .filter(|n| n.id != owner)
-        .map(|n| n.url.clone())
-        .collect();
+    let others = c.urls_except(&owner);
     let maya_s = join(&through(&maya, &others[0]), &room).await;
     let budi_s = join(&through(budi, &others[1]), &room).await;
     let citra_s = join(&through(citra, &others[0]), &room).await;
@@ -710,12 +714,7 @@ async fn sessions_and_limits_hold_across_nodes() {
         .as_str()
         .to_owned();
     let (owner, _) = owner_of(&u1, &maya, &room).await.unwrap();
-    let elsewhere: Vec<String> = c
-        .nodes
-        .iter()
-        .filter(|n| n.id != owner)
-        .map(|n| n.url.clone())
-        .collect();
+    let elsewhere = c.urls_except(&owner);
     let _host = join(&through(&maya, &c.node(&owner).url), &room).await;
     let budi_s = join(&through(&budi, &elsewhere[0]), &room).await;
     through(&budi, &elsewhere[1]).logout().await.unwrap();
@@ -796,12 +795,7 @@ async fn blocks_and_bans_reach_rooms_on_other_nodes() {
     };
     let (maya, members, room, owner, _) = people_and_room(&c, &["budi", "citra"], "Safe").await;
     let (budi, citra) = (&members[0], &members[1]);
-    let others: Vec<String> = c
-        .nodes
-        .iter()
-        .filter(|n| n.id != owner)
-        .map(|n| n.url.clone())
-        .collect();
+    let others = c.urls_except(&owner);
     // maya hosts through the owner; budi and citra listen through another node; maya's
     // block and the ban go through the third one.
     let host = join(&through(&maya, &c.node(&owner).url), &room).await;
@@ -1021,5 +1015,14 @@ async fn a_drained_recorded_room_keeps_its_whole_replay() {
     assert!(
         replay.duration_ms >= 6_000,
         "the replay lost the drained node's part: {replay:?}"
+    );
+    // The new owner's part comes after the old one's, not over it.
+    assert!(
+        replay
+            .speakers
+            .windows(2)
+            .all(|w| w[1].start_ms >= w[0].end_ms),
+        "the parts overlap: {:?}",
+        replay.speakers
     );
 }

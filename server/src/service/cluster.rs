@@ -949,41 +949,60 @@ pub async fn drain(state: &AppState) {
         state.registry.release(room);
     }
     state.registry.flush().await;
+    // Where each room goes. A recorded room's spool is there before the lease is released,
+    // so the node that takes the room has it before its recorder can start.
+    let others: Vec<NodeInfo> = match cluster.nodes().await {
+        Ok(nodes) => nodes
+            .into_iter()
+            .filter(|n| n.id != cluster.node_id() && !n.draining)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let target = |i: usize| others.get(i % others.len().max(1));
+    let mut spools_sent = vec![false; rooms.len()];
+    for (i, room) in rooms.iter().enumerate() {
+        let Some(node) = target(i) else { break };
+        let spool = tokio::fs::read(state.replays.spool_path(room))
+            .await
+            .unwrap_or_default();
+        if spool.is_empty() {
+            continue;
+        }
+        let path = format!("/internal/v1/rooms/{}/spool", room.as_str());
+        let header = signed(cluster, IpAddr::from([127, 0, 0, 1]), &Method::PUT, &path);
+        spools_sent[i] = state
+            .node_http
+            .put(format!("{}{}", node.url, path))
+            .timeout(SPOOL_TIMEOUT)
+            .header(HEADER, header.as_bytes())
+            .body(spool)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == reqwest::StatusCode::NO_CONTENT);
+        if !spools_sent[i] {
+            tracing::warn!(room = %room, node = %node.id, "draining: the recording could not go with the room");
+        }
+    }
     for room in &rooms {
         cluster.release(room).await;
     }
     // Ask the others to take the rooms now rather than at their next look.
-    if let Ok(nodes) = cluster.nodes().await {
-        let others: Vec<NodeInfo> = nodes
-            .into_iter()
-            .filter(|n| n.id != cluster.node_id() && !n.draining)
-            .collect();
-        for (i, room) in rooms.iter().enumerate() {
-            let Some(node) = others.get(i % others.len().max(1)) else {
-                break;
-            };
-            let path = format!("/internal/v1/rooms/{}/adopt", room.as_str());
-            let header = signed(cluster, IpAddr::from([127, 0, 0, 1]), &Method::POST, &path);
-            let spool_path = state.replays.spool_path(room);
-            let spool = tokio::fs::read(&spool_path).await.unwrap_or_default();
-            let adopted = state
-                .node_http
-                .post(format!("{}{}", node.url, path))
-                .timeout(if spool.is_empty() {
-                    VIEWS_TIMEOUT
-                } else {
-                    SPOOL_TIMEOUT
-                })
-                .header(HEADER, header.as_bytes())
-                .body(spool.clone())
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == reqwest::StatusCode::NO_CONTENT);
-            if adopted && !spool.is_empty() {
-                // The adopting node goes on recording after it.
-                let _ = tokio::fs::remove_file(&spool_path).await;
-                tracing::info!(room = %room, bytes = spool.len(), node = %node.id, "draining: the recording went with the room");
-            }
+    for (i, room) in rooms.iter().enumerate() {
+        let Some(node) = target(i) else { break };
+        let path = format!("/internal/v1/rooms/{}/adopt", room.as_str());
+        let header = signed(cluster, IpAddr::from([127, 0, 0, 1]), &Method::POST, &path);
+        let adopted = state
+            .node_http
+            .post(format!("{}{}", node.url, path))
+            .timeout(VIEWS_TIMEOUT)
+            .header(HEADER, header.as_bytes())
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == reqwest::StatusCode::NO_CONTENT);
+        if adopted && spools_sent[i] {
+            // The adopting node goes on recording after it.
+            let _ = tokio::fs::remove_file(state.replays.spool_path(room)).await;
+            tracing::info!(room = %room, node = %node.id, "draining: the recording went with the room");
         }
     }
     if let Err(e) = cluster.leave().await {
@@ -991,57 +1010,58 @@ pub async fn drain(state: &AppState) {
     }
 }
 
-/// Longest a draining node waits for another to take a recorded room with its spool.
+/// Longest a draining node waits for another to take a recorded room's spool.
 const SPOOL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest spool a draining node may hand over (about 8 hours of one speaker).
 pub const SPOOL_MAX: usize = 128 << 20;
 
-/// `POST /internal/v1/rooms/{id}/adopt` (nodes only): a draining node asks this one to
-/// take a room over now. The body, when not empty, is the room's recording spool: kept
-/// before the room is loaded, so this node's recorder goes on after it (and dropped if
-/// another node took the room first).
-pub async fn internal_adopt(
+/// `PUT /internal/v1/rooms/{id}/spool` (nodes only): a draining node sends the recording
+/// spool of a room it is about to hand to this node (while it still holds the room, so no
+/// recorder here can have started): kept as the room's spool, this node's recorder goes on
+/// after it. 409 if the room is live here already.
+pub async fn internal_spool(
     State(state): State<AppState>,
     fwd: Option<axum::Extension<Forwarded>>,
     axum::extract::Path(id): axum::extract::Path<String>,
     spool: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
+    if fwd.is_none() || state.cluster.is_none() || !crate::replay::valid_id(&id) {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"));
+    }
+    let room = RoomId(id);
+    if state.registry.get(&room).is_some() {
+        return Ok(StatusCode::CONFLICT);
+    }
+    let path = state.replays.spool_path(&room);
+    let written = tokio::task::spawn_blocking(move || {
+        let dir = path.parent().expect("the spool directory");
+        let name = path.file_name().expect("a file name").to_string_lossy();
+        crate::replay::write_atomic(dir, &name, &spool)
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => Ok(StatusCode::NO_CONTENT),
+        _ => Err(ApiError::new(
+            ErrorCode::Internal,
+            "the spool could not be written",
+        )),
+    }
+}
+
+/// `POST /internal/v1/rooms/{id}/adopt` (nodes only): a draining node asks this one to
+/// take a room over now.
+pub async fn internal_adopt(
+    State(state): State<AppState>,
+    fwd: Option<axum::Extension<Forwarded>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<StatusCode> {
     let (Some(_), Some(cluster)) = (fwd, state.cluster.clone()) else {
         return Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"));
     };
-    if !crate::replay::valid_id(&id) {
-        return Err(ApiError::new(ErrorCode::NotFound, "no such room"));
-    }
-    let room = RoomId(id);
-    let mut kept = false;
-    if !spool.is_empty() && state.registry.get(&room).is_none() {
-        let path = state.replays.spool_path(&room);
-        let written = tokio::task::spawn_blocking(move || {
-            let dir = path.parent().expect("the spool directory");
-            let name = path.file_name().expect("a file name").to_string_lossy();
-            crate::replay::write_atomic(dir, &name, &spool)
-        })
-        .await;
-        kept = matches!(written, Ok(Ok(())));
-        if !kept {
-            tracing::warn!(room = %room, "cannot keep a handed-over spool; its part of the recording is lost");
-        }
-    }
-    let drop_spool = |state: &AppState| {
-        if kept {
-            let _ = std::fs::remove_file(state.replays.spool_path(&room));
-        }
-    };
-    match adopt(&state, &cluster, &room).await {
+    match adopt(&state, &cluster, &RoomId(id)).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
-        Ok(false) => {
-            drop_spool(&state);
-            Ok(StatusCode::CONFLICT)
-        }
-        Err(e) => {
-            drop_spool(&state);
-            Err(ApiError::new(ErrorCode::Unavailable, e.to_string()))
-        }
+        Ok(false) => Ok(StatusCode::CONFLICT),
+        Err(e) => Err(ApiError::new(ErrorCode::Unavailable, e.to_string())),
     }
 }
 

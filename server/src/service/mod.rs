@@ -276,7 +276,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/internal/v1/rooms/{id}/adopt",
-            post(cluster::internal_adopt).layer(DefaultBodyLimit::max(cluster::SPOOL_MAX)),
+            post(cluster::internal_adopt),
+        )
+        .route(
+            "/internal/v1/rooms/{id}/spool",
+            put(cluster::internal_spool).layer(DefaultBodyLimit::max(cluster::SPOOL_MAX)),
         )
         .route("/i/{code}", get(pages::invite))
         .route("/web/room.js", get(pages::script))
