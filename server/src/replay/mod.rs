@@ -33,6 +33,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// How often room tasks flush their spool and look whether the room ended.
 const TICK: Duration = Duration::from_millis(250);
+/// Looks (100 ms apart) at the database for the end of a room that was dropped.
+const END_WRITE_TRIES: u32 = 30;
 
 /// `replays/` under the media directory: `ROOM.ogg` and `ROOM.json`.
 pub fn replay_dir(media: &Path) -> PathBuf {
@@ -243,6 +245,8 @@ impl Replays {
         let mut chat = Vec::new();
         let mut chat_revision = 0;
         let mut handed_over = None;
+        // The room ended while this task looked (not only dropped).
+        let mut saw_end = false;
         loop {
             tokio::select! {
                 p = rx.recv() => {
@@ -276,6 +280,7 @@ impl Replays {
                                 chat = live.chat_log();
                                 chat_revision = revision;
                             }
+                            saw_end |= live.ended();
                             live.ended()
                         }
                     };
@@ -303,7 +308,7 @@ impl Replays {
         }
         if spool_path.exists() {
             let chat = chat_for_replay(&chat, task.started_wall_ms);
-            self.finish(&id, &spool_path, chat).await;
+            self.finish(&id, &spool_path, chat, saw_end).await;
         }
         self.running().remove(&id);
         tracing::info!(room = %id, "recorder stopped");
@@ -343,14 +348,32 @@ impl Replays {
     }
 
     /// The room ended: mix its spool into the replay.
-    async fn finish(&self, id: &RoomId, spool_path: &Path, chat: Vec<serde_json::Value>) {
-        let (room, ended) = match self.store.room_record(id).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(room = %id, error = %e, "replay: cannot read the room");
-                return;
+    async fn finish(
+        &self,
+        id: &RoomId,
+        spool_path: &Path,
+        chat: Vec<serde_json::Value>,
+        saw_end: bool,
+    ) {
+        // The end is written to the database after the room shows it: when this task saw
+        // the room end, that is enough; when the room was only dropped, the database says
+        // (once the room's last writes land) whether it ended or was let go.
+        let mut tries = 0;
+        let (room, ended) = loop {
+            match self.store.room_record(id).await {
+                Ok(Some((room, ended))) => {
+                    if ended || saw_end || tries >= END_WRITE_TRIES {
+                        break (room, ended || saw_end);
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(room = %id, error = %e, "replay: cannot read the room");
+                    return;
+                }
             }
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         };
         if !ended {
             // Not ended: this node let the room go (cluster) or is stopping. The spool stays.

@@ -94,11 +94,29 @@ class ReplayActivity : Activity() {
                     showError(e)
                 }
             }
-            s.onSuccess {
-                ruang.background({ it.replay(roomId, linkToken) }) { r ->
-                    if (isFinishing) return@background
-                    r.onSuccess { render(it) }
-                    r.onFailure { e -> showError(e) }
+            s.onSuccess { load(0) }
+        }
+    }
+
+    /**
+     * Fetches the replay. Opened as the room ended, the server answers `replay_not_ready`
+     * (a Server error) while it mixes: the screen says so and asks again every second.
+     */
+    private fun load(attempt: Int) {
+        ruang.background({ it.replay(roomId, linkToken) }) { r ->
+            if (isFinishing || isDestroyed) return@background
+            r.onSuccess { render(it) }
+            r.onFailure { e ->
+                val waiting = intent.getBooleanExtra(EXTRA_PREPARING, false) &&
+                    e is RuangException.Server && attempt < PREPARING_TRIES
+                if (waiting) {
+                    if (attempt == 0) {
+                        column.removeAllViews()
+                        column.addView(statusLine("Preparing the replay…"), matchWrap())
+                    }
+                    ruang.main.postDelayed({ if (!isDestroyed) load(attempt + 1) }, PREPARING_EVERY_MS)
+                } else {
+                    showError(e)
                 }
             }
         }
@@ -336,9 +354,16 @@ class ReplayActivity : Activity() {
         private const val SEEK_STEPS = 1000
         private const val TICK_MS = 250L
 
-        fun open(context: Context, roomId: String, linkToken: String?): Intent =
+        const val EXTRA_PREPARING = "org.ruang.app.REPLAY_PREPARING"
+        /** How long the screen waits for a replay that is being mixed (the room just ended). */
+        private const val PREPARING_TRIES = 90
+        private const val PREPARING_EVERY_MS = 1000L
+
+        /** [preparing]: the room has just ended, so "not ready yet" means wait, not fail. */
+        fun open(context: Context, roomId: String, linkToken: String?, preparing: Boolean = false): Intent =
             Intent(context, ReplayActivity::class.java)
                 .putExtra(EXTRA_ROOM_ID, roomId)
                 .putExtra(EXTRA_LINK_TOKEN, linkToken)
+                .putExtra(EXTRA_PREPARING, preparing)
     }
 }

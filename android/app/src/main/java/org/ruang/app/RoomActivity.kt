@@ -537,8 +537,19 @@ class RoomActivity : Activity() {
         if (st.endedMessage != null && !endedShown) {
             endedShown = true
             inviteDialog?.dismiss()
-            endedDialog = dialog("Room over", st.endedMessage, "Back to the hallway", cancelable = true,
-                onNegative = { finishToHallway() }) { finishToHallway() }
+            val id = roomId
+            endedDialog = if (st.recording && id != null) {
+                // Recorded: the replay is being mixed now; its screen waits for it.
+                dialog("Room over", st.endedMessage + "\n\nIt was recorded: the replay will be ready in a moment.",
+                    positive = "Play the replay", negative = "Back to the hallway", cancelable = true,
+                    onNegative = { finishToHallway() }) {
+                    startActivity(ReplayActivity.open(this, id, linkToken, preparing = true))
+                    finish()
+                }
+            } else {
+                dialog("Room over", st.endedMessage, "Back to the hallway", cancelable = true,
+                    onNegative = { finishToHallway() }) { finishToHallway() }
+            }
         }
     }
 

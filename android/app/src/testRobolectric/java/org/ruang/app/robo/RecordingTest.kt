@@ -166,6 +166,23 @@ class RecordingTest : LiveTest() {
         } catch (e: RuangException.Forbidden) {
             // expected
         }
+
+        // The moderator ends the recorded room: "Room over" offers the replay, whose screen
+        // waits while the server mixes it, then shows it.
+        myClient().unblock(mod.profile.handle)
+        mod.room!!.endRoom()
+        r.waitText("It was recorded: the replay will be ready in a moment.", 30_000)
+        shadowOf(r).clearNextStartedActivities()
+        r.click("Play the replay")
+        val replay = track(follow(r, ReplayActivity::class.java))
+        assertTrue(replay.get().intent.getBooleanExtra(ReplayActivity.EXTRA_PREPARING, false))
+        // The screen asks again every second (delayed posts: the test moves the main clock).
+        waitFor("the replay once mixed", 60_000) {
+            shadowOf(android.os.Looper.getMainLooper()).idleFor(java.time.Duration.ofMillis(500))
+            replay.get().allTexts().firstOrNull { it.contains("Maya Sari") }
+        }
+        replay.get().waitText("Recorded talk")
+        assertFalse(replay.get().hasText("Preparing the replay"))
     }
 
     @Test
