@@ -205,3 +205,28 @@ impl TestServer {
 
 /// How long a test waits for something that should happen promptly.
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The moderator invites `speaker` up; it accepts and is on stage (muted, as everyone
+/// arrives there). Returns whether the invitation said the room is being recorded.
+pub async fn invite_up(moderator: &RoomSession, speaker: &RoomSession) -> bool {
+    const PATIENCE: Duration = Duration::from_secs(30);
+    moderator
+        .invite_to_speak(speaker.me())
+        .await
+        .expect("invite to speak");
+    let s = speaker
+        .wait_for(PATIENCE, |s| {
+            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
+        })
+        .await
+        .expect("the invitation arrives");
+    let recording = s.room.room.as_ref().is_some_and(|r| r.recording);
+    speaker.accept_invite().await.expect("accept");
+    speaker
+        .wait_for(PATIENCE, |s| {
+            s.room.you().is_some_and(|p| p.role.on_stage())
+        })
+        .await
+        .expect("on stage");
+    recording
+}

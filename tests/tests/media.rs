@@ -241,23 +241,7 @@ fn tail(rec: &[i16], ms: usize) -> &[i16] {
 
 /// The moderator invites `speaker` up; it accepts and unmutes.
 async fn bring_on_stage(moderator: &RoomSession, speaker: &RoomSession) {
-    moderator
-        .invite_to_speak(speaker.me())
-        .await
-        .expect("invite to speak");
-    speaker
-        .wait_for(PATIENCE, |s| {
-            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
-        })
-        .await
-        .expect("the invitation arrives");
-    speaker.accept_invite().await.expect("accept");
-    speaker
-        .wait_for(PATIENCE, |s| {
-            s.room.you().is_some_and(|p| p.role.on_stage())
-        })
-        .await
-        .expect("on stage");
+    ruang_tests::invite_up(moderator, speaker).await;
     speaker.set_muted(false).await.expect("unmute");
     speaker
         .wait_for(PATIENCE, |s| s.room.you().is_some_and(|p| !p.muted))

@@ -7,7 +7,7 @@
 
 use ruang_client::media::ruang_media;
 use ruang_client::media::{MediaOptions, MediaSession};
-use ruang_client::{ApiClient, ClientError, RoomSession};
+use ruang_client::{ApiClient, ClientError};
 use ruang_media::analysis::rms;
 use ruang_media::device::Source;
 use ruang_media::signal::speech_like;
@@ -63,29 +63,6 @@ async fn wait_replay(c: &ApiClient, room: &str, key: Option<&str>) -> Replay {
     }
 }
 
-/// The moderator invites `speaker` up; it accepts (muted, as everyone arrives on stage).
-async fn invite_up(moderator: &RoomSession, speaker: &RoomSession) -> bool {
-    moderator
-        .invite_to_speak(speaker.me())
-        .await
-        .expect("invite");
-    let s = speaker
-        .wait_for(PATIENCE, |s| {
-            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
-        })
-        .await
-        .expect("the invitation arrives");
-    let recording = s.room.room.as_ref().is_some_and(|r| r.recording);
-    speaker.accept_invite().await.expect("accept");
-    speaker
-        .wait_for(PATIENCE, |s| {
-            s.room.you().is_some_and(|p| p.role.on_stage())
-        })
-        .await
-        .expect("on stage");
-    recording
-}
-
 /// Correlations of the chunks of `part` at `lag` in `output` (see `ruang_tests::replay`).
 fn chunk_correlations(part: &[i16], output: &[i16], lag: isize) -> Vec<f64> {
     ruang_tests::replay::chunk_correlations(part, output, lag)
@@ -112,7 +89,7 @@ async fn recorded_room_holds_the_speaker_and_never_the_muted_or_listeners(backen
     let citra_s = ts.join(&citra, &room).await;
     // Budi is invited up (told it is recorded), then muted by the moderator.
     assert!(
-        invite_up(&moderator, &budi_s).await,
+        ruang_tests::invite_up(&moderator, &budi_s).await,
         "the invitation says the room is recorded"
     );
     moderator.mute(budi_s.me()).await.ok(); // already muted on arrival: a no-op is fine

@@ -274,14 +274,7 @@ async fn reports(b: Backend) {
     let host = srv.join(&ann, r.id.as_str()).await;
     let speaker = srv.join(&cat, r.id.as_str()).await;
     sees(&host, speaker.me(), true).await;
-    host.invite_to_speak(speaker.me()).await.unwrap();
-    speaker
-        .wait_for(PATIENCE, |s| {
-            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
-        })
-        .await
-        .unwrap();
-    speaker.accept_invite().await.unwrap();
+    ruang_tests::invite_up(&host, &speaker).await;
     host.wait_for(PATIENCE, |s| {
         s.room.room.as_ref().is_some_and(|r| r.stage.len() == 2)
     })
@@ -1047,14 +1040,7 @@ async fn banned_media(b: Backend) {
     let host = srv.join(&root, r.id.as_str()).await;
     let speaker = srv.join(&bob, r.id.as_str()).await;
     sees(&host, speaker.me(), true).await;
-    host.invite_to_speak(speaker.me()).await.unwrap();
-    speaker
-        .wait_for(PATIENCE, |s| {
-            s.room.room.as_ref().is_some_and(|r| r.invited_to_speak)
-        })
-        .await
-        .unwrap();
-    speaker.accept_invite().await.unwrap();
+    ruang_tests::invite_up(&host, &speaker).await;
     speaker.set_muted(false).await.unwrap();
     let ear = srv.join(&cat, r.id.as_str()).await;
     let mut ear_dev = device(Source::Silence);

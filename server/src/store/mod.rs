@@ -102,6 +102,39 @@ fn summary(row: &AnyRow, prefix: &str) -> std::result::Result<UserSummary, sqlx:
     })
 }
 
+/// One page of keyset-paged rows (the queries ask for `limit + 1`, newest first by the
+/// `at` column then by `id`): the first `limit` rows mapped, and the cursor `AT.ID` of the
+/// last of them when there are more.
+fn page_of<T, E>(
+    rows: &[AnyRow],
+    limit: usize,
+    at: &str,
+    map: impl Fn(&AnyRow) -> std::result::Result<T, E>,
+) -> Result<(Vec<T>, Option<String>)>
+where
+    StoreError: From<E>,
+{
+    let next = match rows
+        .get(limit..)
+        .filter(|more| !more.is_empty() && limit > 0)
+    {
+        Some(_) => {
+            let last = &rows[limit - 1];
+            Some(format!(
+                "{}.{}",
+                last.try_get::<i64, _>(at)?,
+                last.try_get::<String, _>("id")?
+            ))
+        }
+        None => None,
+    };
+    let mut out = Vec::with_capacity(rows.len().min(limit));
+    for r in rows.iter().take(limit) {
+        out.push(map(r)?);
+    }
+    Ok((out, next))
+}
+
 impl Store {
     /// Opens (creating if needed) and migrates the database at `url`
     /// (`sqlite://PATH` or `postgres://…`).

@@ -1,6 +1,6 @@
 //! Blocks, reports, bans, the admin audit log and admin console sessions.
 
-use super::{hash_token, new_id, new_token, now_ms, summary, Result, Store, StoreError};
+use super::{hash_token, new_id, new_token, now_ms, page_of, summary, Result, Store, StoreError};
 use ruang_proto::{
     AuditEntry, Report, ReportEvidence, ReportKind, ReportReason, ReportStatus, RoomId, UserId,
     UserSummary,
@@ -78,14 +78,6 @@ fn report_row(row: &AnyRow) -> Result<Report> {
 }
 
 /// `MILLIS.ID` of a row (the cursor of newest-first pages).
-fn cursor_of(row: &AnyRow, at: &str) -> Result<String> {
-    Ok(format!(
-        "{}.{}",
-        row.try_get::<i64, _>(at)?,
-        row.try_get::<String, _>("id")?
-    ))
-}
-
 impl Store {
     // ----- blocks -----
 
@@ -173,16 +165,7 @@ impl Store {
         .bind(limit as i64 + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut users = Vec::new();
-        let mut next = None;
-        for (i, r) in rows.iter().enumerate() {
-            if i == limit {
-                next = Some(cursor_of(&rows[i - 1], "at")?);
-                break;
-            }
-            users.push(summary(r, "")?);
-        }
-        Ok((users, next))
+        page_of(&rows, limit, "at", |r| summary(r, ""))
     }
 
     // ----- reports -----
@@ -271,16 +254,7 @@ impl Store {
             .bind(limit as i64 + 1)
             .fetch_all(&self.pool)
             .await?;
-        let mut out = Vec::new();
-        let mut next = None;
-        for (i, r) in rows.iter().enumerate() {
-            if i == limit {
-                next = Some(cursor_of(&rows[i - 1], "created_at")?);
-                break;
-            }
-            out.push(report_row(r)?);
-        }
-        Ok((out, next))
+        page_of(&rows, limit, "created_at", report_row)
     }
 
     pub async fn report(&self, id: &str) -> Result<Report> {
@@ -474,23 +448,16 @@ impl Store {
         .bind(limit as i64 + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::new();
-        let mut next = None;
-        for (i, r) in rows.iter().enumerate() {
-            if i == limit {
-                next = Some(cursor_of(&rows[i - 1], "created_at")?);
-                break;
-            }
-            out.push(AuditEntry {
+        page_of(&rows, limit, "created_at", |r| {
+            Ok::<_, sqlx::Error>(AuditEntry {
                 id: r.try_get("id")?,
                 actor: summary(r, "u_")?,
                 action: r.try_get("action")?,
                 target: r.try_get("target")?,
                 details: r.try_get("details")?,
                 created_at: r.try_get("created_at")?,
-            });
-        }
-        Ok((out, next))
+            })
+        })
     }
 
     // ----- admin console sessions -----

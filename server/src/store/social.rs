@@ -176,21 +176,7 @@ impl Store {
             .bind(limit as i64 + 1)
             .fetch_all(&self.pool)
             .await?;
-        let mut users = Vec::new();
-        let mut next = None;
-        for (i, r) in rows.iter().enumerate() {
-            if i == limit {
-                let last: &AnyRow = &rows[i - 1];
-                next = Some(format!(
-                    "{}.{}",
-                    last.try_get::<i64, _>("at")?,
-                    last.try_get::<String, _>("id")?
-                ));
-                break;
-            }
-            users.push(summary(r, "")?);
-        }
-        Ok((users, next))
+        super::page_of(&rows, limit, "at", |r| summary(r, ""))
     }
 
     /// People `user` invited who have signed up (the invite tree's next level).
