@@ -69,7 +69,9 @@ pub fn chunk_correlations(part: &[i16], output: &[i16], lag: isize) -> Vec<(f64,
         .collect()
 }
 
-/// Share of `x`'s energy at `freq` (Goertzel).
+/// Share of `x`'s energy at `freq` (Goertzel): 1.0 for a pure sine at `freq`, 0.5 each for
+/// two equally loud sines, ~0 without it. Windows are whole numbers of the test tones'
+/// periods so a tone does not leak into the other's bin.
 pub fn tone_share(x: &[i16], freq: f64) -> f64 {
     let n = x.len() as f64;
     let w = 2.0 * std::f64::consts::PI * freq / SR as f64;

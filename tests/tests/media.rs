@@ -10,6 +10,7 @@ use ruang_client::{ApiClient, RoomSession};
 use ruang_media::device::{Source, VirtualDevice};
 use ruang_proto::RoomKind;
 use ruang_tests::media::{chunked_correlation, device, forcing_tone, listener_opts};
+use ruang_tests::replay::tone_share;
 use ruang_tests::{Backend, TestServer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -205,28 +206,6 @@ async fn listeners_are_never_heard_and_media_follows_a_reconnect() {
 // ---------------------------------------------------------------------------------------
 // Stage changes heard from the audience: several speakers, demotion, mute, leaving.
 // ---------------------------------------------------------------------------------------
-
-/// Share of `x`'s energy at `freq` (Goertzel): 1.0 for a pure sine at `freq`, 0.5 each for
-/// two equally loud sines, ~0 without it. Windows are whole numbers of the test tones'
-/// periods so a tone does not leak into the other's bin.
-fn tone_share(x: &[i16], freq: f64) -> f64 {
-    let n = x.len() as f64;
-    let w = 2.0 * std::f64::consts::PI * freq / SR as f64;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
-    for &v in x {
-        let v = f64::from(v) / 32768.0;
-        energy += v * v;
-        let s0 = v + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    if energy <= 0.0 {
-        return 0.0;
-    }
-    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-    2.0 * power / (n * energy)
-}
 
 fn peak(x: &[i16]) -> i32 {
     x.iter().map(|&s| i32::from(s).abs()).max().unwrap_or(0)

@@ -847,29 +847,18 @@ async fn console(b: Backend) {
     assert!(!set.contains("Secure"), "plain http: no Secure flag");
     let cookie = set.split(';').next().unwrap().to_owned();
 
+    // A console page with the session cookie.
+    let page_of = |path: &'static str| {
+        let req = web.get(url(path)).header("cookie", cookie.clone());
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
     // The reports page, escaped.
-    let page = web
-        .get(url("/admin"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_of("/admin").await;
     assert!(page.contains("spam"));
     assert!(page.contains("&lt;img src=x onerror=alert(2)&gt;"));
     assert!(!page.contains("<img"));
     let csrf = csrf_of(&page);
-    let member_page = web
-        .get(url("/admin/members/bob"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let member_page = page_of("/admin/members/bob").await;
     assert!(member_page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!member_page.contains("<script"));
     assert!(member_page.contains("action=\"/admin/members/bob/ban\""));
@@ -926,15 +915,7 @@ async fn console(b: Backend) {
     assert_eq!(err_code(bob.me().await), ErrorCode::Unauthorized);
 
     // The audit log shows it (and the sign-in).
-    let audit = web
-        .get(url("/admin/audit"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = page_of("/admin/audit").await;
     assert!(audit.contains("<td>ban</td><td>bob</td>"), "{audit}");
     assert!(audit.contains("console_sign_in"));
 
@@ -980,15 +961,7 @@ async fn console(b: Backend) {
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
-    let page = web
-        .get(url("/admin/audit"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_of("/admin/audit").await;
     assert!(page.contains("action=\"/admin/sign-in\""));
     let r = web
         .post(url("/admin/members/ann/ban"))
