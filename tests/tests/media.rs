@@ -159,9 +159,12 @@ async fn listeners_are_never_heard_and_media_follows_a_reconnect() {
         .await
         .expect("the moderator is heard");
     assert_eq!(heard.slots.len(), 1, "one stream forwarded: {heard:#?}");
+    // The two counters are read at different instants (the moderator's is published each
+    // engine tick), so a packet or two in flight is allowed; the forcing listener had sent
+    // 100+ packets before the moderator began, so any leak of its audio is far beyond this.
     let from_mod = mod_media.stats().packets_sent;
     assert!(
-        heard.packets_received <= from_mod,
+        heard.packets_received <= from_mod + 5,
         "the listener received only the moderator's packets ({} received, {from_mod} sent by the moderator): {heard:#?}",
         heard.packets_received
     );
