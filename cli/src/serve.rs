@@ -69,6 +69,13 @@ pub struct ServeArgs {
     /// SFU forwarding threads (one UDP port each); 0: one per core, at most 8.
     #[arg(long, env = "RUANG_RTC_THREADS", default_value_t = 0)]
     rtc_threads: usize,
+    /// TCP port for ICE-TCP (media for clients whose UDP is blocked; every forwarding
+    /// thread shares it). Default: the --rtc-port number, on TCP; 0 picks a free port.
+    #[arg(long, env = "RUANG_RTC_TCP_PORT")]
+    rtc_tcp_port: Option<u16>,
+    /// No ICE-TCP candidate (clients that cannot use UDP then need TURN).
+    #[arg(long, env = "RUANG_NO_RTC_TCP")]
+    no_rtc_tcp: bool,
     /// Public IP put in the media answer's candidate (behind NAT, or with --addr 0.0.0.0).
     #[arg(long, env = "RUANG_RTC_PUBLIC_IP")]
     rtc_public_ip: Option<IpAddr>,
@@ -212,6 +219,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         rtc_port: args.rtc_port,
         rtc_threads: args.rtc_threads,
         rtc_public_ip: args.rtc_public_ip,
+        rtc_tcp_port: (!args.no_rtc_tcp).then(|| args.rtc_tcp_port.unwrap_or(args.rtc_port)),
         forward_limit: args.forward_limit.max(1),
         max_guests: args.max_guests,
         guest_joins_per_minute: args.guest_joins_per_minute,

@@ -48,6 +48,9 @@ pub struct Config {
     /// IP put in the SDP answer's host candidate (the server's public address behind NAT);
     /// the bind IP of `addr` when absent (or the outgoing interface's IP for 0.0.0.0).
     pub rtc_public_ip: Option<IpAddr>,
+    /// ICE-TCP port for clients whose UDP is blocked (a passive TCP candidate in every
+    /// answer): `Some(0)`: the first RTC UDP port's number (else a free port); `None`: off.
+    pub rtc_tcp_port: Option<u16>,
     /// Most speakers forwarded to one client at once (the loudest).
     pub forward_limit: usize,
     /// SFU forwarding threads, each with its own UDP port from `rtc_port` up (0: one per
@@ -99,6 +102,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             rtc_port: 0,
             rtc_public_ip: None,
+            rtc_tcp_port: Some(0),
             forward_limit: 4,
             rtc_threads: 0,
             max_guests: 1000,
@@ -193,6 +197,7 @@ impl Server {
             forward_limit: config.forward_limit,
             threads: config.rtc_threads,
             cascade: cluster.as_ref().map(|_| cascade_tx),
+            tcp_port: config.rtc_tcp_port,
         })?;
         let rtc_addr = sfu.addr();
         let pusher =

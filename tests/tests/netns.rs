@@ -46,13 +46,14 @@ struct Netns {
 }
 
 impl Netns {
-    fn create() -> Result<Netns, String> {
+    /// `tag` (two letters, one per test) keeps the tests of one process apart.
+    fn create(tag: &str, subnet: u8) -> Result<Netns, String> {
         let id = std::process::id() % 10_000;
         let n = Netns {
-            name: format!("ruang-sw-{id}"),
-            host_if: format!("rsw{id}h"),
-            ns_if: format!("rsw{id}n"),
-            net: format!("10.213.{}", id % 250),
+            name: format!("ruang-{tag}-{id}"),
+            host_if: format!("r{tag}{id}h"),
+            ns_if: format!("r{tag}{id}n"),
+            net: format!("10.{subnet}.{}", id % 250),
         };
         let _ = ip(&["netns", "del", &n.name]);
         let _ = ip(&["link", "del", &n.host_if]);
@@ -163,7 +164,7 @@ fn listener_survives_address_changes_without_rejoining() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let ns = Netns::create().expect("network namespace");
+    let ns = Netns::create("sw", 213).expect("network namespace");
     let host = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -320,6 +321,213 @@ fn listener_survives_address_changes_without_rejoining() {
     host.block_on(async {
         speaker_media.stop().await;
         let _ = speaker_session.leave(true).await;
+    });
+    drop(ts);
+    drop(ns);
+}
+
+/// Runs `nft` with `script` inside namespace `ns`.
+fn nft(ns: &str, script: &str) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("nft: {e}"))?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .map_err(|e| format!("nft: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// UDP packets the namespace's firewall dropped so far (both directions).
+fn udp_dropped(ns: &str) -> u64 {
+    let listing = nft(ns, "list table inet ruang\n").unwrap_or_default();
+    listing
+        .split("counter packets ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A network that drops every UDP packet (a strict firewall): a speaker and a listener
+/// inside it still talk and hear each other through the SFU's passive ICE-TCP candidate,
+/// while the room's other listener uses UDP as usual. The listener's join (media start to
+/// first audio frame) is timed and printed, never asserted; `RUANG_TCP_JOINS=20` gives the
+/// figure in docs/benchmarks.md.
+#[test]
+fn with_udp_blocked_audio_flows_over_ice_tcp() {
+    if let Err(why) = can_run() {
+        assert!(
+            std::env::var_os("RUANG_REQUIRE_NETNS").is_none(),
+            "RUANG_REQUIRE_NETNS is set but: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let joins: usize = std::env::var("RUANG_TCP_JOINS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let ns = Netns::create("tc", 214).expect("network namespace");
+    nft(
+        &ns.name,
+        "table inet ruang {
+           chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }
+           chain in { type filter hook input priority 0; policy accept; meta l4proto udp counter drop; }
+         }\n",
+    )
+    .expect("a firewall that drops UDP (nftables)");
+    let host = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server_ip = format!("{}.1", ns.net);
+    let (ts, maya, budi, citra, room) = host.block_on(async {
+        let ts = TestServer::start_with(Backend::Sqlite, |c| {
+            c.addr = format!("{server_ip}:0").parse().unwrap();
+        })
+        .await;
+        let maya = ts.admin("maya").await;
+        let room = maya
+            .create_room("Behind a firewall", RoomKind::Open)
+            .await
+            .expect("room")
+            .id
+            .as_str()
+            .to_owned();
+        let budi = ts.member(&maya, "budi").await;
+        let citra = ts.member(&maya, "citra").await;
+        (ts, maya, budi, citra, room)
+    });
+    // Citra listens from outside the firewall (UDP).
+    let citra_session = host.block_on(ts.join(&citra, &room));
+    let mut citra_ear = device(Source::Silence);
+    let citra_media = host
+        .block_on(MediaSession::start(
+            &citra_session,
+            &mut citra_ear,
+            MediaOptions {
+                capture: false,
+                ..MediaOptions::default()
+            },
+        ))
+        .expect("outside listener media");
+
+    let urls = (maya.ws_url(&room), budi.ws_url(&room));
+    let tokens = (
+        maya.token().unwrap().to_owned(),
+        budi.token().unwrap().to_owned(),
+    );
+    let inside = in_netns(&ns.name, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            // Maya, the host, speaks from inside.
+            let maya = RoomSession::join(urls.0, tokens.0, SessionOptions::default())
+                .await
+                .expect("the speaker joins from behind the firewall");
+            let mut mic = device(Source::samples(
+                ruang_client::media::ruang_media::signal::speech_like(48_000 * 4, 3),
+                true,
+            ));
+            let mic_media = MediaSession::start(&maya, &mut mic, MediaOptions::default())
+                .await
+                .expect("speaker media");
+            let sent = mic_media
+                .wait_for(PATIENCE, |s| s.connected && s.packets_sent >= 100)
+                .await
+                .unwrap_or_else(|s| panic!("the speaker's media never connected: {s:#?}"));
+            // Budi listens from inside, joining media several times.
+            let budi = RoomSession::join(urls.1, tokens.1, SessionOptions::default())
+                .await
+                .expect("the listener joins from behind the firewall");
+            let mut join_ms = Vec::new();
+            for k in 0..joins {
+                let mut ear = device(Source::Silence);
+                let t0 = Instant::now();
+                let media = MediaSession::start(
+                    &budi,
+                    &mut ear,
+                    MediaOptions {
+                        capture: false,
+                        playout_ms: 40,
+                        ..MediaOptions::default()
+                    },
+                )
+                .await
+                .expect("listener media");
+                let first = media
+                    .wait_for(PATIENCE, |s| s.frames_with_audio >= 1)
+                    .await
+                    .unwrap_or_else(|s| panic!("join {k}: no audio over TCP: {s:#?}"));
+                join_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                media
+                    .wait_for(PATIENCE, |s| {
+                        s.frames_with_audio >= first.frames_with_audio + 50
+                    })
+                    .await
+                    .unwrap_or_else(|s| panic!("join {k}: audio did not keep flowing: {s:#?}"));
+                media.stop().await;
+            }
+            let spoke = mic_media.stats();
+            mic_media.stop().await;
+            let _ = budi.leave(true).await;
+            let _ = maya.leave(false).await;
+            (join_ms, sent, spoke)
+        })
+    })
+    .join();
+    let (join_ms, sent, spoke) = inside.expect("the clients behind the firewall");
+    assert!(spoke.packets_sent > sent.packets_sent, "{spoke:#?}");
+    let heard = citra_media.stats();
+    assert!(
+        heard.frames_with_audio >= 50,
+        "the listener outside heard the speaker behind the firewall: {heard:#?}"
+    );
+    let tcp_received = host.block_on(ts.metric("ruang_sfu_tcp_packets_received_total"));
+    assert!(
+        tcp_received >= spoke.packets_sent as f64,
+        "the speaker's packets came over ICE-TCP ({tcp_received} TCP datagrams, {} sent)",
+        spoke.packets_sent
+    );
+    let dropped = udp_dropped(&ns.name);
+    assert!(
+        dropped > 0,
+        "the clients did try UDP, and the firewall dropped it (0 dropped: the test proves nothing)"
+    );
+    let mut sorted = join_ms.clone();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p95 = sorted[((sorted.len() as f64 * 0.95).ceil() as usize).max(1) - 1];
+    eprintln!(
+        "UDP blocked, ICE-TCP: listener join to first audio {} ms (p50 {:.0} ms, p95 {p95:.0} ms, {} joins); {dropped} UDP packets dropped by the firewall",
+        join_ms
+            .iter()
+            .map(|m| format!("{m:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sorted[sorted.len() / 2],
+        sorted.len()
+    );
+    host.block_on(async {
+        citra_media.stop().await;
+        let _ = citra_session.leave(true).await;
     });
     drop(ts);
     drop(ns);

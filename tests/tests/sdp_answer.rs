@@ -61,12 +61,24 @@ async fn every_m_line_has_the_candidate_and_no_trickle() {
         })
         .collect();
     for (i, (s, c)) in sections.iter().zip(&candidates).enumerate() {
-        // The same single host candidate everywhere, on the SFU's UDP port.
+        // The same two host candidates everywhere: the SFU's UDP port, and its passive
+        // ICE-TCP candidate (for clients whose UDP is blocked), which ranks below UDP.
         assert_eq!(c, &candidates[0], "m-line {i}");
-        assert_eq!(c.len(), 1, "m-line {i}");
-        let fields: Vec<&str> = c[0].split_whitespace().collect();
-        assert_eq!(fields[2].to_ascii_lowercase(), "udp");
-        assert_eq!(fields[6..8], ["typ", "host"]);
+        assert_eq!(c.len(), 2, "m-line {i}");
+        let fields: Vec<Vec<&str>> = c.iter().map(|l| l.split_whitespace().collect()).collect();
+        let udp = fields
+            .iter()
+            .find(|f| f[2].eq_ignore_ascii_case("udp"))
+            .expect("a UDP candidate");
+        let tcp = fields
+            .iter()
+            .find(|f| f[2].eq_ignore_ascii_case("tcp"))
+            .expect("a TCP candidate");
+        assert_eq!(udp[6..8], ["typ", "host"]);
+        assert_eq!(tcp[6..10], ["typ", "host", "tcptype", "passive"]);
+        let prio = |f: &Vec<&str>| f[3].parse::<u32>().unwrap();
+        assert!(prio(udp) > prio(tcp), "UDP is preferred: {c:?}");
+        assert_eq!(udp[4], tcp[4], "the same address");
         assert!(s.contains("a=rtcp-mux\r\n"), "m-line {i} muxes RTCP");
         if i == 0 {
             assert!(s.contains("a=recvonly\r\n"), "the microphone is received");

@@ -210,6 +210,24 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         c(&sfu.nacks_sent),
     );
     metric(
+        "ruang_sfu_tcp_connections",
+        "gauge",
+        "ICE-TCP connections open (clients whose UDP is blocked).",
+        sfu.tcp_connections.load(Ordering::Relaxed),
+    );
+    metric(
+        "ruang_sfu_tcp_packets_received_total",
+        "counter",
+        "Datagrams (STUN, DTLS, SRTP) received over ICE-TCP connections.",
+        c(&sfu.tcp_packets_received),
+    );
+    metric(
+        "ruang_sfu_tcp_packets_dropped_total",
+        "counter",
+        "Packets not sent to an ICE-TCP client because its connection was too far behind.",
+        c(&sfu.tcp_packets_dropped),
+    );
+    metric(
         "ruang_sfu_threads",
         "gauge",
         "SFU forwarding threads (each with its own UDP port).",

@@ -6,7 +6,7 @@
 //!   is bundled and not the first) may never start ICE on the others, so **every** m-line that
 //!   is not rejected (port 0) gets the server's candidate(s);
 //! - each such m-line ends its candidates with `a=end-of-candidates` (the server gathers
-//!   nothing later: it is ICE-lite with one host candidate);
+//!   nothing later: it is ICE-lite with host candidates only: UDP, and passive TCP);
 //! - `a=ice-options:trickle` is removed: the server never trickles;
 //! - with [`with_nack`], the microphone m-line gets `a=rtcp-fb:PT nack` on its Opus payload
 //!   type (str0m has no per-m-line setting, and on the `recvonly` slots NACKs would only

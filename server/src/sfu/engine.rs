@@ -13,6 +13,7 @@
 
 use super::forward::{Forward, ForwardConfig, PeerId, RoomForwarder, Verdict};
 use super::red::{RedControl, RED_DISTANCES};
+use super::tcp::{self, ShardTcp, TcpIn, TcpOut};
 use super::udp::{self, RecvBatch, SendBatch};
 use super::{answer, cascade, offer, Command, MediaRoom, Relayed, SfuMetrics};
 use crate::rooms::rules::{Audience, Outgoing};
@@ -29,7 +30,7 @@ use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaData, MediaTime, Mid, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::io::Interest;
@@ -72,6 +73,14 @@ struct Peer {
     closed_by_client: bool,
     /// Our ICE username fragment (STUN requests for this peer carry it).
     ufrag: String,
+    /// ICE-TCP connections of this peer (by remote address).
+    tcp: Vec<SocketAddr>,
+}
+
+/// One ICE-TCP connection a shard serves.
+struct TcpConn {
+    peer: PeerId,
+    out: Arc<TcpOut>,
 }
 
 struct RoomState {
@@ -95,6 +104,8 @@ pub(crate) struct Bus {
     /// Cluster mode: audio for other nodes (the owner's audible audio for the room's edges,
     /// an edge's microphones for the owner).
     pub cascade: Option<mpsc::Sender<cascade::Outbound>>,
+    /// ICE-TCP: the candidate every shard advertises and the routes the acceptor reads.
+    pub tcp: Option<ShardTcp>,
 }
 
 /// Relayed audio that waited longer than this in a busy shard's queue is dropped: a listener's
@@ -130,7 +141,16 @@ pub(crate) struct Engine {
     dirty_tx: Vec<PeerId>,
     out: SendBatch,
     fd: RawFd,
+    /// ICE-TCP: the candidate, the routes to keep up to date, the open connections and the
+    /// queue their tasks feed.
+    tcp: Option<ShardTcp>,
+    tcp_conns: HashMap<SocketAddr, TcpConn>,
+    tcp_tx: mpsc::Sender<TcpIn>,
+    tcp_rx: Option<mpsc::Receiver<TcpIn>>,
 }
+
+/// Datagrams from ICE-TCP connections waiting for the shard's loop.
+const TCP_QUEUE: usize = 1024;
 
 impl Engine {
     pub(crate) fn new(
@@ -140,9 +160,15 @@ impl Engine {
         provider: Arc<CryptoProvider>,
         cert: DtlsCert,
         ids: Arc<AtomicU64>,
-        bus: Bus,
+        mut bus: Bus,
     ) -> anyhow::Result<Engine> {
+        let tcp = bus.tcp.take();
+        let (tcp_tx, tcp_rx) = mpsc::channel(TCP_QUEUE);
         Ok(Engine {
+            tcp,
+            tcp_conns: HashMap::default(),
+            tcp_tx,
+            tcp_rx: Some(tcp_rx),
             local,
             provider,
             cert,
@@ -185,6 +211,9 @@ impl Engine {
             }
         };
         self.fd = socket.as_raw_fd();
+        let Some(mut tcp_rx) = self.tcp_rx.take() else {
+            return;
+        };
         let mut batch = RecvBatch::default();
         let mut next_levels = Instant::now() + LEVELS_EVERY;
         loop {
@@ -199,12 +228,14 @@ impl Engine {
                 Cmd(Option<Command>),
                 Relay(Option<Relayed>),
                 Readable(std::io::Result<()>),
+                Tcp(Option<TcpIn>),
                 Timer,
             }
             let wake = tokio::select! {
                 cmd = rx.recv() => Wake::Cmd(cmd),
                 r = relay_rx.recv() => Wake::Relay(r),
                 r = socket.readable() => Wake::Readable(r),
+                t = tcp_rx.recv() => Wake::Tcp(t),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
             match wake {
@@ -251,6 +282,20 @@ impl Engine {
                     }
                 }
                 Wake::Readable(Err(e)) => tracing::debug!(error = %e, "SFU socket readiness"),
+                Wake::Tcp(first) => {
+                    let now = Instant::now();
+                    let mut next = first;
+                    for _ in 0..64 {
+                        let Some(TcpIn { remote, data }) = next else {
+                            break;
+                        };
+                        match data {
+                            Some(d) => self.receive_tcp(&d, remote, now),
+                            None => self.tcp_closed(remote),
+                        }
+                        next = tcp_rx.try_recv().ok();
+                    }
+                }
                 Wake::Timer => {}
             }
             let now = Instant::now();
@@ -313,8 +358,87 @@ impl Engine {
                     }
                 }
             }
+            Command::TcpStream {
+                stream,
+                remote,
+                first,
+            } => self.tcp_connected(stream, remote, &first, now),
             Command::Shutdown => {}
         }
+    }
+
+    /// A routed ICE-TCP connection: served if its first frame still names a peer here.
+    fn tcp_connected(
+        &mut self,
+        stream: std::net::TcpStream,
+        remote: SocketAddr,
+        first: &[u8],
+        now: Instant,
+    ) {
+        let Some(&id) = udp::stun_local_ufrag(first).and_then(|u| self.by_ufrag.get(u)) else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.tcp.len() >= tcp::MAX_PER_PEER || self.tcp_conns.contains_key(&remote) {
+            return;
+        }
+        let out = match tcp::serve(stream, remote, self.tcp_tx.clone()) {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::debug!(error = %e, "ICE-TCP connection unusable");
+                return;
+            }
+        };
+        peer.tcp.push(remote);
+        self.tcp_conns.insert(remote, TcpConn { peer: id, out });
+        self.metrics.tcp_connections.fetch_add(1, Ordering::Relaxed);
+        self.receive_tcp(first, remote, now);
+    }
+
+    fn tcp_closed(&mut self, remote: SocketAddr) {
+        if let Some(conn) = self.tcp_conns.remove(&remote) {
+            self.metrics.tcp_connections.fetch_sub(1, Ordering::Relaxed);
+            if let Some(peer) = self.peers.get_mut(&conn.peer) {
+                peer.tcp.retain(|r| *r != remote);
+            }
+        }
+    }
+
+    /// A datagram from an ICE-TCP connection: to its peer.
+    fn receive_tcp(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
+        let (Some(tcp), Some(conn)) = (&self.tcp, self.tcp_conns.get(&source)) else {
+            return;
+        };
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let id = conn.peer;
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Tcp,
+                source,
+                destination: tcp.candidate,
+                contents,
+            },
+        );
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if !peer.rtc.accepts(&input) {
+            return;
+        }
+        self.metrics
+            .tcp_packets_received
+            .fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = peer.rtc.handle_input(input) {
+            tracing::debug!(peer = id, error = %e, "peer input failed");
+            peer.rtc.disconnect();
+        }
+        self.dirty.push(id);
+        self.drive_dirty(now);
     }
 
     fn add_peer(
@@ -332,7 +456,14 @@ impl Engine {
             red,
             mic_nack: mic_nack_negotiated,
             answer,
-        } = negotiate(sdp, &self.provider, &self.cert, self.local, now)?;
+        } = negotiate(
+            sdp,
+            &self.provider,
+            &self.cert,
+            self.local,
+            self.tcp.as_ref().map(|t| t.candidate),
+            now,
+        )?;
         // One peer per member and room: a new offer (ICE restart) replaces the old peer.
         let old: Vec<PeerId> = self
             .peers
@@ -379,8 +510,12 @@ impl Engine {
                 timeout: now,
                 closed_by_client: false,
                 ufrag: ufrag.clone(),
+                tcp: Vec::new(),
             },
         );
+        if let Some(tcp) = &self.tcp {
+            tcp.routes.insert(&ufrag, self.bus.shard);
+        }
         self.by_ufrag.insert(ufrag, id);
         self.timers.push(Reverse((now, id)));
         self.metrics.peers.fetch_add(1, Ordering::Relaxed);
@@ -409,6 +544,15 @@ impl Engine {
         self.metrics.peers.fetch_sub(1, Ordering::Relaxed);
         self.by_addr.retain(|_, p| *p != id);
         self.by_ufrag.remove(&peer.ufrag);
+        if let Some(tcp) = &self.tcp {
+            tcp.routes.remove(&peer.ufrag);
+        }
+        for remote in &peer.tcp {
+            if let Some(conn) = self.tcp_conns.remove(remote) {
+                conn.out.close();
+                self.metrics.tcp_connections.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         if let Some(room) = self.rooms.get_mut(&peer.room) {
             if room.fwd.audible(id) {
                 relay_gone(&self.bus, &peer.room, id);
@@ -535,6 +679,19 @@ impl Engine {
                         self.timers.push(Reverse((t, id)));
                     }
                     return;
+                }
+                Output::Transmit(t) if t.proto == Protocol::Tcp => {
+                    // A connection too far behind drops the packet, like UDP would.
+                    if let Some(conn) = self.tcp_conns.get(&t.destination) {
+                        if !conn.out.push(&t.contents) {
+                            self.metrics
+                                .tcp_packets_dropped
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    if until_transmit {
+                        return;
+                    }
                 }
                 Output::Transmit(t) => {
                     // UDP: a full send buffer drops the datagram, like the network would.
@@ -866,6 +1023,7 @@ pub(crate) fn negotiate(
     provider: &Arc<CryptoProvider>,
     cert: &DtlsCert,
     local: SocketAddr,
+    tcp: Option<SocketAddr>,
     now: Instant,
 ) -> Result<Negotiated, String> {
     let shape = offer::inspect(sdp)?;
@@ -898,6 +1056,16 @@ pub(crate) fn negotiate(
     let candidate =
         Candidate::host(local, "udp").map_err(|e| format!("bad local candidate: {e}"))?;
     rtc.add_local_candidate(candidate);
+    // ICE-TCP: a passive candidate (the client connects; lower priority than UDP).
+    if let Some(tcp) = tcp {
+        let candidate = Candidate::builder()
+            .tcp()
+            .host(tcp)
+            .tcptype(TcpType::Passive)
+            .build()
+            .map_err(|e| format!("bad local TCP candidate: {e}"))?;
+        rtc.add_local_candidate(candidate);
+    }
     let answer = rtc
         .sdp_api()
         .accept_offer(parsed)

@@ -14,6 +14,7 @@
 //! - `engine.rs`: a shard's loop: socket, `Rtc`s, commands from signalling and relayed
 //!   audio, `levels` events for its own speakers.
 //! - `udp.rs`: batched `recvmmsg` / `sendmmsg`, socket buffers, STUN username lookup.
+//! - `tcp.rs`: ICE-TCP (a passive TCP candidate) for clients whose UDP is blocked.
 //!
 //! Signalling connections talk to the loop through [`Sfu`]: `offer` (answer comes back on a
 //! oneshot) and `remove`.
@@ -26,6 +27,7 @@ pub mod offer;
 #[cfg(test)]
 mod offer_proptest;
 pub mod red;
+pub mod tcp;
 pub mod udp;
 
 use crate::rooms::LiveRoom;
@@ -53,6 +55,9 @@ pub struct SfuConfig {
     pub threads: usize,
     /// Cluster mode: where shards hand audio bound for other nodes (see [`cascade`]).
     pub cascade: Option<mpsc::Sender<cascade::Outbound>>,
+    /// ICE-TCP ([`tcp`]): the TCP port every shard shares, on `bind`'s address. `Some(0)`:
+    /// the first shard's UDP port number if free, else any; `None`: no TCP candidate.
+    pub tcp_port: Option<u16>,
 }
 
 /// Relayed packets a shard may have waiting (beyond that, they are dropped like a full
@@ -91,6 +96,11 @@ pub struct SfuMetrics {
     pub red_switches: AtomicU64,
     /// RTCP NACKs sent to speakers for lost packets of their microphone stream.
     pub nacks_sent: AtomicU64,
+    /// ICE-TCP connections open now, datagrams received on them, and datagrams dropped
+    /// because a connection was too far behind.
+    pub tcp_connections: AtomicI64,
+    pub tcp_packets_received: AtomicU64,
+    pub tcp_packets_dropped: AtomicU64,
 }
 
 /// The room a media peer belongs to: one this node runs (its rules decide who is audible),
@@ -144,6 +154,12 @@ pub(crate) enum Command {
         room: RoomId,
         peer: forward::PeerId,
     },
+    /// An ICE-TCP connection whose first frame (`first`) named one of the shard's peers.
+    TcpStream {
+        stream: std::net::TcpStream,
+        remote: SocketAddr,
+        first: Vec<u8>,
+    },
     Shutdown,
 }
 
@@ -170,6 +186,8 @@ pub struct Sfu {
     ids: Arc<AtomicU64>,
     assignments: Arc<std::sync::Mutex<Assignments>>,
     metrics: Arc<SfuMetrics>,
+    /// The passive ICE-TCP candidate's address, when ICE-TCP is on.
+    tcp: Option<SocketAddr>,
 }
 
 /// Which shard serves each member's media in each room (taken only at offers and removals,
@@ -262,6 +280,26 @@ impl Sfu {
             };
             sockets.push((socket, bound, SocketAddr::new(ip, bound.port())));
         }
+        let routes = Arc::new(tcp::Routes::default());
+        let tcp_listener = match config.tcp_port {
+            None => None,
+            Some(port) => {
+                let first = sockets[0].1;
+                let listener = if port == 0 {
+                    std::net::TcpListener::bind(first)
+                        .or_else(|_| std::net::TcpListener::bind(SocketAddr::new(first.ip(), 0)))
+                } else {
+                    std::net::TcpListener::bind(SocketAddr::new(first.ip(), port))
+                }
+                .with_context(|| format!("binding the ICE-TCP listener (port {port})"))?;
+                listener.set_nonblocking(true)?;
+                let bound = listener.local_addr()?;
+                let candidate = SocketAddr::new(sockets[0].2.ip(), bound.port());
+                tracing::info!(%bound, %candidate, "SFU listening (ICE-TCP)");
+                Some((listener, candidate))
+            }
+        };
+        let tcp_candidate = tcp_listener.as_ref().map(|(_, c)| *c);
         let channels: Vec<_> = (0..count).map(|_| mpsc::unbounded_channel()).collect();
         let senders: Vec<mpsc::UnboundedSender<Command>> =
             channels.iter().map(|(tx, _)| tx.clone()).collect();
@@ -286,6 +324,10 @@ impl Sfu {
                     .map(|j| relay_senders[j].downgrade())
                     .collect(),
                 cascade: config.cascade.clone(),
+                tcp: tcp_candidate.map(|candidate| tcp::ShardTcp {
+                    candidate,
+                    routes: routes.clone(),
+                }),
             };
             let engine = engine::Engine::new(
                 addr,
@@ -319,9 +361,25 @@ impl Sfu {
                 addr,
             });
         }
+        if let Some((listener, _)) = tcp_listener {
+            let weak = senders.iter().map(|s| s.downgrade()).collect();
+            std::thread::Builder::new()
+                .name("ruang-sfu-tcp".into())
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt.block_on(tcp::accept(listener, routes, weak)),
+                        Err(e) => tracing::error!(error = %e, "ICE-TCP runtime did not start"),
+                    }
+                })
+                .context("starting the ICE-TCP thread")?;
+        }
         drop(senders);
         drop(relay_senders);
         Ok(Sfu {
+            tcp: tcp_candidate,
             ids,
             assignments: Arc::new(std::sync::Mutex::new(Assignments::new(shards.len()))),
             shards: shards.into(),
@@ -338,6 +396,11 @@ impl Sfu {
     /// The address of the first shard (clients are told their shard's in the answer).
     pub fn addr(&self) -> SocketAddr {
         self.shards[0].addr
+    }
+
+    /// The passive ICE-TCP candidate's address (every shard shares it), when on.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp
     }
 
     /// Every shard's address (the answer's host candidate of the members it serves).
@@ -449,7 +512,7 @@ pub fn answer_offer(sdp: &str) -> Result<String, String> {
         return Err("no DTLS certificate".into());
     };
     let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
-    engine::negotiate(sdp, provider, cert, local, std::time::Instant::now()).map(|n| n.answer)
+    engine::negotiate(sdp, provider, cert, local, None, std::time::Instant::now()).map(|n| n.answer)
 }
 
 impl SfuMetrics {

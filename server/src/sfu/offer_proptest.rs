@@ -25,7 +25,7 @@ fn crypto() -> &'static (Arc<CryptoProvider>, DtlsCert) {
 fn negotiate_text(sdp: &str) -> Option<String> {
     let (provider, cert) = crypto();
     let local = "127.0.0.1:8443".parse().unwrap();
-    match negotiate(sdp, provider, cert, local, Instant::now()) {
+    match negotiate(sdp, provider, cert, local, Some(local), Instant::now()) {
         Ok(n) => {
             let p = problems(&n.answer);
             assert!(p.is_empty(), "{p:?} in\n{}", n.answer);

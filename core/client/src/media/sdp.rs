@@ -119,6 +119,60 @@ pub fn setting_engine() -> SettingEngine {
         .build()
 }
 
+/// A passive TCP candidate taken out of a description (see [`split_passive_tcp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpCandidate {
+    /// `candidate:…` (the attribute value, as `addIceCandidate` takes it).
+    pub candidate: String,
+    pub mid: Option<String>,
+    pub mline_index: u16,
+}
+
+/// `sdp` without its passive ICE-TCP candidate lines, and those candidates once each (with
+/// the first m-line that had them): the stack connects to a passive candidate only when it
+/// is added on its own. Line endings are kept.
+pub fn split_passive_tcp(sdp: &str) -> (String, Vec<TcpCandidate>) {
+    let mut out = String::with_capacity(sdp.len());
+    let mut found: Vec<TcpCandidate> = Vec::new();
+    let mut mline: Option<u16> = None;
+    let mut mid: Option<String> = None;
+    for line in sdp.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\r', '\n']);
+        if bare.starts_with("m=") {
+            mline = Some(mline.map_or(0, |i| i + 1));
+            mid = None;
+        } else if let Some(m) = bare.strip_prefix("a=mid:") {
+            mid = Some(m.to_owned());
+            // Candidates seen before this m-line's mid get it.
+            for c in found.iter_mut() {
+                if Some(c.mline_index) == mline && c.mid.is_none() {
+                    c.mid = mid.clone();
+                }
+            }
+        }
+        if let Some(value) = bare.strip_prefix("a=") {
+            let fields: Vec<&str> = value.split_whitespace().collect();
+            let passive_tcp = value.starts_with("candidate:")
+                && fields.get(2).is_some_and(|p| p.eq_ignore_ascii_case("tcp"))
+                && fields
+                    .windows(2)
+                    .any(|w| w[0] == "tcptype" && w[1] == "passive");
+            if passive_tcp {
+                if !found.iter().any(|c| c.candidate == value) {
+                    found.push(TcpCandidate {
+                        candidate: value.to_owned(),
+                        mid: mid.clone(),
+                        mline_index: mline.unwrap_or(0),
+                    });
+                }
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    (out, found)
+}
+
 /// The id an SDP maps `uri` to (`a=extmap:ID[/direction] URI`), from the first m-line that
 /// has it. With BUNDLE every m-line must use the same id for the same extension.
 pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
@@ -279,5 +333,32 @@ a=ssrc:1234 msid:a b\r\n";
         media_engine().expect("opus and extensions register");
         assert_eq!(opus_codec().payload_type, 111);
         assert_eq!(opus_codec().rtp_codec.sdp_fmtp_line, OPUS_FMTP);
+    }
+
+    #[test]
+    fn passive_tcp_candidates_are_taken_out_once_with_their_m_line() {
+        let udp = "a=candidate:1 1 udp 2130706175 10.0.0.1 8443 typ host";
+        let tcp = "a=candidate:2 1 tcp 1677724415 10.0.0.1 8443 typ host tcptype passive";
+        let active = "a=candidate:3 1 tcp 1 10.0.0.1 9 typ host tcptype active";
+        let sdp = format!(
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n{udp}\r\n{tcp}\r\na=mid:0\r\n\
+             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\n{udp}\r\n{tcp}\r\n{active}\r\n"
+        );
+        let (rest, found) = split_passive_tcp(&sdp);
+        assert_eq!(
+            found,
+            vec![TcpCandidate {
+                candidate: tcp.trim_start_matches("a=").to_owned(),
+                mid: Some("0".into()),
+                mline_index: 0,
+            }]
+        );
+        assert!(!rest.contains("tcptype passive"), "{rest}");
+        assert_eq!(rest.matches(udp).count(), 2, "UDP candidates stay: {rest}");
+        assert!(rest.contains(active), "only passive TCP is taken");
+        assert!(rest.ends_with("\r\n") && !rest.contains("\r\n\r\n"));
+        // Nothing to take: the text is unchanged.
+        let plain = format!("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n{udp}\r\n");
+        assert_eq!(split_passive_tcp(&plain), (plain.clone(), vec![]));
     }
 }

@@ -25,8 +25,8 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
-    RTCPeerConnectionState, RTCSessionDescription,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
+    RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription,
 };
 
 /// One RTP packet that arrived on a `recvonly` m-line.
@@ -53,6 +53,9 @@ pub struct TransportOptions {
     /// Local UDP addresses to bind. A wildcard means every non-loopback interface, so the
     /// default also binds loopback explicitly (a server on 127.0.0.1 is then reachable).
     pub udp_addrs: Vec<String>,
+    /// Local TCP addresses for ICE-TCP (RFC 6544): where UDP is blocked, the client connects
+    /// to the server's passive TCP candidate from these. Empty: UDP only.
+    pub tcp_addrs: Vec<String>,
     /// How long to wait for ICE gathering before sending what there is.
     pub gather_timeout: Duration,
 }
@@ -62,6 +65,7 @@ impl Default for TransportOptions {
         TransportOptions {
             slots: sdp::DEFAULT_SLOTS,
             udp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
+            tcp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
             gather_timeout: Duration::from_secs(2),
         }
     }
@@ -214,6 +218,7 @@ impl Transport {
             .with_interceptor_registry(registry)
             .with_handler(handler)
             .with_udp_addrs(opts.udp_addrs.clone())
+            .with_tcp_addrs(opts.tcp_addrs.clone())
             .build()
             .await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
@@ -298,8 +303,22 @@ impl Transport {
         if let Some(pt) = sdp::red_payload_type(&sdp) {
             self.red_pt.store(pt, Ordering::Relaxed);
         }
+        // The stack opens a TCP connection only to a passive candidate given on its own (as
+        // if trickled), not to one in the description: take them out and add them after.
+        let (sdp, tcp_candidates) = sdp::split_passive_tcp(&sdp);
         let answer = RTCSessionDescription::answer(sdp)?;
         self.pc.set_remote_description(answer).await?;
+        for c in tcp_candidates {
+            let init = RTCIceCandidateInit {
+                candidate: c.candidate,
+                sdp_mid: c.mid,
+                sdp_mline_index: Some(c.mline_index),
+                ..Default::default()
+            };
+            if let Err(e) = self.pc.add_ice_candidate(init).await {
+                tracing::debug!(error = %e, "ICE-TCP candidate not usable");
+            }
+        }
         Ok(())
     }
 
