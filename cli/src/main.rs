@@ -43,7 +43,7 @@ pub struct Remote {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// A server with a demo room, for a first look.
     Demo(serve::DemoArgs),
     /// Create an account with an invite code; prints the session token.
@@ -248,7 +248,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::serve(args).await,
+            Command::Serve(args) => serve::serve(*args).await,
             Command::Demo(args) => serve::demo(args).await,
             Command::Signup {
                 remote,

@@ -76,6 +76,18 @@ pub struct ServeArgs {
     /// No ICE-TCP candidate (clients that cannot use UDP then need TURN).
     #[arg(long, env = "RUANG_NO_RTC_TCP")]
     no_rtc_tcp: bool,
+    /// A TURN server for clients that can reach neither the UDP nor the TCP media port
+    /// (repeat or comma-separate: turn:HOST:3478?transport=udp, turn:HOST:3478?transport=tcp,
+    /// turns:HOST:443?transport=tcp). Needs --turn-secret.
+    #[arg(long = "turn-url", env = "RUANG_TURN_URLS", value_delimiter = ',')]
+    turn_urls: Vec<String>,
+    /// The TURN server's shared secret (coturn: use-auth-secret, static-auth-secret=…):
+    /// each client gets credentials made from it, valid for --turn-ttl-secs.
+    #[arg(long, env = "RUANG_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// How long TURN credentials handed to a client stay valid.
+    #[arg(long, env = "RUANG_TURN_TTL_SECS", default_value_t = 86_400)]
+    turn_ttl_secs: u64,
     /// Public IP put in the media answer's candidate (behind NAT, or with --addr 0.0.0.0).
     #[arg(long, env = "RUANG_RTC_PUBLIC_IP")]
     rtc_public_ip: Option<IpAddr>,
@@ -220,6 +232,17 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         rtc_threads: args.rtc_threads,
         rtc_public_ip: args.rtc_public_ip,
         rtc_tcp_port: (!args.no_rtc_tcp).then(|| args.rtc_tcp_port.unwrap_or(args.rtc_port)),
+        turn: match (args.turn_urls.is_empty(), args.turn_secret) {
+            (true, _) => None,
+            (false, None) => anyhow::bail!(
+                "--turn-url needs --turn-secret (the TURN server's static-auth-secret)"
+            ),
+            (false, Some(secret)) => Some(ruang_server::sfu::turn::TurnConfig {
+                urls: args.turn_urls,
+                secret,
+                ttl: Duration::from_secs(args.turn_ttl_secs.max(60)),
+            }),
+        },
         forward_limit: args.forward_limit.max(1),
         max_guests: args.max_guests,
         guest_joins_per_minute: args.guest_joins_per_minute,

@@ -51,6 +51,9 @@ pub struct Config {
     /// ICE-TCP port for clients whose UDP is blocked (a passive TCP candidate in every
     /// answer): `Some(0)`: the first RTC UDP port's number (else a free port); `None`: off.
     pub rtc_tcp_port: Option<u16>,
+    /// A TURN server clients may relay through, with the secret shared with it (credentials
+    /// in each welcome; `sfu::turn`).
+    pub turn: Option<sfu::turn::TurnConfig>,
     /// Most speakers forwarded to one client at once (the loudest).
     pub forward_limit: usize,
     /// SFU forwarding threads, each with its own UDP port from `rtc_port` up (0: one per
@@ -103,6 +106,7 @@ impl Default for Config {
             rtc_port: 0,
             rtc_public_ip: None,
             rtc_tcp_port: Some(0),
+            turn: None,
             forward_limit: 4,
             rtc_threads: 0,
             max_guests: 1000,
@@ -138,6 +142,9 @@ pub struct Server {
 impl Server {
     /// Opens the database, restores live rooms, binds and starts serving.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
+        if let Some(turn) = &config.turn {
+            turn.validate().map_err(|e| anyhow::anyhow!(e))?;
+        }
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         let url = match &config.database_url {

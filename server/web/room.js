@@ -25,6 +25,7 @@
   let ws = null;
   let pc = null;
   let me = null; // our user id
+  let iceServers = []; // from the welcome: TURN for networks that block the SFU
   let myRole = 'listener';
   let myMuted = true;
   let handRaised = false;
@@ -235,6 +236,8 @@
       case 'welcome':
         attempt = 0;
         me = msg.you;
+        // TURN servers with credentials fresh from this welcome (none when not configured).
+        iceServers = msg.ice_servers || [];
         renderSnapshot(msg.room);
         status(wantAudio ? 'Connecting audio…' : '');
         if (wantAudio) startMedia();
@@ -644,7 +647,7 @@
   async function startMedia() {
     stopMedia();
     const gen = mediaGen;
-    const peer = new RTCPeerConnection();
+    const peer = new RTCPeerConnection({ iceServers });
     pc = peer;
     if (myRole === 'moderator' || myRole === 'speaker') {
       try {

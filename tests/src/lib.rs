@@ -4,6 +4,7 @@
 
 pub mod media;
 pub mod replay;
+pub mod turn;
 pub mod ws;
 
 /// The impairment relay of `ruang bench latency` (random loss and jitter on RTP/RTCP between

@@ -10,10 +10,14 @@
 //! iproute2 and sets `RUANG_REQUIRE_NETNS=1`, which turns a skip into a failure).
 
 use ruang_client::media::ruang_media::device::Source;
+use ruang_client::media::MediaStats;
 use ruang_client::media::{MediaOptions, MediaSession, TransportOptions};
 use ruang_client::{ConnectionState, RoomSession, SessionOptions};
 use ruang_proto::{Role, RoomKind};
+use ruang_server::sfu::turn::TurnConfig;
+use ruang_server::Config;
 use ruang_tests::media::device;
+use ruang_tests::turn::Coturn;
 use ruang_tests::{Backend, TestServer};
 use std::os::fd::AsRawFd;
 use std::process::Command;
@@ -353,8 +357,8 @@ fn nft(ns: &str, script: &str) -> Result<String, String> {
     }
 }
 
-/// UDP packets the namespace's firewall dropped so far (both directions).
-fn udp_dropped(ns: &str) -> u64 {
+/// Packets the namespace's firewall dropped so far (both directions).
+fn dropped_by_firewall(ns: &str) -> u64 {
     let listing = nft(ns, "list table inet ruang\n").unwrap_or_default();
     listing
         .split("counter packets ")
@@ -363,34 +367,31 @@ fn udp_dropped(ns: &str) -> u64 {
         .sum()
 }
 
-/// A network that drops every UDP packet (a strict firewall): a speaker and a listener
-/// inside it still talk and hear each other through the SFU's passive ICE-TCP candidate,
-/// while the room's other listener uses UDP as usual. The listener's join (media start to
-/// first audio frame) is timed and printed, never asserted; `RUANG_TCP_JOINS=20` gives the
-/// figure in docs/benchmarks.md.
-#[test]
-fn with_udp_blocked_audio_flows_over_ice_tcp() {
-    if let Err(why) = can_run() {
-        assert!(
-            std::env::var_os("RUANG_REQUIRE_NETNS").is_none(),
-            "RUANG_REQUIRE_NETNS is set but: {why}"
-        );
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let joins: usize = std::env::var("RUANG_TCP_JOINS")
+/// What happened in a room whose host and one listener sit behind a firewall.
+struct Firewalled {
+    /// The inside listener's joins: media start to first audio frame, in ms.
+    join_ms: Vec<f64>,
+    /// The speaker's stats once connected, and at the end.
+    sent: MediaStats,
+    spoke: MediaStats,
+    /// The listener outside (plain UDP).
+    heard_outside: MediaStats,
+    /// Packets the firewall dropped.
+    dropped: u64,
+    /// `ruang_sfu_tcp_packets_received_total` at the end.
+    tcp_received: f64,
+}
+
+/// A room on a server reachable from namespace `ns` (configured by `tweak`), the firewall
+/// `rules` (an nftables table named `ruang`) loaded in the namespace: its host speaks from
+/// inside, one listener hears from outside (UDP), another from inside, joining media
+/// `RUANG_FIREWALL_JOINS` times (default 3).
+fn talk_behind_firewall(ns: &Netns, rules: &str, tweak: impl FnOnce(&mut Config)) -> Firewalled {
+    let joins: usize = std::env::var("RUANG_FIREWALL_JOINS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let ns = Netns::create("tc", 214).expect("network namespace");
-    nft(
-        &ns.name,
-        "table inet ruang {
-           chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }
-           chain in { type filter hook input priority 0; policy accept; meta l4proto udp counter drop; }
-         }\n",
-    )
-    .expect("a firewall that drops UDP (nftables)");
+    nft(&ns.name, rules).expect("the firewall (nftables)");
     let host = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -400,6 +401,7 @@ fn with_udp_blocked_audio_flows_over_ice_tcp() {
     let (ts, maya, budi, citra, room) = host.block_on(async {
         let ts = TestServer::start_with(Backend::Sqlite, |c| {
             c.addr = format!("{server_ip}:0").parse().unwrap();
+            tweak(c);
         })
         .await;
         let maya = ts.admin("maya").await;
@@ -476,7 +478,7 @@ fn with_udp_blocked_audio_flows_over_ice_tcp() {
                 let first = media
                     .wait_for(PATIENCE, |s| s.frames_with_audio >= 1)
                     .await
-                    .unwrap_or_else(|s| panic!("join {k}: no audio over TCP: {s:#?}"));
+                    .unwrap_or_else(|s| panic!("join {k}: no audio: {s:#?}"));
                 join_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
                 media
                     .wait_for(PATIENCE, |s| {
@@ -495,40 +497,157 @@ fn with_udp_blocked_audio_flows_over_ice_tcp() {
     })
     .join();
     let (join_ms, sent, spoke) = inside.expect("the clients behind the firewall");
-    assert!(spoke.packets_sent > sent.packets_sent, "{spoke:#?}");
-    let heard = citra_media.stats();
-    assert!(
-        heard.frames_with_audio >= 50,
-        "the listener outside heard the speaker behind the firewall: {heard:#?}"
-    );
+    let heard_outside = citra_media.stats();
     let tcp_received = host.block_on(ts.metric("ruang_sfu_tcp_packets_received_total"));
-    assert!(
-        tcp_received >= spoke.packets_sent as f64,
-        "the speaker's packets came over ICE-TCP ({tcp_received} TCP datagrams, {} sent)",
-        spoke.packets_sent
-    );
-    let dropped = udp_dropped(&ns.name);
-    assert!(
-        dropped > 0,
-        "the clients did try UDP, and the firewall dropped it (0 dropped: the test proves nothing)"
-    );
-    let mut sorted = join_ms.clone();
-    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let p95 = sorted[((sorted.len() as f64 * 0.95).ceil() as usize).max(1) - 1];
-    eprintln!(
-        "UDP blocked, ICE-TCP: listener join to first audio {} ms (p50 {:.0} ms, p95 {p95:.0} ms, {} joins); {dropped} UDP packets dropped by the firewall",
-        join_ms
-            .iter()
-            .map(|m| format!("{m:.0}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        sorted[sorted.len() / 2],
-        sorted.len()
-    );
     host.block_on(async {
         citra_media.stop().await;
         let _ = citra_session.leave(true).await;
     });
     drop(ts);
-    drop(ns);
+    Firewalled {
+        join_ms,
+        sent,
+        spoke,
+        heard_outside,
+        dropped: dropped_by_firewall(&ns.name),
+        tcp_received,
+    }
+}
+
+/// "p50 X ms, p95 Y ms" of `ms`.
+fn percentiles(ms: &[f64]) -> String {
+    let mut sorted = ms.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p95 = sorted[((sorted.len() as f64 * 0.95).ceil() as usize).max(1) - 1];
+    format!(
+        "{} ms (p50 {:.0} ms, p95 {p95:.0} ms, {} joins)",
+        ms.iter()
+            .map(|m| format!("{m:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sorted[sorted.len() / 2],
+        sorted.len()
+    )
+}
+
+fn skip_without_root() -> bool {
+    if let Err(why) = can_run() {
+        assert!(
+            std::env::var_os("RUANG_REQUIRE_NETNS").is_none(),
+            "RUANG_REQUIRE_NETNS is set but: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return true;
+    }
+    false
+}
+
+/// A network that drops every UDP packet (a strict firewall): a speaker and a listener
+/// inside it still talk and hear each other through the SFU's passive ICE-TCP candidate,
+/// while the room's other listener uses UDP as usual. The listener's join (media start to
+/// first audio frame) is timed and printed, never asserted; `RUANG_FIREWALL_JOINS=20` gives
+/// the figure in docs/benchmarks.md.
+#[test]
+fn with_udp_blocked_audio_flows_over_ice_tcp() {
+    if skip_without_root() {
+        return;
+    }
+    let ns = Netns::create("tc", 214).expect("network namespace");
+    let run = talk_behind_firewall(
+        &ns,
+        "table inet ruang {
+           chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }
+           chain in { type filter hook input priority 0; policy accept; meta l4proto udp counter drop; }
+         }\n",
+        |_| {},
+    );
+    assert!(
+        run.spoke.packets_sent > run.sent.packets_sent,
+        "{:#?}",
+        run.spoke
+    );
+    assert!(
+        run.heard_outside.frames_with_audio >= 50,
+        "the listener outside heard the speaker behind the firewall: {:#?}",
+        run.heard_outside
+    );
+    assert!(
+        run.tcp_received >= run.spoke.packets_sent as f64,
+        "the speaker's packets came over ICE-TCP ({} TCP datagrams, {} sent)",
+        run.tcp_received,
+        run.spoke.packets_sent
+    );
+    assert!(
+        run.dropped > 0,
+        "the clients did try UDP, and the firewall dropped it (0 dropped: the test proves nothing)"
+    );
+    eprintln!(
+        "UDP blocked, ICE-TCP: listener join to first audio {}; {} UDP packets dropped by the firewall",
+        percentiles(&run.join_ms),
+        run.dropped
+    );
+}
+
+/// A network that lets UDP out only to the TURN server, and a server with ICE-TCP turned off
+/// (`--no-rtc-tcp`): the clients inside relay through coturn with the credentials from their
+/// welcome (TURN REST shared secret), and audio flows both ways.
+#[test]
+fn with_only_turn_reachable_audio_flows_through_the_relay() {
+    if skip_without_root() {
+        return;
+    }
+    let ns = Netns::create("tu", 215).expect("network namespace");
+    let server_ip: std::net::IpAddr = format!("{}.1", ns.net).parse().unwrap();
+    let turn = match Coturn::start(server_ip) {
+        Ok(t) => t,
+        Err(why) => {
+            assert!(
+                std::env::var_os("RUANG_REQUIRE_NETNS").is_none(),
+                "RUANG_REQUIRE_NETNS is set but coturn did not start: {why}"
+            );
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let port = turn.addr.port();
+    let rules = format!(
+        "table inet ruang {{
+           chain out {{ type filter hook output priority 0; policy accept; udp dport != {port} counter drop; }}
+           chain in {{ type filter hook input priority 0; policy accept; udp sport != {port} counter drop; }}
+         }}\n"
+    );
+    let turn_config = TurnConfig {
+        urls: vec![turn.url("udp"), turn.url("tcp")],
+        secret: turn.secret.clone(),
+        ttl: Duration::from_secs(600),
+    };
+    let run = talk_behind_firewall(&ns, &rules, |c| {
+        c.rtc_tcp_port = None;
+        c.turn = Some(turn_config);
+    });
+    assert!(
+        run.heard_outside.frames_with_audio >= 50,
+        "the listener outside heard the speaker behind the firewall: {:#?}",
+        run.heard_outside
+    );
+    assert_eq!(run.tcp_received, 0.0, "no ICE-TCP on this server");
+    assert!(
+        run.dropped > 0,
+        "the clients did try the SFU directly, and were stopped"
+    );
+    let log = turn.log_text();
+    let relayed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("peer usage") || l.contains("usage: realm"))
+        .collect();
+    assert!(
+        log.contains("username=<") && !relayed.is_empty(),
+        "coturn authenticated the clients and relayed their media:\n{log}"
+    );
+    eprintln!(
+        "only TURN reachable (UDP relay): listener join to first audio {}; {} packets dropped by the firewall; coturn logged {} relay usage lines",
+        percentiles(&run.join_ms),
+        run.dropped,
+        relayed.len()
+    );
 }

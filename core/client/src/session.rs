@@ -88,6 +88,8 @@ pub struct RoomSession {
     state: watch::Receiver<SessionState>,
     me: UserId,
     request_timeout: Duration,
+    /// TURN servers (with credentials) from the latest welcome.
+    ice_servers: std::sync::Arc<std::sync::Mutex<Vec<ruang_proto::IceServer>>>,
 }
 
 impl RoomSession {
@@ -116,8 +118,10 @@ impl RoomSession {
             connection: ConnectionState::Connected,
             room: store.state().clone(),
         });
+        let ice_servers = std::sync::Arc::new(std::sync::Mutex::new(welcome_ice_servers(&welcome)));
         tokio::spawn(
             Driver {
+                ice_servers: ice_servers.clone(),
                 url: ws_url,
                 token,
                 opts,
@@ -135,11 +139,21 @@ impl RoomSession {
             state: rx,
             me,
             request_timeout,
+            ice_servers,
         })
     }
 
     pub fn me(&self) -> &UserId {
         &self.me
+    }
+
+    /// The TURN servers the server handed out in its latest welcome (fresh credentials on
+    /// every reconnect); empty when it has none.
+    pub fn ice_servers(&self) -> Vec<ruang_proto::IceServer> {
+        self.ice_servers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The current state.
@@ -406,7 +420,15 @@ async fn connect(
     }
 }
 
+fn welcome_ice_servers(welcome: &ServerMessage) -> Vec<ruang_proto::IceServer> {
+    match welcome {
+        ServerMessage::Welcome { ice_servers, .. } => ice_servers.clone(),
+        _ => Vec::new(),
+    }
+}
+
 struct Driver {
+    ice_servers: std::sync::Arc<std::sync::Mutex<Vec<ruang_proto::IceServer>>>,
     url: Url,
     token: String,
     opts: SessionOptions,
@@ -487,6 +509,11 @@ impl Driver {
                 Ok(mut c) => {
                     let welcome = c.welcome.take().expect("welcome");
                     self.store.apply(&welcome);
+                    *self
+                        .ice_servers
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        welcome_ice_servers(&welcome);
                     self.publish(ConnectionState::Connected);
                     conn = Some(c);
                 }

@@ -276,6 +276,7 @@ mod tests {
                 recording: false,
                 clips: false,
             },
+            ice_servers: vec![],
         }
     }
 

@@ -134,6 +134,17 @@ fn yes() -> bool {
     true
 }
 
+/// A STUN or TURN server a client may use to reach the SFU (what `RTCIceServer` takes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `turn:HOST:PORT?transport=udp|tcp`, `turns:HOST:PORT?transport=tcp`, `stun:HOST:PORT`.
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub credential: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
@@ -143,6 +154,10 @@ pub enum ServerMessage {
         you: UserId,
         seq: u64,
         room: RoomSnapshot,
+        /// TURN (and STUN) servers for media, with credentials valid for a limited time
+        /// (the server's TURN REST secret); absent when the server has none configured.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// A fresh full state, after `sync` or when the server resynchronises the client.
     Snapshot {

@@ -84,6 +84,8 @@ pub struct AppInner {
     pub replays: Arc<crate::replay::Replays>,
     /// Clips taken per member per minute.
     pub clip_limiter: replays::ClipLimiter,
+    /// The operator's TURN server, whose credentials each welcome carries.
+    pub turn: Option<crate::sfu::turn::TurnConfig>,
 }
 
 /// A session (or all of a member's sessions) that stopped being valid.
@@ -172,6 +174,7 @@ impl AppState {
             cascade_metrics: Arc::default(),
             replays,
             clip_limiter: replays::ClipLimiter::default(),
+            turn: config.turn.clone(),
         }))
     }
 }

@@ -355,6 +355,12 @@ impl Conn {
             you: me.clone(),
             seq: self.seq,
             room: joined.snapshot,
+            ice_servers: self
+                .state
+                .turn
+                .as_ref()
+                .map(|t| t.ice_servers(&me))
+                .unwrap_or_default(),
         };
         // However this connection ends, its media peer (if any) goes with it.
         let _media = MediaPeerGuard {

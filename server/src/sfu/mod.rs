@@ -28,6 +28,7 @@ pub mod offer;
 mod offer_proptest;
 pub mod red;
 pub mod tcp;
+pub mod turn;
 pub mod udp;
 
 use crate::rooms::LiveRoom;

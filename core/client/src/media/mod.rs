@@ -63,12 +63,21 @@ pub enum MediaError {
 #[async_trait::async_trait]
 pub trait Signaller: Send + Sync + 'static {
     async fn media_offer(&self, sdp: String) -> Result<String, ClientError>;
+
+    /// TURN servers to gather relay candidates from (read at each negotiation).
+    fn ice_servers(&self) -> Vec<ruang_proto::IceServer> {
+        Vec::new()
+    }
 }
 
 #[async_trait::async_trait]
 impl Signaller for RoomSession {
     async fn media_offer(&self, sdp: String) -> Result<String, ClientError> {
         RoomSession::media_offer(self, sdp).await
+    }
+
+    fn ice_servers(&self) -> Vec<ruang_proto::IceServer> {
+        RoomSession::ice_servers(self)
     }
 }
 
@@ -231,8 +240,14 @@ impl Control {
     /// Builds a new transport, negotiates it and makes it current.
     async fn negotiate(&mut self) -> Result<Arc<Transport>, MediaError> {
         self.generation += 1;
+        // The server's TURN servers unless the options name their own; fresh credentials
+        // at every negotiation.
+        let mut transport = self.opts.transport.clone();
+        if transport.ice_servers.is_empty() {
+            transport.ice_servers = self.signaller.ice_servers();
+        }
         let t = Transport::with_loss_feedback(
-            &self.opts.transport,
+            &transport,
             self.generation,
             self.incoming.clone(),
             self.shared.loss.clone(),

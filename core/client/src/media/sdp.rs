@@ -5,7 +5,7 @@
 
 use webrtc::peer_connection::{configure_nack, configure_rtcp_reports, MediaEngine, Registry};
 use webrtc::peer_connection::{
-    RTCConfiguration, RTCConfigurationBuilder, SettingEngine, SettingEngineBuilder,
+    RTCConfiguration, RTCConfigurationBuilder, RTCIceServer, SettingEngine, SettingEngineBuilder,
 };
 
 use rtc::rtp_transceiver::rtp_sender::{
@@ -96,8 +96,36 @@ pub fn media_engine() -> webrtc::error::Result<(MediaEngine, Registry)> {
 }
 
 /// No STUN or TURN: the server is ICE-lite with a host candidate.
-pub fn configuration() -> RTCConfiguration {
-    RTCConfigurationBuilder::new().build()
+pub fn configuration(ice_servers: &[ruang_proto::IceServer]) -> RTCConfiguration {
+    let servers: Vec<RTCIceServer> = ice_servers
+        .iter()
+        .filter_map(|s| {
+            let urls: Vec<String> = s
+                .urls
+                .iter()
+                .filter(|u| relays_over_udp(u))
+                .cloned()
+                .collect();
+            (!urls.is_empty()).then(|| RTCIceServer {
+                urls,
+                username: s.username.clone(),
+                credential: s.credential.clone(),
+            })
+        })
+        .collect();
+    RTCConfigurationBuilder::new()
+        .with_ice_servers(servers)
+        .build()
+}
+
+/// A STUN URL, or a TURN URL over UDP (the only TURN transport the stack has).
+pub fn relays_over_udp(url: &str) -> bool {
+    let transport = url
+        .split_once('?')
+        .map(|(_, q)| q)
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("transport=")));
+    (url.starts_with("turn:") && transport.is_none_or(|t| t.eq_ignore_ascii_case("udp")))
+        || url.starts_with("stun:")
 }
 
 /// Pause between two ICE connectivity checks while connecting.
@@ -112,10 +140,18 @@ pub const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_mi
 /// about 1.5 s for slow or lossy first round trips (mobile networks).
 pub const ICE_MAX_BINDING_REQUESTS: u16 = 75;
 
-/// Transport settings: fast ICE checks while connecting (see [`ICE_CHECK_INTERVAL`]).
+/// How long a working pair through a TURN relay waits before it may be chosen, in case a
+/// direct one (the server's UDP or TCP candidate) works too. The stack's default (2 s,
+/// inherited from pion) made every relayed join take over 2 s; a direct pair answers within
+/// one round trip, so a few round trips of a mobile network are enough.
+pub const RELAY_ACCEPTANCE_MIN_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Transport settings: fast ICE checks while connecting (see [`ICE_CHECK_INTERVAL`]), and a
+/// short wait before settling for a relay ([`RELAY_ACCEPTANCE_MIN_WAIT`]).
 pub fn setting_engine() -> SettingEngine {
     SettingEngineBuilder::new()
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+        .with_relay_acceptance_min_wait(Some(RELAY_ACCEPTANCE_MIN_WAIT))
         .build()
 }
 
@@ -360,5 +396,28 @@ a=ssrc:1234 msid:a b\r\n";
         // Nothing to take: the text is unchanged.
         let plain = format!("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n{udp}\r\n");
         assert_eq!(split_passive_tcp(&plain), (plain.clone(), vec![]));
+    }
+
+    #[test]
+    fn only_turn_over_udp_and_stun_reach_the_stack() {
+        assert!(relays_over_udp("turn:t.example:3478"));
+        assert!(relays_over_udp("turn:t.example:3478?transport=udp"));
+        assert!(relays_over_udp("stun:t.example:3478"));
+        assert!(!relays_over_udp("turn:t.example:3478?transport=tcp"));
+        assert!(!relays_over_udp("turns:t.example:443?transport=tcp"));
+        let servers = [ruang_proto::IceServer {
+            urls: vec![
+                "turn:t.example:3478?transport=udp".into(),
+                "turns:t.example:443?transport=tcp".into(),
+            ],
+            username: "1:u".into(),
+            credential: "c".into(),
+        }];
+        let cfg = configuration(&servers);
+        assert_eq!(cfg.ice_servers().len(), 1);
+        assert_eq!(
+            cfg.ice_servers()[0].urls,
+            ["turn:t.example:3478?transport=udp"]
+        );
     }
 }

@@ -127,7 +127,7 @@ impl Signaller for Answerer {
             gathered: gathered_tx,
         });
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(sdp::configuration())
+            .with_configuration(sdp::configuration(&[]))
             .with_media_engine(me)
             .with_interceptor_registry(registry)
             .with_handler(handler)

@@ -56,6 +56,10 @@ pub struct TransportOptions {
     /// Local TCP addresses for ICE-TCP (RFC 6544): where UDP is blocked, the client connects
     /// to the server's passive TCP candidate from these. Empty: UDP only.
     pub tcp_addrs: Vec<String>,
+    /// TURN servers for relay candidates (the welcome's, see [`crate::RoomSession::ice_servers`]).
+    /// The stack relays over UDP only: `?transport=tcp` and `turns:` URLs are left out (over
+    /// TCP the client uses the server's ICE-TCP candidate instead).
+    pub ice_servers: Vec<ruang_proto::IceServer>,
     /// How long to wait for ICE gathering before sending what there is.
     pub gather_timeout: Duration,
 }
@@ -66,6 +70,7 @@ impl Default for TransportOptions {
             slots: sdp::DEFAULT_SLOTS,
             udp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
             tcp_addrs: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
+            ice_servers: Vec::new(),
             gather_timeout: Duration::from_secs(2),
         }
     }
@@ -212,7 +217,7 @@ impl Transport {
             dropped: dropped.clone(),
         });
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(sdp::configuration())
+            .with_configuration(sdp::configuration(&opts.ice_servers))
             .with_setting_engine(sdp::setting_engine())
             .with_media_engine(me)
             .with_interceptor_registry(registry)
