@@ -1,8 +1,8 @@
 // Shared helpers of the browser interop tests: the real `ruang` binary (RUANG_BIN), real
 // headless Chromium (CHROMIUM, default /usr/bin/chromium) driven by playwright-core, and
 // WAV helpers to make and check audio.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -54,12 +54,12 @@ export function run(args, opts = {}) {
   return child;
 }
 
-/** `ruang serve` on free ports with a fresh data directory. */
-export async function startServer(extra = []) {
+/** `ruang serve` on free ports with a fresh data directory (on `ip`, 127.0.0.1 by default). */
+export async function startServer(extra = [], ip = '127.0.0.1') {
   const dir = mkdtempSync(join(tmpdir(), 'ruang-browser-'));
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const args = ['serve', '--addr', `127.0.0.1:${port}`, '--data', join(dir, 'data'), '--rtc-port', '0', ...extra];
+  const url = `http://${ip}:${port}`;
+  const args = ['serve', '--addr', `${ip}:${port}`, '--data', join(dir, 'data'), '--rtc-port', '0', ...extra];
   const spawnServer = () => run(args, {
     env: { ...process.env, RUANG_LOG: process.env.RUANG_LOG || 'info,sqlx=warn' },
   });
@@ -99,8 +99,9 @@ export async function signup(server, invite, handle, name) {
   return (await http(server, 'POST', '/v1/signup', null, { invite, handle, name })).token;
 }
 
-/** Headless Chromium as TOOLCHAIN.md says; `fakeMic` is a WAV it loops as the microphone. */
-export async function launchChromium(fakeMic) {
+/** Headless Chromium as TOOLCHAIN.md says; `fakeMic` is a WAV it loops as the microphone;
+ * `extra` are more command-line switches; `opts.executable` another launcher. */
+export async function launchChromium(fakeMic, extra = [], opts = {}) {
   const args = [
     '--no-sandbox',
     '--disable-gpu',
@@ -115,8 +116,9 @@ export async function launchChromium(fakeMic) {
     '--allow-loopback-in-peer-connection',
   ];
   if (fakeMic) args.push(`--use-file-for-fake-audio-capture=${fakeMic}`);
+  args.push(...extra);
   return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath: opts.executable || process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args,
   });
@@ -137,6 +139,114 @@ export async function audioStats(page) {
     });
     return out;
   });
+}
+
+/** The transport the page's media uses now: the selected candidate pair's local and remote
+ * candidates (type, protocol, and for a relay the protocol to the TURN server). */
+export async function selectedPath(page) {
+  return page.evaluate(async () => {
+    const pc = window.ruang && window.ruang.pc;
+    if (!pc) return null;
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    if (!pair) return null;
+    const local = stats.get(pair.localCandidateId);
+    const remote = stats.get(pair.remoteCandidateId);
+    return {
+      state: pair.state,
+      local: { type: local.candidateType, protocol: local.protocol, relayProtocol: local.relayProtocol },
+      remote: { type: remote.candidateType, protocol: remote.protocol, port: remote.port },
+    };
+  });
+}
+
+/** A network namespace joined to this one by a veth pair (root and iproute2 needed), its
+ * firewall (nftables) dropping every UDP packet in and out: a network that lets only TCP
+ * through. `hostIp` is this side's address, reachable from inside; `chromium` is a
+ * launcher that runs Chromium inside. Null (with the reason logged) when it cannot be made. */
+export function udpBlockedNetns() {
+  const id = process.pid % 10000;
+  const ns = { name: `ruang-bw-${id}`, hostIf: `rbw${id}h`, nsIf: `rbw${id}n`, net: `10.216.${id % 250}` };
+  const ip = (...a) => execFileSync('ip', a, { stdio: 'pipe' });
+  try {
+    try { ip('netns', 'del', ns.name); } catch {}
+    try { ip('link', 'del', ns.hostIf); } catch {}
+    ip('netns', 'add', ns.name);
+    ip('link', 'add', ns.hostIf, 'type', 'veth', 'peer', 'name', ns.nsIf);
+    ip('link', 'set', ns.nsIf, 'netns', ns.name);
+    ip('addr', 'add', `${ns.net}.1/24`, 'dev', ns.hostIf);
+    ip('link', 'set', ns.hostIf, 'up');
+    ip('-n', ns.name, 'link', 'set', 'lo', 'up');
+    ip('-n', ns.name, 'addr', 'add', `${ns.net}.2/24`, 'dev', ns.nsIf);
+    ip('-n', ns.name, 'link', 'set', ns.nsIf, 'up');
+    ip('-n', ns.name, 'route', 'replace', 'default', 'via', `${ns.net}.1`);
+    execFileSync('ip', ['netns', 'exec', ns.name, 'nft', '-f', '-'], {
+      input: `table inet ruang {
+        chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }
+        chain in { type filter hook input priority 0; policy accept; meta l4proto udp counter drop; }
+      }\n`,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    console.log(`no network namespace: ${e.message}`);
+    try { ip('link', 'del', ns.hostIf); } catch {}
+    try { ip('netns', 'del', ns.name); } catch {}
+    return null;
+  }
+  ns.hostIp = `${ns.net}.1`;
+  ns.dir = mkdtempSync(join(tmpdir(), 'ruang-netns-'));
+  ns.chromium = join(ns.dir, 'chromium-in-netns');
+  writeFileSync(ns.chromium, `#!/bin/sh\nexec ip netns exec ${ns.name} ${process.env.CHROMIUM || '/usr/bin/chromium'} "$@"\n`);
+  chmodSync(ns.chromium, 0o755);
+  /** UDP packets the firewall dropped so far. */
+  ns.udpDropped = () => {
+    const out = execFileSync('ip', ['netns', 'exec', ns.name, 'nft', 'list', 'table', 'inet', 'ruang']).toString();
+    return [...out.matchAll(/counter packets (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  };
+  ns.destroy = () => {
+    try { ip('link', 'del', ns.hostIf); } catch {}
+    try { ip('netns', 'del', ns.name); } catch {}
+    rmSync(ns.dir, { recursive: true, force: true });
+  };
+  return ns;
+}
+
+/** Debian's coturn with the TURN REST shared secret, listening on `ip` for TURN over UDP and
+ * TCP (`port`) and TURN over TLS (`tlsPort`: `tlsPortWanted`, else a free one; a self-signed
+ * certificate). */
+export async function startCoturn(ip = '127.0.0.1', tlsPortWanted = 0) {
+  const dir = mkdtempSync(join(tmpdir(), 'ruang-turn-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const gen = spawn('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-nodes', '-days', '2', '-subj', `/CN=${ip}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const code = await new Promise((r) => gen.on('exit', r));
+  if (code !== 0) throw new Error('openssl could not make a certificate');
+  const port = await freePort();
+  let tlsPort = tlsPortWanted || await freePort();
+  while (tlsPort === port) tlsPort = await freePort();
+  const secret = `s${Math.random().toString(16).slice(2)}`;
+  const log = join(dir, 'turn.log');
+  const child = spawn('turnserver', ['-n', '--no-cli', '--no-dtls', '--no-rfc5780', '--simple-log', '--verbose',
+    '--allow-loopback-peers', '--no-multicast-peers', '--use-auth-secret', '--realm=ruang.test',
+    `--static-auth-secret=${secret}`, `--listening-ip=${ip}`, `--relay-ip=${ip}`,
+    `--listening-port=${port}`, `--tls-listening-port=${tlsPort}`, `--cert=${cert}`, `--pkey=${key}`,
+    '--min-port=45000', '--max-port=45999', `--log-file=${log}`, `--pidfile=${join(dir, 'turn.pid')}`,
+    `--userdb=${join(dir, 'turndb')}`], { stdio: 'ignore' });
+  const turn = { port, tlsPort, secret, dir, child, log: () => { try { return readFileSync(log, 'utf8'); } catch { return ''; } } };
+  await until('coturn listening', async () => {
+    if (child.exitCode !== null) throw new Error(`turnserver exited: ${turn.log()}`);
+    return turn.log().includes('Total General servers');
+  }, 10000);
+  turn.stop = async () => {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await new Promise((r) => child.on('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return turn;
 }
 
 // ----- audio -----
