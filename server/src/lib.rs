@@ -131,6 +131,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Where clients send WebRTC media (UDP): the SDP answer's host candidate.
     pub rtc_addr: SocketAddr,
+    /// The passive ICE-TCP candidate's address (clients whose UDP is blocked), when on.
+    pub rtc_tcp_addr: Option<SocketAddr>,
     pub public_url: String,
     /// The admin invite code, on the first start only.
     pub first_invite: Option<String>,
@@ -329,6 +331,7 @@ impl Server {
         Ok(Server {
             addr,
             rtc_addr,
+            rtc_tcp_addr: sfu.tcp_addr(),
             public_url,
             first_invite,
             shutdown,

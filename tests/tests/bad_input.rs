@@ -319,3 +319,73 @@ async fn ws_bad_input(b: Backend) {
     }
 }
 each_backend!(websocket_bad_input_keeps_the_connection, ws_bad_input);
+
+/// The ICE-TCP port (docs/protocol.md §8.1) accepts anyone's connection, so what it is sent
+/// must not cost the server: a first frame that is not a STUN request, or names no media
+/// session, and a connection that says nothing, are all closed; none reaches a forwarding
+/// thread, and the server still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_tcp_port_closes_junk_and_silent_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ts = TestServer::start(Backend::Sqlite).await;
+    let tcp = ts
+        .server
+        .as_ref()
+        .and_then(|s| s.rtc_tcp_addr)
+        .expect("ICE-TCP is on by default");
+
+    /// A STUN binding request whose USERNAME is `user` (no integrity: routing reads only the
+    /// username, and the peer's own ICE checks the rest).
+    fn stun_request(user: &str) -> Vec<u8> {
+        let mut attr = vec![0x00, 0x06];
+        attr.extend_from_slice(&(user.len() as u16).to_be_bytes());
+        attr.extend_from_slice(user.as_bytes());
+        while attr.len() % 4 != 0 {
+            attr.push(0);
+        }
+        let mut m = vec![0x00, 0x01];
+        m.extend_from_slice(&(attr.len() as u16).to_be_bytes());
+        m.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+        m.extend_from_slice(&[7; 12]);
+        m.extend_from_slice(&attr);
+        m
+    }
+    fn framed(packet: &[u8]) -> Vec<u8> {
+        let mut f = (packet.len() as u16).to_be_bytes().to_vec();
+        f.extend_from_slice(packet);
+        f
+    }
+    /// Sends `bytes` and waits for the server to close the connection.
+    async fn closed_after(addr: std::net::SocketAddr, bytes: &[u8]) -> std::time::Duration {
+        let t0 = std::time::Instant::now();
+        let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        c.write_all(bytes).await.expect("write");
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(15), c.read(&mut buf))
+            .await
+            .expect("the server closes the connection");
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "nothing is sent back to a stranger: {read:?}"
+        );
+        t0.elapsed()
+    }
+
+    let junk = framed(b"GET / HTTP/1.1\r\n\r\n");
+    let stranger = framed(&stun_request("nosuchufrag:client"));
+    let (_, _, _, silent) = tokio::join!(
+        closed_after(tcp, &junk),
+        closed_after(tcp, &stranger),
+        closed_after(tcp, b"\x00"), // half a length, then nothing
+        closed_after(tcp, b""),
+    );
+    assert!(
+        silent >= ruang_server::sfu::tcp::FIRST_FRAME_WITHIN,
+        "a silent connection is given its time, then closed: {silent:?}"
+    );
+    assert_eq!(ts.metric("ruang_sfu_tcp_connections").await, 0.0);
+    assert_eq!(ts.metric("ruang_sfu_tcp_packets_received_total").await, 0.0);
+    // The server is fine.
+    let health = reqwest::get(format!("{}/healthz", ts.url)).await.unwrap();
+    assert!(health.status().is_success());
+}
