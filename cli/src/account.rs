@@ -173,6 +173,8 @@ pub async fn room(remote: &Remote, action: RoomAction) -> Result<()> {
                     kind: kind.into(),
                     record,
                     clips,
+                    // Not offered yet: the CLI's clients do not encrypt (issue 17).
+                    e2ee: false,
                 })
                 .await?;
             emit!("{}", r.id);

@@ -836,6 +836,7 @@ async fn recorded_room(host: &ApiClient, title: &str) -> String {
         kind: RoomKind::Open,
         record: true,
         clips: false,
+        e2ee: false,
     })
     .await
     .unwrap()

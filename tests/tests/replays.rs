@@ -29,6 +29,7 @@ async fn create(c: &ApiClient, kind: RoomKind, record: bool, clips: bool) -> Str
         kind,
         record,
         clips,
+        e2ee: false,
     })
     .await
     .expect("room created")

@@ -223,8 +223,35 @@ impl ApiClient {
             kind,
             record: false,
             clips: false,
+            e2ee: false,
         };
         self.send(self.post("v1/rooms", &body)).await
+    }
+
+    // ----- end-to-end encrypted rooms: the MLS relay (protocol.md §15) -----
+
+    /// Posts a moderator's commit built on `req.epoch`: the new epoch, or `stale_epoch`.
+    pub async fn mls_commit(&self, room: &str, req: &ruang_proto::MlsCommitRequest) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Taken {
+            epoch: u64,
+        }
+        let taken: Taken = self
+            .send(self.post(&format!("v1/rooms/{}/mls/commits", enc(room)), req))
+            .await?;
+        Ok(taken.epoch)
+    }
+
+    /// The commit that started `epoch`.
+    pub async fn mls_commit_at(&self, room: &str, epoch: u64) -> Result<ruang_proto::MlsCommit> {
+        let u = self.url(&format!("v1/rooms/{}/mls/commits/{epoch}", enc(room)));
+        self.send(self.http.get(u)).await
+    }
+
+    /// The latest welcome addressed to this member.
+    pub async fn mls_welcome(&self, room: &str) -> Result<ruang_proto::MlsWelcome> {
+        let u = self.url(&format!("v1/rooms/{}/mls/welcome", enc(room)));
+        self.send(self.http.get(u)).await
     }
 
     /// Creates a room with every option (`record`, `clips`).

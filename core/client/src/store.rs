@@ -23,6 +23,8 @@ pub struct RoomState {
     /// a change of the count means "animate these".
     pub reactions: Vec<ReactionBurst>,
     pub reaction_bursts: u64,
+    /// Encrypted rooms: the epoch of the latest welcome addressed to us (`mls_welcome`).
+    pub mls_welcome: Option<u64>,
 }
 
 /// How many chat messages the client keeps in `chat_recent` (older ones: `chat_history`).
@@ -215,6 +217,22 @@ impl RoomStore {
             RoomEvent::ChatDeleted { id } => room.chat_recent.retain(|m| m.id != *id),
             RoomEvent::ChatSettings { settings } => room.chat = *settings,
             RoomEvent::Recording { recording, .. } => room.recording = *recording,
+            RoomEvent::MlsKeyPackage { user, key_package } => {
+                if let Some(mls) = room.e2ee.as_mut() {
+                    mls.pending.retain(|k| k.user != *user);
+                    mls.pending.push(ruang_proto::MlsKeyPackage {
+                        user: user.clone(),
+                        key_package: key_package.clone(),
+                    });
+                }
+            }
+            RoomEvent::MlsCommit { epoch, added, .. } => {
+                if let Some(mls) = room.e2ee.as_mut() {
+                    mls.epoch = *epoch;
+                    mls.pending.retain(|k| !added.contains(&k.user));
+                }
+            }
+            RoomEvent::MlsWelcome { epoch } => st.mls_welcome = Some(*epoch),
         }
     }
 }
@@ -275,6 +293,7 @@ mod tests {
                 chat_more: false,
                 recording: false,
                 clips: false,
+                e2ee: None,
             },
             ice_servers: vec![],
         }

@@ -71,7 +71,10 @@ impl From<ClientError> for RuangError {
                     | ErrorCode::ReactionsDisabled
                     | ErrorCode::ChatDisabled
                     | ErrorCode::ChatFollowersOnly
-                    | ErrorCode::SlowMode => RuangError::Forbidden {
+                    | ErrorCode::SlowMode
+                    // Encrypted rooms: not recordable; a commit another device beat.
+                    | ErrorCode::Encrypted
+                    | ErrorCode::StaleEpoch => RuangError::Forbidden {
                         code: c,
                         detail: message,
                     },

@@ -256,6 +256,10 @@ pub struct CreateRoomRequest {
     /// Let the host clip the last 30 s even when the room is not recorded (everyone is told).
     #[serde(default)]
     pub clips: bool,
+    /// End-to-end encrypted (closed rooms only; never recorded or clipped): the members'
+    /// devices agree on the media keys with MLS, relayed by the server (`docs/protocol.md` §15).
+    #[serde(default)]
+    pub e2ee: bool,
 }
 
 /// A live room as shown in the hallway.
@@ -279,6 +283,9 @@ pub struct RoomSummary {
     /// Clips of the last 30 s may be taken (the server keeps that much audio in memory).
     #[serde(default)]
     pub clips: bool,
+    /// End-to-end encrypted: the server forwards audio it cannot decrypt.
+    #[serde(default)]
+    pub e2ee: bool,
 }
 
 /// `POST /v1/rooms/{id}/access`: a moderator lets someone into a closed room.
@@ -500,4 +507,42 @@ pub struct Clip {
     /// The Ogg Opus file.
     pub file: String,
     pub duration_ms: u64,
+}
+
+/// `POST /v1/rooms/{id}/mls/commits`: a moderator's MLS commit for the room's group, taken
+/// only if the group is still at `epoch` (the epoch the commit was built on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlsCommitRequest {
+    pub epoch: u64,
+    /// The MLS commit message, base64 (standard alphabet).
+    pub commit: String,
+    /// The welcome for the devices the commit adds, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub welcome: Option<String>,
+    /// Whom the commit adds (they get `mls_welcome`) and removes: what the committer says; the
+    /// server cannot read the commit.
+    #[serde(default)]
+    pub added: Vec<UserId>,
+    #[serde(default)]
+    pub removed: Vec<UserId>,
+}
+
+/// A commit as the server relays it (`GET /v1/rooms/{id}/mls/commits/{epoch}`): the one
+/// that started `epoch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlsCommit {
+    pub epoch: u64,
+    pub by: UserId,
+    pub commit: String,
+    #[serde(default)]
+    pub added: Vec<UserId>,
+    #[serde(default)]
+    pub removed: Vec<UserId>,
+}
+
+/// `GET /v1/rooms/{id}/mls/welcome`: the latest welcome for the caller's device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlsWelcome {
+    pub epoch: u64,
+    pub welcome: String,
 }

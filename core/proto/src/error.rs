@@ -74,6 +74,10 @@ pub enum ErrorCode {
     SlowMode,
     #[error("the replay is not ready: the room is still live or being mixed")]
     ReplayNotReady,
+    #[error("another commit was taken for this epoch: process it, then commit again")]
+    StaleEpoch,
+    #[error("the room is end-to-end encrypted: the server cannot record or clip it")]
+    Encrypted,
 }
 
 impl ErrorCode {
@@ -99,6 +103,7 @@ impl ErrorCode {
             ReactionsDisabled | ChatDisabled | ChatFollowersOnly => 403,
             SlowMode => 429,
             ReplayNotReady => 409,
+            StaleEpoch | Encrypted => 409,
         }
     }
 
@@ -140,6 +145,8 @@ impl ErrorCode {
             ChatFollowersOnly => "chat_followers_only",
             SlowMode => "slow_mode",
             ReplayNotReady => "replay_not_ready",
+            StaleEpoch => "stale_epoch",
+            Encrypted => "encrypted",
         }
     }
 }
@@ -176,6 +183,8 @@ mod tests {
             ErrorCode::ChatFollowersOnly,
             ErrorCode::SlowMode,
             ErrorCode::ReplayNotReady,
+            ErrorCode::StaleEpoch,
+            ErrorCode::Encrypted,
         ] {
             assert_eq!(
                 serde_json::to_string(&code).unwrap(),

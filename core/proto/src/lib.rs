@@ -37,12 +37,15 @@ pub fn validate_handle(handle: &str) -> Result<(), &'static str> {
 /// Normalises a typed or pasted invite code: case-insensitive, spaces and dashes ignored.
 /// Also accepts a whole invite link (`…/i/CODE`).
 pub fn normalize_invite_code(input: &str) -> String {
-    let tail = input.trim().rsplit("/i/").next().unwrap_or("");
-    let tail = tail.split(['?', '#']).next().unwrap_or("");
-    tail.chars()
+    // Cleaned and lowercased first, so that the link prefix is found however it was typed
+    // ("/I/") and the result is a fixed point (a prop test found "/I/" → "/i/" → "").
+    let cleaned: String = input
+        .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .flat_map(|c| c.to_lowercase())
-        .collect()
+        .collect();
+    let tail = cleaned.rsplit("/i/").next().unwrap_or("");
+    tail.split(['?', '#']).next().unwrap_or("").to_owned()
 }
 
 #[cfg(test)]
@@ -63,6 +66,14 @@ mod tests {
     #[test]
     fn invite_codes_normalise() {
         assert_eq!(normalize_invite_code(" ABCD-efgh "), "abcdefgh");
+        assert_eq!(
+            normalize_invite_code("HTTPS://RUANG.EXAMPLE/I/ABCD-EFGH"),
+            "abcdefgh"
+        );
+        for odd in ["/I/", "/ i/", "/i-/x", "a/I/b"] {
+            let once = normalize_invite_code(odd);
+            assert_eq!(normalize_invite_code(&once), once, "{odd:?}");
+        }
         assert_eq!(
             normalize_invite_code("https://ruang.example/i/abcd-EFGH?x=1"),
             "abcdefgh"

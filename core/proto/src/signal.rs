@@ -89,6 +89,11 @@ pub enum ClientMessage {
     },
     Ping,
     // ----- reactions and chat (see `chat.rs`) -----
+    /// Encrypted rooms: this device's MLS key package (base64), to be added to the group by a
+    /// moderator's device. Replaces the member's earlier one.
+    MlsKeyPackage {
+        key_package: String,
+    },
     /// Sends a reaction (anyone in the room, guests too), optionally aimed at someone on
     /// stage. Coalesced into `reactions` bursts; never answered unless refused.
     React {
@@ -297,6 +302,9 @@ pub struct RoomSnapshot {
     /// Clips of the last 30 s may be taken (the server keeps that much audio).
     #[serde(default)]
     pub clips: bool,
+    /// End-to-end encrypted (§15): the MLS group's state as the server orders it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2ee: Option<MlsState>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -409,6 +417,41 @@ pub enum RoomEvent {
         recording: bool,
         by: UserId,
     },
+    /// Moderators of an encrypted room: a member's device asks to be added to the group.
+    MlsKeyPackage {
+        user: UserId,
+        key_package: String,
+    },
+    /// Everyone in an encrypted room: the commit that starts `epoch` was taken; fetch it
+    /// (`GET /v1/rooms/{id}/mls/commits/{epoch}`) and process it.
+    MlsCommit {
+        epoch: u64,
+        by: UserId,
+        added: Vec<UserId>,
+        removed: Vec<UserId>,
+    },
+    /// To the devices a commit added: fetch the welcome (`GET /v1/rooms/{id}/mls/welcome`).
+    MlsWelcome {
+        epoch: u64,
+    },
+}
+
+/// An encrypted room's MLS group, as the server orders it (it relays handshakes it cannot
+/// read).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MlsState {
+    /// The epoch of the last commit taken (0: the group as its creator made it).
+    pub epoch: u64,
+    /// Moderators only: devices waiting to be added (latest key package per member).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<MlsKeyPackage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MlsKeyPackage {
+    pub user: UserId,
+    /// The MLS key package, base64.
+    pub key_package: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -23,6 +23,8 @@ pub struct RoomView {
     pub recording: bool,
     #[serde(default)]
     pub clips: bool,
+    #[serde(default)]
+    pub e2ee: bool,
 }
 
 /// Speakers listed by name in a hallway card; `speaker_count` has the total.
@@ -82,6 +84,7 @@ impl RoomView {
             created_at: self.created_at,
             recording: self.recording,
             clips: self.clips,
+            e2ee: self.e2ee,
         }
     }
 }
@@ -130,6 +133,7 @@ mod tests {
             viewer_removed: false,
             recording: false,
             clips: false,
+            e2ee: false,
             viewer_inside: false,
         }
     }

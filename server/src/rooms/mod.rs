@@ -2,6 +2,7 @@
 //! them to connections and storage.
 
 pub mod hallway;
+pub mod mls;
 pub mod registry;
 pub mod rules;
 pub mod safety;

@@ -207,6 +207,45 @@ impl LiveRoom {
         self.recorder.set(recording, clips);
     }
 
+    /// Makes the room end-to-end encrypted: at creation, and when a stored one comes back
+    /// (its MLS relay starts empty; the members' devices rebuild the group).
+    pub fn set_e2ee(&self) {
+        let mut inner = self.lock();
+        if inner.rules.mls.is_none() {
+            inner.rules.mls = Some(super::mls::MlsRelay::default());
+        }
+    }
+
+    /// A moderator's MLS commit: the new epoch once taken (everyone is told at once; the
+    /// relay is not stored, so nothing waits for a write).
+    pub fn mls_commit(
+        &self,
+        user: &UserId,
+        req: &ruang_proto::MlsCommitRequest,
+    ) -> Result<u64, ErrorCode> {
+        let mut inner = self.lock();
+        let (epoch, fx) = inner.rules.mls_commit(user, req)?;
+        drop(inner);
+        let _ = self.dispatch(fx);
+        Ok(epoch)
+    }
+
+    /// The commit that started `epoch`, for a member of this encrypted room.
+    pub fn mls_commit_at(
+        &self,
+        user: &UserId,
+        epoch: u64,
+    ) -> Result<Option<Arc<ruang_proto::MlsCommit>>, ErrorCode> {
+        let inner = self.lock();
+        Ok(inner.rules.mls_for(user)?.commit_at(epoch))
+    }
+
+    /// The latest welcome for `user`'s device.
+    pub fn mls_welcome(&self, user: &UserId) -> Result<Option<(u64, Arc<str>)>, ErrorCode> {
+        let inner = self.lock();
+        Ok(inner.rules.mls_for(user)?.welcome_for(user))
+    }
+
     /// `(recording, clips)` now.
     pub fn media_options(&self) -> (bool, bool) {
         let inner = self.lock();
@@ -325,6 +364,7 @@ impl LiveRoom {
             viewer_removed: r.is_removed(viewer),
             recording: r.recording,
             clips: r.clips,
+            e2ee: r.mls.is_some(),
         }
     }
 
@@ -521,6 +561,11 @@ impl Registry {
             .restore_chat_settings(l.chat.0, l.chat.1);
         rules.hands_enabled = l.room.hands_enabled;
         rules.cohosts = l.cohosts.into_iter().collect();
+        if l.e2ee {
+            // The relay starts empty: the members' devices rebuild the group (a moderator's
+            // device creates it again and adds the others' new key packages).
+            rules.mls = Some(super::mls::MlsRelay::default());
+        }
         // A new room keeps its wait for the creator's first connection across a restart.
         let first_join_until = l.room.created_at + self.config.first_join_grace_ms;
         if first_join_until > deadline && rules.member(&creator).is_some() {

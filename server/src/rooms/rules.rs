@@ -151,6 +151,9 @@ pub struct RoomRules {
     pub recording: bool,
     /// Clips of the last 30 s allowed without recording (set at creation).
     pub clips: bool,
+    /// End-to-end encrypted (set at creation): the MLS relay (`mls.rs`). Never recorded or
+    /// clipped.
+    pub mls: Option<super::mls::MlsRelay>,
     /// Moderators and speakers, in the order they came on stage.
     stage: IndexMap<UserId, Member>,
     /// Listeners, in the order they joined the audience.
@@ -189,6 +192,7 @@ impl RoomRules {
             ended: false,
             recording: false,
             clips: false,
+            mls: None,
             stage: IndexMap::new(),
             audience: IndexMap::new(),
             hands: IndexMap::new(),
@@ -362,6 +366,7 @@ impl RoomRules {
             chat_more,
             recording: self.recording,
             clips: self.clips,
+            e2ee: self.mls.as_ref().map(|m| m.view(is_mod)),
         })
     }
 
@@ -548,6 +553,9 @@ impl RoomRules {
     /// Takes `user` out of the room and tells viewers who could see them.
     fn take_out(&mut self, user: &UserId, reason: LeftReason, fx: &mut Effects) -> Option<Member> {
         self.invited.remove(user);
+        if let Some(mls) = &mut self.mls {
+            mls.left(user);
+        }
         if self.hands.shift_remove(user).is_some() {
             fx.event(
                 self.mods_and(user),
@@ -937,7 +945,21 @@ impl RoomRules {
             }
             ClientMessage::SetRecording { recording } => {
                 require_mod()?;
+                if self.mls.is_some() && *recording {
+                    return Err(ErrorCode::Encrypted);
+                }
                 self.set_recording(actor, *recording, &mut fx);
+            }
+            ClientMessage::MlsKeyPackage { key_package } => {
+                let mls = self.mls.as_mut().ok_or(ErrorCode::BadRequest)?;
+                mls.key_package(actor, key_package)?;
+                fx.event(
+                    Audience::Users(self.moderators()),
+                    RoomEvent::MlsKeyPackage {
+                        user: actor.clone(),
+                        key_package: key_package.clone(),
+                    },
+                );
             }
             ClientMessage::EndRoom => {
                 require_mod()?;
@@ -976,10 +998,64 @@ impl RoomRules {
         fx.persist.push(Persist::Recording(recording));
     }
 
+    /// A moderator's MLS commit (encrypted rooms): taken if built on the current epoch, then
+    /// announced to everyone, and its welcome to the members it adds who are here.
+    pub fn mls_commit(
+        &mut self,
+        actor: &UserId,
+        req: &ruang_proto::MlsCommitRequest,
+    ) -> Result<(u64, Effects), ErrorCode> {
+        if self.ended {
+            return Err(ErrorCode::RoomEnded);
+        }
+        if self.role_of(actor) != Some(Role::Moderator) {
+            return Err(ErrorCode::Forbidden);
+        }
+        let mls = self.mls.as_mut().ok_or(ErrorCode::BadRequest)?;
+        let commit = mls.commit(actor, req)?;
+        let mut fx = Effects::default();
+        fx.event(
+            Audience::All,
+            RoomEvent::MlsCommit {
+                epoch: commit.epoch,
+                by: actor.clone(),
+                added: commit.added.clone(),
+                removed: commit.removed.clone(),
+            },
+        );
+        if req.welcome.is_some() {
+            let here: Vec<UserId> = commit
+                .added
+                .iter()
+                .filter(|u| self.member(u).is_some())
+                .cloned()
+                .collect();
+            if !here.is_empty() {
+                fx.event(
+                    Audience::Users(here),
+                    RoomEvent::MlsWelcome {
+                        epoch: commit.epoch,
+                    },
+                );
+            }
+        }
+        Ok((commit.epoch, fx))
+    }
+
+    /// The commit that started `epoch` and the caller's welcome, for members of an encrypted
+    /// room (guests are not in its group).
+    pub fn mls_for(&self, user: &UserId) -> Result<&super::mls::MlsRelay, ErrorCode> {
+        let mls = self.mls.as_ref().ok_or(ErrorCode::NotFound)?;
+        if self.member(user).is_none() {
+            return Err(ErrorCode::NotInRoom);
+        }
+        Ok(mls)
+    }
+
     /// Whether `user` may clip the last 30 s: anyone in a recorded room, or a moderator of
-    /// a room created with clips on. Guests never.
+    /// a room created with clips on. Guests never. Never in an encrypted room.
     pub fn may_clip(&self, user: &UserId) -> bool {
-        if self.ended || self.guests.contains(user) {
+        if self.ended || self.guests.contains(user) || self.mls.is_some() {
             return false;
         }
         match self.role_of(user) {
@@ -1050,3 +1126,7 @@ mod tests;
 #[cfg(test)]
 #[path = "rules_recording_tests.rs"]
 mod recording_tests;
+
+#[cfg(test)]
+#[path = "rules_e2ee_tests.rs"]
+mod e2ee_tests;

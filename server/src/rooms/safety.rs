@@ -88,6 +88,7 @@ mod tests {
             viewer_removed: false,
             recording: false,
             clips: false,
+            e2ee: false,
         }
     }
 

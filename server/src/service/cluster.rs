@@ -249,7 +249,13 @@ async fn forward_http(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
-    let body = match axum::body::to_bytes(body, state.max_body_bytes).await {
+    // A posted MLS commit may be far bigger than other requests (its route's own limit).
+    let limit = if parts.uri.path().ends_with("/mls/commits") {
+        super::e2ee::COMMIT_BODY_MAX
+    } else {
+        state.max_body_bytes
+    };
+    let body = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
             return ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")

@@ -459,6 +459,18 @@ pub async fn create_room(
     let req: CreateRoomRequest = parse_json(&body)?;
     let title = super::text::clean_text(&req.title, "a room title", 1, 100, false)
         .map_err(|m| ApiError::new(ErrorCode::InvalidField, m))?;
+    if req.e2ee && req.kind != RoomKind::Closed {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            "only closed rooms can be end-to-end encrypted (kind \"closed\")",
+        ));
+    }
+    if req.e2ee && (req.record || req.clips) {
+        return Err(ApiError::new(
+            ErrorCode::Encrypted,
+            "an end-to-end encrypted room cannot be recorded or clipped by the server",
+        ));
+    }
     check_room_limit(&state, &me).await?;
     let room = StoredRoom {
         id: RoomId(new_id()),
@@ -471,6 +483,9 @@ pub async fn create_room(
     };
     super::cluster::reserve_new_room(&state, &room.id).await?;
     state.store.create_room(&room).await?;
+    if req.e2ee {
+        state.store.set_room_e2ee(&room.id).await?;
+    }
     if req.record || req.clips {
         state
             .store
@@ -480,6 +495,9 @@ pub async fn create_room(
     let fence = super::cluster::confirm_new_room(&state, &room.id).await?;
     let live = state.registry.add_room(&room, me.user.clone(), fence);
     live.set_media_options(req.record, req.clips);
+    if req.e2ee {
+        live.set_e2ee();
+    }
     state.replays.created(&live);
     super::cluster::new_room_live(&state, &room.id);
     Metrics::inc(&state.metrics.rooms_created);

@@ -3,6 +3,7 @@
 mod admin;
 pub mod cluster;
 mod cluster_media;
+mod e2ee;
 mod error;
 mod guest;
 mod http;
@@ -258,6 +259,13 @@ pub fn router(state: AppState) -> Router {
             get(replays::get_replay).delete(replays::delete_replay),
         )
         .route("/v1/rooms/{id}/clips", post(replays::create_clip))
+        // End-to-end encrypted rooms: the MLS relay (docs/protocol.md §15).
+        .route(
+            "/v1/rooms/{id}/mls/commits",
+            post(e2ee::post_commit).layer(DefaultBodyLimit::max(e2ee::COMMIT_BODY_MAX)),
+        )
+        .route("/v1/rooms/{id}/mls/commits/{epoch}", get(e2ee::get_commit))
+        .route("/v1/rooms/{id}/mls/welcome", get(e2ee::get_welcome))
         .route("/v1/users/{handle}/replays", get(replays::user_replays))
         .route("/media/replays/{file}", get(replays::replay_file))
         .route("/media/clips/{file}", get(replays::clip_file))

@@ -74,6 +74,8 @@ const CLIENT_TYPES: &[&str] = &[
     "chat_history",
     "delete_chat",
     "set_chat_settings",
+    // encrypted rooms (§15)
+    "mls_key_package",
 ];
 
 pub async fn upgrade(

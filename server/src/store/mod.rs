@@ -85,6 +85,8 @@ pub struct LoadedRoom {
     pub hands: Vec<(UserId, bool)>,
     /// Reactions on or off, and the chat settings.
     pub chat: (bool, ruang_proto::ChatSettings),
+    /// End-to-end encrypted.
+    pub e2ee: bool,
 }
 
 #[derive(Clone)]
@@ -816,7 +818,9 @@ impl Store {
         // A queue that cannot be read is dropped, not fatal: people raise their hand again.
         let hands = serde_json::from_str(&hands).unwrap_or_default();
         let chat = self.room_chat_settings(&room.id).await?;
+        let e2ee = self.room_e2ee(&room.id).await?;
         Ok(Some(LoadedRoom {
+            e2ee,
             creator: summary(&row, "")?,
             room,
             participants,

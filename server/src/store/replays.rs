@@ -59,6 +59,26 @@ impl Store {
         Ok(())
     }
 
+    /// Marks `room` end-to-end encrypted (at creation; never undone).
+    pub async fn set_room_e2ee(&self, room: &RoomId) -> Result<()> {
+        sqlx::query("INSERT INTO room_e2ee (room_id) VALUES ($1) ON CONFLICT (room_id) DO NOTHING")
+            .bind(room.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether `room` is end-to-end encrypted.
+    pub async fn room_e2ee(&self, room: &RoomId) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT room_id FROM room_e2ee WHERE room_id = $1")
+                .bind(room.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
     /// `(recording, clips)` of `room` (false, false when never set).
     pub async fn room_media(&self, room: &RoomId) -> Result<(bool, bool)> {
         let row = sqlx::query("SELECT recording, clips FROM room_recording WHERE room_id = $1")

@@ -1,0 +1,236 @@
+//! The MLS relay of an end-to-end encrypted room (pure: no I/O, tested directly).
+//!
+//! The server cannot read MLS messages and does not try to. It keeps the **order**: commits
+//! are taken one per epoch, the first that names the current epoch, so every device merges
+//! the same sequence (RFC 9420 §14 leaves this to the "Delivery Service"). It routes: key
+//! packages go to the moderators (whose devices commit), commits to everyone, welcomes to the
+//! devices a commit added. What it keeps is what devices fetch: the last [`KEEP_COMMITS`]
+//! commits, the latest welcome per member and the waiting key packages. None of it is
+//! written to storage, and none of it lets the server derive a key (key packages hold
+//! public keys; commits and welcomes are encrypted to the members).
+
+use ruang_proto::{ErrorCode, MlsCommit, MlsCommitRequest, MlsKeyPackage, MlsState, UserId};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Commits kept for devices catching up (a reconnect after missing a few). A device further
+/// behind asks to be added again (a new key package).
+pub const KEEP_COMMITS: usize = 64;
+/// Base64 sizes accepted. A key package is about 300 bytes; a commit or welcome of a
+/// 2,000-member room about 160 KB and 340 KB (docs/benchmarks.md, "Encrypted rooms").
+pub const MAX_KEY_PACKAGE: usize = 8 * 1024;
+pub const MAX_HANDSHAKE: usize = 2 * 1024 * 1024;
+/// Members a single commit may name as added or removed.
+pub const MAX_NAMED: usize = 4096;
+
+#[derive(Debug, Default, Clone)]
+pub struct MlsRelay {
+    epoch: u64,
+    /// Latest key package of each member waiting to be added, in arrival order.
+    pending: indexmap::IndexMap<UserId, String>,
+    commits: VecDeque<Arc<MlsCommit>>,
+    welcomes: HashMap<UserId, (u64, Arc<str>)>,
+}
+
+fn base64_ok(s: &str, max: usize) -> bool {
+    use base64::Engine as _;
+    !s.is_empty()
+        && s.len() <= max
+        && base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .is_ok()
+}
+
+impl MlsRelay {
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// A member's device asks to be added: kept (replacing its earlier one) until a commit
+    /// adds the member or the member leaves.
+    pub fn key_package(&mut self, user: &UserId, key_package: &str) -> Result<(), ErrorCode> {
+        if !base64_ok(key_package, MAX_KEY_PACKAGE) {
+            return Err(ErrorCode::InvalidField);
+        }
+        self.pending.insert(user.clone(), key_package.to_owned());
+        Ok(())
+    }
+
+    /// Takes `req` if it was built on the current epoch: the epoch advances, the members it
+    /// adds stop waiting and get its welcome. Returns the commit as relayed.
+    pub fn commit(
+        &mut self,
+        by: &UserId,
+        req: &MlsCommitRequest,
+    ) -> Result<Arc<MlsCommit>, ErrorCode> {
+        if !base64_ok(&req.commit, MAX_HANDSHAKE)
+            || req
+                .welcome
+                .as_deref()
+                .is_some_and(|w| !base64_ok(w, MAX_HANDSHAKE))
+            || req.added.len() + req.removed.len() > MAX_NAMED
+            || (req.welcome.is_some() && req.added.is_empty())
+        {
+            return Err(ErrorCode::InvalidField);
+        }
+        if req.epoch != self.epoch {
+            return Err(ErrorCode::StaleEpoch);
+        }
+        self.epoch += 1;
+        let commit = Arc::new(MlsCommit {
+            epoch: self.epoch,
+            by: by.clone(),
+            commit: req.commit.clone(),
+            added: req.added.clone(),
+            removed: req.removed.clone(),
+        });
+        self.commits.push_back(commit.clone());
+        if self.commits.len() > KEEP_COMMITS {
+            self.commits.pop_front();
+        }
+        for user in &req.added {
+            self.pending.shift_remove(user);
+        }
+        if let Some(welcome) = &req.welcome {
+            let welcome: Arc<str> = welcome.as_str().into();
+            for user in &req.added {
+                self.welcomes
+                    .insert(user.clone(), (self.epoch, welcome.clone()));
+            }
+        }
+        for user in &req.removed {
+            self.welcomes.remove(user);
+        }
+        Ok(commit)
+    }
+
+    /// The commit that started `epoch`, while it is kept.
+    pub fn commit_at(&self, epoch: u64) -> Option<Arc<MlsCommit>> {
+        let oldest = self.commits.front()?.epoch;
+        let i = usize::try_from(epoch.checked_sub(oldest)?).ok()?;
+        self.commits.get(i).cloned()
+    }
+
+    /// The latest welcome for `user`'s device.
+    pub fn welcome_for(&self, user: &UserId) -> Option<(u64, Arc<str>)> {
+        self.welcomes.get(user).cloned()
+    }
+
+    /// `user` left the room: nothing of theirs waits any more.
+    pub fn left(&mut self, user: &UserId) {
+        self.pending.shift_remove(user);
+        self.welcomes.remove(user);
+    }
+
+    /// The state a snapshot shows: waiting key packages to moderators only.
+    pub fn view(&self, moderator: bool) -> MlsState {
+        MlsState {
+            epoch: self.epoch,
+            pending: if moderator {
+                self.pending
+                    .iter()
+                    .map(|(user, kp)| MlsKeyPackage {
+                        user: user.clone(),
+                        key_package: kp.clone(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> UserId {
+        UserId::from(s)
+    }
+
+    fn commit(epoch: u64, added: &[&str]) -> MlsCommitRequest {
+        MlsCommitRequest {
+            epoch,
+            commit: "Y29tbWl0".into(),
+            welcome: (!added.is_empty()).then(|| "d2VsY29tZQ==".into()),
+            added: added.iter().map(|a| u(a)).collect(),
+            removed: vec![],
+        }
+    }
+
+    #[test]
+    fn one_commit_per_epoch_in_order() {
+        let mut r = MlsRelay::default();
+        let first = r.commit(&u("mod1"), &commit(0, &[])).unwrap();
+        assert_eq!(first.epoch, 1);
+        // A second moderator built on epoch 0 too: refused, it must process the winner.
+        assert_eq!(
+            r.commit(&u("mod2"), &commit(0, &[])),
+            Err(ErrorCode::StaleEpoch)
+        );
+        // Nor may anyone skip ahead.
+        assert_eq!(
+            r.commit(&u("mod2"), &commit(5, &[])),
+            Err(ErrorCode::StaleEpoch)
+        );
+        assert_eq!(r.commit(&u("mod2"), &commit(1, &[])).unwrap().epoch, 2);
+        assert_eq!(r.epoch(), 2);
+        assert_eq!(r.commit_at(1).unwrap().by, u("mod1"));
+        assert_eq!(r.commit_at(2).unwrap().by, u("mod2"));
+        assert!(r.commit_at(0).is_none() && r.commit_at(3).is_none());
+    }
+
+    #[test]
+    fn key_packages_wait_until_added_and_welcomes_reach_the_added() {
+        let mut r = MlsRelay::default();
+        r.key_package(&u("budi"), "a2V5MQ==").unwrap();
+        r.key_package(&u("citra"), "a2V5Mg==").unwrap();
+        r.key_package(&u("budi"), "a2V5Mw==").unwrap(); // a newer one replaces it
+        let pending = r.view(true).pending;
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].key_package, "a2V5Mw==");
+        assert!(r.view(false).pending.is_empty(), "only moderators see them");
+
+        r.commit(&u("mod"), &commit(0, &["budi"])).unwrap();
+        assert_eq!(r.view(true).pending.len(), 1, "budi is in; citra waits");
+        assert_eq!(r.welcome_for(&u("budi")).unwrap().0, 1);
+        assert!(r.welcome_for(&u("citra")).is_none());
+        r.left(&u("citra"));
+        assert!(r.view(true).pending.is_empty());
+    }
+
+    #[test]
+    fn malformed_handshakes_are_refused_and_change_nothing() {
+        let mut r = MlsRelay::default();
+        assert_eq!(
+            r.key_package(&u("a"), "not base64!"),
+            Err(ErrorCode::InvalidField)
+        );
+        assert_eq!(r.key_package(&u("a"), ""), Err(ErrorCode::InvalidField));
+        let big = "A".repeat(MAX_KEY_PACKAGE + 4);
+        assert_eq!(r.key_package(&u("a"), &big), Err(ErrorCode::InvalidField));
+        let mut bad = commit(0, &[]);
+        bad.commit = "%%%".into();
+        assert_eq!(r.commit(&u("m"), &bad), Err(ErrorCode::InvalidField));
+        let mut orphan_welcome = commit(0, &[]);
+        orphan_welcome.welcome = Some("d2VsY29tZQ==".into());
+        assert_eq!(
+            r.commit(&u("m"), &orphan_welcome),
+            Err(ErrorCode::InvalidField)
+        );
+        assert_eq!(r.epoch(), 0);
+        assert!(r.view(true).pending.is_empty());
+    }
+
+    #[test]
+    fn only_the_last_commits_are_kept() {
+        let mut r = MlsRelay::default();
+        for e in 0..(KEEP_COMMITS as u64 + 10) {
+            r.commit(&u("m"), &commit(e, &[])).unwrap();
+        }
+        assert!(r.commit_at(10).is_none());
+        assert_eq!(r.commit_at(11).unwrap().epoch, 11);
+        assert_eq!(r.commit_at(r.epoch()).unwrap().epoch, r.epoch());
+    }
+}
