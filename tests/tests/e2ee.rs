@@ -256,8 +256,8 @@ async fn devices_agree_on_keys_through_the_relay_and_a_removed_member_is_left_be
     for needle in [
         &hs.commit[hs.commit.len() - 48..],
         &key_package[key_package.len() - 48..],
-        b64(&hs.commit)[..48].as_bytes(),
-        pending[0].key_package[..48].as_bytes(),
+        &b64(&hs.commit).as_bytes()[..48],
+        &pending[0].key_package.as_bytes()[..48],
     ] {
         assert!(
             !stored.windows(needle.len()).any(|w| w == needle),
