@@ -389,3 +389,36 @@ async fn ice_tcp_port_closes_junk_and_silent_connections() {
     let health = reqwest::get(format!("{}/healthz", ts.url)).await.unwrap();
     assert!(health.status().is_success());
 }
+
+/// A body refused for its size is not read to its end, so the server closes that connection
+/// and says so: a client that reused it would see its next request fail (a flaky test
+/// showed it: a GET right after a refused 6 MiB photo upload).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_oversize_body_closes_its_connection_and_the_next_request_works() {
+    let ts = TestServer::start(Backend::Sqlite).await;
+    let admin = ts.admin("root").await;
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        let resp = http
+            .post(format!("{}/v1/rooms", ts.url))
+            .bearer_auth(admin.token().unwrap())
+            .body(vec![b' '; 256 * 1024])
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 413);
+        assert_eq!(
+            resp.headers()
+                .get("connection")
+                .and_then(|v| v.to_str().ok()),
+            Some("close")
+        );
+        let me = http
+            .get(format!("{}/v1/me", ts.url))
+            .bearer_auth(admin.token().unwrap())
+            .send()
+            .await
+            .expect("the next request on the same client works");
+        assert_eq!(me.status(), 200);
+    }
+}

@@ -16,7 +16,7 @@ use ruang_client::{ConnectionState, RoomSession, SessionOptions};
 use ruang_proto::{Role, RoomKind};
 use ruang_server::sfu::turn::TurnConfig;
 use ruang_server::Config;
-use ruang_tests::media::device;
+use ruang_tests::media::{device, listener_opts};
 use ruang_tests::turn::Coturn;
 use ruang_tests::{Backend, TestServer};
 use std::os::fd::AsRawFd;
@@ -123,6 +123,36 @@ impl Drop for Netns {
     }
 }
 
+/// A server on the host side of `ns` (where the namespace reaches it), set up by `tweak`;
+/// its admin "maya" with an open room titled `title`, and member "budi".
+async fn server_for(
+    ns: &Netns,
+    title: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> (
+    TestServer,
+    ruang_client::ApiClient,
+    ruang_client::ApiClient,
+    String,
+) {
+    let server_ip = format!("{}.1", ns.net);
+    let ts = TestServer::start_with(Backend::Sqlite, |c| {
+        c.addr = format!("{server_ip}:0").parse().unwrap();
+        tweak(c);
+    })
+    .await;
+    let maya = ts.admin("maya").await;
+    let room = maya
+        .create_room(title, RoomKind::Open)
+        .await
+        .expect("room")
+        .id
+        .as_str()
+        .to_owned();
+    let budi = ts.member(&maya, "budi").await;
+    (ts, maya, budi, room)
+}
+
 fn can_run() -> Result<(), String> {
     let root = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -174,23 +204,7 @@ fn listener_survives_address_changes_without_rejoining() {
         .enable_all()
         .build()
         .unwrap();
-    let server_ip = format!("{}.1", ns.net);
-    let (ts, moderator, listener_api, room) = host.block_on(async {
-        let ts = TestServer::start_with(Backend::Sqlite, |c| {
-            c.addr = format!("{server_ip}:0").parse().unwrap();
-        })
-        .await;
-        let maya = ts.admin("maya").await;
-        let room = maya
-            .create_room("Switch", RoomKind::Open)
-            .await
-            .expect("room")
-            .id
-            .as_str()
-            .to_owned();
-        let budi = ts.member(&maya, "budi").await;
-        (ts, maya, budi, room)
-    });
+    let (ts, moderator, listener_api, room) = host.block_on(server_for(&ns, "Switch", |_| {}));
     // The speaker talks continuously on the host side.
     let speaker_session = host.block_on(ts.join(&moderator, &room));
     let mut mic = device(Source::samples(
@@ -397,22 +411,8 @@ fn talk_behind_firewall(ns: &Netns, rules: &str, tweak: impl FnOnce(&mut Config)
         .enable_all()
         .build()
         .unwrap();
-    let server_ip = format!("{}.1", ns.net);
     let (ts, maya, budi, citra, room) = host.block_on(async {
-        let ts = TestServer::start_with(Backend::Sqlite, |c| {
-            c.addr = format!("{server_ip}:0").parse().unwrap();
-            tweak(c);
-        })
-        .await;
-        let maya = ts.admin("maya").await;
-        let room = maya
-            .create_room("Behind a firewall", RoomKind::Open)
-            .await
-            .expect("room")
-            .id
-            .as_str()
-            .to_owned();
-        let budi = ts.member(&maya, "budi").await;
+        let (ts, maya, budi, room) = server_for(ns, "Behind a firewall", tweak).await;
         let citra = ts.member(&maya, "citra").await;
         (ts, maya, budi, citra, room)
     });
@@ -464,17 +464,9 @@ fn talk_behind_firewall(ns: &Netns, rules: &str, tweak: impl FnOnce(&mut Config)
             for k in 0..joins {
                 let mut ear = device(Source::Silence);
                 let t0 = Instant::now();
-                let media = MediaSession::start(
-                    &budi,
-                    &mut ear,
-                    MediaOptions {
-                        capture: false,
-                        playout_ms: 40,
-                        ..MediaOptions::default()
-                    },
-                )
-                .await
-                .expect("listener media");
+                let media = MediaSession::start(&budi, &mut ear, listener_opts())
+                    .await
+                    .expect("listener media");
                 let first = media
                     .wait_for(PATIENCE, |s| s.frames_with_audio >= 1)
                     .await
