@@ -283,17 +283,20 @@ impl Engine {
                 }
                 Wake::Readable(Err(e)) => tracing::debug!(error = %e, "SFU socket readiness"),
                 Wake::Tcp(first) => {
+                    // Take what else is queued (a bounded number, so commands and timers are
+                    // not starved); only take one more when it will be handled.
                     let now = Instant::now();
                     let mut next = first;
-                    for _ in 0..64 {
-                        let Some(TcpIn { remote, data }) = next else {
-                            break;
-                        };
+                    let mut budget = 64;
+                    while let Some(TcpIn { remote, data }) = next.take() {
                         match data {
                             Some(d) => self.receive_tcp(&d, remote, now),
                             None => self.tcp_closed(remote),
                         }
-                        next = tcp_rx.try_recv().ok();
+                        budget -= 1;
+                        if budget > 0 {
+                            next = tcp_rx.try_recv().ok();
+                        }
                     }
                 }
                 Wake::Timer => {}
