@@ -89,6 +89,9 @@ pub async fn route(State(state): State<AppState>, mut req: Request, next: Next) 
                 req.extensions_mut().insert(fwd);
                 if let Some(room) = room_of(req.uri().path()) {
                     settle(&state, &cluster, &room).await;
+                    if handing_over(&state, &cluster, &room) {
+                        return unavailable("the room is moving to another server; try again");
+                    }
                 }
                 next.run(req).await
             }
@@ -127,6 +130,9 @@ pub async fn route(State(state): State<AppState>, mut req: Request, next: Next) 
     match owner_node(&state, &cluster, &room).await {
         Ok(Where::Here) => {
             settle(&state, &cluster, &room).await;
+            if handing_over(&state, &cluster, &room) {
+                return unavailable("the room is moving to another server; try again");
+            }
             next.run(req).await
         }
         Ok(Where::Node(node)) => {
@@ -200,6 +206,13 @@ pub async fn adopt(state: &AppState, cluster: &Cluster, room: &RoomId) -> anyhow
     };
     cluster.acquired(room);
     Ok(taken)
+}
+
+/// A draining node has let the room go from its registry but still holds its lease (it is
+/// handing the recording over before releasing it): a request for the room must be tried
+/// again, not told the room is gone (a client would take "not found" as final).
+fn handing_over(state: &AppState, cluster: &Cluster, room: &RoomId) -> bool {
+    cluster.is_draining() && cluster.holds(room) && state.registry.get(room).is_none()
 }
 
 /// Longest a request waits for a room this node is taking over to be loaded.
