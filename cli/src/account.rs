@@ -30,6 +30,10 @@ pub enum RoomAction {
         /// Let hosts clip the last 30 s (everyone is told).
         #[arg(long)]
         clips: bool,
+        /// End-to-end encrypted (closed rooms only): members' devices agree on the keys and
+        /// the server forwards audio it cannot decrypt. Never recorded or clipped.
+        #[arg(long)]
+        e2ee: bool,
     },
     /// Show one room.
     Show { id: String },
@@ -166,6 +170,7 @@ pub async fn room(remote: &Remote, action: RoomAction) -> Result<()> {
             kind,
             record,
             clips,
+            e2ee,
         } => {
             let r = c
                 .create_room_with(&ruang_proto::CreateRoomRequest {
@@ -173,8 +178,7 @@ pub async fn room(remote: &Remote, action: RoomAction) -> Result<()> {
                     kind: kind.into(),
                     record,
                     clips,
-                    // Not offered yet: the CLI's clients do not encrypt (issue 17).
-                    e2ee: false,
+                    e2ee,
                 })
                 .await?;
             emit!("{}", r.id);

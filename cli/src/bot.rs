@@ -6,6 +6,7 @@ use crate::account::authed;
 use crate::Remote;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
+use ruang_client::e2ee::{E2eePhase, KeyAgent};
 use ruang_client::media::{MediaOptions, MediaSession};
 use ruang_client::session::{ConnectionState, SessionState};
 use ruang_client::{RoomSession, SessionOptions};
@@ -114,6 +115,50 @@ pub(crate) async fn join(
     Ok(session)
 }
 
+/// Encrypted rooms: this device's key agent (a fresh identity per run), which prints the
+/// epoch and safety code as they change. None in a plain room.
+fn key_agent(remote: &Remote, session: &RoomSession) -> Result<Option<KeyAgent>> {
+    let encrypted = session
+        .state()
+        .room
+        .room
+        .is_some_and(|r| r.e2ee.is_some());
+    if !encrypted {
+        return Ok(None);
+    }
+    let device = ruang_e2ee::Device::new(session.me().as_str())
+        .map_err(|e| anyhow!("cannot make a device identity: {e}"))?;
+    let agent = KeyAgent::start(session, authed(remote)?, device);
+    println!("encrypted room: device {}", agent.status().fingerprint);
+    let mut status = agent.subscribe();
+    tokio::spawn(async move {
+        let mut shown = None;
+        while status.changed().await.is_ok() {
+            let s = status.borrow_and_update().clone();
+            let now = (s.phase.clone(), s.epoch);
+            if shown.as_ref() == Some(&now) {
+                continue;
+            }
+            match s.phase {
+                E2eePhase::Waiting => println!("encrypted room: waiting to be added"),
+                E2eePhase::Member => println!(
+                    "encrypted room: epoch {}, {} devices, safety code {}",
+                    s.epoch.unwrap_or(0),
+                    s.members,
+                    s.safety_code.as_deref().unwrap_or("")
+                ),
+                E2eePhase::Removed => println!("encrypted room: removed from the group"),
+                _ => {}
+            }
+            shown = Some(now);
+        }
+    });
+    Ok(Some(agent))
+}
+
+/// How long an encrypted room's bot waits to be in the group before giving up.
+const KEYS_PATIENCE: Duration = Duration::from_secs(30);
+
 fn on_stage(s: &SessionState) -> bool {
     s.room.you().is_some_and(|p| p.role.on_stage())
 }
@@ -217,9 +262,18 @@ async fn speak(
         force_send,
         ..MediaOptions::default()
     };
+    let agent = key_agent(remote, &session)?;
     let media = MediaSession::start(&session, &mut device, opts)
         .await
         .context("media did not start")?;
+    if let Some(agent) = &agent {
+        agent.attach(media.e2ee_keys().context("encrypted media")?);
+        // Nothing is sent before the first key: start the file once it is there.
+        agent
+            .wait_for(KEYS_PATIENCE, |s| s.phase == E2eePhase::Member)
+            .await
+            .map_err(|s| anyhow!("not added to the encrypted room's group ({s:?})"))?;
+    }
     go.store(true, Ordering::Release);
     println!("streaming {}", wav.display());
     let outcome = run(&session, run_for).await;
@@ -236,6 +290,9 @@ async fn speak(
         let _ = session.leave(false).await;
     }
     outcome?;
+    if let Some(e) = stats.e2ee {
+        println!("encrypted: {} frames sealed", e.frames_encrypted);
+    }
     println!(
         "done: {} packets sent ({} frames captured)",
         stats.packets_sent, stats.frames_captured
@@ -265,9 +322,13 @@ async fn listen(
         capture: false,
         ..MediaOptions::default()
     };
+    let agent = key_agent(remote, &session)?;
     let media = MediaSession::start(&session, &mut device, opts)
         .await
         .context("media did not start")?;
+    if let Some(agent) = &agent {
+        agent.attach(media.e2ee_keys().context("encrypted media")?);
+    }
     println!("listening");
     let outcome = run(&session, Some(run_for)).await;
     let stats = media.stats();
@@ -282,6 +343,12 @@ async fn listen(
         .with_context(|| format!("cannot write {}", record.display()))?;
     // The recording is written either way; a session that ended early is still an error.
     outcome?;
+    if let Some(e) = stats.e2ee {
+        println!(
+            "encrypted: {} frames opened, {} dropped",
+            e.frames_decrypted, e.frames_dropped
+        );
+    }
     println!(
         "done: {:.1} s recorded to {} ({} packets received)",
         samples.len() as f64 / f64::from(ruang_media::SAMPLE_RATE),

@@ -54,6 +54,9 @@ pub struct Config {
     /// A TURN server clients may relay through, with the secret shared with it (credentials
     /// in each welcome; `sfu::turn`).
     pub turn: Option<sfu::turn::TurnConfig>,
+    /// Diagnostics and tests: a copy of every forwarded payload (`sfu::MediaTap`). Off in
+    /// `ruang serve`.
+    pub media_tap: Option<sfu::MediaTap>,
     /// Most speakers forwarded to one client at once (the loudest).
     pub forward_limit: usize,
     /// SFU forwarding threads, each with its own UDP port from `rtc_port` up (0: one per
@@ -107,6 +110,7 @@ impl Default for Config {
             rtc_public_ip: None,
             rtc_tcp_port: Some(0),
             turn: None,
+            media_tap: None,
             forward_limit: 4,
             rtc_threads: 0,
             max_guests: 1000,
@@ -207,6 +211,7 @@ impl Server {
             threads: config.rtc_threads,
             cascade: cluster.as_ref().map(|_| cascade_tx),
             tcp_port: config.rtc_tcp_port,
+            tap: config.media_tap.clone(),
         })?;
         let rtc_addr = sfu.addr();
         let pusher =

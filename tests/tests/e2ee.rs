@@ -7,13 +7,63 @@
 //! after the removal does not decrypt with the key it kept.
 
 use base64::Engine as _;
-use ruang_client::ClientError;
+use ruang_client::e2ee::{E2eePhase, E2eeStatus, KeyAgent};
+use ruang_client::media::ruang_media;
+use ruang_client::media::{MediaOptions, MediaSession};
+use ruang_client::{ApiClient, ClientError, RoomSession};
 use ruang_e2ee::{Device, MediaCrypto, Processed, RoomGroup};
+use ruang_media::device::{Source, VirtualDevice};
+use ruang_media::signal::speech_like;
 use ruang_proto::{CreateRoomRequest, ErrorCode, MlsCommitRequest, MlsState, RoomKind};
+use ruang_tests::media::{chunked_correlation, device, listener_opts};
 use ruang_tests::{Backend, TestServer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(20);
+const SR: usize = 48_000;
+
+/// Everything this test binary's server and clients log, at every level of the project's
+/// crates: searched for key material.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = logs.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("ruang_server=trace,ruang_client=trace,ruang_e2ee=trace,info")
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .try_init();
+        logs
+    })
+    .clone()
+}
+
+/// Fails if any of `secrets` (byte strings: handshakes, key packages, their base64) appears
+/// in what was logged.
+fn assert_not_logged(secrets: &[&[u8]]) {
+    let logs = captured_logs();
+    let logs = logs.lock().unwrap();
+    assert!(!logs.is_empty(), "the capture works");
+    for secret in secrets {
+        assert!(
+            !logs.windows(secret.len()).any(|w| w == *secret),
+            "key material in the logs"
+        );
+    }
+}
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -44,6 +94,7 @@ fn request(title: &str, kind: RoomKind, record: bool) -> CreateRoomRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_agree_on_keys_through_the_relay_and_a_removed_member_is_left_behind() {
+    let logs = captured_logs();
     let ts = TestServer::start(Backend::Sqlite).await;
     let maya = ts.admin("maya").await;
     let budi = ts.member(&maya, "budi").await;
@@ -264,4 +315,248 @@ async fn devices_agree_on_keys_through_the_relay_and_a_removed_member_is_left_be
             "handshakes and key packages are never written"
         );
     }
+    // Nor logged, by the server or the clients, at any level.
+    assert!(logs.lock().unwrap().len() > 1_000, "the server logged");
+    assert_not_logged(&[
+        &hs.commit[hs.commit.len() - 48..],
+        &key_package[key_package.len() - 48..],
+        &b64(&hs.commit).as_bytes()[..48],
+        &pending[0].key_package.as_bytes()[..48],
+    ]);
+}
+
+/// A member of an encrypted room with its device's key agent.
+struct Member {
+    session: RoomSession,
+    agent: KeyAgent,
+}
+
+async fn enter(ts: &TestServer, client: &ApiClient, room: &str) -> Member {
+    let session = ts.join(client, room).await;
+    let device = Device::new(session.me().as_str()).unwrap();
+    let agent = KeyAgent::start(&session, client.clone(), device);
+    Member { session, agent }
+}
+
+async fn at_epoch(m: &Member, epoch: u64) -> E2eeStatus {
+    m.agent
+        .wait_for(PATIENCE, |s| {
+            s.phase == E2eePhase::Member && s.epoch.is_some_and(|e| e >= epoch)
+        })
+        .await
+        .unwrap_or_else(|s| panic!("not in the group at epoch {epoch}: {s:?}"))
+}
+
+/// Waits until every one of `members` is in the group at the same epoch with `devices`
+/// devices, and checks they all show the same safety code. Returns the host's status.
+async fn settled(members: &[&Member], devices: u32) -> E2eeStatus {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let all: Vec<E2eeStatus> = members.iter().map(|m| m.agent.status()).collect();
+        let same = all.iter().all(|s| {
+            s.phase == E2eePhase::Member && s.epoch == all[0].epoch && s.members == devices
+        });
+        if same {
+            for s in &all {
+                assert_eq!(s.safety_code, all[0].safety_code, "one epoch, one code");
+            }
+            return all[0].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the devices did not agree: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts listen-only media keyed by `m`'s agent.
+async fn listen(m: &Member) -> (VirtualDevice, MediaSession) {
+    let mut dev = device(Source::Silence);
+    let media = MediaSession::start(&m.session, &mut dev, listener_opts())
+        .await
+        .expect("listener media starts");
+    m.agent
+        .attach(media.e2ee_keys().expect("an encrypted room's media is encrypted"));
+    (dev, media)
+}
+
+/// Opens the SFrame payloads the SFU forwarded (a RED packet: its primary block) with
+/// `crypto`, in order: the Opus frames it could open, and how many it could not.
+fn open_tapped(tapped: &[Arc<[u8]>], crypto: &mut MediaCrypto) -> (Vec<Vec<u8>>, usize) {
+    let mut frames = Vec::new();
+    let mut refused = 0;
+    let mut out = Vec::new();
+    for payload in tapped {
+        let primary = ruang_media::red::parse(payload)
+            .ok()
+            .map(|red| red.primary.payload.to_vec());
+        if crypto.decrypt(payload, &mut out).is_ok()
+            || primary.is_some_and(|p| crypto.decrypt(&p, &mut out).is_ok())
+        {
+            frames.push(out.clone());
+        } else {
+            refused += 1;
+        }
+    }
+    (frames, refused)
+}
+
+/// Decodes packets as Opus, in order (a packet that does not decode gives silence).
+fn decode(packets: &[Vec<u8>]) -> (Vec<i16>, usize) {
+    let mut decoder = ruang_media::codec::OpusDecoder::new().unwrap();
+    let mut pcm = Vec::new();
+    let mut failed = 0;
+    let mut frame = vec![0i16; ruang_media::FRAME_SAMPLES];
+    for p in packets {
+        if decoder.decode(p, &mut frame).is_err() {
+            failed += 1;
+            frame.fill(0);
+        }
+        pcm.extend_from_slice(&frame);
+    }
+    (pcm, failed)
+}
+
+fn drain(tap: &mut tokio::sync::mpsc::Receiver<ruang_server::sfu::TappedPayload>) -> Vec<Arc<[u8]>> {
+    let mut out = Vec::new();
+    while let Ok(t) = tap.try_recv() {
+        out.push(t.payload);
+    }
+    out
+}
+
+/// The clients' own key agents through the real server and SFU: the host's device makes the
+/// group and adds the members who ask; everyone reaches the same epoch and safety code; the
+/// members hear the host's speech; what the SFU forwards is ciphertext that does not decode
+/// as the speech; a removed member's last key opens nothing sent after its removal, while
+/// the one who stays keeps hearing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_hear_each_other_and_the_server_forwards_only_ciphertext() {
+    let _logs = captured_logs();
+    let (tap_tx, mut tap) = tokio::sync::mpsc::channel(50_000);
+    let ts = TestServer::start_with(Backend::Sqlite, |c| c.media_tap = Some(tap_tx)).await;
+    let maya = ts.admin("maya").await;
+    let budi = ts.member(&maya, "budi").await;
+    let citra = ts.member(&maya, "citra").await;
+    let room = maya
+        .create_room_with(&request("Sealed", RoomKind::Closed, false))
+        .await
+        .expect("an encrypted room")
+        .id
+        .as_str()
+        .to_owned();
+    maya.grant_access(&room, "budi").await.unwrap();
+    maya.grant_access(&room, "citra").await.unwrap();
+
+    let host = enter(&ts, &maya, &room).await;
+    let b = enter(&ts, &budi, &room).await;
+    let c = enter(&ts, &citra, &room).await;
+    let now = settled(&[&host, &b, &c], 3).await;
+    let first = host.agent.status();
+    assert!(first.commits >= 1, "the host's device made the group");
+    assert_eq!(b.agent.status().commits, 0, "listeners never commit");
+
+    let (mut budi_dev, budi_media) = listen(&b).await;
+    let (mut citra_dev, citra_media) = listen(&c).await;
+    let reference = speech_like(SR * 4, 17);
+    let go = Arc::new(AtomicBool::new(false));
+    // The reference, then more speech to go on with after a removal.
+    let mut speech = reference.clone();
+    speech.extend(speech_like(SR * 20, 23));
+    let mut mic = device(Source::gated(speech, false, go.clone()));
+    let host_media = MediaSession::start(&host.session, &mut mic, MediaOptions::default())
+        .await
+        .expect("the host's media starts");
+    host.agent.attach(host_media.e2ee_keys().unwrap());
+    drain(&mut tap);
+    go.store(true, Ordering::Release);
+
+    for m in [&budi_media, &citra_media] {
+        m.wait_for(PATIENCE, |s| s.frames_with_audio >= 190)
+            .await
+            .unwrap_or_else(|s| panic!("encrypted audio did not arrive: {s:#?}"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Citra's ears (her media stops here; budi's listens on and is checked at the end).
+    citra_media.stop().await;
+    assert_hears(&reference, citra_dev.take_recording(), "citra");
+    let stats = budi_media.stats().e2ee.expect("encrypted media");
+    assert!(stats.frames_decrypted >= 190, "{stats:?}");
+    let sent = host_media.stats().e2ee.expect("encrypted media");
+    assert!(sent.frames_encrypted >= 190, "{sent:?}");
+
+    // The SFU's view: ciphertext. Decoded as Opus it is not the speech; opened with the
+    // group's key (which the server never had) it is.
+    let tapped = drain(&mut tap);
+    assert!(tapped.len() >= 190, "the tap saw the forwarded packets");
+    let (raw_pcm, _) = decode(&tapped.iter().map(|p| p.to_vec()).collect::<Vec<_>>());
+    let raw = chunked_correlation(&reference, &raw_pcm);
+    assert!(
+        raw.iter().all(|&c| c < 0.5),
+        "what the server forwards does not decode into the speech: {raw:.3?}"
+    );
+    let mut group_key = MediaCrypto::new();
+    group_key
+        .install_key(&host.agent.epoch_key().unwrap())
+        .unwrap();
+    let (frames, refused) = open_tapped(&tapped, &mut group_key);
+    assert!(refused <= 2, "{refused} forwarded frames did not open");
+    let (opened_pcm, failed) = decode(&frames);
+    assert_eq!(failed, 0, "every opened frame is Opus");
+    let opened = chunked_correlation(&reference, &opened_pcm);
+    assert!(
+        opened.iter().filter(|&&c| c >= 0.9).count() + 2 >= opened.len(),
+        "opened with the group's key it is the speech: {opened:.3?}"
+    );
+
+    // Citra is removed. Her device keeps its last key; the host's device rekeys at once.
+    let citra_key = c.agent.epoch_key().unwrap();
+    let citra_id = c.session.me().clone();
+    let before = host.agent.status().epoch.unwrap();
+    host.session.remove(&citra_id).await.unwrap();
+    at_epoch(&host, before + 1).await;
+    let after = settled(&[&host, &b], 2).await;
+    assert_ne!(after.safety_code, now.safety_code, "a new epoch, a new code");
+    // The host talks on; frames in flight from before the new epoch settle first.
+    let decrypted = budi_media.stats().e2ee.unwrap().frames_decrypted;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drain(&mut tap);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = drain(&mut tap);
+    assert!(later.len() >= 50, "the host still speaks: {}", later.len());
+    let mut removed_key = MediaCrypto::new();
+    removed_key.install_key(&citra_key).unwrap();
+    let (opened_by_citra, _) = open_tapped(&later, &mut removed_key);
+    assert!(
+        opened_by_citra.is_empty(),
+        "the removed member's key opens nothing sent after the removal"
+    );
+    let mut new_key = MediaCrypto::new();
+    new_key
+        .install_key(&host.agent.epoch_key().unwrap())
+        .unwrap();
+    let (opened_now, refused) = open_tapped(&later, &mut new_key);
+    assert!(
+        opened_now.len() + 2 >= later.len(),
+        "the members' new key opens it ({refused} refused)"
+    );
+    budi_media
+        .wait_for(PATIENCE, |s| {
+            s.e2ee.is_some_and(|e| e.frames_decrypted >= decrypted + 50)
+        })
+        .await
+        .expect("budi still hears the host");
+    host_media.stop().await;
+    budi_media.stop().await;
+    assert_hears(&reference, budi_dev.take_recording(), "budi");
+}
+
+fn assert_hears(reference: &[i16], heard: Vec<i16>, who: &str) {
+    let chunks = chunked_correlation(reference, &heard);
+    let good = chunks.iter().filter(|&&c| c >= 0.9).count();
+    assert!(
+        good + 2 >= chunks.len(),
+        "{who} hears the host through the encrypted path: {chunks:.3?}"
+    );
 }

@@ -6,6 +6,7 @@
 //!   exponential backoff and resuming into the same room with the same role.
 
 pub mod api;
+pub mod e2ee;
 pub mod error;
 pub mod media;
 pub mod session;

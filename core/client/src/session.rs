@@ -238,13 +238,13 @@ impl RoomSession {
         self.command(ClientMessage::SetHandsEnabled { enabled })
             .await
     }
-    /// Moderators: start or stop recording (everyone is told).
     /// Encrypted rooms: this device's MLS key package (base64), for a moderator's device to
     /// add it to the group.
     pub async fn send_key_package(&self, key_package: String) -> Result<(), ClientError> {
         self.command(ClientMessage::MlsKeyPackage { key_package })
             .await
     }
+    /// Moderators: start or stop recording (everyone is told).
     pub async fn set_recording(&self, recording: bool) -> Result<(), ClientError> {
         self.command(ClientMessage::SetRecording { recording })
             .await

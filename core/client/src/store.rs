@@ -226,10 +226,32 @@ impl RoomStore {
                     });
                 }
             }
-            RoomEvent::MlsCommit { epoch, added, .. } => {
+            RoomEvent::MlsCommit {
+                epoch,
+                added,
+                removed,
+                ..
+            } => {
                 if let Some(mls) = room.e2ee.as_mut() {
                     mls.epoch = *epoch;
                     mls.pending.retain(|k| !added.contains(&k.user));
+                    mls.departed
+                        .retain(|d| !added.contains(&d.user) && !removed.contains(&d.user));
+                }
+            }
+            RoomEvent::MlsDeparted { user, removed } => {
+                if let Some(mls) = room.e2ee.as_mut() {
+                    mls.pending.retain(|k| k.user != *user);
+                    mls.departed.retain(|d| d.user != *user);
+                    mls.departed.push(ruang_proto::MlsDeparture {
+                        user: user.clone(),
+                        removed: *removed,
+                    });
+                }
+            }
+            RoomEvent::MlsReturned { user } => {
+                if let Some(mls) = room.e2ee.as_mut() {
+                    mls.departed.retain(|d| d.user != *user);
                 }
             }
             RoomEvent::MlsWelcome { epoch } => st.mls_welcome = Some(*epoch),

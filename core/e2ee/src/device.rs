@@ -89,6 +89,15 @@ impl Device {
     }
 }
 
+impl Device {
+    /// Whether another member's key package would be accepted by a commit (signature,
+    /// lifetime, suite, and a credential naming `user`): a committer leaves out the ones that
+    /// would not, rather than failing the whole commit.
+    pub fn check_key_package(&self, bytes: &[u8], user: &str) -> Result<(), E2eeError> {
+        parse_key_package(&self.provider, bytes, user).map(|_| ())
+    }
+}
+
 /// Validates a serialized key package (signature, lifetime, suite) and checks that its
 /// credential names `expected_user`.
 pub(crate) fn parse_key_package(

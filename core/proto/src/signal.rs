@@ -434,6 +434,16 @@ pub enum RoomEvent {
     MlsWelcome {
         epoch: u64,
     },
+    /// Moderators of an encrypted room: a member of the group left the room (`removed`: a
+    /// moderator removed them). Their device still holds the key until a commit removes it.
+    MlsDeparted {
+        user: UserId,
+        removed: bool,
+    },
+    /// Moderators: a departed member of the group is back before a commit removed them.
+    MlsReturned {
+        user: UserId,
+    },
 }
 
 /// An encrypted room's MLS group, as the server orders it (it relays handshakes it cannot
@@ -445,6 +455,17 @@ pub struct MlsState {
     /// Moderators only: devices waiting to be added (latest key package per member).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<MlsKeyPackage>,
+    /// Moderators only: members the group still holds who are no longer in the room, to be
+    /// removed by the next commit (at once for `removed`, batched for leaves).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub departed: Vec<MlsDeparture>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MlsDeparture {
+    pub user: UserId,
+    /// A moderator removed them (rekey now), rather than a leave (may be batched).
+    pub removed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

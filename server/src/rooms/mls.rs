@@ -9,8 +9,10 @@
 //! written to storage, and none of it lets the server derive a key (key packages hold
 //! public keys; commits and welcomes are encrypted to the members).
 
-use ruang_proto::{ErrorCode, MlsCommit, MlsCommitRequest, MlsKeyPackage, MlsState, UserId};
-use std::collections::{HashMap, VecDeque};
+use ruang_proto::{
+    ErrorCode, MlsCommit, MlsCommitRequest, MlsDeparture, MlsKeyPackage, MlsState, UserId,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 /// Commits kept for devices catching up (a reconnect after missing a few). A device further
@@ -30,6 +32,12 @@ pub struct MlsRelay {
     pending: indexmap::IndexMap<UserId, String>,
     commits: VecDeque<Arc<MlsCommit>>,
     welcomes: HashMap<UserId, (u64, Arc<str>)>,
+    /// Who the group holds, as the commits name them (the committer, the added, minus the
+    /// removed): the server cannot read the group, so it keeps what committers say.
+    members: HashSet<UserId>,
+    /// Members who left the room and are still in the group (value: removed by a
+    /// moderator), in order; the committer removes them.
+    departed: indexmap::IndexMap<UserId, bool>,
 }
 
 fn base64_ok(s: &str, max: usize) -> bool {
@@ -88,8 +96,11 @@ impl MlsRelay {
         if self.commits.len() > KEEP_COMMITS {
             self.commits.pop_front();
         }
+        self.members.insert(by.clone());
         for user in &req.added {
             self.pending.shift_remove(user);
+            self.members.insert(user.clone());
+            self.departed.shift_remove(user);
         }
         if let Some(welcome) = &req.welcome {
             let welcome: Arc<str> = welcome.as_str().into();
@@ -100,6 +111,8 @@ impl MlsRelay {
         }
         for user in &req.removed {
             self.welcomes.remove(user);
+            self.members.remove(user);
+            self.departed.shift_remove(user);
         }
         Ok(commit)
     }
@@ -116,10 +129,22 @@ impl MlsRelay {
         self.welcomes.get(user).cloned()
     }
 
-    /// `user` left the room: nothing of theirs waits any more.
-    pub fn left(&mut self, user: &UserId) {
+    /// `user` left the room (`removed`: by a moderator): nothing of theirs waits any more.
+    /// True when they are in the group, now departed (the moderators are told).
+    pub fn left(&mut self, user: &UserId, removed: bool) -> bool {
         self.pending.shift_remove(user);
         self.welcomes.remove(user);
+        if !self.members.contains(user) {
+            return false;
+        }
+        let was = self.departed.insert(user.clone(), removed);
+        was != Some(removed)
+    }
+
+    /// `user` is back in the room. True when they had departed and no commit removed them
+    /// yet (the moderators are told; the device may still hold the group).
+    pub fn returned(&mut self, user: &UserId) -> bool {
+        self.departed.shift_remove(user).is_some_and(|removed| !removed)
     }
 
     /// The state a snapshot shows: waiting key packages to moderators only.
@@ -132,6 +157,17 @@ impl MlsRelay {
                     .map(|(user, kp)| MlsKeyPackage {
                         user: user.clone(),
                         key_package: kp.clone(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            departed: if moderator {
+                self.departed
+                    .iter()
+                    .map(|(user, removed)| MlsDeparture {
+                        user: user.clone(),
+                        removed: *removed,
                     })
                     .collect()
             } else {
@@ -196,8 +232,44 @@ mod tests {
         assert_eq!(r.view(true).pending.len(), 1, "budi is in; citra waits");
         assert_eq!(r.welcome_for(&u("budi")).unwrap().0, 1);
         assert!(r.welcome_for(&u("citra")).is_none());
-        r.left(&u("citra"));
+        assert!(!r.left(&u("citra"), false), "not in the group: nothing to remove");
         assert!(r.view(true).pending.is_empty());
+    }
+
+    #[test]
+    fn members_who_leave_are_departed_until_a_commit_removes_them() {
+        let mut r = MlsRelay::default();
+        r.commit(&u("mod"), &commit(0, &["budi", "citra", "dewi"]))
+            .unwrap();
+        assert!(r.left(&u("budi"), false));
+        assert!(r.left(&u("citra"), true));
+        assert!(!r.left(&u("stranger"), false));
+        assert!(!r.left(&u("citra"), true), "told once");
+        let view = r.view(true);
+        assert_eq!(
+            view.departed,
+            vec![
+                MlsDeparture {
+                    user: u("budi"),
+                    removed: false
+                },
+                MlsDeparture {
+                    user: u("citra"),
+                    removed: true
+                }
+            ]
+        );
+        assert!(r.view(false).departed.is_empty(), "only moderators see it");
+        // Budi is back before any commit: nothing to remove. Citra was removed: stays.
+        assert!(r.returned(&u("budi")));
+        assert!(!r.returned(&u("dewi")), "never left");
+        let mut removal = commit(1, &[]);
+        removal.removed = vec![u("citra")];
+        r.commit(&u("mod"), &removal).unwrap();
+        assert!(r.view(true).departed.is_empty());
+        assert!(!r.left(&u("citra"), false), "no longer in the group");
+        // The committer is a member too.
+        assert!(r.left(&u("mod"), false));
     }
 
     #[test]

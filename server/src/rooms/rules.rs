@@ -456,6 +456,12 @@ impl RoomRules {
         let mut m = Member::new(user, Role::Listener);
         m.followed_by_speakers = followed_by_speakers;
         let id = m.user.id.clone();
+        if self.mls.as_mut().is_some_and(|mls| mls.returned(&id)) {
+            fx.event(
+                Audience::Users(self.moderators()),
+                RoomEvent::MlsReturned { user: id.clone() },
+            );
+        }
         if self.cohosts.contains(&id) {
             // A co-host of the event comes straight onto the stage as a moderator, muted.
             m.role = Role::Moderator;
@@ -554,7 +560,18 @@ impl RoomRules {
     fn take_out(&mut self, user: &UserId, reason: LeftReason, fx: &mut Effects) -> Option<Member> {
         self.invited.remove(user);
         if let Some(mls) = &mut self.mls {
-            mls.left(user);
+            let removed = reason == LeftReason::Removed;
+            if mls.left(user, removed) {
+                let mut mods = self.moderators();
+                mods.retain(|m| m != user);
+                fx.event(
+                    Audience::Users(mods),
+                    RoomEvent::MlsDeparted {
+                        user: user.clone(),
+                        removed,
+                    },
+                );
+            }
         }
         if self.hands.shift_remove(user).is_some() {
             fx.event(
@@ -1023,6 +1040,28 @@ impl RoomRules {
                 removed: commit.removed.clone(),
             },
         );
+        // Added while they were leaving: the group holds them, so they are departed at once
+        // (the next commit removes them).
+        let away: Vec<UserId> = commit
+            .added
+            .iter()
+            .filter(|u| self.member(u).is_none())
+            .cloned()
+            .collect();
+        let mods = self.moderators();
+        if let Some(mls) = self.mls.as_mut() {
+            for user in away {
+                if mls.left(&user, false) {
+                    fx.event(
+                        Audience::Users(mods.clone()),
+                        RoomEvent::MlsDeparted {
+                            user,
+                            removed: false,
+                        },
+                    );
+                }
+            }
+        }
         if req.welcome.is_some() {
             let here: Vec<UserId> = commit
                 .added

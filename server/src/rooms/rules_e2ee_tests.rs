@@ -114,3 +114,41 @@ fn commits_are_taken_in_order_from_moderators_and_welcomes_reach_the_added() {
         Err(ErrorCode::BadRequest)
     );
 }
+
+#[test]
+fn moderators_are_told_who_must_leave_the_group() {
+    let mut r = encrypted();
+    r.mls_commit(&uid("mod"), &commit(0, &["a", "b"], &[]))
+        .unwrap();
+    let mls = |r: &RoomRules, who: &str| r.snapshot_for(&uid(who)).unwrap().e2ee.unwrap();
+    // A leave: the moderators learn the group still holds a.
+    let fx = r.leave(&uid("a"), true);
+    let left = RoomEvent::MlsDeparted {
+        user: uid("a"),
+        removed: false,
+    };
+    assert!(events_for(&fx, "mod").contains(&left));
+    assert!(!events_for(&fx, "b").contains(&left), "moderators only");
+    // Back before a commit removed them: nothing to remove.
+    let (fx, _) = r.join(super::tests::user("a"), false).unwrap();
+    assert!(events_for(&fx, "mod").contains(&RoomEvent::MlsReturned { user: uid("a") }));
+    assert!(mls(&r, "mod").departed.is_empty());
+    // A removal is marked as such (the committer rekeys at once).
+    let fx = r
+        .apply(&uid("mod"), &ClientMessage::Remove { user: uid("b") })
+        .unwrap();
+    assert!(events_for(&fx, "mod").contains(&RoomEvent::MlsDeparted {
+        user: uid("b"),
+        removed: true,
+    }));
+    assert_eq!(mls(&r, "mod").departed.len(), 1);
+    assert!(mls(&r, "a").departed.is_empty());
+    // The commit that removes b clears it; someone never in the group is never departed.
+    r.mls_commit(&uid("mod"), &commit(1, &[], &["b"])).unwrap();
+    assert!(mls(&r, "mod").departed.is_empty());
+    r.join(super::tests::user("c"), false).unwrap();
+    let fx = r.leave(&uid("c"), false);
+    assert!(!events_for(&fx, "mod")
+        .iter()
+        .any(|e| matches!(e, RoomEvent::MlsDeparted { .. })));
+}

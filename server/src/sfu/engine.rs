@@ -106,6 +106,8 @@ pub(crate) struct Bus {
     pub cascade: Option<mpsc::Sender<cascade::Outbound>>,
     /// ICE-TCP: the candidate every shard advertises and the routes the acceptor reads.
     pub tcp: Option<ShardTcp>,
+    /// Diagnostics: a copy of what is forwarded (`SfuConfig::tap`).
+    pub tap: Option<super::MediaTap>,
 }
 
 /// Relayed audio that waited longer than this in a busy shard's queue is dropped: a listener's
@@ -815,6 +817,12 @@ impl Engine {
             network_time: data.network_time,
             payload: data.data,
         };
+        if let Some(tap) = &self.bus.tap {
+            let _ = tap.try_send(super::TappedPayload {
+                speaker: shared_user.clone(),
+                payload: relayed.payload.clone(),
+            });
+        }
         // Recorded rooms: what listeners hear (audible, after the checks above) is recorded.
         if let MediaRoom::Owned(live) = &relayed.room {
             live.recorder.offer(

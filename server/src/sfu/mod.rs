@@ -59,7 +59,21 @@ pub struct SfuConfig {
     /// ICE-TCP ([`tcp`]): the TCP port every shard shares, on `bind`'s address. `Some(0)`:
     /// the first shard's UDP port number if free, else any; `None`: no TCP candidate.
     pub tcp_port: Option<u16>,
+    /// A copy of every payload the SFU forwards for rooms this node owns ([`MediaTap`]).
+    pub tap: Option<MediaTap>,
 }
+
+/// What the SFU can see of a forwarded packet: the speaker and the RTP payload after SRTP
+/// (in an encrypted room, SFrame ciphertext).
+#[derive(Debug, Clone)]
+pub struct TappedPayload {
+    pub speaker: Arc<ruang_proto::UserId>,
+    pub payload: Arc<[u8]>,
+}
+
+/// A diagnostics tap on the forwarding path (tests show with it what the operator of the
+/// server could capture). Bounded and never waited on: when full, packets are not copied.
+pub type MediaTap = mpsc::Sender<TappedPayload>;
 
 /// Relayed packets a shard may have waiting (beyond that, they are dropped like a full
 /// network queue would).
@@ -325,6 +339,7 @@ impl Sfu {
                     .map(|j| relay_senders[j].downgrade())
                     .collect(),
                 cascade: config.cascade.clone(),
+                tap: config.tap.clone(),
                 tcp: tcp_candidate.map(|candidate| tcp::ShardTcp {
                     candidate,
                     routes: routes.clone(),

@@ -296,7 +296,19 @@ pub struct MediaSession {
     /// The room session media was started for ([`MediaSession::start`]).
     session: Option<RoomSession>,
     /// Hands epoch keys to the engine (encrypted rooms).
-    keys: Option<e2ee::KeySender>,
+    keys: Option<Arc<e2ee::KeySender>>,
+}
+
+/// Where epoch keys of an encrypted room go into a running media session (see
+/// [`MediaSession::e2ee_keys`]); cheap to clone, usable from any task.
+#[derive(Clone)]
+pub struct E2eeKeySink(Arc<e2ee::KeySender>);
+
+impl E2eeKeySink {
+    /// Hands the engine a new epoch key; false if it has not taken the previous ones yet.
+    pub fn install(&self, key: ruang_e2ee::EpochKey) -> bool {
+        self.0.send(key)
+    }
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -324,6 +336,14 @@ impl MediaSession {
         opts: MediaOptions,
     ) -> Result<MediaSession, MediaError> {
         let force = opts.force_send;
+        let mut opts = opts;
+        // An encrypted room never gets plaintext from this client, whatever the caller asked.
+        opts.e2ee |= session
+            .state()
+            .room
+            .room
+            .as_ref()
+            .is_some_and(|r| r.e2ee.is_some());
         let mut media = Self::start_with(
             Arc::new(session.clone()) as Arc<dyn Signaller>,
             device,
@@ -369,7 +389,7 @@ impl MediaSession {
         let (trash_tx, trash_rx) = mpsc::channel(1024);
         let (keys, engine_crypto) = if opts.e2ee {
             let (tx, rx) = e2ee::channel();
-            (Some(tx), Some(rx))
+            (Some(Arc::new(tx)), Some(rx))
         } else {
             (None, None)
         };
@@ -452,6 +472,11 @@ impl MediaSession {
     /// not taken the previous keys yet.
     pub fn set_e2ee_key(&self, key: ruang_e2ee::EpochKey) -> bool {
         self.keys.as_ref().is_some_and(|k| k.send(key))
+    }
+
+    /// Where a [`crate::e2ee::KeyAgent`] puts the room's epoch keys (encrypted sessions only).
+    pub fn e2ee_keys(&self) -> Option<E2eeKeySink> {
+        self.keys.clone().map(E2eeKeySink)
     }
 
     /// Overrides what the room allows (sessions started with [`MediaSession::start_with`]).
