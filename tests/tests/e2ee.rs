@@ -454,6 +454,10 @@ async fn members_hear_each_other_and_the_server_forwards_only_ciphertext() {
     let c = enter(&ts, &citra, &room).await;
     let now = settled(&[&host, &b, &c], 3).await;
     let first = host.agent.status();
+    // Settled means settled: nothing waits, so no further epoch (a committer that re-added
+    // members its own commit had taken would rekey here).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(host.agent.status().epoch, now.epoch, "no needless rekey");
     assert!(first.commits >= 1, "the host's device made the group");
     assert_eq!(b.agent.status().commits, 0, "listeners never commit");
 

@@ -113,6 +113,7 @@ impl KeyAgent {
             group: None,
             policy: RekeyPolicy::default(),
             noted: HashSet::new(),
+            consumed: HashSet::new(),
             stage: None,
             due_since: None,
             key_package_sent: false,
@@ -194,6 +195,9 @@ struct Agent {
     policy: RekeyPolicy,
     /// Users whose waiting key package or departure the policy has been told of.
     noted: HashSet<(UserId, u8)>,
+    /// Key packages this device's commits took: the room's list may still show them until
+    /// the server's `mls_commit` event arrives (the commit's answer comes first).
+    consumed: HashSet<String>,
     /// The stage as last seen (a change rekeys).
     stage: Option<BTreeSet<UserId>>,
     due_since: Option<Instant>,
@@ -306,6 +310,12 @@ impl Agent {
             match self.api.mls_commit(&self.room, &req).await {
                 Ok(_) => {
                     group.confirm(&self.device).map_err(|e| e.to_string())?;
+                    self.consumed.extend(
+                        mls.pending
+                            .iter()
+                            .filter(|kp| req.added.contains(&kp.user))
+                            .map(|kp| kp.key_package.clone()),
+                    );
                     self.group = Some(group);
                     self.committed();
                     return Ok(());
@@ -401,7 +411,7 @@ impl Agent {
         let mut adds = Vec::new();
         let mut users = Vec::new();
         for kp in &mls.pending {
-            if kp.user == self.me {
+            if kp.user == self.me || self.consumed.contains(&kp.key_package) {
                 continue;
             }
             let Ok(bytes) = unb64(&kp.key_package) else {
@@ -435,14 +445,29 @@ impl Agent {
             return Ok(());
         };
         let now = self.now_ms();
+        self.consumed
+            .retain(|c| mls.pending.iter().any(|kp| kp.key_package == *c));
+        let Some(group) = self.group.as_ref() else {
+            return Ok(());
+        };
+        let in_group: HashSet<String> = group.members().into_iter().map(|m| m.user).collect();
         for kp in &mls.pending {
-            if kp.user != self.me && self.noted.insert((kp.user.clone(), 0)) {
+            if kp.user != self.me
+                && !self.consumed.contains(&kp.key_package)
+                && self.noted.insert((kp.user.clone(), 0))
+            {
                 self.policy
                     .note(Change::Joined(kp.user.as_str().to_owned()), now);
             }
         }
-        for d in &mls.departed {
-            if d.user != self.me && self.noted.insert((d.user.clone(), 1 + u8::from(d.removed))) {
+        // The group no longer holds someone already removed (the room's list may lag).
+        let departed: Vec<&ruang_proto::MlsDeparture> = mls
+            .departed
+            .iter()
+            .filter(|d| d.user != self.me && in_group.contains(d.user.as_str()))
+            .collect();
+        for d in &departed {
+            if self.noted.insert((d.user.clone(), 1 + u8::from(d.removed))) {
                 let user = d.user.as_str().to_owned();
                 let change = if d.removed {
                     Change::Removed(user)
@@ -461,10 +486,6 @@ impl Agent {
             self.due_since = None;
             return Ok(());
         }
-        let Some(group) = self.group.as_ref() else {
-            return Ok(());
-        };
-        let in_group: HashSet<String> = group.members().into_iter().map(|m| m.user).collect();
         let since = *self.due_since.get_or_insert_with(Instant::now);
         let designated = room
             .stage
@@ -476,10 +497,8 @@ impl Agent {
         }
 
         let (adds, added) = self.acceptable_adds(mls);
-        let mut removes: Vec<String> = mls
-            .departed
+        let mut removes: Vec<String> = departed
             .iter()
-            .filter(|d| d.user != self.me)
             .map(|d| d.user.as_str().to_owned())
             .collect();
         // A member asking again (its device lost the group): its old leaf goes in the same
@@ -489,11 +508,12 @@ impl Agent {
                 removes.push(user.clone());
             }
         }
-        let removed: Vec<UserId> = mls
-            .departed
+        let removed: Vec<UserId> = departed.iter().map(|d| d.user.clone()).collect();
+        let taken: Vec<String> = mls
+            .pending
             .iter()
-            .filter(|d| d.user != self.me)
-            .map(|d| d.user.clone())
+            .filter(|kp| added.contains(&kp.user))
+            .map(|kp| kp.key_package.clone())
             .collect();
         let Some(group) = self.group.as_mut() else {
             return Ok(());
@@ -512,6 +532,7 @@ impl Agent {
         match self.api.mls_commit(&self.room, &req).await {
             Ok(_) => {
                 group.confirm(&self.device).map_err(|e| e.to_string())?;
+                self.consumed.extend(taken);
                 self.committed();
                 Ok(())
             }
