@@ -1027,3 +1027,88 @@ async fn a_drained_recorded_room_keeps_its_whole_replay() {
         replay.speakers
     );
 }
+
+/// An encrypted room across the cluster: the host is connected through the room's owner, a
+/// listener through another node. Key packages, commits and welcomes reach the owner's relay
+/// from either node; the host's device adds the listener's; the audio crosses the media
+/// cascade as SFrame ciphertext and the listener opens and hears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_room_works_through_the_cluster_relay() {
+    use ruang_client::e2ee::{E2eePhase, KeyAgent};
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
+    let u1 = c.node("n1").url.clone();
+    let maya = signup(&u1, &c.first_invite, "maya").await;
+    let code = maya.invites().await.unwrap().remove(0).code;
+    let budi = signup(&u1, &code, "budi").await;
+    let room = maya
+        .create_room_with(&ruang_proto::CreateRoomRequest {
+            title: "Sealed across".into(),
+            kind: RoomKind::Closed,
+            record: false,
+            clips: false,
+            e2ee: true,
+        })
+        .await
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    maya.grant_access(&room, "budi").await.unwrap();
+    let (owner, _) = owner_of(&u1, &maya, &room).await.expect("an owner");
+    let edge = c.urls_except(&owner).remove(0);
+    let maya = through(&maya, &c.node(&owner).url);
+    let budi = through(&budi, &edge);
+    let host = join(&maya, &room).await;
+    let listener = join(&budi, &room).await;
+    let agent = |s: &RoomSession, api: &ApiClient| {
+        KeyAgent::start(s, api.clone(), ruang_e2ee::Device::new(s.me().as_str()).unwrap())
+    };
+    let host_keys = agent(&host, &maya);
+    let listener_keys = agent(&listener, &budi);
+    let member = |s: &ruang_client::e2ee::E2eeStatus| s.phase == E2eePhase::Member && s.members == 2;
+    let at = listener_keys
+        .wait_for(PATIENCE, member)
+        .await
+        .unwrap_or_else(|s| panic!("the edge's member was added: {s:?}"));
+    let host_at = host_keys
+        .wait_for(PATIENCE, |s| member(s) && s.epoch == at.epoch)
+        .await
+        .unwrap();
+    assert_eq!(host_at.safety_code, at.safety_code, "one epoch, one code");
+
+    let mut ears = device(Source::Silence);
+    let heard = MediaSession::start(&listener, &mut ears, listener_opts())
+        .await
+        .expect("listener media starts");
+    listener_keys.attach(heard.e2ee_keys().expect("encrypted media"));
+    let reference = ruang_media::signal::speech_like(SR * 4, 9);
+    let go = Arc::new(AtomicBool::new(false));
+    let mut mic = device(Source::gated(reference.clone(), false, go.clone()));
+    let said = MediaSession::start(&host, &mut mic, MediaOptions::default())
+        .await
+        .expect("host media starts");
+    host_keys.attach(said.e2ee_keys().expect("encrypted media"));
+    go.store(true, Ordering::Release);
+    heard
+        .wait_for(PATIENCE, |s| s.frames_with_audio >= 190)
+        .await
+        .unwrap_or_else(|s| panic!("encrypted audio did not cross the cascade: {s:#?}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let opened = heard.stats().e2ee.expect("encrypted media");
+    assert!(opened.frames_decrypted >= 190, "{opened:?}");
+    assert!(
+        metric(&c.node(&owner).url, "ruang_cascade_datagrams_sent_total").await >= 190.0,
+        "the audio went through the cascade"
+    );
+    said.stop().await;
+    heard.stop().await;
+    let rec = ears.take_recording();
+    let chunks = chunked_correlation(&reference, &rec);
+    let good = chunks.iter().filter(|&&c| c >= 0.9).count();
+    assert!(
+        good + 2 >= chunks.len(),
+        "the listener on another node hears the host: {chunks:.3?}"
+    );
+}
