@@ -40,6 +40,10 @@ pub enum BotAction {
         /// Send audio even when not on stage (tests: the server must drop it).
         #[arg(long)]
         force_send: bool,
+        /// Encrypted rooms, moderators: print a link browser guests can listen with (the
+        /// guest key is in its `#k=` fragment; anyone holding the link hears the room).
+        #[arg(long)]
+        guest_link: bool,
     },
     /// Join a room as a listener and record what it hears into a WAV file.
     Listen {
@@ -66,6 +70,7 @@ pub async fn bot(remote: &Remote, action: BotAction) -> Result<()> {
             seconds,
             wait_secs,
             force_send,
+            guest_link,
         } => {
             speak(
                 remote,
@@ -76,6 +81,7 @@ pub async fn bot(remote: &Remote, action: BotAction) -> Result<()> {
                 seconds,
                 Duration::from_secs(wait_secs),
                 force_send,
+                guest_link,
             )
             .await
         }
@@ -118,11 +124,7 @@ pub(crate) async fn join(
 /// Encrypted rooms: this device's key agent (a fresh identity per run), which prints the
 /// epoch and safety code as they change. None in a plain room.
 fn key_agent(remote: &Remote, session: &RoomSession) -> Result<Option<KeyAgent>> {
-    let encrypted = session
-        .state()
-        .room
-        .room
-        .is_some_and(|r| r.e2ee.is_some());
+    let encrypted = session.state().room.room.is_some_and(|r| r.e2ee.is_some());
     if !encrypted {
         return Ok(None);
     }
@@ -184,6 +186,7 @@ async fn speak(
     secs: Option<f64>,
     wait: Duration,
     force_send: bool,
+    guest_link: bool,
 ) -> Result<()> {
     let samples = ruang_media::wav::read_wav(wav)
         .with_context(|| format!("cannot read {}", wav.display()))?;
@@ -273,6 +276,12 @@ async fn speak(
             .wait_for(KEYS_PATIENCE, |s| s.phase == E2eePhase::Member)
             .await
             .map_err(|s| anyhow!("not added to the encrypted room's group ({s:?})"))?;
+        if guest_link {
+            let summary = authed(remote)?.room(room, None).await?;
+            println!("guest link: {}", agent.guest_link(&summary.link));
+        }
+    } else if guest_link {
+        bail!("--guest-link is for encrypted rooms (any room link works in a plain one)");
     }
     go.store(true, Ordering::Release);
     println!("streaming {}", wav.display());

@@ -1063,11 +1063,16 @@ async fn an_encrypted_room_works_through_the_cluster_relay() {
     let host = join(&maya, &room).await;
     let listener = join(&budi, &room).await;
     let agent = |s: &RoomSession, api: &ApiClient| {
-        KeyAgent::start(s, api.clone(), ruang_e2ee::Device::new(s.me().as_str()).unwrap())
+        KeyAgent::start(
+            s,
+            api.clone(),
+            ruang_e2ee::Device::new(s.me().as_str()).unwrap(),
+        )
     };
     let host_keys = agent(&host, &maya);
     let listener_keys = agent(&listener, &budi);
-    let member = |s: &ruang_client::e2ee::E2eeStatus| s.phase == E2eePhase::Member && s.members == 2;
+    let member =
+        |s: &ruang_client::e2ee::E2eeStatus| s.phase == E2eePhase::Member && s.members == 2;
     let at = listener_keys
         .wait_for(PATIENCE, member)
         .await

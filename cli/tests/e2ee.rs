@@ -61,7 +61,11 @@ fn encrypted_room_from_the_cli() {
     ));
 
     // Closed rooms only, and never recorded.
-    let open = ruang(&server, &maya, &["room", "create", "--title", "O", "--e2ee"]);
+    let open = ruang(
+        &server,
+        &maya,
+        &["room", "create", "--title", "O", "--e2ee"],
+    );
     assert!(!open.status.success());
     assert!(String::from_utf8_lossy(&open.stderr).contains("invalid_field"));
     let taped = ruang(
@@ -79,7 +83,11 @@ fn encrypted_room_from_the_cli() {
             "room", "create", "--title", "Sealed", "--kind", "closed", "--e2ee",
         ],
     ));
-    ok(ruang(&server, &maya, &["room", "grant", &room, "--handle", "budi"]));
+    ok(ruang(
+        &server,
+        &maya,
+        &["room", "grant", &room, "--handle", "budi"],
+    ));
 
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("speaker.wav");
@@ -87,7 +95,15 @@ fn encrypted_room_from_the_cli() {
     let reference = ruang_media::wav::read_wav(&wav).unwrap();
     let heard = dir.path().join("heard.wav");
     let listener = Command::new(RUANG)
-        .args(["bot", "listen", "--room", &room, "--seconds", "12", "--record"])
+        .args([
+            "bot",
+            "listen",
+            "--room",
+            &room,
+            "--seconds",
+            "12",
+            "--record",
+        ])
         .arg(&heard)
         .env("RUANG_SERVER", &server)
         .env("RUANG_TOKEN", &budi)
@@ -99,7 +115,14 @@ fn encrypted_room_from_the_cli() {
     let said = ok(ruang(
         &server,
         &maya,
-        &["bot", "speak", "--room", &room, "--wav", wav.to_str().unwrap()],
+        &[
+            "bot",
+            "speak",
+            "--room",
+            &room,
+            "--wav",
+            wav.to_str().unwrap(),
+        ],
     ));
     let out = listener.wait_with_output().unwrap();
     let listened = ok(&out);
@@ -124,7 +147,10 @@ fn encrypted_room_from_the_cli() {
         .and_then(|l| l.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    assert!(opened >= 100, "the listener opened the host's frames: {listened}");
+    assert!(
+        opened >= 100,
+        "the listener opened the host's frames: {listened}"
+    );
 
     let pcm = ruang_media::wav::read_wav(&heard).unwrap();
     let (at, corr) = locate(&reference, &pcm);

@@ -39,6 +39,96 @@
   const levels = new Map();
   const audios = [];
 
+  // ----- end-to-end encrypted rooms (docs/protocol.md §15.6) -----
+  // A guest link carries the guest key in its fragment (#k=…), which the browser never sends
+  // to the server. With it the page opens each epoch's sealed media key, and a worker
+  // decrypts every received frame (RTCRtpScriptTransform). Without it, nothing can be heard.
+  const guestKey = (() => {
+    const m = /(?:^|&)k=([A-Za-z0-9_-]{16,64})/.exec(location.hash.slice(1));
+    return m ? m[1] : null;
+  })();
+  let encrypted = false;
+  let sframeWorker = null;
+  const e2ee = { opened: 0, dropped: 0, epochs: [], refused: 0 };
+  // Chromium's encoded streams where it has them (its RTCRtpScriptTransform does not see
+  // the frames of a stream an SFU forwards), else the standard RTCRtpScriptTransform.
+  const encodedStreams = () => typeof RTCRtpSender !== 'undefined' &&
+    typeof RTCRtpReceiver.prototype.createEncodedStreams === 'function';
+  const canDecrypt = () => window.isSecureContext && !!(window.crypto && crypto.subtle) &&
+    (encodedStreams() || typeof RTCRtpScriptTransform === 'function');
+  const fromB64 = (s) => {
+    const t = s.replace(/-/g, '+').replace(/_/g, '/');
+    return Uint8Array.from(atob(t + '='.repeat((4 - (t.length % 4)) % 4)), (c) => c.charCodeAt(0));
+  };
+  // What keeps this page from playing an encrypted room, or null.
+  function e2eeProblem() {
+    if (!encrypted) return null;
+    if (!guestKey) {
+      return 'This room is end-to-end encrypted, and this link has no key. Ask someone in the room ' +
+        'for its guest link: the key is the part after #, which is never sent to this server.';
+    }
+    if (!canDecrypt()) {
+      return 'This room is end-to-end encrypted, and this browser cannot decrypt its audio here ' +
+        '(it needs WebRTC encoded transforms on a secure https page). Listen in the Ruang app.';
+    }
+    return null;
+  }
+  // The worker must be running before a transform is attached: Chromium hands the
+  // transform to the worker once, and a worker still loading would miss it (frames would
+  // then pass through untouched). It says "ready" as it starts.
+  let workerReady = null;
+  function worker() {
+    if (!sframeWorker) {
+      sframeWorker = new Worker(new URL(root.dataset.sframe, location.href));
+      workerReady = new Promise((ready) => {
+        sframeWorker.onmessage = (e) => {
+          if (e.data && e.data.ready) ready();
+          if (e.data && e.data.error) console.error('sframe worker: ' + e.data.error);
+          if (e.data && e.data.counts) {
+            e2ee.opened = e.data.counts.opened;
+            e2ee.dropped = e.data.counts.dropped;
+          }
+        };
+      });
+    }
+    return sframeWorker;
+  }
+  // Opens one epoch's envelope (12-byte nonce, AES-128-GCM of the base key) with the guest key.
+  async function openGuestKey(k) {
+    if (!encrypted || e2eeProblem() || e2ee.epochs.includes(k.epoch)) return;
+    try {
+      const raw = fromB64(k.envelope);
+      const utf8 = new TextEncoder();
+      const room = utf8.encode(roomId);
+      const prefix = utf8.encode('ruang guest key 1\0');
+      const aad = new Uint8Array(prefix.length + room.length + 9);
+      aad.set(prefix);
+      aad.set(room, prefix.length);
+      new DataView(aad.buffer).setBigUint64(prefix.length + room.length + 1, BigInt(k.epoch));
+      const key = await crypto.subtle.importKey('raw', fromB64(guestKey), 'AES-GCM', false, ['decrypt']);
+      const base = await crypto.subtle.decrypt(
+        { name: 'AES-GCM', iv: raw.subarray(0, 12), additionalData: aad }, key, raw.subarray(12));
+      if (e2ee.epochs.includes(k.epoch)) return;
+      e2ee.epochs.push(k.epoch);
+      worker().postMessage({ epoch: k.epoch, base }, [base]);
+    } catch (err) {
+      e2ee.refused += 1;
+      status('The key in this link does not open this room\'s audio: the link is old or incomplete.');
+    }
+  }
+  function renderE2ee(state) {
+    encrypted = !!state;
+    $('e2ee').hidden = !encrypted;
+    if (!encrypted) return;
+    (state.guest_keys || []).forEach(openGuestKey);
+    const problem = e2eeProblem();
+    if (problem) {
+      wantAudio = false;
+      listenBtn.hidden = true;
+      status(problem);
+    }
+  }
+
   const status = (text) => { statusEl.textContent = text; };
 
   function send(msg) {
@@ -108,6 +198,7 @@
     handsEnabled = room.hands_enabled;
     clipsAllowed = !!room.clips;
     renderRecording(!!room.recording);
+    renderE2ee(room.e2ee);
     showInvite(room.invited_to_speak ? null : false);
     setMine(room.you.role, room.you.muted);
     renderSpeaking();
@@ -118,7 +209,8 @@
 
   // Members in the audience may raise a hand; guests listen only (the server enforces it).
   function renderHand() {
-    handBtn.hidden = isGuest() || myRole !== 'listener' || !handsEnabled;
+    // The page cannot encrypt a voice: encrypted rooms are spoken in from the app.
+    handBtn.hidden = isGuest() || myRole !== 'listener' || !handsEnabled || encrypted;
     handBtn.textContent = handRaised ? 'Lower hand' : 'Raise hand';
     handBtn.setAttribute('aria-pressed', String(handRaised));
   }
@@ -239,7 +331,7 @@
         // TURN servers with credentials fresh from this welcome (none when not configured).
         iceServers = msg.ice_servers || [];
         renderSnapshot(msg.room);
-        status(wantAudio ? 'Connecting audio…' : '');
+        status(e2eeProblem() || (wantAudio ? 'Connecting audio…' : ''));
         if (wantAudio) startMedia();
         break;
       case 'snapshot':
@@ -306,6 +398,9 @@
       case 'hands_enabled':
         handsEnabled = ev.enabled;
         renderHand();
+        break;
+      case 'mls_guest_key':
+        openGuestKey(ev.key);
         break;
       case 'recording':
         renderRecording(ev.recording);
@@ -646,10 +741,17 @@
   // A new media_offer replaces the previous media session on the server.
   async function startMedia() {
     stopMedia();
+    if (e2eeProblem()) return;
     const gen = mediaGen;
-    const peer = new RTCPeerConnection({ iceServers });
+    if (encrypted) {
+      worker();
+      await workerReady;
+      if (gen !== mediaGen) return;
+    }
+    const peer = new RTCPeerConnection(encrypted && encodedStreams()
+      ? { iceServers, encodedInsertableStreams: true } : { iceServers });
     pc = peer;
-    if (myRole === 'moderator' || myRole === 'speaker') {
+    if ((myRole === 'moderator' || myRole === 'speaker') && !encrypted) {
       try {
         const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true } });
         if (gen !== mediaGen) { stream.getTracks().forEach((t) => t.stop()); return; }
@@ -658,8 +760,22 @@
         status('No microphone: you can listen, but not be heard.');
       }
     }
-    for (let i = 0; i < SLOTS; i += 1) peer.addTransceiver('audio', { direction: 'recvonly' });
+    for (let i = 0; i < SLOTS; i += 1) {
+      const t = peer.addTransceiver('audio', { direction: 'recvonly' });
+      // Encrypted: plain Opus packets only (each one SFrame frame; no RED wrapping).
+      if (encrypted && t.setCodecPreferences) {
+        const opus = RTCRtpReceiver.getCapabilities('audio').codecs
+          .filter((c) => c.mimeType.toLowerCase() === 'audio/opus');
+        t.setCodecPreferences(opus);
+      }
+    }
     peer.ontrack = (e) => {
+      if (encrypted && encodedStreams()) {
+        const { readable, writable } = e.receiver.createEncodedStreams();
+        worker().postMessage({ readable, writable }, [readable, writable]);
+      } else if (encrypted) {
+        e.receiver.transform = new RTCRtpScriptTransform(worker(), { side: 'receive' });
+      }
       // Played explicitly (no autoplay attribute) so a refusal is seen and answered.
       const a = document.createElement('audio');
       a.srcObject = new MediaStream([e.track]);
@@ -716,7 +832,7 @@
   $('decline').addEventListener('click', () => { showInvite(false); command({ type: 'decline_invite' }); });
 
   // Test and debugging hook: the live peer connection.
-  window.ruang = { get pc() { return pc; } };
+  window.ruang = { get pc() { return pc; }, get e2ee() { return { encrypted, ...e2ee }; } };
 
   connect();
 })();

@@ -376,8 +376,11 @@ async fn listen(m: &Member) -> (VirtualDevice, MediaSession) {
     let media = MediaSession::start(&m.session, &mut dev, listener_opts())
         .await
         .expect("listener media starts");
-    m.agent
-        .attach(media.e2ee_keys().expect("an encrypted room's media is encrypted"));
+    m.agent.attach(
+        media
+            .e2ee_keys()
+            .expect("an encrypted room's media is encrypted"),
+    );
     (dev, media)
 }
 
@@ -418,7 +421,9 @@ fn decode(packets: &[Vec<u8>]) -> (Vec<i16>, usize) {
     (pcm, failed)
 }
 
-fn drain(tap: &mut tokio::sync::mpsc::Receiver<ruang_server::sfu::TappedPayload>) -> Vec<Arc<[u8]>> {
+fn drain(
+    tap: &mut tokio::sync::mpsc::Receiver<ruang_server::sfu::TappedPayload>,
+) -> Vec<Arc<[u8]>> {
     let mut out = Vec::new();
     while let Ok(t) = tap.try_recv() {
         out.push(t.payload);
@@ -514,6 +519,53 @@ async fn members_hear_each_other_and_the_server_forwards_only_ciphertext() {
         "opened with the group's key it is the speech: {opened:.3?}"
     );
 
+    // A guest link: the host's device seals the epoch's key with the key in the link's
+    // fragment; the server relays the envelope to everyone in the room (guests included),
+    // and the fragment's key opens it into the key that opens the forwarded frames.
+    let link = host
+        .agent
+        .guest_link(&format!("http://ruang.test/r/{room}?t=abc"));
+    let (page, fragment) = link.split_once("#k=").expect("the key is in the fragment");
+    assert_eq!(page, format!("http://ruang.test/r/{room}?t=abc"));
+    let guest_key: [u8; 16] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(fragment)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let st = b
+        .session
+        .wait_for(PATIENCE, |s| {
+            s.room
+                .room
+                .as_ref()
+                .and_then(|r| r.e2ee.as_ref())
+                .is_some_and(|e| e.guest_keys.iter().any(|k| Some(k.epoch) == now.epoch))
+        })
+        .await
+        .unwrap_or_else(|s| {
+            panic!(
+                "the guest envelope is relayed: {:?} {:?}",
+                s.room.room.and_then(|r| r.e2ee),
+                host.agent.status()
+            )
+        });
+    let sealed = st.room.room.unwrap().e2ee.unwrap().guest_keys;
+    let envelope = unb64(&sealed.last().unwrap().envelope);
+    let opened_key =
+        ruang_e2ee::open_guest_envelope(&envelope, &guest_key, &room, now.epoch.unwrap())
+            .expect("the link's key opens the envelope");
+    let mut guest = MediaCrypto::new();
+    guest.install_key(&opened_key).unwrap();
+    let (frames, _) = open_tapped(&tapped, &mut guest);
+    assert!(
+        frames.len() + 2 >= tapped.len(),
+        "a guest opens what members open"
+    );
+    assert!(
+        ruang_e2ee::open_guest_envelope(&envelope, &[7u8; 16], &room, now.epoch.unwrap()).is_err(),
+        "another key opens nothing"
+    );
+
     // Citra is removed. Her device keeps its last key; the host's device rekeys at once.
     let citra_key = c.agent.epoch_key().unwrap();
     let citra_id = c.session.me().clone();
@@ -521,7 +573,10 @@ async fn members_hear_each_other_and_the_server_forwards_only_ciphertext() {
     host.session.remove(&citra_id).await.unwrap();
     at_epoch(&host, before + 1).await;
     let after = settled(&[&host, &b], 2).await;
-    assert_ne!(after.safety_code, now.safety_code, "a new epoch, a new code");
+    assert_ne!(
+        after.safety_code, now.safety_code,
+        "a new epoch, a new code"
+    );
     // The host talks on; frames in flight from before the new epoch settle first.
     let decrypted = budi_media.stats().e2ee.unwrap().frames_decrypted;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -80,7 +80,15 @@ struct Keys {
 pub struct KeyAgent {
     status: watch::Receiver<E2eeStatus>,
     keys: Arc<Mutex<Keys>>,
+    guest: Arc<GuestKey>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// The room's guest key, once a moderator asked for a guest link on this device.
+#[derive(Default)]
+struct GuestKey {
+    key: Mutex<Option<[u8; ruang_e2ee::GUEST_KEY_LEN]>>,
+    wake: tokio::sync::Notify,
 }
 
 impl KeyAgent {
@@ -97,6 +105,7 @@ impl KeyAgent {
             last_error: None,
         });
         let keys = Arc::new(Mutex::new(Keys::default()));
+        let guest = Arc::new(GuestKey::default());
         let room = session
             .state()
             .room
@@ -123,10 +132,13 @@ impl KeyAgent {
             started: Instant::now(),
             status: tx,
             keys: keys.clone(),
+            guest: guest.clone(),
+            guest_published: None,
         };
         KeyAgent {
             status: rx,
             keys,
+            guest,
             task: tokio::spawn(agent.run()),
         }
     }
@@ -160,6 +172,21 @@ impl KeyAgent {
             sink.install(key);
         }
         keys.sinks.push(sink);
+    }
+
+    /// A moderator's device: the link browser guests open to hear the room, `room_link`
+    /// (the room's `link`, with its `?t=` token for a closed room) with the guest key in its
+    /// fragment, which browsers never send to a server. From now on this device seals every
+    /// epoch's key with it for the guests (§15.6). Anyone holding the link can listen.
+    pub fn guest_link(&self, room_link: &str) -> String {
+        use base64::Engine as _;
+        let mut key = self.guest.key.lock().unwrap_or_else(|e| e.into_inner());
+        let k = *key.get_or_insert_with(ruang_e2ee::new_guest_key);
+        drop(key);
+        self.guest.wake.notify_one();
+        let fragment = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k);
+        let base = room_link.split('#').next().unwrap_or(room_link);
+        format!("{base}#k={fragment}")
     }
 
     /// The current epoch's media key (tests and benchmarks check what it opens).
@@ -210,6 +237,9 @@ struct Agent {
     started: Instant,
     status: watch::Sender<E2eeStatus>,
     keys: Arc<Mutex<Keys>>,
+    guest: Arc<GuestKey>,
+    /// The epoch whose guest envelope went out last.
+    guest_published: Option<u64>,
 }
 
 impl Agent {
@@ -247,6 +277,7 @@ impl Agent {
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { break },
                 _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = self.guest.wake.notified() => {}
             }
         }
     }
@@ -282,7 +313,29 @@ impl Agent {
         }
         if self.group.is_some() && moderator {
             self.commit_if_due(st, mls).await?;
+            self.seal_for_guests().await?;
         }
+        Ok(())
+    }
+
+    /// A guest link was made on this device: each epoch's key goes out sealed with it.
+    async fn seal_for_guests(&mut self) -> Result<(), String> {
+        let guest_key = *self.guest.key.lock().unwrap_or_else(|e| e.into_inner());
+        let (Some(guest_key), Some(group)) = (guest_key, self.group.as_ref()) else {
+            return Ok(());
+        };
+        let epoch = group.epoch();
+        if self.guest_published == Some(epoch) {
+            return Ok(());
+        }
+        let key = group.epoch_key(&self.device).map_err(|e| e.to_string())?;
+        let envelope =
+            ruang_e2ee::seal_for_guests(&key, &guest_key, &self.room).map_err(|e| e.to_string())?;
+        self.session
+            .send_guest_key(epoch, b64(&envelope))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.guest_published = Some(epoch);
         Ok(())
     }
 
@@ -295,7 +348,8 @@ impl Agent {
     ) -> Result<(), String> {
         if mls.epoch == 0 && moderator && !self.create_tried {
             self.create_tried = true;
-            let mut group = RoomGroup::create(&self.device, &self.room).map_err(|e| e.to_string())?;
+            let mut group =
+                RoomGroup::create(&self.device, &self.room).map_err(|e| e.to_string())?;
             let (adds, added) = self.acceptable_adds(mls);
             let hs = group
                 .commit(&self.device, &adds, &[])

@@ -244,6 +244,11 @@ impl RoomSession {
         self.command(ClientMessage::MlsKeyPackage { key_package })
             .await
     }
+    /// Encrypted rooms, moderators: an epoch's key sealed for guest-link holders (§15.6).
+    pub async fn send_guest_key(&self, epoch: u64, envelope: String) -> Result<(), ClientError> {
+        self.command(ClientMessage::MlsGuestKey { epoch, envelope })
+            .await
+    }
     /// Moderators: start or stop recording (everyone is told).
     pub async fn set_recording(&self, recording: bool) -> Result<(), ClientError> {
         self.command(ClientMessage::SetRecording { recording })

@@ -249,6 +249,15 @@ impl RoomStore {
                     });
                 }
             }
+            RoomEvent::MlsGuestKey { key } => {
+                if let Some(mls) = room.e2ee.as_mut() {
+                    mls.guest_keys.retain(|k| k.epoch != key.epoch);
+                    mls.guest_keys.push(key.clone());
+                    mls.guest_keys.sort_by_key(|k| k.epoch);
+                    let extra = mls.guest_keys.len().saturating_sub(2);
+                    mls.guest_keys.drain(..extra);
+                }
+            }
             RoomEvent::MlsReturned { user } => {
                 if let Some(mls) = room.e2ee.as_mut() {
                     mls.departed.retain(|d| d.user != *user);

@@ -15,12 +15,14 @@ pub mod cost;
 mod device;
 mod error;
 mod group;
+mod guest;
 mod media;
 mod policy;
 
 pub use device::Device;
 pub use error::E2eeError;
 pub use group::{GroupMember, Handshake, Processed, RoomGroup};
+pub use guest::{new_guest_key, open_guest_envelope, seal_for_guests, GUEST_KEY_LEN};
 pub use media::{EpochKey, MediaCrypto, SENDER_INDEX_BITS};
 pub use policy::{Change, RekeyPolicy};
 

@@ -64,7 +64,7 @@ impl EpochKey {
         })
     }
 
-    fn base(&self) -> &[u8] {
+    pub(crate) fn base(&self) -> &[u8] {
         &self.base_key[..self.len]
     }
 }

@@ -94,6 +94,13 @@ pub enum ClientMessage {
     MlsKeyPackage {
         key_package: String,
     },
+    /// Moderators of an encrypted room: the epoch's media key sealed with the guest key of
+    /// the room's guest link (§15.6), for browser guests. The server cannot open it.
+    MlsGuestKey {
+        epoch: u64,
+        /// base64: 12-byte nonce, AES-128-GCM ciphertext of the base key, 16-byte tag.
+        envelope: String,
+    },
     /// Sends a reaction (anyone in the room, guests too), optionally aimed at someone on
     /// stage. Coalesced into `reactions` bursts; never answered unless refused.
     React {
@@ -444,6 +451,11 @@ pub enum RoomEvent {
     MlsReturned {
         user: UserId,
     },
+    /// Everyone (guests too): a moderator's device sealed an epoch's key for the holders of
+    /// the guest link (§15.6).
+    MlsGuestKey {
+        key: MlsGuestKey,
+    },
 }
 
 /// An encrypted room's MLS group, as the server orders it (it relays handshakes it cannot
@@ -459,6 +471,16 @@ pub struct MlsState {
     /// removed by the next commit (at once for `removed`, batched for leaves).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub departed: Vec<MlsDeparture>,
+    /// The latest epochs' keys sealed for guest-link holders (oldest first, at most two).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guest_keys: Vec<MlsGuestKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MlsGuestKey {
+    pub epoch: u64,
+    /// base64 (§15.6).
+    pub envelope: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

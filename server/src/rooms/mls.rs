@@ -10,7 +10,8 @@
 //! public keys; commits and welcomes are encrypted to the members).
 
 use ruang_proto::{
-    ErrorCode, MlsCommit, MlsCommitRequest, MlsDeparture, MlsKeyPackage, MlsState, UserId,
+    ErrorCode, MlsCommit, MlsCommitRequest, MlsDeparture, MlsGuestKey, MlsKeyPackage, MlsState,
+    UserId,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -24,6 +25,10 @@ pub const MAX_KEY_PACKAGE: usize = 8 * 1024;
 pub const MAX_HANDSHAKE: usize = 2 * 1024 * 1024;
 /// Members a single commit may name as added or removed.
 pub const MAX_NAMED: usize = 4096;
+/// A guest envelope (base64 of 12 + 16 + 16 bytes, with room to spare).
+pub const MAX_GUEST_ENVELOPE: usize = 128;
+/// Guest envelopes kept: the current epoch's and the one before (frames in flight).
+pub const KEEP_GUEST_KEYS: usize = 2;
 
 #[derive(Debug, Default, Clone)]
 pub struct MlsRelay {
@@ -38,6 +43,7 @@ pub struct MlsRelay {
     /// Members who left the room and are still in the group (value: removed by a
     /// moderator), in order; the committer removes them.
     departed: indexmap::IndexMap<UserId, bool>,
+    guest_keys: VecDeque<MlsGuestKey>,
 }
 
 fn base64_ok(s: &str, max: usize) -> bool {
@@ -117,6 +123,28 @@ impl MlsRelay {
         Ok(commit)
     }
 
+    /// A moderator's device sealed `epoch`'s key for guests: kept (replacing an envelope of
+    /// the same epoch) if the epoch is the current one or the one before.
+    pub fn guest_key(&mut self, epoch: u64, envelope: &str) -> Result<MlsGuestKey, ErrorCode> {
+        if !base64_ok(envelope, MAX_GUEST_ENVELOPE) {
+            return Err(ErrorCode::InvalidField);
+        }
+        if epoch == 0 || epoch > self.epoch || epoch + 1 < self.epoch {
+            return Err(ErrorCode::StaleEpoch);
+        }
+        let key = MlsGuestKey {
+            epoch,
+            envelope: envelope.to_owned(),
+        };
+        self.guest_keys.retain(|k| k.epoch != epoch);
+        self.guest_keys.push_back(key.clone());
+        self.guest_keys.make_contiguous().sort_by_key(|k| k.epoch);
+        while self.guest_keys.len() > KEEP_GUEST_KEYS {
+            self.guest_keys.pop_front();
+        }
+        Ok(key)
+    }
+
     /// The commit that started `epoch`, while it is kept.
     pub fn commit_at(&self, epoch: u64) -> Option<Arc<MlsCommit>> {
         let oldest = self.commits.front()?.epoch;
@@ -144,7 +172,9 @@ impl MlsRelay {
     /// `user` is back in the room. True when they had departed and no commit removed them
     /// yet (the moderators are told; the device may still hold the group).
     pub fn returned(&mut self, user: &UserId) -> bool {
-        self.departed.shift_remove(user).is_some_and(|removed| !removed)
+        self.departed
+            .shift_remove(user)
+            .is_some_and(|removed| !removed)
     }
 
     /// The state a snapshot shows: waiting key packages to moderators only.
@@ -162,6 +192,7 @@ impl MlsRelay {
             } else {
                 Vec::new()
             },
+            guest_keys: self.guest_keys.iter().cloned().collect(),
             departed: if moderator {
                 self.departed
                     .iter()
@@ -232,7 +263,10 @@ mod tests {
         assert_eq!(r.view(true).pending.len(), 1, "budi is in; citra waits");
         assert_eq!(r.welcome_for(&u("budi")).unwrap().0, 1);
         assert!(r.welcome_for(&u("citra")).is_none());
-        assert!(!r.left(&u("citra"), false), "not in the group: nothing to remove");
+        assert!(
+            !r.left(&u("citra"), false),
+            "not in the group: nothing to remove"
+        );
         assert!(r.view(true).pending.is_empty());
     }
 
@@ -293,6 +327,48 @@ mod tests {
         );
         assert_eq!(r.epoch(), 0);
         assert!(r.view(true).pending.is_empty());
+    }
+
+    #[test]
+    fn guest_envelopes_of_the_last_two_epochs_are_kept_for_everyone() {
+        let mut r = MlsRelay::default();
+        assert_eq!(
+            r.guest_key(1, "ZW52"),
+            Err(ErrorCode::StaleEpoch),
+            "no epoch yet"
+        );
+        for e in 0..3 {
+            r.commit(&u("m"), &commit(e, &[])).unwrap();
+        }
+        assert_eq!(r.guest_key(3, "not base64!"), Err(ErrorCode::InvalidField));
+        assert_eq!(
+            r.guest_key(3, &"A".repeat(MAX_GUEST_ENVELOPE + 4)),
+            Err(ErrorCode::InvalidField)
+        );
+        assert_eq!(
+            r.guest_key(4, "ZW52"),
+            Err(ErrorCode::StaleEpoch),
+            "not yet"
+        );
+        assert_eq!(
+            r.guest_key(1, "ZW52"),
+            Err(ErrorCode::StaleEpoch),
+            "too old"
+        );
+        r.guest_key(3, "ZW52").unwrap();
+        r.guest_key(2, "ZW52").unwrap();
+        r.guest_key(3, "bmV3").unwrap();
+        let kept = r.view(false).guest_keys;
+        assert_eq!(
+            kept.iter()
+                .map(|k| (k.epoch, k.envelope.as_str()))
+                .collect::<Vec<_>>(),
+            [(2, "ZW52"), (3, "bmV3")]
+        );
+        r.commit(&u("m"), &commit(3, &[])).unwrap();
+        r.guest_key(4, "ZW52").unwrap();
+        assert_eq!(r.view(true).guest_keys.len(), KEEP_GUEST_KEYS);
+        assert_eq!(r.view(true).guest_keys[0].epoch, 3);
     }
 
     #[test]

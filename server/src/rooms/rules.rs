@@ -978,6 +978,12 @@ impl RoomRules {
                     },
                 );
             }
+            ClientMessage::MlsGuestKey { epoch, envelope } => {
+                require_mod()?;
+                let mls = self.mls.as_mut().ok_or(ErrorCode::BadRequest)?;
+                let key = mls.guest_key(*epoch, envelope)?;
+                fx.event(Audience::All, RoomEvent::MlsGuestKey { key });
+            }
             ClientMessage::EndRoom => {
                 require_mod()?;
                 return Ok(self.end());

@@ -296,6 +296,7 @@ pub fn router(state: AppState) -> Router {
         .route("/i/{code}", get(pages::invite))
         .route("/web/room.js", get(pages::script))
         .route("/web/report.js", get(pages::report_script))
+        .route("/web/sframe.js", get(pages::sframe_worker))
         .route("/web/room.css", get(pages::style))
         .route("/web/notify.js", get(pages::notify_script))
         .route("/web/sw.js", get(pages::service_worker))

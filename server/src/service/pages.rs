@@ -20,12 +20,14 @@ const STYLE: &str = include_str!("../../web/room.css");
 const NOTIFY: &str = include_str!("../../web/notify.js");
 const WORKER: &str = include_str!("../../web/sw.js");
 const REPORT: &str = include_str!("../../web/report.js");
+const SFRAME: &str = include_str!("../../web/sframe.js");
 
 /// Cache-busting versions of the assets, so they can be cached for long.
 const SCRIPT_VERSION: u64 = fnv1a(SCRIPT.as_bytes());
 const STYLE_VERSION: u64 = fnv1a(STYLE.as_bytes());
 const NOTIFY_VERSION: u64 = fnv1a(NOTIFY.as_bytes());
 const REPORT_VERSION: u64 = fnv1a(REPORT.as_bytes());
+const SFRAME_VERSION: u64 = fnv1a(SFRAME.as_bytes());
 
 pub(super) const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -135,6 +137,11 @@ pub async fn script() -> Response {
 
 pub async fn style() -> Response {
     asset(STYLE, "text/css; charset=utf-8")
+}
+
+/// `GET /web/sframe.js`: the worker that decrypts an encrypted room's audio for guests.
+pub async fn sframe_worker() -> Response {
+    asset(SFRAME, "text/javascript; charset=utf-8")
 }
 
 /// `GET /web/report.js`: the report form of the room and replay pages.
@@ -344,9 +351,10 @@ pub async fn room(
     }
     let next = next_from_host(&state, &view.stage).await;
     let body = format!(
-        "<div id=\"room\" data-room=\"{id}\" data-link-token=\"{token}\" data-listen=\"{listen}\">
+        "<div id=\"room\" data-room=\"{id}\" data-link-token=\"{token}\" data-listen=\"{listen}\" data-sframe=\"../web/sframe.js?v={SFRAME_VERSION:x}\">
 <p class=\"live\"><span class=\"dot\" aria-hidden=\"true\"></span>Live audio room</p>
 <p id=\"recording\" class=\"recording\"{recording_hidden}>Recording: this room is being recorded</p>
+<p id=\"e2ee\" class=\"e2ee\"{e2ee_hidden}>End-to-end encrypted audio: only the people in this room hold its keys. This server forwards audio it cannot listen to, and nothing is recorded. The chat is not end-to-end encrypted.</p>
 <h1 id=\"title\">{title}</h1>
 <section aria-labelledby=\"stage-heading\">
 <h2 id=\"stage-heading\">On stage</h2>
@@ -376,6 +384,7 @@ No app yet? Ruang is invite-only for now: ask a member for an invite. You can li
         listen = u8::from(listen),
         title = escape(&view.title),
         recording_hidden = if view.recording { "" } else { " hidden" },
+        e2ee_hidden = if view.e2ee { "" } else { " hidden" },
         listeners = view.listener_count,
         url = escape(&url),
         app_url = escape(&app_url),

@@ -76,6 +76,7 @@ const CLIENT_TYPES: &[&str] = &[
     "set_chat_settings",
     // encrypted rooms (§15)
     "mls_key_package",
+    "mls_guest_key",
 ];
 
 pub async fn upgrade(
@@ -847,6 +848,20 @@ mod tests {
                 }
             );
             assert!(!reported_unknown, "{t} reported unknown");
+        }
+        // And the other way: messages a client really sends are accepted (a type missing
+        // from the list would be refused as unknown).
+        for msg in [
+            ClientMessage::MlsKeyPackage {
+                key_package: "a2V5".into(),
+            },
+            ClientMessage::MlsGuestKey {
+                epoch: 1,
+                envelope: "ZW52".into(),
+            },
+        ] {
+            let json = serde_json::to_string(&msg).unwrap();
+            assert!(matches!(parse(&json), Parsed::Msg(_)), "{json} refused");
         }
         assert!(matches!(
             parse(r#"{"type":"fly","req":3}"#),
