@@ -619,3 +619,38 @@ fn assert_hears(reference: &[i16], heard: Vec<i16>, who: &str) {
         "{who} hears the host through the encrypted path: {chunks:.3?}"
     );
 }
+
+/// The relay lives in the room's memory: after a server restart it starts again at epoch 0.
+/// The devices notice, the host's makes the group anew, the member's asks to be added again,
+/// and they agree again (same epoch, same safety code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_server_restart_the_devices_make_the_group_again() {
+    let mut ts = TestServer::start(Backend::Sqlite).await;
+    let maya = ts.admin("maya").await;
+    let budi = ts.member(&maya, "budi").await;
+    let room = maya
+        .create_room_with(&request("Sealed", RoomKind::Closed, false))
+        .await
+        .unwrap()
+        .id
+        .as_str()
+        .to_owned();
+    maya.grant_access(&room, "budi").await.unwrap();
+    let host = enter(&ts, &maya, &room).await;
+    let b = enter(&ts, &budi, &room).await;
+    let before = settled(&[&host, &b], 2).await;
+    let host_commits = host.agent.status().commits;
+
+    ts.restart().await;
+    // Both reconnect; the host's device commits a new group (a commit of its own), and the
+    // two agree on it.
+    host.agent
+        .wait_for(PATIENCE, |s| s.commits > host_commits && s.members == 2)
+        .await
+        .unwrap_or_else(|s| panic!("the host's device made the group again: {s:?}"));
+    let after = settled(&[&host, &b], 2).await;
+    assert_ne!(
+        after.safety_code, before.safety_code,
+        "a new group, new keys"
+    );
+}

@@ -230,7 +230,7 @@ struct Agent {
     due_since: Option<Instant>,
     /// A key package went out on this connection.
     key_package_sent: bool,
-    /// The welcome epoch last tried.
+    /// The count of welcome notices (`RoomState::mls_welcomes`) last acted on.
     welcome_tried: Option<u64>,
     create_tried: bool,
     retry_at: Option<Instant>,
@@ -305,6 +305,13 @@ impl Agent {
 
     async fn step(&mut self, st: &SessionState, mls: &MlsState) -> Result<(), String> {
         let moderator = st.room.my_role() == Some(Role::Moderator);
+        if self.group.as_ref().is_some_and(|g| mls.epoch < g.epoch()) {
+            // The relay lives in the room's memory: after a restart or a failover it starts
+            // again at epoch 0, and the group is made anew.
+            self.leave_group(E2eePhase::Waiting, "the server's relay started over".into());
+            self.create_tried = false;
+            self.guest_published = None;
+        }
         if self.group.is_none() {
             self.get_in(st, mls, moderator).await?;
         }
@@ -382,14 +389,16 @@ impl Agent {
                 }
             }
         }
-        if let Some(epoch) = st.room.mls_welcome {
-            if self.welcome_tried != Some(epoch) {
-                let welcome = self
-                    .api
-                    .mls_welcome(&self.room)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.welcome_tried = Some(epoch);
+        if st.room.mls_welcomes > 0 && self.welcome_tried != Some(st.room.mls_welcomes) {
+            let seen = st.room.mls_welcomes;
+            let welcome = match self.api.mls_welcome(&self.room).await {
+                Ok(w) => Some(w),
+                // An old notice (the relay started over since): nothing to fetch.
+                Err(e) if e.code() == Some(ErrorCode::NotFound) => None,
+                Err(e) => return Err(e.to_string()),
+            };
+            self.welcome_tried = Some(seen);
+            if let Some(welcome) = welcome {
                 match RoomGroup::join(&self.device, &unb64(&welcome.welcome)?) {
                     Ok(group) => {
                         self.group = Some(group);
@@ -450,9 +459,12 @@ impl Agent {
     }
 
     fn leave_group(&mut self, phase: E2eePhase, why: String) {
-        self.group = None;
+        if let Some(group) = self.group.take() {
+            if let Err(e) = group.forget(&self.device) {
+                tracing::debug!(error = %e, "forgetting the old group");
+            }
+        }
         self.key_package_sent = false;
-        self.welcome_tried = None;
         self.status.send_modify(|s| {
             s.phase = phase;
             s.last_error = Some(why);
@@ -616,6 +628,8 @@ impl Agent {
             match group.epoch_key(&self.device) {
                 Ok(key) => {
                     keys.current = Some(key);
+                    // Media sessions that ended (a restart makes a new one) are let go.
+                    keys.sinks.retain(E2eeKeySink::is_live);
                     for sink in &keys.sinks {
                         if !sink.install(key) {
                             tracing::warn!(epoch, "the media engine has not taken earlier keys");

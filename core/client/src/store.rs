@@ -23,8 +23,10 @@ pub struct RoomState {
     /// a change of the count means "animate these".
     pub reactions: Vec<ReactionBurst>,
     pub reaction_bursts: u64,
-    /// Encrypted rooms: the epoch of the latest welcome addressed to us (`mls_welcome`).
+    /// Encrypted rooms: the epoch of the latest welcome addressed to us (`mls_welcome`), and
+    /// how many came (a change means "fetch the welcome", even for an epoch seen before).
     pub mls_welcome: Option<u64>,
+    pub mls_welcomes: u64,
 }
 
 /// How many chat messages the client keeps in `chat_recent` (older ones: `chat_history`).
@@ -263,7 +265,10 @@ impl RoomStore {
                     mls.departed.retain(|d| d.user != *user);
                 }
             }
-            RoomEvent::MlsWelcome { epoch } => st.mls_welcome = Some(*epoch),
+            RoomEvent::MlsWelcome { epoch } => {
+                st.mls_welcome = Some(*epoch);
+                st.mls_welcomes += 1;
+            }
         }
     }
 }

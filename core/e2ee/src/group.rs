@@ -101,6 +101,12 @@ impl RoomGroup {
         })
     }
 
+    /// Drops the group from the device's store: the device may then create or join the
+    /// room's group again (a removal, or a relay that started over).
+    pub fn forget(mut self, device: &Device) -> Result<(), E2eeError> {
+        self.group.delete(device.provider.storage()).map_err(crypto)
+    }
+
     pub fn room(&self) -> String {
         String::from_utf8_lossy(self.group.group_id().as_slice()).into_owned()
     }

@@ -309,6 +309,11 @@ impl E2eeKeySink {
     pub fn install(&self, key: ruang_e2ee::EpochKey) -> bool {
         self.0.send(key)
     }
+
+    /// Whether the media session it came from still runs (it holds the other end).
+    pub fn is_live(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
 }
 
 impl std::fmt::Debug for MediaSession {
