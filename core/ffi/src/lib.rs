@@ -7,6 +7,7 @@
 
 mod chat;
 mod client;
+mod e2ee;
 mod error;
 mod room;
 mod runtime;
@@ -17,6 +18,7 @@ pub use chat::{
     ReactionBurstView,
 };
 pub use client::{ClientConfig, HallwayListener, HallwayWatch, RuangClient};
+pub use e2ee::{device_fingerprint, new_device_identity, E2eeInfo, E2eeListener, E2eePhase};
 pub use error::RuangError;
 pub use room::{Room, RoomListener};
 pub use types::*;
