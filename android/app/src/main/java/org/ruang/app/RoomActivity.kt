@@ -849,7 +849,7 @@ class RoomActivity : Activity() {
     /** The room menu: everyone's (clip, report), with the moderators' settings. */
     private fun roomMenu(@Suppress("UNUSED_PARAMETER") anchor: View) {
         val s = last ?: return
-        val rows = RoomPresenter.roomMenu(s).map { item ->
+        val rows = E2eePresenter.roomMenu(RoomPresenter.roomMenu(s), ruang.rooms.e2ee).map { item ->
             SheetAction(item.label, danger = item.danger) {
                 when (item) {
                     RoomMenuItem.HANDS_OFF, RoomMenuItem.HANDS_ON ->

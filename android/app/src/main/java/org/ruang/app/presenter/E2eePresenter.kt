@@ -88,6 +88,14 @@ object E2eePresenter {
     fun codeIn(line: String): String? =
         Regex("""safety code ((\d{4} ){2}\d{4})""").find(line)?.groupValues?.get(1)
 
+    /**
+     * The room menu of an encrypted room: no recording and no clips (the server never has
+     * the audio, and refuses them); the rest as [RoomPresenter.roomMenu] made it.
+     */
+    fun roomMenu(items: List<RoomMenuItem>, info: E2eeInfo?): List<RoomMenuItem> =
+        if (info?.encrypted != true) items
+        else items.filter { it != RoomMenuItem.START_RECORDING && it != RoomMenuItem.STOP_RECORDING && it != RoomMenuItem.CLIP }
+
     // ----- the hallway and the create-room dialog -----
 
     /** Whether a room of [kind] may be end-to-end encrypted (the server takes closed rooms only). */

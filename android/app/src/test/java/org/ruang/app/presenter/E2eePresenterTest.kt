@@ -88,6 +88,17 @@ class E2eePresenterTest {
     }
 
     @Test
+    fun anEncryptedRoomsMenuHasNoRecordingOrClips() {
+        val all = listOf(RoomMenuItem.HANDS_OFF, RoomMenuItem.START_RECORDING, RoomMenuItem.CLIP, RoomMenuItem.REPORT_ROOM, RoomMenuItem.END_ROOM)
+        assertEquals(all, E2eePresenter.roomMenu(all, null))
+        assertEquals(all, E2eePresenter.roomMenu(all, info(E2eePhase.NOT_ENCRYPTED, encrypted = false)))
+        assertEquals(
+            listOf(RoomMenuItem.HANDS_OFF, RoomMenuItem.REPORT_ROOM, RoomMenuItem.END_ROOM),
+            E2eePresenter.roomMenu(all, info(E2eePhase.WAITING)),
+        )
+    }
+
+    @Test
     fun encryptedRoomsCarryALockInTheHallway() {
         assertTrue(HallwayPresenter.card(summary(kind = RoomKind.CLOSED, e2ee = true)).encrypted)
         assertFalse(HallwayPresenter.card(summary(kind = RoomKind.CLOSED)).encrypted)

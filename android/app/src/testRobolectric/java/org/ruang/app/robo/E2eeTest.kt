@@ -122,6 +122,10 @@ class E2eeTest : LiveTest() {
         r.waitText(hostCodeNow)
         r.waitText("Epoch $next · 3 devices")
         r.click("Done")
+        Shots.text("73-host-bot", host.log.readText())
+        // Other tests share the server: the host ends the room.
+        Live.cli("room", "end", roomId, token = hostToken)
+        waitUntil("the room ended for the app") { app.rooms.roomId == null }
     }
 
     @Test
@@ -176,7 +180,13 @@ class E2eeTest : LiveTest() {
         assertEquals(1u, info.members)
         assertEquals(RoomKind.CLOSED, app.rooms.state?.kind)
         waitUntil("the lock badge shows") { r.e2eeBadge.visibility == View.VISIBLE }
-        // Encrypted rooms are not recorded: the server refuses.
+        // Encrypted rooms are not recorded: the menu does not offer it, and the server refuses.
+        r.click("Room settings")
+        r.waitText("End the room")
+        assertFalse(r.hasText("Start recording"))
+        assertFalse(r.hasText("Clip the last 30 seconds"))
+        for (dlg in dialogsOf(r)) dlg.dismiss()
+        idle()
         val refused = runCatching { app.rooms.room!!.setRecording(true) }.exceptionOrNull()
         assertTrue("recording refused: $refused", refused is RuangException.Forbidden)
     }
