@@ -58,6 +58,9 @@ impl Drop for HallwayWatch {
 pub struct RuangClient {
     config: ClientConfig,
     api: RwLock<ApiClient>,
+    /// This device's identity for encrypted rooms (`set_device_identity`); made on first
+    /// use when the app has not set one (then it lasts as long as this client).
+    identity: RwLock<Option<Vec<u8>>>,
 }
 
 impl RuangClient {
@@ -73,6 +76,16 @@ impl RuangClient {
             });
         }
         Ok(api)
+    }
+
+    fn identity(&self) -> Result<Vec<u8>> {
+        let mut identity = self.identity.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = identity.as_ref() {
+            return Ok(i.clone());
+        }
+        let new = crate::e2ee::new_device_identity()?;
+        *identity = Some(new.clone());
+        Ok(new)
     }
 
     fn session_file(&self) -> PathBuf {
@@ -165,6 +178,7 @@ impl RuangClient {
         Ok(Arc::new(RuangClient {
             config,
             api: RwLock::new(api),
+            identity: RwLock::new(None),
         }))
     }
 
@@ -433,8 +447,26 @@ impl RuangClient {
         )?)
     }
 
-    pub fn create_room(&self, title: String, kind: RoomKind) -> Result<RoomSummary> {
-        Ok(block_on(self.authed()?.create_room(&title, kind.into()))?.into())
+    /// Creates a live room; you are its moderator. `e2ee`: end-to-end encrypted (closed
+    /// rooms only: the server refuses others with `invalid_field`).
+    #[uniffi::method(default(e2ee = false))]
+    pub fn create_room(&self, title: String, kind: RoomKind, e2ee: bool) -> Result<RoomSummary> {
+        let req = ruang_proto::CreateRoomRequest {
+            title,
+            kind: kind.into(),
+            record: false,
+            clips: false,
+            e2ee,
+        };
+        Ok(block_on(self.authed()?.create_room_with(&req))?.into())
+    }
+
+    /// Sets this device's identity for encrypted rooms (from `new_device_identity`, kept
+    /// by the app); returns its fingerprint. Rooms joined afterwards use it.
+    pub fn set_device_identity(&self, identity: Vec<u8>) -> Result<String> {
+        let fingerprint = crate::e2ee::restore("check", &identity)?.fingerprint();
+        *self.identity.write().unwrap_or_else(|e| e.into_inner()) = Some(identity);
+        Ok(fingerprint)
     }
 
     /// Joins a room (as a listener, or with your role if you are already in it) and starts
@@ -446,7 +478,7 @@ impl RuangClient {
         listener: Arc<dyn RoomListener>,
     ) -> Result<Arc<Room>> {
         let api = self.authed()?;
-        Room::join(api, room_id, link_token, listener)
+        Room::join(api, room_id, link_token, self.identity()?, listener)
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod chat;
 mod client;
+mod e2ee;
 mod error;
 mod room;
 mod runtime;
@@ -17,8 +18,9 @@ pub use chat::{
     ReactionBurstView,
 };
 pub use client::{ClientConfig, HallwayListener, HallwayWatch, RuangClient};
+pub use e2ee::{device_fingerprint, new_device_identity, E2eeInfo, E2eeListener, E2eePhase};
 pub use error::RuangError;
-pub use room::{Room, RoomListener};
+pub use room::{AudioConfig, AudioStats, Room, RoomListener};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

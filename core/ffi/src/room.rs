@@ -1,8 +1,10 @@
 //! `Room`: one joined room, its commands, and its state listener.
 
+use crate::e2ee::{E2eeInfo, E2eeListener};
 use crate::error::RuangError;
 use crate::runtime::{block_on, handle};
 use crate::types::{ParticipantView, RoomViewState};
+use ruang_client::e2ee::KeyAgent;
 use ruang_client::media::ruang_media::device::{
     AudioDevice, Pacing, Source, VirtualConfig, VirtualDevice,
 };
@@ -51,6 +53,14 @@ pub struct AudioStats {
     /// Loudest level heard on any slot recently, 0.0–1.0.
     pub output_level: f32,
     pub send_level: f32,
+    /// Encrypted rooms: frames sent encrypted, and received frames that decrypted.
+    #[uniffi(default = 0)]
+    pub frames_encrypted: u64,
+    #[uniffi(default = 0)]
+    pub frames_decrypted: u64,
+    /// Received frames that did not decrypt (another epoch, a forgery).
+    #[uniffi(default = 0)]
+    pub frames_undecryptable: u64,
 }
 
 /// The device audio runs on: virtual (tests, bots) or the platform's.
@@ -81,6 +91,8 @@ pub struct Room {
     id: String,
     session: RoomSession,
     audio: Mutex<Option<Audio>>,
+    /// Encrypted rooms: this device's key agent, which keys every media session started here.
+    agent: Option<KeyAgent>,
 }
 
 fn device_for(config: &AudioConfig) -> Result<Device> {
@@ -124,10 +136,13 @@ impl Room {
         &self.session
     }
 
+    /// Joins; in an encrypted room also starts this device's key agent with `identity`
+    /// (see `RuangClient.set_device_identity`).
     pub(crate) fn join(
         api: ApiClient,
         room_id: String,
         link_token: Option<String>,
+        identity: Vec<u8>,
         listener: Arc<dyn RoomListener>,
     ) -> Result<Arc<Room>> {
         let token = api.token().unwrap_or_default().to_owned();
@@ -136,6 +151,21 @@ impl Room {
             ..SessionOptions::default()
         };
         let session = block_on(RoomSession::join(api.ws_url(&room_id), token, opts))?;
+        let encrypted = session
+            .state()
+            .room
+            .room
+            .as_ref()
+            .is_some_and(|r| r.e2ee.is_some());
+        let agent = if encrypted {
+            // A fresh MLS device from the kept identity: group state is not kept, so a
+            // device joins each room (again) through a moderator's device.
+            let device = crate::e2ee::restore(session.me().as_str(), &identity)?;
+            let _rt = handle().enter();
+            Some(KeyAgent::start(&session, api.clone(), device))
+        } else {
+            None
+        };
         let mut rx = session.subscribe();
         let id = room_id.clone();
         // A plain thread (not a runtime worker) calls the listener, so the listener may
@@ -158,6 +188,7 @@ impl Room {
             id: room_id,
             session,
             audio: Mutex::new(None),
+            agent,
         }))
     }
 }
@@ -229,6 +260,13 @@ impl Room {
             .map_err(|e| RuangError::Network {
                 detail: format!("audio could not start: {e}"),
             })?;
+        if let Some(agent) = &self.agent {
+            // The engine sends nothing before its first key, and opens only the group's.
+            let sink = media.e2ee_keys().ok_or_else(|| RuangError::Server {
+                detail: "the encrypted room's audio started unencrypted".into(),
+            })?;
+            agent.attach(sink);
+        }
         *self.audio.lock().unwrap_or_else(|e| e.into_inner()) = Some(Audio {
             media,
             device,
@@ -283,6 +321,7 @@ impl Room {
     pub fn audio_stats(&self) -> Option<AudioStats> {
         self.with_audio(|a| {
             let s = a.media.stats();
+            let e2ee = s.e2ee.unwrap_or_default();
             AudioStats {
                 connected: s.connected,
                 packets_sent: s.packets_sent,
@@ -291,8 +330,48 @@ impl Room {
                 frames_with_audio: s.frames_with_audio,
                 output_level: s.slots.iter().map(|x| x.level).fold(0.0, f32::max),
                 send_level: s.send_level,
+                frames_encrypted: e2ee.frames_encrypted,
+                frames_decrypted: e2ee.frames_decrypted,
+                frames_undecryptable: e2ee.frames_dropped,
             }
         })
+    }
+
+    /// The room's encryption status now (the value the e2ee listener last got or is about to).
+    pub fn e2ee_info(&self) -> E2eeInfo {
+        match &self.agent {
+            Some(agent) => E2eeInfo::from_status(&agent.status()),
+            None => E2eeInfo::plain(),
+        }
+    }
+
+    /// Follows the room's encryption status: the current value first, then every change,
+    /// from a core thread. A plain room gets one `encrypted: false` value.
+    pub fn set_e2ee_listener(&self, listener: Arc<dyn E2eeListener>) -> Result<()> {
+        let Some(agent) = &self.agent else {
+            listener.on_e2ee(E2eeInfo::plain());
+            return Ok(());
+        };
+        let mut rx = agent.subscribe();
+        std::thread::Builder::new()
+            .name("ruang-e2ee".into())
+            .spawn(move || {
+                let rt = handle();
+                let mut last = E2eeInfo::from_status(&rx.borrow_and_update());
+                listener.on_e2ee(last.clone());
+                // Ends when the agent stops (the room is closed).
+                while rt.block_on(rx.changed()).is_ok() {
+                    let now = E2eeInfo::from_status(&rx.borrow_and_update());
+                    if now != last {
+                        last = now;
+                        listener.on_e2ee(last.clone());
+                    }
+                }
+            })
+            .map_err(|e| RuangError::Server {
+                detail: format!("cannot start the e2ee listener: {e}"),
+            })?;
+        Ok(())
     }
 
     pub fn leave_stage(&self) -> Result<()> {

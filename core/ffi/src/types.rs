@@ -196,6 +196,9 @@ pub struct RoomSummary {
     pub followed_speakers: u32,
     /// The room link to share (with its key for closed rooms).
     pub link: String,
+    /// End-to-end encrypted: the server forwards audio it cannot decrypt.
+    #[uniffi(default = false)]
+    pub e2ee: bool,
 }
 
 impl From<proto::RoomSummary> for RoomSummary {
@@ -209,6 +212,7 @@ impl From<proto::RoomSummary> for RoomSummary {
             listener_count: r.listener_count,
             followed_speakers: r.followed_speakers,
             link: r.link,
+            e2ee: r.e2ee,
         }
     }
 }

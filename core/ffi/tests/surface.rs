@@ -91,7 +91,7 @@ fn the_surface_runs_a_room() {
     assert_eq!(again.restore_session(Some(token)).unwrap().handle, "ann");
 
     let room = moder
-        .create_room("FFI room".into(), RoomKind::Open)
+        .create_room("FFI room".into(), RoomKind::Open, false)
         .unwrap();
     let (mod_listener, mod_rx) = recorder();
     let mod_room = moder

@@ -17,6 +17,7 @@ import android.widget.ScrollView
 import android.widget.TextView
 import org.ruang.app.presenter.DeepLink
 import org.ruang.app.presenter.DeepLinks
+import org.ruang.app.presenter.E2eePresenter
 import org.ruang.app.presenter.HallwayPresenter
 import org.ruang.app.presenter.HallwayScreenState
 import org.ruang.app.presenter.RoomCard
@@ -38,6 +39,9 @@ class HallwayActivity : Activity() {
     private lateinit var startButton: Button
     /** The start-a-room dialog while it shows. */
     var startDialog: android.app.Dialog? = null
+        private set
+    /** The start dialog's "End-to-end encrypted" switch (tests). */
+    var startE2eeSwitch: android.widget.Switch? = null
         private set
     private lateinit var bellButton: Button
     private lateinit var bellBadge: TextView
@@ -293,10 +297,16 @@ class HallwayActivity : Activity() {
         val v = card(Space.L).apply {
             background = ripple(rounded(col.surface, 20, if (col.dark) null else col.outline), 20, col.onSurface)
             isClickable = true
-            contentDescription = "${c.title}. ${c.speakersLine}. ${c.countsLine}" + (c.kindLabel?.let { ". $it room" } ?: "")
+            contentDescription = "${c.title}. ${c.speakersLine}. ${c.countsLine}" + (c.kindLabel?.let { ". $it room" } ?: "") +
+                (if (c.encrypted) ". ${E2eePresenter.BADGE}" else "")
         }
-        val top = horizontal()
+        val top = horizontal().apply { gravity = Gravity.CENTER_VERTICAL }
         top.addView(label("● LIVE", TypeScale.CAPTION, color = col.speaking, medium = true), weighted())
+        if (c.encrypted) {
+            top.addView(chip("${E2eePresenter.LOCK} Encrypted", col.primaryContainer, col.onPrimaryContainer).apply {
+                contentDescription = E2eePresenter.BADGE
+            }, wrap().margins(this, r = Space.XS))
+        }
         c.kindLabel?.let { top.addView(chip(it)) }
         v.addView(top, matchWrap())
         v.addView(label(c.title, TypeScale.TITLE_LARGE, color = col.onSurface).apply {
@@ -360,12 +370,14 @@ class HallwayActivity : Activity() {
         )
         var chosen = RoomKind.OPEN
         val rows = ArrayList<LinearLayout>()
+        var paintE2ee: () -> Unit = {}
         fun paint() {
             kinds.forEachIndexed { i, (kind, _, _) ->
                 val on = kind == chosen
                 rows[i].isSelected = on
                 rows[i].background = ripple(rounded(if (on) c.primaryContainer else c.surface, 16, if (on) c.primary else c.outline), 16, c.onSurface)
             }
+            paintE2ee()
         }
         for ((kind, name, detail) in kinds) {
             val row = vertical().apply {
@@ -380,12 +392,32 @@ class HallwayActivity : Activity() {
             rows += row
             box.addView(row, matchWrap().margins(this, b = Space.S))
         }
+        // End-to-end encryption: closed rooms only (E2eePresenter decides; the server agrees).
+        val e2eeRow = horizontal().apply { gravity = Gravity.CENTER_VERTICAL; setPadding(dp(Space.XS), dp(Space.S), 0, 0) }
+        val e2eeTexts = vertical()
+        e2eeTexts.addView(label("${E2eePresenter.LOCK}  ${E2eePresenter.BADGE}", TypeScale.BODY_LARGE, color = c.onSurface, medium = true))
+        val e2eeHint = label("", TypeScale.BODY, color = c.onSurfaceVariant)
+        e2eeTexts.addView(e2eeHint)
+        e2eeRow.addView(e2eeTexts, weighted())
+        val e2eeSwitch = android.widget.Switch(this).apply {
+            contentDescription = E2eePresenter.BADGE
+            minHeight = dp(48)
+        }
+        e2eeRow.addView(e2eeSwitch, wrap().margins(this, l = Space.S))
+        box.addView(e2eeRow, matchWrap())
+        paintE2ee = {
+            e2eeSwitch.isChecked = E2eePresenter.switchAfterKind(chosen, e2eeSwitch.isChecked)
+            e2eeSwitch.isEnabled = E2eePresenter.allowed(chosen)
+            e2eeHint.text = E2eePresenter.switchHint(chosen)
+            e2eeTexts.alpha = if (e2eeSwitch.isEnabled) 1f else 0.6f
+        }
         paint()
+        startE2eeSwitch = e2eeSwitch
         val buttons = horizontal().apply { gravity = Gravity.END or Gravity.CENTER_VERTICAL; setPadding(0, dp(Space.L), 0, 0) }
         buttons.addView(button("Cancel", ButtonStyle.TEXT) { d.dismiss() })
         buttons.addView(button("Let's go", ButtonStyle.FILLED) {
             d.dismiss()
-            createRoom(title.text.toString().trim(), chosen)
+            createRoom(title.text.toString().trim(), chosen, e2eeSwitch.isChecked && E2eePresenter.allowed(chosen))
         }, wrap().margins(this, l = Space.S))
         box.addView(buttons, matchWrap())
         d.setContentView(box)
@@ -395,11 +427,11 @@ class HallwayActivity : Activity() {
         startDialog = d
     }
 
-    private fun createRoom(title: String, kind: RoomKind) {
+    private fun createRoom(title: String, kind: RoomKind, e2ee: Boolean) {
         if (title.isEmpty()) return toast("Give the room a title")
         val start = {
             status.text = "Starting the room…"
-            ruang.background({ it.createRoom(title, kind) }) { r ->
+            ruang.background({ it.createRoom(title, kind, e2ee) }) { r ->
                 r.onSuccess { s ->
                     status.text = ""
                     val token = (DeepLinks.parse(s.link) as? DeepLink.Room)?.linkToken

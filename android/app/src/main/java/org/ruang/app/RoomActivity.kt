@@ -18,6 +18,7 @@ import org.ruang.app.presenter.AudiencePager
 import org.ruang.app.presenter.ChatPresenter
 import org.ruang.app.presenter.DeepLink
 import org.ruang.app.presenter.DeepLinks
+import org.ruang.app.presenter.E2eePresenter
 import org.ruang.app.presenter.LinkDecision
 import org.ruang.app.presenter.ModeratorAction
 import org.ruang.app.presenter.PermissionFlow
@@ -29,6 +30,7 @@ import org.ruang.app.presenter.Section
 import org.ruang.app.presenter.Tile
 import org.ruang.app.presenter.displayName
 import org.ruang.core.ChatViewState
+import org.ruang.core.E2eeInfo
 import org.ruang.core.ReactionBurstView
 import org.ruang.core.Role
 import org.ruang.core.RoomViewState
@@ -87,6 +89,106 @@ class RoomActivity : Activity() {
     private val pager = AudiencePager()
 
     private val observer = RoomController.Observer { render(it) }
+
+    // ----- end-to-end encryption -----
+    /** "🔒 End-to-end encrypted" in the stage header (encrypted rooms). */
+    lateinit var e2eeBadge: TextView
+        private set
+    /** The sheet the badge opens (null when closed). */
+    var e2eeDialog: Dialog? = null
+        private set
+    private var e2eeContent: LinearLayout? = null
+    private val e2eeObserver: (E2eeInfo) -> Unit = { renderE2ee(it) }
+
+    private fun renderE2ee(info: E2eeInfo) {
+        if (roomId == null || ruang.rooms.roomId != roomId) return
+        val badge = E2eePresenter.badge(info)
+        e2eeBadge.visibility = if (badge != null) View.VISIBLE else View.GONE
+        if (badge != null) {
+            e2eeBadge.text = badge.label
+            e2eeBadge.contentDescription = badge.description
+        }
+        val content = e2eeContent
+        if (e2eeDialog?.isShowing == true && content != null) fillE2eeSheet(content, info)
+    }
+
+    /** The badge's sheet: what the encryption means, the safety code, this device. */
+    private fun showE2eeSheet() {
+        val info = ruang.rooms.e2ee ?: return
+        val c = colors
+        val d = Dialog(this)
+        d.requestWindowFeature(android.view.Window.FEATURE_NO_TITLE)
+        val box = vertical().apply {
+            background = GradientDrawable().apply {
+                setColor(c.surface)
+                val r = dpf(28f)
+                cornerRadii = floatArrayOf(r, r, r, r, 0f, 0f, 0f, 0f)
+            }
+            setPadding(dp(Space.XL), dp(Space.M), dp(Space.XL), dp(Space.L))
+        }
+        box.addView(View(this).apply { background = rounded(c.outline, 2) },
+            LinearLayout.LayoutParams(dp(32), dp(4)).apply { gravity = android.view.Gravity.CENTER_HORIZONTAL; bottomMargin = dp(Space.L) })
+        val content = vertical()
+        box.addView(ScrollView(this).apply { addView(content) }, matchWrap())
+        val actions = horizontal().apply { gravity = android.view.Gravity.END; setPadding(0, dp(Space.M), 0, 0) }
+        actions.addView(button("Done", ButtonStyle.FILLED) { d.dismiss() })
+        box.addView(actions, matchWrap())
+        fillE2eeSheet(content, info)
+        d.setContentView(box)
+        d.window?.let { w ->
+            w.setBackgroundDrawable(android.graphics.drawable.ColorDrawable(android.graphics.Color.TRANSPARENT))
+            w.setGravity(android.view.Gravity.BOTTOM)
+            w.setLayout(android.view.ViewGroup.LayoutParams.MATCH_PARENT, android.view.ViewGroup.LayoutParams.WRAP_CONTENT)
+        }
+        d.setOnDismissListener { if (e2eeDialog === d) { e2eeDialog = null; e2eeContent = null } }
+        e2eeContent = content
+        e2eeDialog = d
+        if (!isFinishing) d.show()
+    }
+
+    private fun fillE2eeSheet(content: LinearLayout, info: E2eeInfo) {
+        val c = colors
+        val sheet = E2eePresenter.sheet(info)
+        content.removeAllViews()
+        content.addView(label("${E2eePresenter.LOCK}  ${sheet.title}", TypeScale.TITLE_LARGE, color = c.onSurface, medium = true),
+            matchWrap().margins(this, b = Space.M))
+        for (p in sheet.points) {
+            val row = horizontal().apply { gravity = android.view.Gravity.TOP }
+            row.addView(label("•", TypeScale.BODY_LARGE, color = c.primary, medium = true).apply { setPadding(0, 0, dp(Space.S), 0) })
+            row.addView(label(p, TypeScale.BODY, color = c.onSurfaceVariant), weighted())
+            content.addView(row, matchWrap().margins(this, b = Space.S))
+        }
+        sheet.status?.let { status ->
+            content.addView(label(status, TypeScale.BODY_LARGE, color = c.onBanner, medium = true).apply {
+                background = rounded(c.banner, 16)
+                setPadding(dp(Space.L), dp(Space.M), dp(Space.L), dp(Space.M))
+            }, matchWrap().margins(this, t = Space.M))
+        }
+        sheet.code?.let { code ->
+            val card = vertical(Space.L).apply {
+                background = rounded(c.surfaceVariant, 20)
+                gravity = android.view.Gravity.CENTER_HORIZONTAL
+            }
+            card.addView(label("Safety code", TypeScale.LABEL, color = c.onSurfaceVariant, medium = true))
+            card.addView(label(code, 32f, color = c.onSurface, bold = true).apply {
+                typeface = android.graphics.Typeface.create(android.graphics.Typeface.MONOSPACE, android.graphics.Typeface.BOLD)
+                gravity = android.view.Gravity.CENTER
+                maxLines = 1
+                contentDescription = sheet.codeSpoken
+                setPadding(0, dp(Space.XS), 0, dp(Space.XS))
+            }, matchWrap())
+            sheet.codeDetail?.let { card.addView(label(it, TypeScale.BODY, color = c.onSurfaceVariant)) }
+            content.addView(card, matchWrap().margins(this, t = Space.M))
+            sheet.codeCaption?.let {
+                content.addView(label(it, TypeScale.BODY, color = c.onSurface), matchWrap().margins(this, t = Space.S))
+            }
+        }
+        sheet.fingerprint?.let {
+            content.addView(label(it, TypeScale.CAPTION, color = c.onSurfaceVariant).apply {
+                typeface = android.graphics.Typeface.MONOSPACE
+            }, matchWrap().margins(this, t = Space.M))
+        }
+    }
 
     // ----- reactions and chat -----
     lateinit var chatPanel: ChatPanel
@@ -173,6 +275,7 @@ class RoomActivity : Activity() {
         super.onStart()
         ruang.rooms.observe(observer)
         ruang.rooms.observeChat(chatObserver)
+        ruang.rooms.observeE2ee(e2eeObserver)
         val rooms = ruang.rooms
         if (roomId != null && rooms.roomId == roomId) rooms.state?.let { render(it) }
         // Left from the notification while this screen was hidden.
@@ -182,12 +285,13 @@ class RoomActivity : Activity() {
     override fun onStop() {
         ruang.rooms.unobserve(observer)
         ruang.rooms.unobserveChat(chatObserver)
+        ruang.rooms.unobserveE2ee(e2eeObserver)
         super.onStop()
     }
 
     override fun onDestroy() {
         // Rotation recreates the screen, and render() shows what is still pending again.
-        for (d in listOf(inviteDialog, menuDialog, switchDialog, endedDialog)) d?.dismiss()
+        for (d in listOf(inviteDialog, menuDialog, switchDialog, endedDialog, e2eeDialog)) d?.dismiss()
         super.onDestroy()
     }
 
@@ -422,7 +526,22 @@ class RoomActivity : Activity() {
         // The stage: a card of its own, the audience below it on the page.
         val stageCard = card(Space.M)
         stageHeader = sectionHeader().apply { text = "On stage"; setPadding(dp(Space.XS), 0, 0, dp(Space.S)) }
-        stageCard.addView(stageHeader, matchWrap())
+        val stageTop = horizontal().apply { gravity = android.view.Gravity.CENTER_VERTICAL }
+        stageTop.addView(stageHeader, weighted())
+        // Encrypted rooms: a lock pill (32 dp drawn, 48 dp to touch) that opens the safety code.
+        e2eeBadge = label("${E2eePresenter.LOCK}  ${E2eePresenter.BADGE}", TypeScale.CAPTION, color = c.onPrimaryContainer, medium = true).apply {
+            background = ripple(android.graphics.drawable.InsetDrawable(rounded(c.primaryContainer, 16), 0, dp(8), 0, dp(8)), 16, c.onPrimaryContainer)
+            gravity = android.view.Gravity.CENTER
+            minHeight = dp(48)
+            setPadding(dp(Space.M), 0, dp(Space.M), 0)
+            isClickable = true
+            isFocusable = true
+            contentDescription = E2eePresenter.BADGE
+            visibility = View.GONE
+            setOnClickListener { showE2eeSheet() }
+        }
+        stageTop.addView(e2eeBadge, wrap().margins(this, b = Space.XS))
+        stageCard.addView(stageTop, matchWrap())
         stage = StageView(this, compact = false).apply { onLongPress = { t, v -> personMenu(t, v) }; onTap = { t -> personMenu(t, this) } }
         // Reactions float over the stage (over the tile they were aimed at).
         reactionsView = ReactionsView(this).apply { locate = { id -> stage.tileCenter(id) } }
@@ -730,7 +849,7 @@ class RoomActivity : Activity() {
     /** The room menu: everyone's (clip, report), with the moderators' settings. */
     private fun roomMenu(@Suppress("UNUSED_PARAMETER") anchor: View) {
         val s = last ?: return
-        val rows = RoomPresenter.roomMenu(s).map { item ->
+        val rows = E2eePresenter.roomMenu(RoomPresenter.roomMenu(s), ruang.rooms.e2ee).map { item ->
             SheetAction(item.label, danger = item.danger) {
                 when (item) {
                     RoomMenuItem.HANDS_OFF, RoomMenuItem.HANDS_ON ->

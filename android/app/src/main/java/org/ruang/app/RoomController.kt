@@ -9,6 +9,8 @@ import org.ruang.core.ChatListener
 import org.ruang.core.ChatViewState
 import org.ruang.core.ReactionBurstView
 import org.ruang.core.ConnectionStatus
+import org.ruang.core.E2eeInfo
+import org.ruang.core.E2eeListener
 import org.ruang.core.Role
 import org.ruang.core.Room
 import org.ruang.core.RoomListener
@@ -64,6 +66,38 @@ class RoomController(private val app: RuangApp) {
         app.executor.execute { runCatching { joined.setChatListener(listener) } }
     }
 
+    // ----- end-to-end encryption -----
+
+    /** The room's encryption status (null before the first; `encrypted` false in a plain room). */
+    var e2ee: E2eeInfo? = null
+        private set
+    private val e2eeObservers = LinkedHashSet<(E2eeInfo) -> Unit>()
+
+    /** Gets the current status at once (when known), then every change, on the main thread. */
+    fun observeE2ee(o: (E2eeInfo) -> Unit) {
+        e2eeObservers.add(o)
+        e2ee?.let { o(it) }
+    }
+
+    fun unobserveE2ee(o: (E2eeInfo) -> Unit) {
+        e2eeObservers.remove(o)
+    }
+
+    private fun listenE2ee(joined: Room, gen: Int) {
+        val listener = object : E2eeListener {
+            // Called on a core thread: hop to the main thread.
+            override fun onE2ee(info: E2eeInfo) {
+                app.main.post {
+                    if (gen == generation) {
+                        e2ee = info
+                        for (o in e2eeObservers.toList()) o(info)
+                    }
+                }
+            }
+        }
+        app.executor.execute { runCatching { joined.setE2eeListener(listener) } }
+    }
+
     var room: Room? = null
         private set
     var roomId: String? = null
@@ -111,13 +145,19 @@ class RoomController(private val app: RuangApp) {
         shareLink = link ?: DeepLinks.roomLink(app.serverUrl, id, token)
         state = null
         capture = null
+        e2ee = null
+        // Encrypted rooms: the core keys audio with this device's identity for the account.
+        val user = app.profile?.id
         val listener = object : RoomListener {
             // Called on a core thread: hop to the main thread.
             override fun onState(state: RoomViewState) {
                 app.main.post { if (gen == generation) publish(state) }
             }
         }
-        app.background({ c -> c.joinRoom(id, token, listener) }) { r ->
+        app.background({ c ->
+            user?.let { app.useDeviceIdentity(c, it) }
+            c.joinRoom(id, token, listener)
+        }) { r ->
             r.onSuccess { joined ->
                 if (gen != generation) {
                     // Left (or switched) while joining.
@@ -129,6 +169,7 @@ class RoomController(private val app: RuangApp) {
                 }
                 room = joined
                 listenChat(joined, gen)
+                listenE2ee(joined, gen)
                 app.startForegroundService(Intent(app, RoomService::class.java).setAction(RoomService.ACTION_START))
                 state?.let { updateAudio(it) }
             }
@@ -198,6 +239,7 @@ class RoomController(private val app: RuangApp) {
         state = null
         capture = null
         chat = null
+        e2ee = null
         return r
     }
 

@@ -13,6 +13,7 @@ import org.ruang.core.ClientConfig
 import org.ruang.core.Profile
 import org.ruang.core.RuangClient
 import org.ruang.core.RuangException
+import org.ruang.core.newDeviceIdentity
 import java.io.File
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
@@ -29,6 +30,8 @@ class RuangApp : Application() {
     val main = Handler(Looper.getMainLooper())
 
     lateinit var tokens: TokenStore
+        private set
+    lateinit var identities: IdentityStore
         private set
 
     /** The core's native library failed to load (this build lacks it for this phone). */
@@ -49,6 +52,7 @@ class RuangApp : Application() {
     override fun onCreate() {
         super.onCreate()
         tokens = KeystoreTokenStore(this)
+        identities = KeystoreIdentityStore(this)
         settings = getSharedPreferences("settings", Context.MODE_PRIVATE)
         rooms = RoomController(this)
     }
@@ -56,6 +60,34 @@ class RuangApp : Application() {
     /** Replaces the token store (tests: Robolectric has no AndroidKeyStore). */
     fun installTokenStore(store: TokenStore) {
         tokens = store
+    }
+
+    /** Replaces the device identity store (tests: Robolectric has no AndroidKeyStore). */
+    fun installIdentityStore(store: IdentityStore) {
+        identities = store
+    }
+
+    /** The client and account [useDeviceIdentity] last handed an identity to (core thread). */
+    private var identityOn: Pair<RuangClient, String>? = null
+
+    /** This device's identity fingerprint for the signed-in account (null before a room needed it). */
+    @Volatile var deviceFingerprint: String? = null
+        private set
+
+    /**
+     * Core thread: gives the client this device's identity for encrypted rooms, for [userId]:
+     * the kept one, else a new one, kept encrypted by [identities]. If it cannot be kept (no
+     * Keystore), it still serves this process.
+     */
+    fun useDeviceIdentity(c: RuangClient, userId: String) {
+        if (identityOn?.let { it.first === c && it.second == userId } == true) return
+        val kept = runCatching { identities.load(userId) }.getOrNull()
+        deviceFingerprint = kept?.let { runCatching { c.setDeviceIdentity(it) }.getOrNull() }
+            ?: newDeviceIdentity().let { fresh ->
+                runCatching { identities.save(userId, fresh) }
+                c.setDeviceIdentity(fresh)
+            }
+        identityOn = c to userId
     }
 
     /** From the manifest meta-data set by the build (ruang.serverUrl). */

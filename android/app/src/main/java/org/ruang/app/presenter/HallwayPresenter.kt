@@ -19,6 +19,8 @@ data class RoomCard(
     /** "2 speakers you follow", or null. */
     val followedLine: String?,
     val link: String,
+    /** End-to-end encrypted: the card shows a lock. */
+    val encrypted: Boolean = false,
 )
 
 /** One face on a card: the avatar colour comes from the user id. */
@@ -69,6 +71,7 @@ object HallwayPresenter {
                 else -> "$followed speakers you follow"
             },
             link = r.link,
+            encrypted = r.e2ee,
         )
     }
 }

@@ -67,4 +67,5 @@ fun summary(
     listeners: Int = 10,
     followed: Int = 0,
     kind: RoomKind = RoomKind.OPEN,
-) = RoomSummary(id, title, kind, speakers, speakerCount.toUInt(), listeners.toUInt(), followed.toUInt(), "https://ruang.example/r/$id")
+    e2ee: Boolean = false,
+) = RoomSummary(id, title, kind, speakers, speakerCount.toUInt(), listeners.toUInt(), followed.toUInt(), "https://ruang.example/r/$id", e2ee)

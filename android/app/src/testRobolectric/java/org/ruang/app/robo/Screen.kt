@@ -24,6 +24,13 @@ object MemoryTokens : TokenStore {
     override fun clear() { token = null }
 }
 
+/** In-memory device identities (the production store needs AndroidKeyStore); survives "process death". */
+object MemoryIdentities : org.ruang.app.IdentityStore {
+    val kept = java.util.concurrent.ConcurrentHashMap<String, ByteArray>()
+    override fun load(userId: String): ByteArray? = kept[userId]
+    override fun save(userId: String, identity: ByteArray) { kept[userId] = identity }
+}
+
 val app: RuangApp get() = RuntimeEnvironment.getApplication() as RuangApp
 
 /** The app, pointed at the live server, signed out, with the in-memory token store. */
@@ -32,6 +39,7 @@ fun freshApp(): RuangApp {
     ShadowDialog.reset()
     val a = app
     a.installTokenStore(MemoryTokens)
+    a.installIdentityStore(MemoryIdentities)
     a.serverUrl = Live.url
     return a
 }
