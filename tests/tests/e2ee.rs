@@ -609,6 +609,39 @@ async fn members_hear_each_other_and_the_server_forwards_only_ciphertext() {
     host_media.stop().await;
     budi_media.stop().await;
     assert_hears(&reference, budi_dev.take_recording(), "budi");
+
+    // Budi comes on stage: a new epoch at once (fresh keys for the speakers), and the host
+    // hears him through it.
+    let on_stage_from = b.agent.status().epoch.unwrap();
+    ruang_tests::invite_up(&host.session, &b.session).await;
+    b.session.set_muted(false).await.unwrap();
+    at_epoch(&b, on_stage_from + 1).await;
+    let stage = settled(&[&host, &b], 2).await;
+    assert!(
+        stage.epoch > Some(on_stage_from),
+        "the stage change rekeyed"
+    );
+    let his = speech_like(SR * 4, 31);
+    let go = Arc::new(AtomicBool::new(false));
+    let mut budi_mic = device(Source::gated(his.clone(), false, go.clone()));
+    let budi_says = MediaSession::start(&b.session, &mut budi_mic, MediaOptions::default())
+        .await
+        .expect("budi's media starts");
+    b.agent.attach(budi_says.e2ee_keys().unwrap());
+    let mut host_ears = device(Source::Silence);
+    let host_hears = MediaSession::start(&host.session, &mut host_ears, listener_opts())
+        .await
+        .expect("the host listens");
+    host.agent.attach(host_hears.e2ee_keys().unwrap());
+    go.store(true, Ordering::Release);
+    host_hears
+        .wait_for(PATIENCE, |s| s.frames_with_audio >= 190)
+        .await
+        .unwrap_or_else(|s| panic!("budi's encrypted audio did not reach the host: {s:#?}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    budi_says.stop().await;
+    host_hears.stop().await;
+    assert_hears(&his, host_ears.take_recording(), "the host");
 }
 
 fn assert_hears(reference: &[i16], heard: Vec<i16>, who: &str) {
