@@ -41,7 +41,7 @@ pub enum BenchAction {
     /// packet's in-band FEC with `--fec`).
     Codec(CodecArgs),
     /// What an end-to-end encrypted room costs: SFrame per frame, MLS handshakes at given
-    /// room sizes.
+    /// room sizes, and with `--joins N` the join time against a plain room.
     E2ee(e2ee::E2eeArgs),
 }
 
@@ -135,7 +135,7 @@ pub async fn bench(action: BenchAction) -> Result<()> {
         BenchAction::Latency(args) => latency(args).await,
         BenchAction::Soak(args) => soak::soak(args).await,
         BenchAction::Codec(args) => codec(args),
-        BenchAction::E2ee(args) => e2ee::e2ee(args),
+        BenchAction::E2ee(args) => e2ee::e2ee(args).await,
     }
 }
 
