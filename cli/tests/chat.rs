@@ -3,20 +3,11 @@
 
 mod common;
 
-use common::{fails, free_port, ok, Serve, RUANG};
+use common::{fails, free_port, ok, ruang, Serve, RUANG};
 use ruang_tests::{backends, fresh_postgres, Backend};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn ruang(server: &str, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new(RUANG)
-        .args(args)
-        .env("RUANG_SERVER", server)
-        .env("RUANG_TOKEN", token)
-        .output()
-        .expect("ruang runs")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_and_reactions_from_the_cli() {

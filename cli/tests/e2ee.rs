@@ -5,21 +5,12 @@
 
 mod common;
 
-use common::{free_port, ok, Serve, RUANG};
+use common::{free_port, ok, ruang, Serve, RUANG};
 use ruang_tests::replay::{chunk_correlations, locate};
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
 const SPEAKER_WAV: &[u8] = include_bytes!("../../assets/demo-speaker-a.wav");
-
-fn ruang(server: &str, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new(RUANG)
-        .args(args)
-        .env("RUANG_SERVER", server)
-        .env("RUANG_TOKEN", token)
-        .output()
-        .expect("ruang runs")
-}
 
 /// `epoch → safety code` from a bot's "encrypted room: epoch N, D devices, safety code …"
 /// lines.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, ok, Serve, RUANG};
+use common::{free_port, ok, ruang, Serve, RUANG};
 use ruang_server::replay::mix::decode_ogg_opus;
 use ruang_tests::replay::{chunk_correlations, envelope, locate, pearson, tone_share};
 use std::process::{Command, Stdio};
@@ -13,15 +13,6 @@ use std::time::{Duration, Instant};
 
 const SR: usize = 48_000;
 const SPEAKER_WAV: &[u8] = include_bytes!("../../assets/demo-speaker-a.wav");
-
-fn ruang(server: &str, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new(RUANG)
-        .args(args)
-        .env("RUANG_SERVER", server)
-        .env("RUANG_TOKEN", token)
-        .output()
-        .expect("ruang runs")
-}
 
 #[test]
 fn recorded_room_replay_from_the_cli() {

@@ -3,18 +3,8 @@
 
 mod common;
 
-use common::{fails, free_port, ok, Serve, RUANG};
+use common::{fails, free_port, ok, ruang, Serve};
 use ruang_tests::{backends, fresh_postgres, Backend};
-use std::process::Command;
-
-fn ruang(server: &str, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new(RUANG)
-        .args(args)
-        .env("RUANG_SERVER", server)
-        .env("RUANG_TOKEN", token)
-        .output()
-        .expect("ruang runs")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_photo_events_and_notifications_from_the_cli() {

@@ -8,6 +8,16 @@ use std::time::Duration;
 
 pub const RUANG: &str = env!("CARGO_BIN_EXE_ruang");
 
+/// Runs `ruang ARGS` against `server` with the session `token` and waits for it.
+pub fn ruang(server: &str, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(RUANG)
+        .args(args)
+        .env("RUANG_SERVER", server)
+        .env("RUANG_TOKEN", token)
+        .output()
+        .expect("ruang runs")
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

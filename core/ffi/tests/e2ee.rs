@@ -1,37 +1,18 @@
 //! Encrypted rooms through the FFI surface, as Kotlin drives it: blocking calls from plain
 //! threads, listeners implemented here, the real server and SFU, the core's key agents.
 
+mod common;
+
+use common::server;
 use ruang_ffi::{
-    device_fingerprint, new_device_identity, AudioConfig, ClientConfig, E2eeInfo, E2eeListener,
-    E2eePhase, Room, RoomKind, RoomListener, RoomViewState, RuangClient, RuangError,
+    device_fingerprint, new_device_identity, AudioConfig, E2eeInfo, E2eeListener, E2eePhase, Room,
+    RoomKind, RoomListener, RoomViewState, RuangClient, RuangError,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn server() -> (String, String, tempfile::TempDir, tokio::runtime::Runtime) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = ruang_server::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_owned(),
-        ..Default::default()
-    };
-    let server = rt.block_on(ruang_server::Server::start(config)).unwrap();
-    let url = server.public_url.clone();
-    let code = server.first_invite.clone().unwrap();
-    std::mem::forget(server); // lives as long as the runtime
-    (url, code, dir, rt)
-}
-
 fn client(url: &str) -> Arc<RuangClient> {
-    let dir = tempfile::tempdir().unwrap().keep();
-    RuangClient::new(ClientConfig {
-        server_url: url.into(),
-        data_dir: dir.to_string_lossy().into_owned(),
-        user_agent: Some("ffi-tests".into()),
-        persist_session: false,
-    })
-    .unwrap()
+    common::client(url, false)
 }
 
 struct Ignore;

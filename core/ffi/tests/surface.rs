@@ -1,38 +1,16 @@
 //! The FFI surface driven from Rust, as Kotlin would: blocking calls from a plain thread,
 //! listener traits implemented here, against the real server.
 
-use ruang_ffi::{
-    ClientConfig, ConnectionStatus, RoomKind, RoomListener, RoomViewState, RuangClient, RuangError,
-};
+mod common;
+
+use common::server;
+use ruang_ffi::{ConnectionStatus, RoomKind, RoomListener, RoomViewState, RuangClient, RuangError};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Starts a real server on its own runtime (the FFI calls block, so tests are plain threads).
-fn server() -> (String, String, tempfile::TempDir, tokio::runtime::Runtime) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = ruang_server::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_owned(),
-        ..Default::default()
-    };
-    let server = rt.block_on(ruang_server::Server::start(config)).unwrap();
-    let url = server.public_url.clone();
-    let code = server.first_invite.clone().unwrap();
-    std::mem::forget(server); // lives as long as the runtime
-    (url, code, dir, rt)
-}
-
 fn client(url: &str) -> Arc<RuangClient> {
-    let dir = tempfile::tempdir().unwrap().keep();
-    RuangClient::new(ClientConfig {
-        server_url: url.into(),
-        data_dir: dir.to_string_lossy().into_owned(),
-        user_agent: Some("ffi-tests".into()),
-        persist_session: true,
-    })
-    .unwrap()
+    common::client(url, true)
 }
 
 #[derive(Clone)]
