@@ -39,6 +39,7 @@ object E2eePresenter {
         "The server forwards the audio but cannot listen to it: only the devices of the people in the room hold the keys.",
         "No recording on the server, no replays and no clips.",
         "The server still sees who is in the room and when each person speaks, not what they say.",
+        "The chat and reactions are not end-to-end encrypted.",
     )
 
     /** The badge, or null in a plain room (or before the room is known). */

@@ -48,6 +48,7 @@ class E2eePresenterTest {
         // What it means: audio the server cannot hear, no recordings, speaking activity visible.
         assertTrue(s.points.any { it.contains("cannot listen") })
         assertTrue(s.points.any { it.contains("No recording") && it.contains("replays") && it.contains("clips") })
+        assertTrue(s.points.any { it.contains("chat") && it.contains("not end-to-end encrypted") })
         assertTrue(s.points.any { it.contains("when each person speaks") })
     }
 
