@@ -125,22 +125,12 @@ struct Joiner {
 
 /// `ruang bench e2ee --joins N`: join → first audio in a plain and an encrypted closed room.
 async fn joins(n: usize, seed: u64) -> Result<()> {
-    let dir = tempfile::tempdir().context("creating a temporary data directory")?;
-    let server = ruang_server::Server::start(ruang_server::Config {
-        addr: "127.0.0.1:0".parse().expect("valid"),
-        data_dir: dir.path().to_owned(),
-        rtc_port: 0,
+    let server = super::LocalServer::start(|c| {
         // The host invites every joiner.
-        invites_per_user: u32::try_from(2 * n).unwrap_or(u32::MAX).max(5),
-        ..ruang_server::Config::default()
+        c.invites_per_user = u32::try_from(2 * n).unwrap_or(u32::MAX).max(5);
     })
-    .await
-    .context("starting the server")?;
-    let url = server.public_url.clone();
-    let invite = server
-        .first_invite
-        .clone()
-        .context("a fresh server has an admin invite")?;
+    .await?;
+    let (url, invite) = (server.url.clone(), server.invite.clone());
     eprintln!("bench e2ee: server {url}");
 
     let tag = rand::random::<u32>() % 1_000_000;
@@ -212,7 +202,7 @@ async fn joins(n: usize, seed: u64) -> Result<()> {
         room.media.stop().await;
         let _ = room.host.leave(true).await;
     }
-    let _ = server.shutdown().await;
+    server.stop().await;
     Ok(())
 }
 

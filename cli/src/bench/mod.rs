@@ -238,6 +238,47 @@ fn ms_between(a: Instant, b: Instant) -> f64 {
     }
 }
 
+/// A server the benchmark starts in-process on loopback, with a fresh data directory.
+pub(crate) struct LocalServer {
+    server: ruang_server::Server,
+    _dir: tempfile::TempDir,
+    pub url: String,
+    /// The admin invite of the fresh server.
+    pub invite: String,
+}
+
+impl LocalServer {
+    /// Starts it; `tweak` changes the configuration first.
+    pub(crate) async fn start(tweak: impl FnOnce(&mut ruang_server::Config)) -> Result<Self> {
+        let dir = tempfile::tempdir().context("creating a temporary data directory")?;
+        let mut config = ruang_server::Config {
+            addr: "127.0.0.1:0".parse().expect("valid"),
+            data_dir: dir.path().to_owned(),
+            rtc_port: 0,
+            ..ruang_server::Config::default()
+        };
+        tweak(&mut config);
+        let server = ruang_server::Server::start(config)
+            .await
+            .context("starting the server")?;
+        let url = server.public_url.clone();
+        let invite = server
+            .first_invite
+            .clone()
+            .context("a fresh server has an admin invite")?;
+        Ok(LocalServer {
+            server,
+            _dir: dir,
+            url,
+            invite,
+        })
+    }
+
+    pub(crate) async fn stop(self) {
+        let _ = self.server.shutdown().await;
+    }
+}
+
 async fn join_room(c: &ApiClient, room: &str) -> Result<RoomSession> {
     let token = c.token().context("no session token")?.to_owned();
     RoomSession::join(c.ws_url(room), token, SessionOptions::default())
@@ -461,22 +502,10 @@ async fn latency(args: LatencyArgs) -> Result<()> {
                 .context("--server needs --invite CODE for the benchmark's accounts")?,
         ),
         None => {
-            let dir = tempfile::tempdir().context("creating a temporary data directory")?;
-            let server = ruang_server::Server::start(ruang_server::Config {
-                addr: "127.0.0.1:0".parse().expect("valid"),
-                data_dir: dir.path().to_owned(),
-                rtc_port: 0,
-                ..ruang_server::Config::default()
-            })
-            .await
-            .context("starting the server")?;
-            let url = server.public_url.clone();
-            let invite = server
-                .first_invite
-                .clone()
-                .context("a fresh server has an admin invite")?;
-            local = Some((server, dir));
-            (url, invite)
+            let server = LocalServer::start(|_| {}).await?;
+            let url_and_invite = (server.url.clone(), server.invite.clone());
+            local = Some(server);
+            url_and_invite
         }
     };
     eprintln!("bench: server {url}");
@@ -579,8 +608,8 @@ async fn latency(args: LatencyArgs) -> Result<()> {
         let _ = s.leave(true).await;
     }
     drop(speaker);
-    if let Some((server, _dir)) = local {
-        let _ = server.shutdown().await;
+    if let Some(server) = local {
+        server.stop().await;
     }
 
     if let Some(dir) = &args.save_recordings {
