@@ -50,10 +50,12 @@ test('a browser guest hears an encrypted room with the link key, and only with i
   const bot = run(['bot', 'speak', '--server', server.url, '--token', host, '--room', room.id,
     '--wav', wav, '--loop', '--seconds', '120', '--guest-link']);
   cleanup.push(async () => { bot.kill('SIGTERM'); await bot.done; });
+  // The bot prints the link once its device has made the room's group (debug build, on a
+  // machine also running the rest of the suite: give it time, and show its output if not).
   const link = await until('the guest link', () => {
     const m = /guest link: (\S+)/.exec(bot.out);
     return (m && m[1]) || (bot.exitCode !== null && Promise.reject(new Error(bot.out)));
-  });
+  }, 60000).catch((e) => { throw new Error(`${e.message}\nbot output:\n${bot.out}`); });
   const [bare, fragment] = link.split('#');
   assert.match(bare, new RegExp(`/r/${room.id}\\?t=`), 'the closed room link with its token');
   assert.match(fragment, /^k=[A-Za-z0-9_-]{22}$/, 'a 16-byte guest key in the fragment');

@@ -305,12 +305,25 @@ impl Agent {
 
     async fn step(&mut self, st: &SessionState, mls: &MlsState) -> Result<(), String> {
         let moderator = st.room.my_role() == Some(Role::Moderator);
-        if self.group.as_ref().is_some_and(|g| mls.epoch < g.epoch()) {
-            // The relay lives in the room's memory: after a restart or a failover it starts
-            // again at epoch 0, and the group is made anew.
-            self.leave_group(E2eePhase::Waiting, "the server's relay started over".into());
-            self.create_tried = false;
-            self.guest_published = None;
+        if let Some(epoch) = self.group.as_ref().map(RoomGroup::epoch) {
+            if mls.epoch < epoch {
+                // Either the room's state has not yet caught up with this device's own commit
+                // (its answer comes before the event), or the relay started over (it lives in
+                // the room's memory: a restart or failover begins again at epoch 0). The
+                // server says which.
+                match self.api.mls_commit_at(&self.room, epoch).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.code() == Some(ErrorCode::NotFound) => {
+                        self.leave_group(
+                            E2eePhase::Waiting,
+                            "the server's relay started over".into(),
+                        );
+                        self.create_tried = false;
+                        self.guest_published = None;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
         }
         if self.group.is_none() {
             self.get_in(st, mls, moderator).await?;
