@@ -216,10 +216,18 @@ fn free_tcp_port() -> Result<u16> {
         .port())
 }
 
-fn free_udp_port() -> Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// A port free for both the media UDP socket and the ICE-TCP listener (which takes the
+/// same number) and not `http_port`: the kernel hands out UDP and TCP numbers separately, so
+/// a free UDP port can be the HTTP port or a busy TCP one, and the server would not start.
+fn free_rtc_port(http_port: u16) -> Result<u16> {
+    for _ in 0..100 {
+        let udp = std::net::UdpSocket::bind("0.0.0.0:0")?;
+        let port = udp.local_addr()?.port();
+        if port != http_port && std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no port free for both UDP and TCP")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -778,11 +786,12 @@ async fn run(args: SoakArgs) -> Result<()> {
         }
         None => tmp.path().to_owned(),
     };
+    let http_port = free_tcp_port()?;
     let spec = ServerSpec {
         exe: std::env::current_exe().context("finding the ruang binary")?,
         data: data.clone(),
-        port: free_tcp_port()?,
-        rtc_port: free_udp_port()?,
+        port: http_port,
+        rtc_port: free_rtc_port(http_port)?,
     };
     eprintln!(
         "soak: {} s, {} rooms x {} members, server on {} (data {})",
