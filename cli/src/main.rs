@@ -239,7 +239,19 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Runtime::new() {
+    // Client commands carry WebRTC media on the runtime: its threads get the network
+    // priority (as the app's core runtime does). `ruang serve` keeps HTTP at normal priority;
+    // its SFU threads raise themselves.
+    let client = !matches!(cli.command, Command::Serve(_));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(move || {
+            if client {
+                ruang_media::rt::raise_network_thread();
+            }
+        })
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ruang: cannot start the runtime: {e}");

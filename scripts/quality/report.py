@@ -26,7 +26,7 @@ def main():
     hdr = (
         f"{'clip':<8} {'condition':<10} {'codec PESQ':>10} {'Ruang PESQ':>10} {'Δ':>6} "
         f"{'worst piece':>11} {'codec STOI':>10} {'Ruang STOI':>10} {'pieces':>6} "
-        f"{'m2e ms':>6} {'underrun smp':>12} {'capt ovr':>8}"
+        f"{'m2e ms':>6} {'m2e p50/p95':>11} {'underrun smp':>12} {'capt ovr':>8}"
     )
     print(hdr)
     summary = {}
@@ -48,6 +48,12 @@ def main():
         worst = min((r["pesq_min"] for r in lis), default=None)
         delay = statistics.median([r["delay_ms_median"] for r in lis]) if lis else None
         pieces = sum(r["pieces"] for r in lis)
+        # Mouth-to-ear on the speech: the listeners' per-window lags, p50 and p95 (median
+        # over listeners).
+        m50 = [r["m2e_ms_p50"] for r in lis if "m2e_ms_p50" in r]
+        m95 = [r["m2e_ms_p95"] for r in lis if "m2e_ms_p95" in r]
+        m2e50 = statistics.median(m50) if m50 else None
+        m2e95 = statistics.median(m95) if m95 else None
         f = lambda v, d=2: "-" if v is None else f"{v:.{d}f}"
         delta = None if cp is None or lp is None else lp - cp
         print(
@@ -57,14 +63,16 @@ def main():
         )
         summary[f"{clip}/{cond}"] = dict(
             codec_pesq=cp, ruang_pesq=lp, delta=delta, worst_piece=worst,
-            codec_stoi=cs, ruang_stoi=ls, pieces=pieces, underrun_samples=underruns,
+            codec_stoi=cs, ruang_stoi=ls, pieces=pieces, m2e_ms_p50=m2e50, m2e_ms_p95=m2e95,
+            underrun_samples=underruns,
             speaker_capture_overruns=capture, busy=busy,
         )
     print()
     print(
         "codec: the same input through Opus alone (client settings; lossN: N % of packets lost, "
         "Opus PLC only). Ruang: what the listeners played (median of listeners). Δ = Ruang − codec. "
-        "worst piece: lowest PESQ of any piece of any listener. m2e: alignment lag found. "
+        "worst piece: lowest PESQ of any piece of any listener. m2e: alignment lag found (median "
+        "over 3 s pieces); m2e p50/p95: over 1 s speech windows, each aligned on its own. "
         "underrun smp: samples of silence each listener's device played because its ring was "
         "empty; capt ovr: samples the speaker's capture ring dropped."
     )

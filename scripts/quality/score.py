@@ -4,13 +4,18 @@ the `pesq` package) and STOI (`pystoi`), per 3 s piece, each piece aligned on it
 
 Usage: score.py REF.wav DEG.wav [DEG.wav ...]  -> one JSON object per line on stdout:
   {"ref": ..., "deg": ..., "pieces": N, "pesq_median": x, "pesq_p10": x, "pesq_min": x,
-   "stoi_median": x, "delay_ms_median": x}
+   "stoi_median": x, "delay_ms_median": x, "m2e_ms_p50": x, "m2e_ms_p95": x, "m2e_windows": N}
 
 REF and DEG are 48 kHz mono WAVs that start at the same instant of the speaker's clock (DEG
 may lag REF by up to MAX_LAG_MS and be longer). Both are resampled to 16 kHz (polyphase),
 cut into PIECE_S pieces of REF; for each piece the lag that maximises the normalised
 cross-correlation with DEG is found, and PESQ-WB and STOI are computed on that piece.
 Pieces where REF is nearly silent (PESQ finds no utterance) are skipped.
+
+Mouth-to-ear on the speech itself (no probe signal added): REF is also cut into M2E_WINDOW_S
+windows; each window with speech in it (RMS above M2E_MIN_RMS) is aligned the same way, and
+its lag counts when the match is unambiguous (normalised correlation at least M2E_MIN_CORR).
+The lags' p50 and p95 are the delay a listener hears, talk spurts and pauses included.
 """
 import json
 import sys
@@ -24,6 +29,9 @@ from scipy.signal import resample_poly, fftconvolve
 FS = 16000
 PIECE_S = 3.0
 MAX_LAG_MS = 400
+M2E_WINDOW_S = 1.0
+M2E_MIN_RMS = 10 ** (-40 / 20)
+M2E_MIN_CORR = 0.8
 
 
 def read(path):
@@ -42,16 +50,35 @@ def read(path):
     return x
 
 
-def best_lag(ref, deg, max_lag):
-    """Lag in 0..=max_lag (samples) where deg[lag:lag+len(ref)] best matches ref."""
+def best_lag(ref, deg, max_lag, with_corr=False):
+    """Lag in 0..=max_lag (samples) where deg[lag:lag+len(ref)] best matches ref (and, with
+    `with_corr`, the normalised correlation there, 0..1)."""
     seg = deg[: len(ref) + max_lag]
     if len(seg) < len(ref):
-        return None
+        return (None, 0.0) if with_corr else None
     corr = fftconvolve(seg, ref[::-1], mode="valid")  # corr[k] = sum ref * seg[k:k+len]
     energy = np.convolve(seg * seg, np.ones(len(ref)), mode="valid")
     n = min(len(corr), len(energy), max_lag + 1)
     score = corr[:n] / np.sqrt(np.maximum(energy[:n], 1e-12))
-    return int(np.argmax(score))
+    lag = int(np.argmax(score))
+    if not with_corr:
+        return lag
+    norm = float(score[lag]) / max(float(np.sqrt(np.sum(ref * ref))), 1e-12)
+    return lag, norm
+
+
+def m2e_lags(ref, deg, max_lag):
+    """Per speech window of REF, the lag (ms) at which DEG plays it, where unambiguous."""
+    window = int(M2E_WINDOW_S * FS)
+    lags = []
+    for start in range(0, len(ref) - window + 1, window):
+        r = ref[start : start + window]
+        if np.sqrt(np.mean(r * r)) < M2E_MIN_RMS:
+            continue
+        lag, corr = best_lag(r, deg[start:], max_lag, with_corr=True)
+        if lag is not None and corr >= M2E_MIN_CORR:
+            lags.append(lag * 1000.0 / FS)
+    return lags
 
 
 def score(ref_path, deg_path):
@@ -77,6 +104,13 @@ def score(ref_path, deg_path):
         stois.append(stoi(r, d, FS, extended=False))
         lags.append(lag * 1000.0 / FS)
     out = {"ref": ref_path, "deg": deg_path, "pieces": len(pesqs)}
+    m2e = m2e_lags(ref, deg, max_lag)
+    if m2e:
+        out.update(
+            m2e_ms_p50=float(np.percentile(m2e, 50)),
+            m2e_ms_p95=float(np.percentile(m2e, 95)),
+            m2e_windows=len(m2e),
+        )
     if pesqs:
         out.update(
             pesq_median=float(np.median(pesqs)),

@@ -480,3 +480,60 @@ async fn speakers_are_forwarded_listeners_and_demoted_speakers_are_not() {
     }
     server.shutdown().await.unwrap();
 }
+
+/// The forwarding threads run above normal priority (a lower nice value), never real-time,
+/// so a busy host delays packets less (root, as in CI, may always lower it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forwarding_threads_run_at_the_network_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ruang_server::Server::start(ruang_server::Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        rtc_port: 0,
+        ..ruang_server::Config::default()
+    })
+    .await
+    .unwrap();
+    // The threads set their priority as they start: wait until each shows up.
+    let mut found = Vec::new();
+    for _ in 0..50 {
+        found.clear();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("ruang-sfu") {
+                continue;
+            }
+            // /proc/PID/task/TID/stat: field 19 is the nice value, 41 the policy (after the
+            // command name, which ends at the last ')').
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let nice: i32 = fields[16].parse().unwrap();
+            let policy: u32 = fields[38].parse().unwrap();
+            found.push((comm.trim().to_owned(), nice, policy));
+        }
+        if !found.is_empty() && found.iter().all(|(_, nice, _)| *nice != 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!found.is_empty(), "no SFU thread found");
+    for (name, nice, policy) in &found {
+        assert_eq!(*policy, 0, "{name} is not real-time (SCHED_OTHER)");
+        assert!(
+            (ruang_media::rt::NETWORK_NICE..=0).contains(nice),
+            "{name}: nice {nice}"
+        );
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root
+        && std::env::var_os("RUANG_NO_RT").is_none()
+        && std::env::var_os("RUANG_NO_NET_PRIORITY").is_none()
+    {
+        for (name, nice, _) in &found {
+            assert_eq!(*nice, ruang_media::rt::NETWORK_NICE, "{name}");
+        }
+    }
+    server.shutdown().await.unwrap();
+}

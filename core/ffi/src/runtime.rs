@@ -11,6 +11,11 @@ fn runtime() -> &'static tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("ruang-core")
+            // The WebRTC transport runs here: its packets must not wait behind the app's UI
+            // and other work (the audio engine has its own, higher-priority thread).
+            .on_thread_start(|| {
+                ruang_media::rt::raise_network_thread();
+            })
             .enable_all()
             .build()
             .expect("the core runtime starts")

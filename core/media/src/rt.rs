@@ -79,6 +79,42 @@ pub fn raise_current_thread(_rt_priority: i32) -> ThreadPriority {
     ThreadPriority::Normal
 }
 
+/// The nice value of the threads that carry packets (the client's async runtime, the SFU's
+/// forwarding loops): above everything at normal priority, below the audio threads. Never
+/// real-time: a loop that spins on a flood of packets must not be able to starve the machine.
+pub const NETWORK_NICE: i32 = -10;
+
+/// Lowers the calling thread's nice value to [`NETWORK_NICE`] (or as close as allowed), so a
+/// busy machine — a CPU hog on a phone, backups on a small VPS — delays packets less: with
+/// normal-priority hogs on every core, the packets of a talk spurt otherwise arrive in bursts
+/// and the listener's jitter buffer grows. Set `RUANG_NO_RT=1` (everything) or
+/// `RUANG_NO_NET_PRIORITY=1` (only this) to skip it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn raise_network_thread() -> ThreadPriority {
+    if std::env::var_os("RUANG_NO_RT").is_some()
+        || std::env::var_os("RUANG_NO_NET_PRIORITY").is_some()
+    {
+        return ThreadPriority::Normal;
+    }
+    // SAFETY: plain syscalls on the calling thread.
+    unsafe {
+        let tid = libc::gettid();
+        let mut nice = NETWORK_NICE;
+        while nice < 0 {
+            if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) == 0 {
+                return ThreadPriority::Nice(nice);
+            }
+            nice += 5;
+        }
+    }
+    ThreadPriority::Normal
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn raise_network_thread() -> ThreadPriority {
+    ThreadPriority::Normal
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +147,46 @@ mod tests {
             assert_eq!(got, ThreadPriority::RealTime(ENGINE_RT_PRIORITY));
         }
         let _ = got.to_string();
+    }
+
+    #[test]
+    fn a_network_thread_gets_a_lower_nice_value_never_real_time() {
+        let (got, policy, nice) = std::thread::spawn(|| {
+            let p = raise_network_thread();
+            // SAFETY: reading the calling thread's own policy and nice value.
+            #[cfg(target_os = "linux")]
+            let seen = unsafe {
+                (
+                    libc::sched_getscheduler(0),
+                    libc::getpriority(libc::PRIO_PROCESS, 0),
+                )
+            };
+            #[cfg(not(target_os = "linux"))]
+            let seen = (0, 0);
+            (p, seen.0, seen.1)
+        })
+        .join()
+        .unwrap();
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(policy, libc::SCHED_OTHER, "never real-time");
+            match got {
+                ThreadPriority::Nice(n) => {
+                    assert!((NETWORK_NICE..0).contains(&n));
+                    assert_eq!(nice, n);
+                }
+                ThreadPriority::Normal => assert_eq!(nice, 0),
+                ThreadPriority::RealTime(_) => panic!("a network thread went real-time"),
+            }
+            // SAFETY: geteuid has no preconditions.
+            let root = unsafe { libc::geteuid() } == 0;
+            if root
+                && std::env::var_os("RUANG_NO_RT").is_none()
+                && std::env::var_os("RUANG_NO_NET_PRIORITY").is_none()
+            {
+                assert_eq!(got, ThreadPriority::Nice(NETWORK_NICE));
+            }
+        }
+        let _ = (policy, nice);
     }
 }

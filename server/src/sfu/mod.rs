@@ -357,6 +357,9 @@ impl Sfu {
             std::thread::Builder::new()
                 .name(format!("ruang-sfu-{i}"))
                 .spawn(move || {
+                    // Forwarding before the HTTP side and whatever else runs on the host.
+                    let priority = ruang_media::rt::raise_network_thread();
+                    tracing::debug!(shard = i, %priority, "SFU thread priority");
                     let rt = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
@@ -382,6 +385,7 @@ impl Sfu {
             std::thread::Builder::new()
                 .name("ruang-sfu-tcp".into())
                 .spawn(move || {
+                    ruang_media::rt::raise_network_thread();
                     match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
