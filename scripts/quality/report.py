@@ -59,6 +59,7 @@ def main():
         print(
             f"{clip:<8} {cond:<10} {f(cp):>10} {f(lp):>10} {f(delta):>6} {f(worst):>11} "
             f"{f(cs, 3):>10} {f(ls, 3):>10} {pieces:>6} {f(delay, 0):>6} "
+            f"{f(m2e50, 0) + '/' + f(m2e95, 0):>11} "
             f"{'/'.join(str(u) for u in underruns) or '-':>12} {capture!s:>8}"
         )
         summary[f"{clip}/{cond}"] = dict(
