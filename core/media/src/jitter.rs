@@ -44,7 +44,7 @@ const MAX_TS_GAP: i64 = 60 * 1000 * TS_PER_MS;
 /// Minimum number of delay samples before the measured target replaces the initial one.
 const MIN_DELAY_SAMPLES: usize = 16;
 /// Pops per slack bucket; the slack is the minimum of the previous and the current bucket.
-const SLACK_BUCKET: u32 = 50;
+const SLACK_BUCKET: u32 = 150;
 /// Frames above the target at which the level is cut even in loud speech (the delay is then
 /// audibly long; a jitter spike that calmed down).
 pub const FAR_TOO_DEEP_FRAMES: f32 = 4.0;
@@ -1228,28 +1228,30 @@ mod tests {
 
     #[test]
     fn slack_is_the_minimum_and_a_loss_counts_as_none() {
+        let b = SLACK_BUCKET as usize;
         let mut jb = JitterBuffer::default();
         // Every 7th packet is 12 ms later than the others: the slack is set by those. The
         // target (12 ms of jitter + one frame for the phase) keeps two frames buffered, so
         // they wait 19 - 14 + 20 = 25 ms, and the others 37 ms.
-        let packets = stream(0, 0, 300, |i| if i % 7 == 3 { 14 } else { 2 });
-        run(&mut jb, &packets, 19, 150);
+        let packets = stream(0, 0, 4 * b, |i| if i % 7 == 3 { 14 } else { 2 });
+        run(&mut jb, &packets, 19, 3 * b);
         assert_eq!(jb.target_delay_ms(), 32);
         assert_eq!(jb.playout_slack_ms(), Some(25));
 
         // A lost packet (recovered from FEC or concealed) leaves no slack at all, until
         // it has left both buckets.
         let mut jb = JitterBuffer::default();
-        let lost = without(stream(0, 0, 300, |_| 2), &[120]);
-        run(&mut jb, &lost, 19, 150);
+        let lost = without(stream(0, 0, 6 * b, |_| 2), &[(2 * b + b / 2) as u16]);
+        run(&mut jb, &lost, 19, 3 * b);
         assert_eq!(jb.playout_slack_ms(), Some(0));
         // Long after the loss the slack is back. Packets wait a frame longer (37 ms): after a
-        // loss the target keeps a frame of margin so that the next packet (with the FEC) is
-        // there in time, and that margin is not slack.
+        // loss the buffer took a frame of margin so that the next packet (with the FEC) is
+        // there in time; once no loss has been seen for a while the margin leaves the
+        // target, and the extra frame shows as slack (a trim may take it back).
         let mut jb = JitterBuffer::default();
-        run(&mut jb, &lost, 19, 280);
-        assert_eq!(jb.target_delay_ms(), 40);
-        assert_eq!(jb.playout_slack_ms(), Some(17));
+        run(&mut jb, &lost, 19, 5 * b + b / 2);
+        assert_eq!(jb.target_delay_ms(), 20);
+        assert_eq!(jb.playout_slack_ms(), Some(37));
     }
 
     #[test]
