@@ -344,8 +344,8 @@ fn metric(text: &str, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("metric {name} missing"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn speakers_are_forwarded_listeners_and_demoted_speakers_are_not() {
+/// A fresh server on loopback (SQLite in the returned directory).
+async fn start_server() -> (ruang_server::Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let server = ruang_server::Server::start(ruang_server::Config {
         addr: "127.0.0.1:0".parse().unwrap(),
@@ -355,6 +355,12 @@ async fn speakers_are_forwarded_listeners_and_demoted_speakers_are_not() {
     })
     .await
     .unwrap();
+    (server, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speakers_are_forwarded_listeners_and_demoted_speakers_are_not() {
+    let (server, _dir) = start_server().await;
     assert_eq!(server.rtc_addr.ip(), server.addr.ip());
     assert_ne!(server.rtc_addr.port(), 0);
     let http = Http {
@@ -485,15 +491,7 @@ async fn speakers_are_forwarded_listeners_and_demoted_speakers_are_not() {
 /// so a busy host delays packets less (root, as in CI, may always lower it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_forwarding_threads_run_at_the_network_priority() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ruang_server::Server::start(ruang_server::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_owned(),
-        rtc_port: 0,
-        ..ruang_server::Config::default()
-    })
-    .await
-    .unwrap();
+    let (server, _dir) = start_server().await;
     // The threads set their priority as they start: wait until each shows up.
     let mut found = Vec::new();
     for _ in 0..50 {

@@ -62,14 +62,23 @@ pub fn raise_current_thread(rt_priority: i32) -> ThreadPriority {
         }
         #[cfg(target_os = "android")]
         let _ = rt_priority;
-        let tid = libc::gettid();
-        let mut nice = AUDIO_NICE;
-        while nice < 0 {
-            if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) == 0 {
-                return ThreadPriority::Nice(nice);
-            }
-            nice += 4;
+    }
+    lower_nice(AUDIO_NICE, 4)
+}
+
+/// Sets the calling thread's nice value to `from`, or the first of `from + step`, … below 0
+/// that the platform allows.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn lower_nice(from: i32, step: i32) -> ThreadPriority {
+    // SAFETY: plain syscalls on the calling thread.
+    let tid = unsafe { libc::gettid() };
+    let mut nice = from;
+    while nice < 0 {
+        // SAFETY: as above; `tid` is the calling thread.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) } == 0 {
+            return ThreadPriority::Nice(nice);
         }
+        nice += step;
     }
     ThreadPriority::Normal
 }
@@ -96,18 +105,7 @@ pub fn raise_network_thread() -> ThreadPriority {
     {
         return ThreadPriority::Normal;
     }
-    // SAFETY: plain syscalls on the calling thread.
-    unsafe {
-        let tid = libc::gettid();
-        let mut nice = NETWORK_NICE;
-        while nice < 0 {
-            if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) == 0 {
-                return ThreadPriority::Nice(nice);
-            }
-            nice += 5;
-        }
-    }
-    ThreadPriority::Normal
+    lower_nice(NETWORK_NICE, 5)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
