@@ -113,8 +113,14 @@
       worker().postMessage({ epoch: k.epoch, base }, [base]);
     } catch (err) {
       e2ee.refused += 1;
-      status('The key in this link does not open this room\'s audio: the link is old or incomplete.');
+      status(keyNotice());
     }
+  }
+  // While no epoch's key opened and one was refused, that stays the page's status: the
+  // audio connecting afterwards must not replace it with "Listening" over silence.
+  function keyNotice() {
+    if (!encrypted || e2ee.refused === 0 || e2ee.epochs.length > 0) return '';
+    return 'The key in this link does not open this room\'s audio: the link is old or incomplete.';
   }
   function renderE2ee(state) {
     encrypted = !!state;
@@ -331,7 +337,7 @@
         // TURN servers with credentials fresh from this welcome (none when not configured).
         iceServers = msg.ice_servers || [];
         renderSnapshot(msg.room);
-        status(e2eeProblem() || (wantAudio ? 'Connecting audio…' : ''));
+        status(e2eeProblem() || keyNotice() || (wantAudio ? 'Connecting audio…' : ''));
         if (wantAudio) startMedia();
         break;
       case 'snapshot':
@@ -785,7 +791,7 @@
     };
     peer.onconnectionstatechange = () => {
       if (pc !== peer) return;
-      if (peer.connectionState === 'connected' && !blocked) status(myRole === 'listener' ? 'Listening' : 'Listening · on stage');
+      if (peer.connectionState === 'connected' && !blocked) status(keyNotice() || (myRole === 'listener' ? 'Listening' : 'Listening · on stage'));
       else if (peer.connectionState === 'failed') status('Audio connection failed. Reconnecting…');
       if (peer.connectionState === 'failed' && ws) ws.close();
     };
@@ -803,7 +809,7 @@
       if (blocked && audios.every((x) => !x.paused)) {
         blocked = false;
         listenBtn.hidden = true;
-        status('Listening');
+        status(keyNotice() || 'Listening');
       }
     }, () => {
       // Autoplay blocked: a tap on the button starts every stream.

@@ -106,6 +106,8 @@ test('a browser guest hears an encrypted room with the link key, and only with i
   assert.equal(w.opened, 0, 'no frame opens with a wrong key');
   assert.ok(w.refused >= 1 && w.dropped > 50, 'frames dropped, not played');
   assert.ok(ws.maxAudioLevel < 0.01, 'and nothing is heard');
+  assert.match(await wrong.textContent('#status'), /does not open/,
+    'the notice stays once the audio is connected (not "Listening" over silence)');
 
   // A browser without encoded transforms: it says so plainly.
   const old = await open(`${bare}&listen=1#${fragment}`, () => {

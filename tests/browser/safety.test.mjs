@@ -185,7 +185,8 @@ test('a moderator on the room page deletes messages and sets the chat, reactions
   // Reactions off, then recording on: every page follows.
   await mod.click('#toggle-reactions');
   await until('reactions hidden for the guest', async () => !(await guest.isVisible('#reactions')));
-  assert.equal(await mod.textContent('#toggle-reactions'), 'Turn reactions on');
+  // Each page hears the change from the server on its own: the moderator's may come later.
+  await until('the moderator\'s button follows', async () => (await mod.textContent('#toggle-reactions')) === 'Turn reactions on');
   assert.equal(await guest.isVisible('#recording'), false);
   await mod.click('#toggle-recording');
   await guest.waitForSelector('#recording', { state: 'visible' });
